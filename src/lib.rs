@@ -5,3 +5,5 @@
 
 pub mod key;
 pub mod logs;
+pub mod events;
+pub mod sink;

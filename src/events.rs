@@ -1,0 +1,1 @@
+//! Lambda event envelopes (S3, SNS, SQS, EventBridge, schedule) to object refs.

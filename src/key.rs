@@ -1,0 +1,1 @@
+//! Redshift audit object keys and prefixes: parse, validate, decode.

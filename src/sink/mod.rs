@@ -1,0 +1,1 @@
+//! Where records go: Firehose batching and retry, stdout.
