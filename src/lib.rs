@@ -1,9 +1,12 @@
 //! Forward Amazon Redshift audit logs from S3 to Amazon Data Firehose as typed JSON records.
 //!
-//! The parsing core (`logs`, `key`, `output`) knows nothing of AWS; the edges (`source`, `sink`,
-//! `events`, `handler`) adapt it to S3, Firehose and Lambda.
+//! The parsing core (`logs`, `key`, `decode`, `output`) knows nothing of AWS; the edges
+//! (`events`, `sink`, and later `source`, `handler`) adapt it to S3, Firehose and Lambda.
 
+pub mod cli;
+pub mod decode;
+pub mod events;
 pub mod key;
 pub mod logs;
-pub mod events;
+pub mod output;
 pub mod sink;

@@ -1,0 +1,184 @@
+//! The command line: `parse`, `invoke`, `backfill`, `doctor` (DESIGN.md, "Command line").
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser as ClapParser, Subcommand};
+
+use crate::decode::{decompressed, ReadAhead};
+use crate::key::{parse_file_name, LogFileName};
+use crate::logs::{Body, LogType, Parser};
+use crate::output::{write_record, Provenance};
+
+#[derive(Debug, ClapParser)]
+#[command(
+    name = "redshift-audit-forwarder",
+    version,
+    about = "Forward Amazon Redshift audit logs from S3 to Amazon Data Firehose as typed JSON records"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse audit log files (gzip or plain; `-` for standard input) to NDJSON on stdout.
+    Parse {
+        /// The log type, for files whose name is not a Redshift audit log name.
+        #[arg(long, value_parser = parse_log_type)]
+        log_type: Option<LogType>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn parse_log_type(s: &str) -> Result<LogType, String> {
+    s.parse()
+        .map_err(|e: crate::logs::UnknownLogType| e.to_string())
+}
+
+/// Runs a command; the caller turns the result into the process exit status.
+pub fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Parse { log_type, files } => run_parse(log_type, &files),
+    }
+}
+
+/// Output is flushed in blocks of about this size.
+const OUTPUT_BLOCK: usize = 256 * 1024;
+
+/// What one file gave.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FileSummary {
+    pub records: u64,
+    pub parse_errors: u64,
+    /// The first parse error: (line, reason).
+    pub first_error: Option<(u64, String)>,
+}
+
+/// Why a file could not be read to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot tell the log type from the file name ({0}); pass --log-type")]
+    UnknownType(crate::key::KeyError),
+    #[error("cannot open: {0}")]
+    Open(io::Error),
+    #[error("read failed after {records} records (line {line}): {source}")]
+    Read {
+        records: u64,
+        line: u64,
+        source: io::Error,
+    },
+    #[error("writing the output failed: {0}")]
+    Write(io::Error),
+}
+
+fn run_parse(log_type: Option<LogType>, files: &[PathBuf]) -> ExitCode {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut failed = false;
+    for path in files {
+        let shown = path.display().to_string();
+        match parse_path(path, log_type, &mut out) {
+            Ok(summary) => {
+                if let Some((line, reason)) = &summary.first_error {
+                    eprintln!(
+                        "{shown}: {} of {} records could not be parsed and were forwarded as parse_error (first at line {line}: {reason})",
+                        summary.parse_errors, summary.records
+                    );
+                }
+            }
+            Err(FileError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                return ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{shown}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Parses one file (`-` is standard input) to NDJSON on `out`.
+pub fn parse_path(
+    path: &std::path::Path,
+    log_type: Option<LogType>,
+    out: &mut impl Write,
+) -> Result<FileSummary, FileError> {
+    let shown = path.to_string_lossy();
+    let name = parse_file_name(&shown);
+    let log_type = match (log_type, &name) {
+        (Some(t), _) => t,
+        (None, Ok(n)) => n.log_type,
+        (None, Err(e)) => return Err(FileError::UnknownType(e.clone())),
+    };
+    let provenance = Provenance::new(log_type, name.as_ref().ok(), None, &shown);
+    let input: Box<dyn Read + Send> = if shown == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(FileError::Open)?)
+    };
+    parse_stream(input, log_type, &provenance, out)
+}
+
+/// Decompresses (on a second thread), parses and writes every record of one input.
+pub fn parse_stream(
+    input: Box<dyn Read + Send>,
+    log_type: LogType,
+    provenance: &Provenance,
+    out: &mut impl Write,
+) -> Result<FileSummary, FileError> {
+    let read_error = |summary: &FileSummary, line: u64, source: io::Error| FileError::Read {
+        records: summary.records,
+        line,
+        source,
+    };
+    let mut summary = FileSummary::default();
+    let reader = decompressed(input)
+        .and_then(|(_, r)| ReadAhead::new(r))
+        .map_err(|e| read_error(&summary, 0, e))?;
+    let mut parser = Parser::new(log_type, reader);
+    let mut buf = Vec::with_capacity(OUTPUT_BLOCK + 64 * 1024);
+    let mut last_line = 0;
+    loop {
+        let record = match parser.next_record() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => {
+                out.write_all(&buf).map_err(FileError::Write)?;
+                return Err(read_error(&summary, last_line + 1, e));
+            }
+        };
+        summary.records += 1;
+        last_line = record.line;
+        if let Body::ParseError { reason, .. } = &record.body {
+            summary.parse_errors += 1;
+            if summary.first_error.is_none() {
+                summary.first_error = Some((record.line, reason.to_string()));
+            }
+        }
+        write_record(&mut buf, &record, provenance);
+        buf.push(b'\n');
+        if buf.len() >= OUTPUT_BLOCK {
+            out.write_all(&buf).map_err(FileError::Write)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)
+        .and_then(|_| out.flush())
+        .map_err(FileError::Write)?;
+    Ok(summary)
+}
+
+/// The provenance name for a key, when it is a Redshift audit log name.
+pub fn file_name(key: &str) -> Option<LogFileName> {
+    parse_file_name(key).ok()
+}

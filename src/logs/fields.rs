@@ -1,0 +1,217 @@
+//! Typed column values and the pipe-separated layout shared by the connection and user logs.
+
+use std::borrow::Cow;
+
+use super::time::{parse_log_time, Timestamp};
+use super::{Body, Columns, MAX_COLUMNS};
+
+/// How a column's text is typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Trimmed text; empty is null.
+    Text,
+    /// A whole number; empty is null.
+    Int,
+    /// `1`/`0` (also `t`/`f`, `true`/`false`) to a boolean; empty is null.
+    Flag,
+    /// `Mon, 7 Dec 2020 20:01:55:177` to RFC 3339.
+    Time,
+    /// The user log's password expiry: null when it never expires.
+    ValidUntil,
+}
+
+/// One typed value.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Value<'a> {
+    #[default]
+    Null,
+    Text(&'a str),
+    Int(i64),
+    Bool(bool),
+    Time(Timestamp),
+}
+
+impl<'a> Value<'a> {
+    pub fn as_text(&self) -> Option<&'a str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// Values that mean "the password never expires".
+const NEVER_EXPIRES: [&str; 3] = ["9223372036854775807", "infinity", ""];
+
+/// Trims the padding Redshift writes around fields (a space after each text value).
+pub fn trim(s: &str) -> &str {
+    s.trim_matches(|c: char| c == ' ' || c == '\t' || c == '\r')
+}
+
+/// Parses a whole number; `Err` names what is wrong.
+pub fn parse_int(s: &str) -> Result<i64, &'static str> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("is not a whole number");
+    }
+    s.parse::<i64>().map_err(|_| "is out of range")
+}
+
+fn parse_flag(s: &str) -> Result<bool, &'static str> {
+    match s {
+        "1" | "t" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err("is not a flag (1 or 0)"),
+    }
+}
+
+/// Types one trimmed field.
+pub fn typed<'a>(kind: Kind, s: &'a str) -> Result<Value<'a>, Cow<'static, str>> {
+    if s.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(match kind {
+        Kind::Text => Value::Text(s),
+        Kind::Int => Value::Int(parse_int(s).map_err(Cow::Borrowed)?),
+        Kind::Flag => Value::Bool(parse_flag(s).map_err(Cow::Borrowed)?),
+        Kind::Time => Value::Time(parse_log_time(s.as_bytes()).map_err(Cow::Borrowed)?),
+        Kind::ValidUntil if NEVER_EXPIRES.iter().any(|n| s.eq_ignore_ascii_case(n)) => Value::Null,
+        Kind::ValidUntil => Value::Text(s),
+    })
+}
+
+/// Splits a pipe-separated line into typed columns. A trailing `|` (older connection logs, where
+/// even an empty text field is one space) ends the line rather than adding an empty column.
+/// Missing trailing columns are null; more than `columns` are kept raw in `extra`, unless
+/// `allow_extra` is false. At least `min_fields` must be present.
+pub fn parse_pipe_line<'a>(
+    line: &'a str,
+    columns: &'static [(&'static str, Kind)],
+    min_fields: usize,
+    allow_extra: bool,
+) -> Body<'a> {
+    let error = |reason: Cow<'static, str>| Body::ParseError {
+        reason: Cow::Owned(reason.into_owned()),
+        raw: line,
+    };
+    let body = line.strip_suffix('|').unwrap_or(line);
+    let mut values = [Value::Null; MAX_COLUMNS];
+    let mut rest = Some(body);
+    let mut count = 0;
+    while count < columns.len() {
+        let Some(r) = rest else { break };
+        let (field, tail) = match memchr::memchr(b'|', r.as_bytes()) {
+            Some(i) => (&r[..i], Some(&r[i + 1..])),
+            None => (r, None),
+        };
+        let (name, kind) = columns[count];
+        match typed(kind, trim(field)) {
+            Ok(v) => values[count] = v,
+            Err(why) => {
+                return error(Cow::Owned(format!(
+                    "column {} ({name}) {why}: {:?}",
+                    count + 1,
+                    trim(field)
+                )))
+            }
+        }
+        count += 1;
+        rest = tail;
+    }
+    if count < min_fields {
+        return error(Cow::Owned(format!(
+            "{count} columns, expected at least {min_fields} separated by `|`"
+        )));
+    }
+    if rest.is_some() && !allow_extra {
+        let total = count + rest.map_or(0, |r| r.split('|').count());
+        return error(Cow::Owned(format!(
+            "{total} columns, expected {}",
+            columns.len()
+        )));
+    }
+    Body::Columns(Columns {
+        names: columns,
+        values,
+        extra: rest,
+    })
+}
+
+/// Renders columns back into the pipe-separated file format, the way Redshift pads them (text
+/// followed by one space, numbers and times bare). Used by tests and the corpus generator.
+pub fn render_pipe_line(columns: &Columns<'_>, trailing_pipe: bool) -> String {
+    let mut out = String::new();
+    for (i, ((_, kind), value)) in columns.names.iter().zip(columns.values.iter()).enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        match (kind, value) {
+            (_, Value::Text(s)) => {
+                out.push_str(s);
+                out.push(' ');
+            }
+            (Kind::Int, Value::Null) | (Kind::Flag, Value::Null) | (Kind::Time, Value::Null) => {}
+            (_, Value::Null) => out.push(' '),
+            (_, Value::Int(n)) => out.push_str(&n.to_string()),
+            (_, Value::Bool(b)) => out.push(if *b { '1' } else { '0' }),
+            (_, Value::Time(t)) => out.push_str(&t.to_redshift_log()),
+        }
+    }
+    if let Some(extra) = columns.extra {
+        out.push('|');
+        out.push_str(extra);
+    }
+    if trailing_pipe {
+        out.push('|');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_padding() {
+        assert_eq!(trim("dev "), "dev");
+        assert_eq!(trim(" "), "");
+        assert_eq!(trim("\tx \r"), "x");
+    }
+
+    #[test]
+    fn ints() {
+        assert_eq!(parse_int("1073742045"), Ok(1073742045));
+        assert_eq!(parse_int("-1"), Ok(-1));
+        assert_eq!(parse_int("007"), Ok(7));
+        assert!(parse_int("12a").is_err());
+        assert!(parse_int("-").is_err());
+        assert!(parse_int("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn valuntil_never_is_null() {
+        assert_eq!(
+            typed(Kind::ValidUntil, "9223372036854775807"),
+            Ok(Value::Null)
+        );
+        assert_eq!(typed(Kind::ValidUntil, "infinity"), Ok(Value::Null));
+        assert_eq!(typed(Kind::ValidUntil, ""), Ok(Value::Null));
+        assert_eq!(
+            typed(Kind::ValidUntil, "2025-01-01 00:00:00"),
+            Ok(Value::Text("2025-01-01 00:00:00"))
+        );
+    }
+
+    #[test]
+    fn flags() {
+        assert_eq!(typed(Kind::Flag, "1"), Ok(Value::Bool(true)));
+        assert_eq!(typed(Kind::Flag, "0"), Ok(Value::Bool(false)));
+        assert!(typed(Kind::Flag, "2").is_err());
+    }
+}

@@ -1,0 +1,233 @@
+//! Parser behaviour over whole files: one test per fact of FORMAT.md that concerns more than a
+//! single line.
+
+use super::*;
+
+/// (line, ordinal, parse error?, truncated, invalid_utf8, text of the main field)
+fn parse_all(
+    log_type: LogType,
+    input: &[u8],
+    limit: usize,
+) -> Vec<(u64, u64, bool, bool, bool, String)> {
+    let mut parser = Parser::with_limit(log_type, input, limit);
+    let mut out = Vec::new();
+    while let Some(r) = parser.next_record().unwrap() {
+        let text = match &r.body {
+            Body::Columns(c) => c
+                .get("query")
+                .or_else(|| c.get("event"))
+                .or_else(|| c.get("username"))
+                .and_then(|v| v.as_text())
+                .unwrap_or("")
+                .to_string(),
+            Body::ParseError { raw, .. } => raw.to_string(),
+        };
+        out.push((
+            r.line,
+            r.ordinal,
+            r.is_parse_error(),
+            r.truncated,
+            r.invalid_utf8,
+            text,
+        ));
+    }
+    out
+}
+
+const H1: &str = "'2020-12-08T22:00:03Z UTC [ db=dev user=rdsdb pid=685 userid=1 xid=245578 ]' LOG: SET statement_timeout TO 120000";
+const H2: &str = "'2020-12-08T22:01:55Z UTC [ db=dev user=rdsdb pid=23170 userid=1 xid=245636 ]' LOG: SELECT  ss.node as node,";
+
+#[test]
+fn empty_input_has_no_records() {
+    for t in LogType::ALL {
+        assert!(parse_all(t, b"", 1 << 20).is_empty());
+        assert!(
+            parse_all(t, b"\n\n  \n", 1 << 20).is_empty(),
+            "{t}: blank lines are not records"
+        );
+    }
+}
+
+#[test]
+fn multi_line_statements_are_reassembled_with_newlines() {
+    let input =
+        format!("{H1}\n{H2}\n        bc.temporary as temporary\nFROM    stv_slices as ss;\n{H1}\n");
+    let got = parse_all(LogType::UserActivityLog, input.as_bytes(), 1 << 20);
+    assert_eq!(got.len(), 3);
+    assert_eq!((got[0].0, got[0].1), (1, 0));
+    assert_eq!(got[0].5, "SET statement_timeout TO 120000");
+    assert_eq!((got[1].0, got[1].1), (2, 1));
+    assert_eq!(
+        got[1].5,
+        "SELECT  ss.node as node,\n        bc.temporary as temporary\nFROM    stv_slices as ss;"
+    );
+    assert_eq!(
+        (got[2].0, got[2].1),
+        (5, 2),
+        "line numbers count continuation lines"
+    );
+}
+
+#[test]
+fn blank_lines_inside_a_statement_are_kept() {
+    let input = format!("{H2}\n\nFROM t\n\n{H1}");
+    let got = parse_all(LogType::UserActivityLog, input.as_bytes(), 1 << 20);
+    assert_eq!(got[0].5, "SELECT  ss.node as node,\n\nFROM t\n");
+    assert_eq!(
+        got[1].5, "SET statement_timeout TO 120000",
+        "last line without newline"
+    );
+}
+
+#[test]
+fn crlf_is_tolerated_everywhere() {
+    let input = format!("{H2}\r\nFROM t\r\n{H1}\r\n");
+    let got = parse_all(LogType::UserActivityLog, input.as_bytes(), 1 << 20);
+    assert_eq!(got[0].5, "SELECT  ss.node as node,\nFROM t");
+    let user =
+        b"1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Thu, 3 Dec 2020 10:18:38:416\r\n";
+    let got = parse_all(LogType::UserLog, user, 1 << 20);
+    assert!(!got[0].2, "CRLF line parses");
+}
+
+#[test]
+fn text_before_the_first_header_is_one_parse_error() {
+    let input = format!("tail of a query\nfrom an earlier file\n{H1}\n");
+    let got = parse_all(LogType::UserActivityLog, input.as_bytes(), 1 << 20);
+    assert_eq!(got.len(), 2);
+    assert!(got[0].2);
+    assert_eq!(got[0].5, "tail of a query\nfrom an earlier file");
+    assert_eq!(got[0].0, 1);
+    assert!(!got[1].2);
+}
+
+#[test]
+fn header_lookalike_inside_a_query_starts_a_record() {
+    // The format's own ambiguity (FORMAT.md): such a line cannot be told apart.
+    let input = format!("{H2}\n{H1}\n");
+    assert_eq!(
+        parse_all(LogType::UserActivityLog, input.as_bytes(), 1 << 20).len(),
+        2
+    );
+}
+
+#[test]
+fn invalid_utf8_is_replaced_and_flagged() {
+    let mut input = H1.as_bytes().to_vec();
+    input.extend_from_slice(b" -- caf\xe9\n");
+    input.extend_from_slice(H1.as_bytes());
+    let got = parse_all(LogType::UserActivityLog, &input, 1 << 20);
+    assert!(got[0].4);
+    assert!(got[0].5.ends_with("caf\u{fffd}"));
+    assert!(!got[1].4, "the next record is clean");
+}
+
+#[test]
+fn statement_over_the_limit_is_cut_and_continued_losing_nothing() {
+    let body: String = (0..40).map(|i| format!("line {i:02}\n")).collect();
+    let input = format!("{H1}\n{body}{H1}\n");
+    let limit = 200;
+    let got = parse_all(LogType::UserActivityLog, input.as_bytes(), limit);
+    assert!(got[0].3, "first piece is flagged truncated");
+    assert!(!got[0].2, "and is still a typed record");
+    let pieces: Vec<_> = got
+        .iter()
+        .take_while(|r| r.5 != "SET statement_timeout TO 120000" || r.1 == 0)
+        .collect();
+    assert!(pieces.len() > 2);
+    for p in &pieces[1..] {
+        assert!(p.2, "continuations are parse errors");
+    }
+    // Every line of the body is in exactly one piece.
+    let all: String = got
+        .iter()
+        .map(|r| r.5.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for i in 0..40 {
+        assert_eq!(
+            all.matches(&format!("line {i:02}")).count(),
+            1,
+            "line {i:02}"
+        );
+    }
+    assert_eq!(
+        got.last().map(|r| r.2),
+        Some(false),
+        "the next statement parses"
+    );
+}
+
+#[test]
+fn endless_line_without_newline_stays_bounded_and_complete() {
+    let garbage: Vec<u8> = (0..10_000u32)
+        .map(|i| (i % 200 + 32) as u8)
+        .filter(|b| *b != b'\n')
+        .collect();
+    for t in LogType::ALL {
+        let got = parse_all(t, &garbage, 1000);
+        assert!(
+            got.iter().all(|r| r.2 || r.3),
+            "{t}: pieces are errors or truncated"
+        );
+        let total: usize = got.iter().map(|r| r.5.chars().count()).sum();
+        assert!(
+            total >= garbage.len() - 100,
+            "{t}: nothing dropped ({total})"
+        );
+        assert!(got.iter().all(|r| r.5.len() <= 1000 * 3));
+    }
+}
+
+#[test]
+fn binary_garbage_never_stops_the_parser() {
+    let mut garbage = Vec::new();
+    let mut x: u32 = 12345;
+    for _ in 0..100_000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        garbage.push((x >> 16) as u8);
+    }
+    for t in LogType::ALL {
+        let got = parse_all(t, &garbage, 1 << 20);
+        assert!(!got.is_empty());
+        assert!(got.iter().all(|r| r.2), "{t}: garbage is parse errors");
+        let ordinals: Vec<u64> = got.iter().map(|r| r.1).collect();
+        assert_eq!(ordinals, (0..got.len() as u64).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn a_bad_line_does_not_stop_the_next() {
+    let input = b"authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | |\nbroken line\nauthenticated |Mon, 7 Dec 2020 20:01:56:177|[local] | |5109|dev |rdsdb |Ident |0| | |0| | |\n";
+    let got = parse_all(LogType::ConnectionLog, input, 1 << 20);
+    assert_eq!(
+        got.iter().map(|r| r.2).collect::<Vec<_>>(),
+        vec![false, true, false]
+    );
+    assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+}
+
+#[test]
+fn io_error_mid_file_comes_after_the_good_records() {
+    struct Then<'a>(&'a [u8]);
+    impl std::io::Read for Then<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "truncated gzip",
+                ));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let input = format!("{H1}\n{H1}\n");
+    let mut parser = Parser::new(LogType::UserActivityLog, Then(input.as_bytes()));
+    assert!(!parser.next_record().unwrap().unwrap().truncated);
+    // What was read of the statement in hand is still handed out, flagged, then the error.
+    assert!(parser.next_record().unwrap().unwrap().truncated);
+    assert!(parser.next_record().is_err());
+}

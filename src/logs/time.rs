@@ -1,0 +1,299 @@
+//! Redshift's two timestamp spellings, converted to RFC 3339 UTC with milliseconds.
+//!
+//! Connection and user logs write `Mon, 7 Dec 2020 20:01:55:177` (UTC, no zone, day padded or
+//! not, milliseconds after a colon); the user activity log writes `2020-12-08T22:00:03Z`.
+
+use std::fmt;
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// A UTC instant as RFC 3339 text with milliseconds: `2020-12-07T20:01:55.177Z` (24 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp([u8; 24]);
+
+impl Timestamp {
+    pub fn as_str(&self) -> &str {
+        // Only ever built from ASCII digits and separators.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+
+    /// Builds from validated parts; rejects out-of-range values.
+    pub fn from_parts(
+        year: u32,
+        month: u32,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+        milli: u32,
+    ) -> Result<Timestamp, &'static str> {
+        if !(1..=9999).contains(&year) {
+            return Err("year out of range");
+        }
+        if !(1..=12).contains(&month) {
+            return Err("month out of range");
+        }
+        if day == 0 || day > days_in_month(year, month) {
+            return Err("day out of range");
+        }
+        if hour > 23 || minute > 59 || second > 60 || milli > 999 {
+            return Err("time of day out of range");
+        }
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        put_digits(&mut b[0..4], year);
+        put_digits(&mut b[5..7], month);
+        put_digits(&mut b[8..10], day);
+        put_digits(&mut b[11..13], hour);
+        put_digits(&mut b[14..16], minute);
+        put_digits(&mut b[17..19], second);
+        put_digits(&mut b[20..23], milli);
+        Ok(Timestamp(b))
+    }
+
+    fn field(&self, range: std::ops::Range<usize>) -> u32 {
+        self.0[range]
+            .iter()
+            .fold(0, |n, d| n * 10 + u32::from(d - b'0'))
+    }
+
+    /// Renders in the connection/user log spelling, `Mon, 7 Dec 2020 20:01:55:177`.
+    pub fn to_redshift_log(&self) -> String {
+        let (y, m, d) = (self.field(0..4), self.field(5..7), self.field(8..10));
+        let weekday = WEEKDAYS[weekday_index(y, m, d)];
+        let month = std::str::from_utf8(MONTHS[(m - 1) as usize]).unwrap_or("Jan");
+        format!(
+            "{weekday}, {d} {month} {y:04} {}:{}:{}",
+            &self.as_str()[11..16],
+            &self.as_str()[17..19],
+            &self.as_str()[20..23]
+        )
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn put_digits(out: &mut [u8], mut n: u32) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+fn is_leap(y: u32) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Monday = 0. Sakamoto's method.
+fn weekday_index(y: u32, m: u32, d: u32) -> usize {
+    const T: [u32; 12] = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
+    let y = if m < 3 { y - 1 } else { y };
+    let sunday_based = (y + y / 4 - y / 100 + y / 400 + T[(m - 1) as usize] + d) % 7;
+    ((sunday_based + 6) % 7) as usize
+}
+
+/// Parses all-digit text of 1..=max digits.
+fn digits(s: &[u8], min: usize, max: usize) -> Option<u32> {
+    if s.len() < min || s.len() > max || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+}
+
+/// Parses `Mon, 7 Dec 2020 20:01:55:177`. The weekday is not checked against the date (it is
+/// redundant, and a wrong one should not cost the record). Milliseconds: three digits as
+/// written by Redshift; fewer are read as an unpadded millisecond count, more are a fraction
+/// cut to milliseconds.
+pub fn parse_log_time(s: &[u8]) -> Result<Timestamp, &'static str> {
+    let mut parts = s
+        .split(|&b| b == b' ')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.strip_suffix(b",").unwrap_or(p));
+    let (Some(weekday), Some(day), Some(month), Some(year), Some(clock), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err("timestamp is not `Www, D Mon YYYY HH:MM:SS:mmm`");
+    };
+    if weekday.len() != 3 || !weekday.iter().all(u8::is_ascii_alphabetic) {
+        return Err("timestamp weekday is not three letters");
+    }
+    let day = digits(day, 1, 2).ok_or("timestamp day is not a number")?;
+    let month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month))
+        .ok_or("timestamp month is not a month name")? as u32
+        + 1;
+    let year = digits(year, 4, 4).ok_or("timestamp year is not four digits")?;
+    // HH:MM:SS:mmm (a '.' before the milliseconds is accepted too).
+    if clock.len() < 10 || clock[2] != b':' || clock[5] != b':' || !matches!(clock[8], b':' | b'.')
+    {
+        return Err("timestamp time is not HH:MM:SS:mmm");
+    }
+    let hour = digits(&clock[0..2], 2, 2).ok_or("timestamp hour is not a number")?;
+    let minute = digits(&clock[3..5], 2, 2).ok_or("timestamp minute is not a number")?;
+    let second = digits(&clock[6..8], 2, 2).ok_or("timestamp second is not a number")?;
+    let frac = &clock[9..];
+    let milli = match frac.len() {
+        1..=3 => digits(frac, 1, 3),
+        4..=9 => digits(&frac[..3], 3, 3).filter(|_| frac.iter().all(u8::is_ascii_digit)),
+        _ => None,
+    }
+    .ok_or("timestamp milliseconds are not a number")?;
+    Timestamp::from_parts(year, month, day, hour, minute, second, milli)
+}
+
+/// Parses the activity log's `2020-12-08T22:00:03Z`.
+pub fn parse_iso_seconds(s: &[u8]) -> Result<Timestamp, &'static str> {
+    const SHAPE: &[u8; 20] = b"0000-00-00T00:00:00Z";
+    if s.len() != SHAPE.len()
+        || !s.iter().zip(SHAPE).all(|(&c, &p)| {
+            if p == b'0' {
+                c.is_ascii_digit()
+            } else {
+                c == p
+            }
+        })
+    {
+        return Err("timestamp is not YYYY-MM-DDTHH:MM:SSZ");
+    }
+    let n = |r: std::ops::Range<usize>| s[r].iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'));
+    Timestamp::from_parts(
+        n(0..4),
+        n(5..7),
+        n(8..10),
+        n(11..13),
+        n(14..16),
+        n(17..19),
+        0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpadded_day_with_colon_milliseconds() {
+        let t = parse_log_time(b"Mon, 7 Dec 2020 20:01:55:177").unwrap();
+        assert_eq!(t.as_str(), "2020-12-07T20:01:55.177Z");
+    }
+
+    #[test]
+    fn padded_day_is_accepted() {
+        let t = parse_log_time(b"Mon, 07 Dec 2020 20:01:55:177").unwrap();
+        assert_eq!(t.as_str(), "2020-12-07T20:01:55.177Z");
+    }
+
+    #[test]
+    fn two_digit_day_and_every_month() {
+        for (i, m) in [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let t = parse_log_time(format!("Wed, 16 {m} 2022 08:18:14:766").as_bytes()).unwrap();
+            assert_eq!(t.as_str(), format!("2022-{:02}-16T08:18:14.766Z", i + 1));
+        }
+    }
+
+    #[test]
+    fn short_and_long_fractions() {
+        assert_eq!(
+            parse_log_time(b"Mon, 7 Dec 2020 20:01:55:7")
+                .unwrap()
+                .as_str(),
+            "2020-12-07T20:01:55.007Z"
+        );
+        assert_eq!(
+            parse_log_time(b"Mon, 7 Dec 2020 20:01:55:177123")
+                .unwrap()
+                .as_str(),
+            "2020-12-07T20:01:55.177Z"
+        );
+        assert_eq!(
+            parse_log_time(b"Mon, 7 Dec 2020 20:01:55.177")
+                .unwrap()
+                .as_str(),
+            "2020-12-07T20:01:55.177Z"
+        );
+    }
+
+    #[test]
+    fn bad_timestamps_are_errors() {
+        for bad in [
+            &b""[..],
+            b"Mon, 7 Dec 2020",
+            b"Mon, 32 Dec 2020 20:01:55:177",
+            b"Mon, 29 Feb 2021 20:01:55:177",
+            b"Mon, 7 Foo 2020 20:01:55:177",
+            b"Mon, 7 Dec 2020 24:01:55:177",
+            b"Mon, 7 Dec 2020 20:01:55",
+            b"Mon, 7 Dec 2020 20:01:55:",
+            b"Mon, 7 Dec 2020 20:01:55:17a",
+            b"Mon, 7 Dec 20 20:01:55:177",
+            b"Mon, 7 Dec 2020 20:01:55:177 extra",
+        ] {
+            assert!(
+                parse_log_time(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn leap_day_is_valid() {
+        assert_eq!(
+            parse_log_time(b"Thu, 29 Feb 2024 00:00:00:000")
+                .unwrap()
+                .as_str(),
+            "2024-02-29T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn iso_seconds_get_zero_milliseconds() {
+        assert_eq!(
+            parse_iso_seconds(b"2020-12-08T22:00:03Z").unwrap().as_str(),
+            "2020-12-08T22:00:03.000Z"
+        );
+        assert!(parse_iso_seconds(b"2020-12-08T22:00:03").is_err());
+        assert!(parse_iso_seconds(b"2020-13-08T22:00:03Z").is_err());
+        assert!(parse_iso_seconds(b"2020-12-08 22:00:03Z").is_err());
+    }
+
+    #[test]
+    fn renders_back_with_the_right_weekday() {
+        let t = parse_log_time(b"Xxx, 7 Dec 2020 20:01:55:177").unwrap();
+        assert_eq!(t.to_redshift_log(), "Mon, 7 Dec 2020 20:01:55:177");
+        let t = parse_log_time(b"Thu, 3 Dec 2020 10:18:38:416").unwrap();
+        assert_eq!(t.to_redshift_log(), "Thu, 3 Dec 2020 10:18:38:416");
+    }
+}

@@ -1,0 +1,250 @@
+//! Records to JSON lines: the `raw` schema of DESIGN.md, the provenance every record carries,
+//! its stable id, and the splitting of a record too large for one Firehose record.
+
+pub mod json;
+
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::key::LogFileName;
+use crate::logs::{Body, Columns, LogType, Record, Value};
+use json::{write_int, write_opt_str, write_str};
+
+/// Where a file's records came from: the same for every record of the file, so its JSON is
+/// built once per file.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// `,"log_type":…,"source":{"bucket":…,"key":…,"line":`
+    head: Vec<u8>,
+    /// `bucket \0 key \0`, followed per record by the ordinal, hashed into the id.
+    id_seed: Vec<u8>,
+}
+
+impl Provenance {
+    /// `name` is the parsed file name when it is a Redshift one (fields it gives are null
+    /// otherwise); `bucket` is `None` for local files.
+    pub fn new(
+        log_type: LogType,
+        name: Option<&LogFileName>,
+        bucket: Option<&str>,
+        key: &str,
+    ) -> Self {
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(b",\"log_type\":");
+        write_str(&mut head, log_type.as_str());
+        head.extend_from_slice(b",\"account_id\":");
+        write_opt_str(&mut head, name.map(|n| n.account_id.as_str()));
+        head.extend_from_slice(b",\"region\":");
+        write_opt_str(&mut head, name.map(|n| n.region.as_str()));
+        head.extend_from_slice(b",\"cluster\":");
+        write_opt_str(&mut head, name.map(|n| n.cluster.as_str()));
+        head.extend_from_slice(b",\"file_time\":");
+        write_opt_str(&mut head, name.map(|n| n.file_time.as_str()));
+        head.extend_from_slice(b",\"source\":{\"bucket\":");
+        write_opt_str(&mut head, bucket);
+        head.extend_from_slice(b",\"key\":");
+        write_str(&mut head, key);
+        head.extend_from_slice(b",\"line\":");
+        let mut id_seed = Vec::with_capacity(bucket.map_or(0, str::len) + key.len() + 2);
+        id_seed.extend_from_slice(bucket.unwrap_or("").as_bytes());
+        id_seed.push(0);
+        id_seed.extend_from_slice(key.as_bytes());
+        id_seed.push(0);
+        Provenance { head, id_seed }
+    }
+
+    /// The record id: XXH3-128 of `bucket \0 key \0 ordinal` (ordinal as 8 little-endian
+    /// bytes), as 32 lowercase hex digits. The same object always yields the same ids.
+    pub fn record_id(&self, ordinal: u64) -> [u8; 32] {
+        let mut input = Vec::with_capacity(self.id_seed.len() + 8);
+        input.extend_from_slice(&self.id_seed);
+        input.extend_from_slice(&ordinal.to_le_bytes());
+        let hash = xxh3_128(&input);
+        let mut hex = [0u8; 32];
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (i, byte) in hash.to_be_bytes().iter().enumerate() {
+            hex[2 * i] = DIGITS[usize::from(byte >> 4)];
+            hex[2 * i + 1] = DIGITS[usize::from(byte & 15)];
+        }
+        hex
+    }
+
+    fn write_tail(&self, out: &mut Vec<u8>, record: &Record<'_>) {
+        out.extend_from_slice(&self.head);
+        write_int(out, record.line as i64);
+        out.extend_from_slice(b"},\"id\":\"");
+        out.extend_from_slice(&self.record_id(record.ordinal));
+        out.extend_from_slice(b"\"}");
+    }
+}
+
+/// One part of a record split across Firehose records: this part's share of the split text.
+#[derive(Debug, Clone, Copy)]
+struct Part<'a> {
+    text: &'a str,
+    part: usize,
+    parts: usize,
+}
+
+/// Appends the record as one JSON object (no newline).
+pub fn write_record(out: &mut Vec<u8>, record: &Record<'_>, provenance: &Provenance) {
+    write_record_part(out, record, provenance, None);
+}
+
+fn write_record_part(
+    out: &mut Vec<u8>,
+    record: &Record<'_>,
+    provenance: &Provenance,
+    part: Option<Part<'_>>,
+) {
+    out.push(b'{');
+    match &record.body {
+        Body::Columns(columns) => write_columns(out, columns, part.map(|p| p.text)),
+        Body::ParseError { reason, raw } => {
+            out.extend_from_slice(b"\"parse_error\":");
+            write_str(out, reason);
+            out.extend_from_slice(b",\"raw\":");
+            write_str(out, part.map_or(raw, |p| p.text));
+        }
+    }
+    if record.invalid_utf8 {
+        out.extend_from_slice(b",\"invalid_utf8\":true");
+    }
+    if record.truncated {
+        out.extend_from_slice(b",\"truncated\":true");
+    }
+    if let Some(p) = part {
+        out.extend_from_slice(b",\"part\":");
+        write_int(out, p.part as i64);
+        out.extend_from_slice(b",\"parts\":");
+        write_int(out, p.parts as i64);
+    }
+    provenance.write_tail(out, record);
+}
+
+/// Writes the columns; `split_text` replaces the value of the largest text column.
+fn write_columns(out: &mut Vec<u8>, columns: &Columns<'_>, split_text: Option<&str>) {
+    let split_at = split_text.and_then(|_| largest_text_column(columns));
+    for (i, (name, value)) in columns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        match (value, split_at == Some(i)) {
+            (_, true) => write_str(out, split_text.unwrap_or("")),
+            (Value::Null, _) => out.extend_from_slice(b"null"),
+            (Value::Text(s), _) => write_str(out, s),
+            (Value::Int(n), _) => write_int(out, *n),
+            (Value::Bool(b), _) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            (Value::Time(t), _) => {
+                out.push(b'"');
+                out.extend_from_slice(t.as_str().as_bytes());
+                out.push(b'"');
+            }
+        }
+    }
+    if columns.extra.is_some() {
+        out.extend_from_slice(b",\"extra_columns\":[");
+        for (i, column) in columns.extra_columns().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, column);
+        }
+        out.push(b']');
+    }
+}
+
+fn largest_text_column(columns: &Columns<'_>) -> Option<usize> {
+    columns
+        .values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.as_text().map(|s| (s.len(), i)))
+        .max()
+        .map(|(_, i)| i)
+}
+
+/// The text a split spreads over parts: the largest text column, or a parse error's raw text.
+fn split_text<'a>(record: &Record<'a>) -> Option<&'a str> {
+    match &record.body {
+        Body::Columns(c) => largest_text_column(c).and_then(|i| c.values[i].as_text()),
+        Body::ParseError { raw, .. } => Some(raw),
+    }
+}
+
+/// Room left for the `"part":N,"parts":N` fields.
+const PART_FIELDS_ROOM: usize = 40;
+
+/// Writes the record as one or more JSON lines of at most `max_len` bytes each, calling `emit`
+/// for each. A record that does not fit is split into ordered parts that share its id and carry
+/// `part` and `parts`, each holding a consecutive piece of its largest text; nothing is dropped.
+/// Fails only if even an empty piece does not fit (the rest of the record is over `max_len`).
+pub fn write_parts(
+    record: &Record<'_>,
+    provenance: &Provenance,
+    max_len: usize,
+    buf: &mut Vec<u8>,
+    mut emit: impl FnMut(&[u8]),
+) -> Result<usize, TooLarge> {
+    buf.clear();
+    write_record(buf, record, provenance);
+    if buf.len() <= max_len {
+        emit(buf);
+        return Ok(1);
+    }
+    let text = split_text(record).ok_or(TooLarge(buf.len()))?;
+    let overhead = buf.len() - json::escaped_len(text) + 2 + PART_FIELDS_ROOM;
+    let room = max_len
+        .checked_sub(overhead)
+        .filter(|&r| r >= 8)
+        .ok_or(TooLarge(overhead))?;
+    let pieces = split_escaped(text, room);
+    let parts = pieces.len();
+    for (i, piece) in pieces.into_iter().enumerate() {
+        buf.clear();
+        write_record_part(
+            buf,
+            record,
+            provenance,
+            Some(Part {
+                text: piece,
+                part: i + 1,
+                parts,
+            }),
+        );
+        emit(buf);
+    }
+    Ok(parts)
+}
+
+/// The record would be this many bytes even without its largest text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("record cannot be split below the size limit: {0} bytes without its text")]
+pub struct TooLarge(pub usize);
+
+/// Cuts `text` at char boundaries into pieces whose escaped JSON body is at most `room` bytes.
+fn split_escaped(text: &str, room: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut used = 0;
+    for (i, ch) in text.char_indices() {
+        let cost = if ch.is_ascii() {
+            json::escaped_len(ch.encode_utf8(&mut [0; 4])) - 2
+        } else {
+            ch.len_utf8()
+        };
+        if used + cost > room && i > start {
+            pieces.push(&text[start..i]);
+            start = i;
+            used = 0;
+        }
+        used += cost;
+    }
+    pieces.push(&text[start..]);
+    pieces
+}
+
+#[cfg(test)]
+mod tests;
