@@ -144,10 +144,12 @@ pub fn parse_pipe_line<'a>(
 }
 
 /// Renders columns back into the pipe-separated file format, the way Redshift pads them (text
-/// followed by one space, numbers and times bare). Used by tests and the corpus generator.
-pub fn render_pipe_line(columns: &Columns<'_>, trailing_pipe: bool) -> String {
+/// followed by one space, numbers and times bare), writing the first `count` columns (older
+/// connection logs have fewer). Used by tests and the corpus generator.
+pub fn render_pipe_line(columns: &Columns<'_>, count: usize, trailing_pipe: bool) -> String {
     let mut out = String::new();
-    for (i, ((_, kind), value)) in columns.names.iter().zip(columns.values.iter()).enumerate() {
+    let known = columns.names.iter().zip(columns.values.iter()).take(count);
+    for (i, ((_, kind), value)) in known.enumerate() {
         if i > 0 {
             out.push('|');
         }

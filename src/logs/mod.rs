@@ -61,7 +61,7 @@ pub mod lines;
 pub mod time;
 mod user;
 
-pub use activity::render_activity;
+pub use activity::{render_activity, ACTIVITY_COLUMNS};
 pub use connection::CONNECTION_COLUMNS;
 pub use fields::{render_pipe_line, Kind, Value};
 pub use time::Timestamp;
