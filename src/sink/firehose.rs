@@ -1,0 +1,620 @@
+//! Firehose sink: PutRecordBatch calls, a bounded number in flight, re-sending only failed entries.
+//!
+//! Retries are owned here, not by the SDK: each call disables the SDK's retry layer. One budget
+//! ([`RetryPolicy::max_attempts`]) then covers both failed entries of a successful call (which the
+//! SDK never retries) and whole-call errors, instead of SDK attempts multiplying ours; the worst
+//! case stays known against the Lambda deadline, and the error names the last code seen.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_firehose::config::http::HttpResponse;
+use aws_sdk_firehose::config::retry::RetryConfig;
+use aws_sdk_firehose::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_firehose::operation::put_record_batch::{PutRecordBatchError, PutRecordBatchOutput};
+use aws_sdk_firehose::primitives::Blob;
+use aws_sdk_firehose::types::Record;
+use aws_sdk_firehose::Client;
+use tokio::task::{JoinError, JoinSet};
+
+use super::pack::{Batch, Packer};
+use super::{Sink, SinkError, SinkStats, BASE_DELAY, MAX_ATTEMPTS, MAX_DELAY, MAX_IN_FLIGHT};
+
+/// Error codes worth another try: the SDK's own throttling and transient lists
+/// (`aws_runtime::retries::classifiers`) plus Firehose's `ServiceUnavailableException`.
+const RETRYABLE_CODES: &[&str] = &[
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalFailureException",
+    "InternalServerError",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// How often and how patiently a batch is re-sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Calls per batch, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Backoff ceiling before the first retry; doubles each retry.
+    pub base_delay: Duration,
+    /// Largest backoff ceiling.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: MAX_ATTEMPTS,
+            base_delay: BASE_DELAY,
+            max_delay: MAX_DELAY,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Wait before retry number `retry` (1 = first retry): "full jitter", a uniform draw in
+    /// `[0, min(max_delay, base_delay * 2^(retry-1))]`, so concurrent callers spread out.
+    /// `draw` is a uniform random `u64`.
+    fn backoff(&self, retry: u32, draw: u64) -> Duration {
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        let ceiling = self.base_delay.saturating_mul(factor).min(self.max_delay);
+        let nanos = (ceiling.as_nanos() * u128::from(draw)) >> 64;
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+}
+
+/// A uniform random `u64` for jitter. `RandomState` is seeded from the OS once and differs on
+/// every construction; jitter needs no more than that, and it spares a dependency.
+fn jitter_draw() -> u64 {
+    RandomState::new().hash_one(0u8)
+}
+
+/// Sends NDJSON lines to one Firehose delivery stream.
+///
+/// Lines are packed into records (or one record each when `pack` is false), records into calls
+/// of at most 500 records and 4 MiB, and at most [`MAX_IN_FLIGHT`] calls run at once. Must be
+/// used inside a Tokio runtime: calls run as tasks.
+#[derive(Debug)]
+pub struct FirehoseSink {
+    client: Client,
+    stream: Arc<str>,
+    policy: RetryPolicy,
+    max_in_flight: usize,
+    packer: Packer,
+    in_flight: JoinSet<Result<CallStats, SinkError>>,
+    calls: CallStats,
+}
+
+impl FirehoseSink {
+    /// A sink for `stream`; `pack` is the `PACK_RECORDS` setting.
+    pub fn new(client: Client, stream: impl Into<String>, pack: bool) -> Self {
+        FirehoseSink {
+            client,
+            stream: Arc::from(stream.into()),
+            policy: RetryPolicy::default(),
+            max_in_flight: MAX_IN_FLIGHT,
+            packer: Packer::new(pack),
+            in_flight: JoinSet::new(),
+            calls: CallStats::default(),
+        }
+    }
+
+    /// Replaces the default retry policy (tests use zero delays).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Replaces [`MAX_IN_FLIGHT`]; at least one call is always allowed.
+    pub fn with_max_in_flight(mut self, calls: usize) -> Self {
+        self.max_in_flight = calls.max(1);
+        self
+    }
+
+    /// Starts a call for `batch`, first waiting for a free slot.
+    async fn dispatch(&mut self, batch: Batch) -> Result<(), SinkError> {
+        // Collect calls that already ended, so a failure stops the sender early.
+        while let Some(done) = self.in_flight.try_join_next() {
+            self.absorb(done)?;
+        }
+        while self.in_flight.len() >= self.max_in_flight {
+            match self.in_flight.join_next().await {
+                Some(done) => self.absorb(done)?,
+                None => break,
+            }
+        }
+        self.in_flight.spawn(put_batch(
+            self.client.clone(),
+            Arc::clone(&self.stream),
+            batch.records,
+            self.policy,
+        ));
+        Ok(())
+    }
+
+    fn absorb(
+        &mut self,
+        done: Result<Result<CallStats, SinkError>, JoinError>,
+    ) -> Result<(), SinkError> {
+        let stats = done.map_err(|e| SinkError::Internal(format!("call task: {e}")))??;
+        self.calls.add(stats);
+        Ok(())
+    }
+}
+
+impl Sink for FirehoseSink {
+    async fn send<L>(&mut self, line: L) -> Result<(), SinkError>
+    where
+        L: AsRef<[u8]> + Send,
+    {
+        if let Some(batch) = self.packer.push(line.as_ref())? {
+            self.dispatch(batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<SinkStats, SinkError> {
+        let (batches, mut stats) = self.packer.finish();
+        for batch in batches {
+            self.dispatch(batch).await?;
+        }
+        while let Some(done) = self.in_flight.join_next().await {
+            self.absorb(done)?;
+        }
+        stats.calls = self.calls.calls;
+        stats.retries = self.calls.retries;
+        stats.resent_records = self.calls.resent_records;
+        Ok(stats)
+    }
+}
+
+/// What the calls for one batch cost.
+#[derive(Debug, Clone, Copy, Default)]
+struct CallStats {
+    calls: u64,
+    retries: u64,
+    resent_records: u64,
+}
+
+impl CallStats {
+    fn add(&mut self, other: CallStats) {
+        self.calls += other.calls;
+        self.retries += other.retries;
+        self.resent_records += other.resent_records;
+    }
+}
+
+/// Why a call (or some of its entries) did not go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    code: String,
+    message: String,
+    retryable: bool,
+}
+
+/// Sends one batch until every record is accepted, re-sending only the failed entries.
+async fn put_batch(
+    client: Client,
+    stream: Arc<str>,
+    records: Vec<Vec<u8>>,
+    policy: RetryPolicy,
+) -> Result<CallStats, SinkError> {
+    let mut pending = records;
+    let mut stats = CallStats::default();
+    let max_attempts = policy.max_attempts.max(1);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        stats.calls += 1;
+        if attempt > 1 {
+            stats.retries += 1;
+            stats.resent_records += pending.len() as u64;
+        }
+        let failure = match call(&client, &stream, &pending).await? {
+            Ok(output) => {
+                let failed = failed_entries(&output, pending.len());
+                let Some(&first) = failed.first() else {
+                    return Ok(stats);
+                };
+                let failure = entry_failure(&output, first, failed.len());
+                tracing::warn!(
+                    stream = %stream,
+                    attempt,
+                    failed = failed.len(),
+                    of = pending.len(),
+                    code = %failure.code,
+                    "Firehose did not accept some records; re-sending those"
+                );
+                pending = keep_indexes(pending, &failed);
+                failure
+            }
+            Err(err) => {
+                let failure = classify(&err);
+                if !failure.retryable {
+                    return Err(SinkError::Rejected {
+                        stream: stream.to_string(),
+                        records: pending.len(),
+                        lines: count_lines(&pending),
+                        code: failure.code,
+                        message: failure.message,
+                    });
+                }
+                tracing::warn!(
+                    stream = %stream,
+                    attempt,
+                    records = pending.len(),
+                    code = %failure.code,
+                    "PutRecordBatch failed; retrying the call"
+                );
+                failure
+            }
+        };
+        if attempt >= max_attempts {
+            return Err(SinkError::RetriesExhausted {
+                stream: stream.to_string(),
+                records: pending.len(),
+                lines: count_lines(&pending),
+                attempts: attempt,
+                code: failure.code,
+                message: failure.message,
+            });
+        }
+        tokio::time::sleep(policy.backoff(attempt, jitter_draw())).await;
+    }
+}
+
+/// One PutRecordBatch call with the SDK's retries off (see the module doc). The outer error is a
+/// request that could not be built; the inner one is what the call returned.
+async fn call(
+    client: &Client,
+    stream: &str,
+    pending: &[Vec<u8>],
+) -> Result<Result<PutRecordBatchOutput, SdkError<PutRecordBatchError, HttpResponse>>, SinkError> {
+    // The SDK consumes its input, so each attempt gets a copy and `pending` stays for re-sends.
+    let records = pending
+        .iter()
+        .map(|data| Record::builder().data(Blob::new(data.clone())).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SinkError::Internal(format!("building a Firehose record: {e}")))?;
+    let no_retries = aws_sdk_firehose::Config::builder().retry_config(RetryConfig::disabled());
+    Ok(client
+        .put_record_batch()
+        .delivery_stream_name(stream)
+        .set_records(Some(records))
+        .customize()
+        .config_override(no_retries)
+        .send()
+        .await)
+}
+
+/// Indexes (into the request's records) of the entries Firehose did not accept, ascending.
+///
+/// `RequestResponses` has one entry per record, in order; a failed one carries an `ErrorCode`.
+/// Should the response not say which entries failed while `FailedPutCount` is positive, every
+/// record counts as failed: duplicates are preferred over loss.
+fn failed_entries(output: &PutRecordBatchOutput, sent: usize) -> Vec<usize> {
+    let responses = output.request_responses();
+    let any_error = responses.iter().any(|e| e.error_code().is_some());
+    if output.failed_put_count() <= 0 && !any_error {
+        return Vec::new();
+    }
+    let failed: Vec<usize> = (0..sent)
+        .filter(|&i| responses.get(i).is_none_or(|e| e.error_code().is_some()))
+        .collect();
+    if failed.is_empty() {
+        (0..sent).collect()
+    } else {
+        failed
+    }
+}
+
+/// The failure to report for a partly failed call: the first failed entry's code and message.
+fn entry_failure(output: &PutRecordBatchOutput, first: usize, failed: usize) -> Failure {
+    let entry = output.request_responses().get(first);
+    Failure {
+        code: entry
+            .and_then(|e| e.error_code())
+            .unwrap_or("FailedPutCount")
+            .to_owned(),
+        message: entry
+            .and_then(|e| e.error_message())
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{failed} entries failed without an error message")),
+        retryable: true,
+    }
+}
+
+/// Keeps the records at `indexes` (ascending), in order.
+fn keep_indexes(records: Vec<Vec<u8>>, indexes: &[usize]) -> Vec<Vec<u8>> {
+    let mut wanted = indexes.iter().copied().peekable();
+    records
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, record)| {
+            if wanted.peek() == Some(&i) {
+                wanted.next();
+                Some(record)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// NDJSON lines in `records`: every line ends with a newline.
+fn count_lines(records: &[Vec<u8>]) -> usize {
+    records
+        .iter()
+        .map(|r| memchr::memchr_iter(b'\n', r).count())
+        .sum()
+}
+
+/// Whether a whole-call error is worth another try, with the code to report.
+///
+/// Throttling, 5xx, timeouts and connection failures are; a missing stream, a bad argument,
+/// denied access or a broken KMS key are not: they need the setup fixed.
+fn classify(err: &SdkError<PutRecordBatchError, HttpResponse>) -> Failure {
+    let other = |code: &str, retryable: bool| Failure {
+        code: code.to_owned(),
+        message: error_chain(err),
+        retryable,
+    };
+    match err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let error = service.err();
+            let code = error
+                .code()
+                .or_else(|| modeled_code(error))
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            let message = error
+                .message()
+                .or_else(|| modeled_message(error))
+                .map(str::to_owned)
+                .unwrap_or_else(|| error.to_string());
+            let retryable = match error {
+                PutRecordBatchError::ServiceUnavailableException(_) => true,
+                PutRecordBatchError::InvalidArgumentException(_)
+                | PutRecordBatchError::InvalidKmsResourceException(_)
+                | PutRecordBatchError::InvalidSourceException(_)
+                | PutRecordBatchError::ResourceNotFoundException(_) => false,
+                _ => RETRYABLE_CODES.contains(&code.as_str()) || status >= 500 || status == 429,
+            };
+            Failure {
+                code,
+                message,
+                retryable,
+            }
+        }
+        SdkError::TimeoutError(_) => other("Timeout", true),
+        // A user error (bad endpoint, missing credentials) fails the same way every time.
+        SdkError::DispatchFailure(dispatch) => other("DispatchFailure", !dispatch.is_user()),
+        // A response that could not be read (a cut connection, or an error status whose body
+        // names no error code, such as a load balancer's 503): the call may work again.
+        SdkError::ResponseError(response) => {
+            let status = response.raw().status();
+            if status.is_success() {
+                other("ResponseError", true)
+            } else {
+                other(&format!("HTTP {}", status.as_u16()), true)
+            }
+        }
+        SdkError::ConstructionFailure(_) => other("ConstructionFailure", false),
+        _ => other("SdkError", true),
+    }
+}
+
+/// An error and its sources, `: `-separated, without the SDK's debug dump of the response.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The code of a modeled error whose metadata carries none (as when built by hand).
+fn modeled_code(error: &PutRecordBatchError) -> Option<&'static str> {
+    match error {
+        PutRecordBatchError::InvalidArgumentException(_) => Some("InvalidArgumentException"),
+        PutRecordBatchError::InvalidKmsResourceException(_) => Some("InvalidKMSResourceException"),
+        PutRecordBatchError::InvalidSourceException(_) => Some("InvalidSourceException"),
+        PutRecordBatchError::ResourceNotFoundException(_) => Some("ResourceNotFoundException"),
+        PutRecordBatchError::ServiceUnavailableException(_) => Some("ServiceUnavailableException"),
+        _ => None,
+    }
+}
+
+/// The message of a modeled error whose metadata carries none.
+fn modeled_message(error: &PutRecordBatchError) -> Option<&str> {
+    match error {
+        PutRecordBatchError::InvalidArgumentException(e) => e.message(),
+        PutRecordBatchError::InvalidKmsResourceException(e) => e.message(),
+        PutRecordBatchError::InvalidSourceException(e) => e.message(),
+        PutRecordBatchError::ResourceNotFoundException(e) => e.message(),
+        PutRecordBatchError::ServiceUnavailableException(e) => e.message(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_firehose::error::ErrorMetadata;
+    use aws_sdk_firehose::types::error::{ResourceNotFoundException, ServiceUnavailableException};
+    use aws_sdk_firehose::types::PutRecordBatchResponseEntry;
+
+    fn service_error(
+        error: PutRecordBatchError,
+        status: u16,
+    ) -> SdkError<PutRecordBatchError, HttpResponse> {
+        let status = status.try_into().expect("valid status");
+        SdkError::service_error(error, HttpResponse::new(status, "".into()))
+    }
+
+    fn generic(code: &str) -> PutRecordBatchError {
+        PutRecordBatchError::generic(ErrorMetadata::builder().code(code).message("m").build())
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_retried() {
+        let throttled = PutRecordBatchError::ServiceUnavailableException(
+            ServiceUnavailableException::builder()
+                .message("Slow down.")
+                .build(),
+        );
+        let failure = classify(&service_error(throttled, 400));
+        assert!(failure.retryable);
+        assert_eq!(failure.code, "ServiceUnavailableException");
+        assert_eq!(failure.message, "Slow down.");
+        assert!(classify(&service_error(generic("ThrottlingException"), 400)).retryable);
+        assert!(classify(&service_error(generic("InternalFailure"), 500)).retryable);
+        let unknown_503 = classify(&service_error(
+            PutRecordBatchError::generic(ErrorMetadata::builder().build()),
+            503,
+        ));
+        assert!(unknown_503.retryable);
+        assert_eq!(unknown_503.code, "HTTP 503");
+        assert_eq!(unknown_503.message, "unhandled error");
+        let garbled: SdkError<PutRecordBatchError, HttpResponse> = SdkError::response_error(
+            "no error code in body",
+            HttpResponse::new(502.try_into().expect("valid status"), "<html>".into()),
+        );
+        let failure = classify(&garbled);
+        assert!(failure.retryable);
+        assert_eq!(failure.code, "HTTP 502");
+        assert_eq!(failure.message, "response error: no error code in body");
+        let timeout: SdkError<PutRecordBatchError, HttpResponse> =
+            SdkError::timeout_error("read timed out");
+        assert!(classify(&timeout).retryable);
+    }
+
+    #[test]
+    fn setup_errors_fail_at_once() {
+        let missing = PutRecordBatchError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("no stream")
+                .build(),
+        );
+        let failure = classify(&service_error(missing, 400));
+        assert!(!failure.retryable);
+        assert_eq!(failure.code, "ResourceNotFoundException");
+        assert!(!classify(&service_error(generic("AccessDeniedException"), 400)).retryable);
+        assert!(!classify(&service_error(generic("InvalidArgumentException"), 400)).retryable);
+        let construction: SdkError<PutRecordBatchError, HttpResponse> =
+            SdkError::construction_failure("bad input");
+        assert!(!classify(&construction).retryable);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_ceiling_with_full_jitter() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+        };
+        // The largest draw reaches (just under) the ceiling; the smallest waits nothing.
+        let ceiling = |retry| policy.backoff(retry, u64::MAX);
+        assert!(ceiling(1) <= Duration::from_millis(100));
+        assert!(ceiling(1) > Duration::from_millis(99));
+        assert!(
+            ceiling(2) > Duration::from_millis(199) && ceiling(2) <= Duration::from_millis(200)
+        );
+        assert!(ceiling(6) > Duration::from_millis(3_199));
+        assert!(ceiling(7) <= Duration::from_secs(5) && ceiling(7) > Duration::from_millis(4_999));
+        assert!(ceiling(40) <= Duration::from_secs(5));
+        assert_eq!(policy.backoff(3, 0), Duration::ZERO);
+        assert_eq!(
+            policy.backoff(3, u64::MAX / 2),
+            Duration::from_nanos(199_999_999)
+        );
+        let zero = RetryPolicy {
+            base_delay: Duration::ZERO,
+            ..policy
+        };
+        assert_eq!(zero.backoff(5, u64::MAX), Duration::ZERO);
+    }
+
+    #[test]
+    fn jitter_draws_differ() {
+        let draws: std::collections::HashSet<u64> = (0..32).map(|_| jitter_draw()).collect();
+        assert!(draws.len() > 30);
+    }
+
+    fn output(entries: &[Option<&str>], failed: i32) -> PutRecordBatchOutput {
+        let entries = entries
+            .iter()
+            .map(|code| match code {
+                Some(code) => PutRecordBatchResponseEntry::builder()
+                    .error_code(*code)
+                    .error_message("Slow down.")
+                    .build(),
+                None => PutRecordBatchResponseEntry::builder()
+                    .record_id("id")
+                    .build(),
+            })
+            .collect();
+        PutRecordBatchOutput::builder()
+            .failed_put_count(failed)
+            .set_request_responses(Some(entries))
+            .build()
+            .expect("complete output")
+    }
+
+    #[test]
+    fn failed_entries_are_found_by_index() {
+        let sue = Some("ServiceUnavailableException");
+        let out = output(&[None, sue, None, sue, Some("InternalFailure")], 3);
+        assert_eq!(failed_entries(&out, 5), [1, 3, 4]);
+        let failure = entry_failure(&out, 1, 3);
+        assert_eq!(failure.code, "ServiceUnavailableException");
+        assert_eq!(failure.message, "Slow down.");
+    }
+
+    #[test]
+    fn a_clean_response_has_no_failed_entries() {
+        assert!(failed_entries(&output(&[None, None], 0), 2).is_empty());
+        // A response without entries but FailedPutCount 0 is trusted.
+        assert!(failed_entries(&output(&[], 0), 2).is_empty());
+    }
+
+    #[test]
+    fn unidentified_failures_resend_everything_missing_or_all() {
+        // Entries missing from the response count as failed.
+        assert_eq!(failed_entries(&output(&[None], 1), 3), [1, 2]);
+        // A positive count with no entry flagged: re-send all rather than lose one.
+        assert_eq!(failed_entries(&output(&[None, None], 1), 2), [0, 1]);
+    }
+
+    #[test]
+    fn keeping_indexes_preserves_order_and_content() {
+        let records: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i, b'\n']).collect();
+        let kept = keep_indexes(records, &[0, 3, 5]);
+        assert_eq!(kept, [vec![0, b'\n'], vec![3, b'\n'], vec![5, b'\n']]);
+        assert_eq!(count_lines(&kept), 3);
+        assert_eq!(count_lines(&[b"a\nb\nc\n".to_vec()]), 3);
+    }
+}

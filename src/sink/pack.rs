@@ -1,0 +1,324 @@
+//! Lines into Firehose records and records into PutRecordBatch-sized batches, within every limit.
+
+use super::{
+    billed_bytes, SinkError, SinkStats, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES,
+};
+
+/// Records ready for one PutRecordBatch call: at most [`MAX_BATCH_RECORDS`] records and
+/// [`MAX_BATCH_BYTES`] bytes, each record at most [`MAX_RECORD_BYTES`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Batch {
+    pub(crate) records: Vec<Vec<u8>>,
+    pub(crate) bytes: usize,
+}
+
+/// Packs lines into records and records into batches; pure and synchronous, so every boundary is
+/// unit-tested without a client.
+///
+/// Batches are handed out lazily, when the next line does not fit, so one `push` yields at most
+/// one batch. In packed mode the open record may grow only up to the room left in the current
+/// batch: a call then carries up to the full 4 MiB (four full records and a smaller fifth) rather
+/// than stopping at four records, so calls per GB stay at the minimum the limits allow.
+#[derive(Debug)]
+pub(crate) struct Packer {
+    pack: bool,
+    open: Vec<u8>,
+    batch: Batch,
+    stats: SinkStats,
+}
+
+impl Packer {
+    pub(crate) fn new(pack: bool) -> Self {
+        Packer {
+            pack,
+            open: Vec::new(),
+            batch: Batch::default(),
+            stats: SinkStats::default(),
+        }
+    }
+
+    /// Adds one line (the newline is appended here); returns a batch when one is complete.
+    pub(crate) fn push(&mut self, line: &[u8]) -> Result<Option<Batch>, SinkError> {
+        let len = line.len() + 1;
+        if len > MAX_RECORD_BYTES {
+            return Err(SinkError::LineTooLarge { len: line.len() });
+        }
+        self.stats.lines += 1;
+        if !self.pack {
+            let mut record = Vec::with_capacity(len);
+            record.extend_from_slice(line);
+            record.push(b'\n');
+            return Ok(self.seal(record));
+        }
+        let mut full = None;
+        if !self.open.is_empty() && self.open.len() + len > self.record_room() {
+            let record = std::mem::take(&mut self.open);
+            full = self.seal(record);
+        }
+        if self.open.is_empty() && (len > self.record_room() || self.batch_is_full()) {
+            // The line needs a fresh batch. `seal` above only hands out a batch when the count is
+            // full, after which this batch holds one record and has room: never two at once.
+            full = full.or_else(|| self.take_batch());
+        }
+        if self.open.is_empty() {
+            // One allocation per record, not per line: most records fill up.
+            self.open.reserve(MAX_RECORD_BYTES.min(self.record_room()));
+        }
+        self.open.extend_from_slice(line);
+        self.open.push(b'\n');
+        Ok(full)
+    }
+
+    /// Seals the open record; returns what is left to send (at most two batches).
+    pub(crate) fn finish(&mut self) -> (Vec<Batch>, SinkStats) {
+        let mut out = Vec::new();
+        if !self.open.is_empty() {
+            let record = std::mem::take(&mut self.open);
+            out.extend(self.seal(record));
+        }
+        out.extend(self.take_batch());
+        (out, self.stats)
+    }
+
+    /// Bytes the open record may reach: the record limit, or the batch's remaining room.
+    fn record_room(&self) -> usize {
+        MAX_RECORD_BYTES.min(MAX_BATCH_BYTES - self.batch.bytes)
+    }
+
+    fn batch_is_full(&self) -> bool {
+        self.batch.records.len() >= MAX_BATCH_RECORDS
+    }
+
+    /// Moves a finished record into the batch, first handing out the batch if it has no room.
+    fn seal(&mut self, mut record: Vec<u8>) -> Option<Batch> {
+        if record.capacity() > 2 * record.len() {
+            // A short record cut off by a long next line would otherwise hold a 1 MB buffer
+            // until its call completes.
+            record.shrink_to_fit();
+        }
+        let full = if self.batch_is_full() || self.batch.bytes + record.len() > MAX_BATCH_BYTES {
+            self.take_batch()
+        } else {
+            None
+        };
+        self.stats.firehose_records += 1;
+        self.stats.payload_bytes += record.len() as u64;
+        self.stats.billed_bytes += billed_bytes(record.len());
+        self.batch.bytes += record.len();
+        self.batch.records.push(record);
+        full
+    }
+
+    fn take_batch(&mut self) -> Option<Batch> {
+        if self.batch.records.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.batch))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::MAX_LINE_BYTES;
+
+    /// Pushes every line and returns the batches in order, with the stats.
+    fn run(pack: bool, lines: &[Vec<u8>]) -> (Vec<Batch>, SinkStats) {
+        let mut packer = Packer::new(pack);
+        let mut batches = Vec::new();
+        for line in lines {
+            batches.extend(packer.push(line).expect("line fits"));
+        }
+        let (rest, stats) = packer.finish();
+        assert!(
+            packer.finish().0.is_empty(),
+            "a second finish finds nothing left"
+        );
+        batches.extend(rest);
+        (batches, stats)
+    }
+
+    fn lines(count: usize, len: usize) -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|i| vec![b'a' + (i % 26) as u8; len])
+            .collect()
+    }
+
+    /// Every batch and record respects the limits; records end with a newline.
+    fn assert_within_limits(batches: &[Batch]) {
+        for batch in batches {
+            assert!(!batch.records.is_empty());
+            assert!(batch.records.len() <= MAX_BATCH_RECORDS);
+            assert!(batch.bytes <= MAX_BATCH_BYTES);
+            assert_eq!(
+                batch.bytes,
+                batch.records.iter().map(Vec::len).sum::<usize>()
+            );
+            for record in &batch.records {
+                assert!(record.len() <= MAX_RECORD_BYTES);
+                assert_eq!(record.last(), Some(&b'\n'));
+            }
+        }
+    }
+
+    /// The lines as they come out of the records, in order.
+    fn unpacked(batches: &[Batch]) -> Vec<Vec<u8>> {
+        batches
+            .iter()
+            .flat_map(|b| &b.records)
+            .flat_map(|r| r[..r.len() - 1].split(|&c| c == b'\n').map(<[u8]>::to_vec))
+            .collect()
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_max_size_fills_one_record() {
+        let (batches, stats) = run(true, &lines(1, MAX_LINE_BYTES));
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].records.len(), 1);
+        assert_eq!(batches[0].records[0].len(), MAX_RECORD_BYTES);
+        assert_eq!(stats.billed_bytes, MAX_RECORD_BYTES as u64);
+    }
+
+    #[test]
+    fn a_line_one_byte_too_long_is_refused() {
+        let mut packer = Packer::new(true);
+        let err = packer
+            .push(&vec![b'x'; MAX_LINE_BYTES + 1])
+            .expect_err("too long");
+        assert!(matches!(err, SinkError::LineTooLarge { len } if len == MAX_RECORD_BYTES));
+        assert!(!err.is_retryable());
+        let mut unpacked = Packer::new(false);
+        assert!(unpacked.push(&vec![b'x'; MAX_LINE_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn lines_that_just_fit_share_one_record() {
+        // 1,000 + 1 and 1,022,998 + 1 bytes: exactly MAX_RECORD_BYTES together.
+        let input = vec![vec![b'a'; 1_000], vec![b'b'; MAX_RECORD_BYTES - 1_002]];
+        let (batches, stats) = run(true, &input);
+        assert_eq!(stats.firehose_records, 1);
+        assert_eq!(batches[0].records[0].len(), MAX_RECORD_BYTES);
+        assert_eq!(unpacked(&batches), input);
+    }
+
+    #[test]
+    fn lines_one_byte_over_start_a_second_record() {
+        let input = vec![vec![b'a'; 1_000], vec![b'b'; MAX_RECORD_BYTES - 1_001]];
+        let (batches, stats) = run(true, &input);
+        assert_eq!(stats.firehose_records, 2);
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].records[0].len(), 1_001);
+        assert_eq!(batches[0].records[1].len(), MAX_RECORD_BYTES - 1_000);
+        assert_eq!(unpacked(&batches), input);
+    }
+
+    #[test]
+    fn unpacked_mode_makes_one_record_per_line() {
+        let input = lines(7, 100);
+        let (batches, stats) = run(false, &input);
+        assert_eq!(stats.lines, 7);
+        assert_eq!(stats.firehose_records, 7);
+        assert_eq!(batches.len(), 1);
+        assert!(batches[0].records.iter().all(|r| r.len() == 101));
+        assert_eq!(stats.payload_bytes, 7 * 101);
+        assert_eq!(stats.billed_bytes, 7 * 5_120);
+        assert_eq!(unpacked(&batches), input);
+    }
+
+    #[test]
+    fn packed_mode_packs_small_lines_into_one_record() {
+        let input = lines(7, 100);
+        let (batches, stats) = run(true, &input);
+        assert_eq!(stats.lines, 7);
+        assert_eq!(stats.firehose_records, 1);
+        assert_eq!(stats.payload_bytes, 7 * 101);
+        assert_eq!(stats.billed_bytes, 5_120);
+        assert_eq!(unpacked(&batches), input);
+    }
+
+    #[test]
+    fn a_call_is_cut_at_500_records() {
+        let input = lines(1_001, 9);
+        let (batches, stats) = run(false, &input);
+        let counts: Vec<usize> = batches.iter().map(|b| b.records.len()).collect();
+        assert_eq!(counts, [500, 500, 1]);
+        assert_eq!(stats.firehose_records, 1_001);
+        assert_within_limits(&batches);
+        assert_eq!(unpacked(&batches), input);
+    }
+
+    #[test]
+    fn a_call_is_cut_at_4_mib_without_packing() {
+        // Full-size records: four fit in 4 MiB (4,096,000 bytes), a fifth does not.
+        let input = lines(9, MAX_LINE_BYTES);
+        let (batches, _) = run(false, &input);
+        let counts: Vec<usize> = batches.iter().map(|b| b.records.len()).collect();
+        assert_eq!(counts, [4, 4, 1]);
+        assert_within_limits(&batches);
+    }
+
+    #[test]
+    fn packed_calls_fill_4_mib_with_a_smaller_last_record() {
+        // 100,001-byte lines: ten per record (1,000,010 bytes); after four records 194,264 bytes
+        // remain, enough for one more line, so the fifth record holds one.
+        let input = lines(60, 100_000);
+        let (batches, stats) = run(true, &input);
+        assert_within_limits(&batches);
+        let first: Vec<usize> = batches[0].records.iter().map(Vec::len).collect();
+        assert_eq!(first, [1_000_010, 1_000_010, 1_000_010, 1_000_010, 100_001]);
+        assert_eq!(batches[0].bytes, 4_100_041);
+        assert_eq!(stats.lines, 60);
+        assert_eq!(unpacked(&batches), input);
+    }
+
+    #[test]
+    fn packed_full_size_lines_make_four_records_a_call() {
+        let input = lines(9, MAX_LINE_BYTES);
+        let (batches, stats) = run(true, &input);
+        let counts: Vec<usize> = batches.iter().map(|b| b.records.len()).collect();
+        assert_eq!(counts, [4, 4, 1]);
+        assert_eq!(stats.billed_bytes, 9 * MAX_RECORD_BYTES as u64);
+        assert_within_limits(&batches);
+    }
+
+    #[test]
+    fn mixed_sizes_keep_order_and_limits() {
+        // Sizes that cross both record and batch boundaries at odd points.
+        let sizes = [
+            10,
+            700_000,
+            400_000,
+            1,
+            MAX_LINE_BYTES,
+            0,
+            333_333,
+            999_999,
+            5,
+            800_000,
+        ];
+        let input: Vec<Vec<u8>> = (0..40)
+            .map(|i| vec![b'a' + (i % 26) as u8; sizes[i % sizes.len()]])
+            .collect();
+        for pack in [true, false] {
+            let (batches, stats) = run(pack, &input);
+            assert_within_limits(&batches);
+            assert_eq!(unpacked(&batches), input, "pack={pack}");
+            let records: usize = batches.iter().map(|b| b.records.len()).sum();
+            assert_eq!(stats.firehose_records, records as u64);
+            let bytes: usize = batches.iter().map(|b| b.bytes).sum();
+            assert_eq!(stats.payload_bytes, bytes as u64);
+            assert_eq!(
+                stats.payload_bytes,
+                input.iter().map(|l| l.len() as u64 + 1).sum::<u64>()
+            );
+        }
+    }
+
+    #[test]
+    fn no_lines_make_no_batch() {
+        let (batches, stats) = run(true, &[]);
+        assert!(batches.is_empty());
+        assert_eq!(stats, SinkStats::default());
+    }
+}
