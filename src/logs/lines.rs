@@ -99,7 +99,7 @@ impl<R: Read> LineReader<R> {
                 }
             }
             searched = self.end - self.start;
-            if searched >= self.max_line {
+            if searched > self.max_line {
                 // Cut: hand out max_line bytes, keep the rest for the next piece.
                 let begin = self.start;
                 self.start += self.max_line;
