@@ -126,6 +126,9 @@ fn digits(s: &[u8], min: usize, max: usize) -> Option<u32> {
 /// written by Redshift; fewer are read as an unpadded millisecond count, more are a fraction
 /// cut to milliseconds.
 pub fn parse_log_time(s: &[u8]) -> Result<Timestamp, &'static str> {
+    if let Some(t) = parse_log_time_exact(s) {
+        return Ok(t);
+    }
     let mut parts = s
         .split(|&b| b == b' ')
         .filter(|p| !p.is_empty())
@@ -166,6 +169,46 @@ pub fn parse_log_time(s: &[u8]) -> Result<Timestamp, &'static str> {
     }
     .ok_or("timestamp milliseconds are not a number")?;
     Timestamp::from_parts(year, month, day, hour, minute, second, milli)
+}
+
+/// The common spelling, exactly as Redshift writes it, read by position: the hot path.
+fn parse_log_time_exact(s: &[u8]) -> Option<Timestamp> {
+    // "Www, D Mon YYYY HH:MM:SS:mmm" (28 bytes) or with a two-digit day (29 bytes).
+    let (day, rest) = match s.len() {
+        28 => (u32::from(s[5].wrapping_sub(b'0')), &s[7..]),
+        29 => (
+            u32::from(s[5].wrapping_sub(b'0')) * 10 + u32::from(s[6].wrapping_sub(b'0')),
+            &s[8..],
+        ),
+        _ => return None,
+    };
+    let shape_ok = s[3] == b',' && s[4] == b' ' && s[s.len() - 22] == b' ';
+    // rest: "Mon YYYY HH:MM:SS:mmm"
+    if !shape_ok
+        || rest[3] != b' '
+        || rest[8] != b' '
+        || rest[11] != b':'
+        || rest[14] != b':'
+        || rest[17] != b':'
+    {
+        return None;
+    }
+    let day_digits = &s[5..s.len() - 22];
+    if !day_digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let month = MONTHS.iter().position(|m| m[..] == rest[0..3])? as u32 + 1;
+    let num = |r: std::ops::Range<usize>| digits(&rest[r], 1, 4);
+    Timestamp::from_parts(
+        num(4..8)?,
+        month,
+        day,
+        num(9..11)?,
+        num(12..14)?,
+        num(15..17)?,
+        digits(&rest[18..21], 3, 3)?,
+    )
+    .ok()
 }
 
 /// Parses the activity log's `2020-12-08T22:00:03Z`.

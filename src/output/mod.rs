@@ -3,6 +3,8 @@
 
 pub mod json;
 
+use std::cell::RefCell;
+
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::key::LogFileName;
@@ -15,8 +17,11 @@ use json::{write_int, write_opt_str, write_str};
 pub struct Provenance {
     /// `,"log_type":…,"source":{"bucket":…,"key":…,"line":`
     head: Vec<u8>,
-    /// `bucket \0 key \0`, followed per record by the ordinal, hashed into the id.
-    id_seed: Vec<u8>,
+    /// `bucket \0 key \0 ordinal`: the ordinal's 8 bytes are rewritten for each record and
+    /// the whole hashed into the id.
+    id_input: RefCell<Vec<u8>>,
+    /// `"name":` for each column of the log type, built once.
+    keys: Vec<Box<[u8]>>,
 }
 
 impl Provenance {
@@ -44,21 +49,33 @@ impl Provenance {
         head.extend_from_slice(b",\"key\":");
         write_str(&mut head, key);
         head.extend_from_slice(b",\"line\":");
-        let mut id_seed = Vec::with_capacity(bucket.map_or(0, str::len) + key.len() + 2);
-        id_seed.extend_from_slice(bucket.unwrap_or("").as_bytes());
-        id_seed.push(0);
-        id_seed.extend_from_slice(key.as_bytes());
-        id_seed.push(0);
-        Provenance { head, id_seed }
+        let mut id_input = Vec::with_capacity(bucket.map_or(0, str::len) + key.len() + 10);
+        id_input.extend_from_slice(bucket.unwrap_or("").as_bytes());
+        id_input.push(0);
+        id_input.extend_from_slice(key.as_bytes());
+        id_input.push(0);
+        id_input.extend_from_slice(&[0; 8]);
+        let keys = log_type
+            .columns()
+            .iter()
+            .map(|(name, _)| format!("\"{name}\":").into_bytes().into_boxed_slice())
+            .collect();
+        Provenance {
+            head,
+            id_input: RefCell::new(id_input),
+            keys,
+        }
     }
 
     /// The record id: XXH3-128 of `bucket \0 key \0 ordinal` (ordinal as 8 little-endian
     /// bytes), as 32 lowercase hex digits. The same object always yields the same ids.
     pub fn record_id(&self, ordinal: u64) -> [u8; 32] {
-        let mut input = Vec::with_capacity(self.id_seed.len() + 8);
-        input.extend_from_slice(&self.id_seed);
-        input.extend_from_slice(&ordinal.to_le_bytes());
-        let hash = xxh3_128(&input);
+        let hash = {
+            let mut input = self.id_input.borrow_mut();
+            let n = input.len();
+            input[n - 8..].copy_from_slice(&ordinal.to_le_bytes());
+            xxh3_128(&input)
+        };
         let mut hex = [0u8; 32];
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         for (i, byte) in hash.to_be_bytes().iter().enumerate() {
@@ -98,7 +115,9 @@ fn write_record_part(
 ) {
     out.push(b'{');
     match &record.body {
-        Body::Columns(columns) => write_columns(out, columns, part.map(|p| p.text)),
+        Body::Columns(columns) => {
+            write_columns(out, columns, &provenance.keys, part.map(|p| p.text))
+        }
         Body::ParseError { reason, raw } => {
             out.extend_from_slice(b"\"parse_error\":");
             write_str(out, reason);
@@ -122,15 +141,26 @@ fn write_record_part(
 }
 
 /// Writes the columns; `split_text` replaces the value of the largest text column.
-fn write_columns(out: &mut Vec<u8>, columns: &Columns<'_>, split_text: Option<&str>) {
+fn write_columns(
+    out: &mut Vec<u8>,
+    columns: &Columns<'_>,
+    keys: &[Box<[u8]>],
+    split_text: Option<&str>,
+) {
     let split_at = split_text.and_then(|_| largest_text_column(columns));
     for (i, (name, value)) in columns.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.push(b'"');
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\":");
+        match keys.get(i) {
+            Some(key) if key.len() == name.len() + 3 => out.extend_from_slice(key),
+            _ => {
+                // Columns of another table than the provenance's log type (never in practice).
+                out.push(b'"');
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\":");
+            }
+        }
         match (value, split_at == Some(i)) {
             (_, true) => write_str(out, split_text.unwrap_or("")),
             (Value::Null, _) => out.extend_from_slice(b"null"),
@@ -138,9 +168,9 @@ fn write_columns(out: &mut Vec<u8>, columns: &Columns<'_>, split_text: Option<&s
             (Value::Int(n), _) => write_int(out, *n),
             (Value::Bool(b), _) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             (Value::Time(t), _) => {
-                out.push(b'"');
-                out.extend_from_slice(t.as_str().as_bytes());
-                out.push(b'"');
+                let mut quoted = [b'"'; 26];
+                quoted[1..25].copy_from_slice(t.as_str().as_bytes());
+                out.extend_from_slice(&quoted);
             }
         }
     }
