@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Runs a command several times with stdout to /dev/null; prints one JSON line with the best
+wall time, the CPU time (user + system, all threads) of that run, and the peak RSS over runs.
+
+    measure.py RUNS -- COMMAND...
+"""
+import json
+import os
+import subprocess
+import sys
+
+
+def run_once(argv):
+    # Through /usr/bin/time: a child forked from Python would count Python's own pages in its
+    # peak RSS until exec.
+    with open(os.devnull, "wb") as null:
+        done = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", *argv], stdout=null,
+                              stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{argv[0]} exited with status {done.returncode}: {done.stderr[-500:]}")
+    wall, user, system, rss_kib = done.stderr.strip().splitlines()[-1].split()
+    return float(wall), float(user) + float(system), int(rss_kib) * 1024
+
+
+def main():
+    runs = int(sys.argv[1])
+    argv = sys.argv[sys.argv.index("--") + 1 :]
+    results = [run_once(argv) for _ in range(runs)]
+    best = min(results, key=lambda r: r[0])
+    print(json.dumps({"wall_s": round(best[0], 4), "cpu_s": round(best[1], 4),
+                      "peak_rss_bytes": max(r[2] for r in results)}))
+
+
+if __name__ == "__main__":
+    main()
