@@ -245,7 +245,7 @@ fn query(rng: &mut Rng) -> String {
             let cols = 2 + rng.below(12);
             let mut q = String::from("SELECT ");
             for c in 0..cols {
-                q.push_str(&format!("{}t{}.col_{} AS \"Col {c}\",\n       ", if c == 0 { "" } else { "" }, c % 3, rng.below(100)));
+                q.push_str(&format!("t{}.col_{} AS \"Col {c}\",\n       ", c % 3, rng.below(100)));
             }
             q.push_str(&format!(
                 "now()\nFROM    sales.orders t0\nJOIN    sales.customers t1 ON t1.id = t0.customer_id\nWHERE   t0.region = 'Zürich' AND t0.amount > {}\nORDER BY 1;",

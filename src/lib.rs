@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod decode;
 pub mod events;
+pub mod handler;
 pub mod key;
 pub mod logs;
 pub mod output;

@@ -64,6 +64,11 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// Lines begun so far (a long line counts once, from its first piece).
+    pub fn lines_read(&self) -> u64 {
+        self.next_number - 1 + u64::from(self.in_long_line)
+    }
+
     /// Bytes read from the inner reader so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read

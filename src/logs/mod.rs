@@ -7,7 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// One of the Redshift audit log types, as named in object keys and in `LOG_TYPES`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogType {
     ConnectionLog,
     UserLog,
@@ -124,6 +125,9 @@ impl<'a> Columns<'a> {
 
 /// What one record holds: typed columns, or the text that could not be parsed and why.
 #[derive(Debug, Clone, PartialEq)]
+// Columns are kept inline on purpose: a record lives on the stack for one step, and boxing
+// would cost an allocation per record on the hot path.
+#[allow(clippy::large_enum_variant)]
 pub enum Body<'a> {
     Columns(Columns<'a>),
     ParseError { reason: Cow<'a, str>, raw: &'a str },
@@ -181,6 +185,11 @@ impl<R: Read> Parser<R> {
 
     pub fn log_type(&self) -> LogType {
         self.log_type
+    }
+
+    /// Lines of input read so far.
+    pub fn lines_read(&self) -> u64 {
+        self.lines.lines_read()
     }
 
     /// Bytes of (decompressed) input read so far.

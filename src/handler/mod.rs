@@ -1,0 +1,394 @@
+//! One object ref to one receipt: fetches the body, parses it on a blocking thread, and sends
+//! every record to the sink; and one Lambda event to its response.
+
+use std::future::Future;
+use std::io::{self, Read};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::decode::{decompressed, ReadAhead};
+use crate::events::{self, Filter, Invocation, ObjectRef};
+use crate::logs::{Body, LogType, Parser, Record, Timestamp, Value as Column};
+use crate::output::{write_parts, write_record, Provenance};
+use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
+
+/// Lines handed from the parsing thread to the sink in batches of about this many bytes.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Batches in flight between the threads: with the sink's calls in flight, this bounds memory.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// An object's body, ready to read, and what the store said about it.
+pub struct Fetched {
+    pub body: Box<dyn Read + Send>,
+    /// Stored size in bytes.
+    pub size: Option<u64>,
+    pub etag: Option<String>,
+}
+
+/// Why fetching failed, and whether trying again later can help.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct FetchError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// Where object bodies come from (S3 in Lambda; tests may use anything).
+pub trait Fetch: Send + Sync {
+    fn fetch(&self, object: &ObjectRef)
+        -> impl Future<Output = Result<Fetched, FetchError>> + Send;
+}
+
+/// What forwarding one object did: logged as one JSON line and returned by `invoke`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub bucket: String,
+    pub key: String,
+    pub log_type: Option<LogType>,
+    pub etag: Option<String>,
+    /// Stored (usually compressed) size of the object.
+    pub object_bytes: Option<u64>,
+    /// Decompressed bytes read.
+    pub text_bytes: u64,
+    /// Lines of text read.
+    pub lines: u64,
+    /// Audit records, parse errors included.
+    pub records: u64,
+    pub parse_errors: u64,
+    /// Records split into parts because one Firehose record could not hold them.
+    pub split_records: u64,
+    /// What the sink did: lines, Firehose records, payload and billed bytes, calls, retries.
+    #[serde(flatten)]
+    pub sink: SinkStats,
+    /// Earliest and latest `recordtime` among the records.
+    pub first_record_time: Option<String>,
+    pub last_record_time: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// Why an object could not be forwarded completely. Every variant names the object.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("s3://{bucket}/{key}: {source}")]
+    Fetch {
+        bucket: String,
+        key: String,
+        source: FetchError,
+    },
+    #[error("s3://{bucket}/{key}: reading failed after line {line}: {source}")]
+    Read {
+        bucket: String,
+        key: String,
+        line: u64,
+        source: io::Error,
+    },
+    #[error("s3://{bucket}/{key}: {source}")]
+    Sink {
+        bucket: String,
+        key: String,
+        source: SinkError,
+    },
+    #[error("s3://{bucket}/{key}: not a Redshift audit log: {reason}")]
+    NotAuditLog {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
+    #[error("s3://{bucket}/{key}: parsing thread failed: {reason}")]
+    Internal {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
+}
+
+impl ForwardError {
+    /// Whether forwarding the same object again later can succeed without a change.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ForwardError::Fetch { source, .. } => source.retryable,
+            // A broken connection mid-body is worth another try; a corrupt gzip is not, but
+            // the two cannot always be told apart, so the invocation is retried either way.
+            ForwardError::Read { .. } => true,
+            ForwardError::Sink { source, .. } => source.is_retryable(),
+            ForwardError::NotAuditLog { .. } => false,
+            ForwardError::Internal { .. } => true,
+        }
+    }
+}
+
+/// What the parsing thread counted.
+#[derive(Debug, Default)]
+struct ParseSummary {
+    text_bytes: u64,
+    lines: u64,
+    records: u64,
+    parse_errors: u64,
+    split_records: u64,
+    first_time: Option<Timestamp>,
+    last_time: Option<Timestamp>,
+}
+
+impl ParseSummary {
+    fn count(&mut self, record: &Record<'_>) {
+        self.records += 1;
+        match &record.body {
+            Body::ParseError { .. } => self.parse_errors += 1,
+            Body::Columns(c) => {
+                if let Some(Column::Time(t)) = c.get("recordtime") {
+                    self.first_time = Some(self.first_time.map_or(*t, |f| f.min(*t)));
+                    self.last_time = Some(self.last_time.map_or(*t, |l| l.max(*t)));
+                }
+            }
+        }
+    }
+}
+
+/// Sends every record of `object` to `sink` and returns the receipt. Fails, naming the object,
+/// when the body could not be read to its end or the sink did not accept every record.
+pub async fn forward_object<F: Fetch, S: Sink>(
+    fetch: &F,
+    object: &ObjectRef,
+    sink: S,
+) -> Result<Receipt, ForwardError> {
+    let started = Instant::now();
+    let (bucket, key) = (object.bucket.clone(), object.key.clone());
+    let name = object.file_name().map_err(|e| ForwardError::NotAuditLog {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        reason: e.to_string(),
+    })?;
+    let fetched = fetch
+        .fetch(object)
+        .await
+        .map_err(|source| ForwardError::Fetch {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            source,
+        })?;
+    let log_type = name.log_type;
+    let provenance = Provenance::new(log_type, Some(&name), Some(&bucket), &key);
+    let (lines_tx, lines_rx) = mpsc::channel::<Vec<Vec<u8>>>(BATCHES_IN_FLIGHT);
+    let body = fetched.body;
+    let parsing =
+        tokio::task::spawn_blocking(move || parse_into(body, log_type, &provenance, &lines_tx));
+    let sent = send_all(lines_rx, sink).await;
+    let parsed = parsing.await.map_err(|e| ForwardError::Internal {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        reason: e.to_string(),
+    })?;
+    // A sink failure stops the parser (its channel closes), so it is the error to report.
+    let stats = sent.map_err(|source| ForwardError::Sink {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        source,
+    })?;
+    let summary = parsed.map_err(|(line, source)| ForwardError::Read {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        line,
+        source,
+    })?;
+    Ok(Receipt {
+        bucket,
+        key,
+        log_type: Some(log_type),
+        etag: fetched.etag.or_else(|| object.etag.clone()),
+        object_bytes: fetched.size.or(object.size),
+        text_bytes: summary.text_bytes,
+        lines: summary.lines,
+        records: summary.records,
+        parse_errors: summary.parse_errors,
+        split_records: summary.split_records,
+        sink: stats,
+        first_record_time: summary.first_time.map(|t| t.to_string()),
+        last_record_time: summary.last_time.map(|t| t.to_string()),
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+async fn send_all<S: Sink>(
+    mut lines: mpsc::Receiver<Vec<Vec<u8>>>,
+    mut sink: S,
+) -> Result<SinkStats, SinkError> {
+    while let Some(batch) = lines.recv().await {
+        for line in batch {
+            sink.send(line).await?;
+        }
+    }
+    sink.finish().await
+}
+
+/// Runs on a blocking thread: decompress, parse, render each record as lines that fit one
+/// Firehose record, and hand them over in batches. Returns the counts, or the line after
+/// which reading failed.
+fn parse_into(
+    body: Box<dyn Read + Send>,
+    log_type: LogType,
+    provenance: &Provenance,
+    lines: &mpsc::Sender<Vec<Vec<u8>>>,
+) -> Result<ParseSummary, (u64, io::Error)> {
+    let mut summary = ParseSummary::default();
+    let reader = decompressed(body)
+        .and_then(|(_, r)| ReadAhead::new(r))
+        .map_err(|e| (0, e))?;
+    let mut parser = Parser::new(log_type, reader);
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut batch_bytes = 0;
+    let mut buf = Vec::new();
+    loop {
+        let record = match parser.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            Err(e) => {
+                let line = parser.lines_read();
+                // What was parsed before the failure still goes out.
+                let _ = lines.blocking_send(batch);
+                return Err((line, e));
+            }
+        };
+        summary.count(&record);
+        let mut emit = |line: &[u8]| {
+            batch_bytes += line.len();
+            batch.push(line.to_vec());
+        };
+        match write_parts(&record, provenance, MAX_LINE_BYTES, &mut buf, &mut emit) {
+            Ok(1) => {}
+            Ok(_) => summary.split_records += 1,
+            Err(_) => {
+                // Even without its largest text the record is over the limit (thousands of
+                // extra columns): forward its JSON as the raw text of a parse error instead.
+                buf.clear();
+                write_record(&mut buf, &record, provenance);
+                let raw = String::from_utf8_lossy(&buf).into_owned();
+                let fallback = Record {
+                    body: Body::ParseError {
+                        reason: "record too large for one Firehose record".into(),
+                        raw: &raw,
+                    },
+                    ..record
+                };
+                let mut spare = Vec::new();
+                if write_parts(&fallback, provenance, MAX_LINE_BYTES, &mut spare, &mut emit).is_ok()
+                {
+                    summary.split_records += 1;
+                }
+            }
+        }
+        if batch_bytes >= BATCH_BYTES {
+            batch_bytes = 0;
+            if lines.blocking_send(std::mem::take(&mut batch)).is_err() {
+                break; // the sink failed; its error is the one reported
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = lines.blocking_send(batch);
+    }
+    summary.lines = parser.lines_read();
+    summary.text_bytes = parser.bytes_read();
+    Ok(summary)
+}
+
+/// Everything one invocation needs, built once at start-up.
+pub struct Handler<F, M> {
+    pub filter: Filter,
+    pub fetch: F,
+    /// Makes a fresh sink for each object.
+    pub make_sink: M,
+}
+
+/// An invocation that failed as a whole (Lambda retries it, or sends it to the failure
+/// destination).
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("malformed event: {0}")]
+    Event(#[from] events::EventError),
+    #[error("{failed} of {total} objects failed; first: {first}")]
+    Objects {
+        failed: usize,
+        total: usize,
+        first: ForwardError,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
+    /// Handles one Lambda event and returns the response: `batchItemFailures` for SQS, else
+    /// the receipts.
+    pub async fn handle(&self, event: &Value) -> Result<Value, HandlerError> {
+        match events::parse_invocation(event, &self.filter)? {
+            Invocation::Objects(objects) => {
+                let mut receipts = Vec::new();
+                let mut failures = Vec::new();
+                for object in &objects {
+                    match self.forward(object).await {
+                        Ok(receipt) => receipts.push(receipt),
+                        Err(e) => failures.push(e),
+                    }
+                }
+                let total = objects.len();
+                match failures.into_iter().next() {
+                    None => Ok(json!({ "receipts": receipts })),
+                    Some(first) => Err(HandlerError::Objects {
+                        failed: total - receipts.len(),
+                        total,
+                        first,
+                    }),
+                }
+            }
+            Invocation::SqsBatch(messages) => {
+                let mut failed = Vec::new();
+                for message in &messages {
+                    let ok = match &message.objects {
+                        Err(e) => {
+                            tracing::error!(message_id = %message.message_id, error = %e, "malformed SQS message");
+                            false
+                        }
+                        Ok(objects) => {
+                            let mut all = true;
+                            for object in objects {
+                                // Later objects of a failed message are still tried: each one
+                                // that succeeds is one less to send again.
+                                all &= self.forward(object).await.is_ok();
+                            }
+                            all
+                        }
+                    };
+                    if !ok {
+                        failed.push(json!({ "itemIdentifier": message.message_id }));
+                    }
+                }
+                Ok(json!({ "batchItemFailures": failed }))
+            }
+            Invocation::Backfill(_) => Err(HandlerError::Unsupported(
+                "the scheduled backfill is not available in this version".to_string(),
+            )),
+        }
+    }
+
+    async fn forward(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
+        let result = forward_object(&self.fetch, object, (self.make_sink)()).await;
+        match &result {
+            Ok(receipt) => log_receipt(receipt),
+            Err(e) => {
+                tracing::error!(bucket = %object.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "object failed")
+            }
+        }
+        result
+    }
+}
+
+/// One JSON line per object, in the function's log.
+fn log_receipt(receipt: &Receipt) {
+    let text = serde_json::to_string(receipt).unwrap_or_default();
+    tracing::info!(receipt = %text, "object forwarded");
+}
+
+#[cfg(test)]
+mod tests;
