@@ -10,4 +10,6 @@ pub mod handler;
 pub mod key;
 pub mod logs;
 pub mod output;
+pub mod settings;
 pub mod sink;
+pub mod source;

@@ -1,0 +1,1926 @@
+//! Settings from the environment (DESIGN.md, "Settings"), validated once at start-up, and the AWS
+//! clients they call for.
+//!
+//! [`Settings::from_vars`] reads every variable, collects every problem and fails with one
+//! message listing them all, one line each, so a deployment is fixed in one round. An empty (or
+//! blank) value counts as unset everywhere, because SAM passes empty parameters through.
+//! A secret's value never appears in an error or in `Debug` output.
+//!
+//! [`clients`] builds the SDK clients: Firehose with the function's own credentials; the audit
+//! bucket's S3 client with the source credentials (the default chain, an assumed role or static
+//! keys) in the bucket's own region; the state bucket's S3 client with the function's own
+//! credentials. Every S3 request for the audit bucket carries `EXPECTED_BUCKET_OWNER` through
+//! [`BucketClient`].
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_s3::config::{
+    Credentials, Region, SharedCredentialsProvider, StalledStreamProtectionConfig,
+};
+
+use crate::events::Filter;
+use crate::key;
+use crate::logs::LogType;
+
+/// The environment variables, as DESIGN.md's table names them.
+pub mod var {
+    pub const DELIVERY_STREAM: &str = "DELIVERY_STREAM";
+    pub const LOG_TYPES: &str = "LOG_TYPES";
+    pub const AUDIT_BUCKET: &str = "AUDIT_BUCKET";
+    pub const AUDIT_PREFIX: &str = "AUDIT_PREFIX";
+    pub const AUDIT_BUCKET_REGION: &str = "AUDIT_BUCKET_REGION";
+    pub const SOURCE_ROLE_ARN: &str = "SOURCE_ROLE_ARN";
+    pub const SOURCE_EXTERNAL_ID: &str = "SOURCE_EXTERNAL_ID";
+    pub const SOURCE_ACCESS_KEY_ID: &str = "SOURCE_ACCESS_KEY_ID";
+    pub const SOURCE_SECRET_ACCESS_KEY: &str = "SOURCE_SECRET_ACCESS_KEY";
+    pub const EXPECTED_BUCKET_OWNER: &str = "EXPECTED_BUCKET_OWNER";
+    pub const BACKFILL_START_TIME: &str = "BACKFILL_START_TIME";
+    pub const BACKFILL_LOOKBACK_DAYS: &str = "BACKFILL_LOOKBACK_DAYS";
+    pub const STATE_BUCKET: &str = "STATE_BUCKET";
+    pub const STATE_PREFIX: &str = "STATE_PREFIX";
+    pub const OUTPUT_FORMAT: &str = "OUTPUT_FORMAT";
+    pub const PACK_RECORDS: &str = "PACK_RECORDS";
+
+    /// Every variable, in the table's order.
+    pub const ALL: [&str; 16] = [
+        DELIVERY_STREAM,
+        LOG_TYPES,
+        AUDIT_BUCKET,
+        AUDIT_PREFIX,
+        AUDIT_BUCKET_REGION,
+        SOURCE_ROLE_ARN,
+        SOURCE_EXTERNAL_ID,
+        SOURCE_ACCESS_KEY_ID,
+        SOURCE_SECRET_ACCESS_KEY,
+        EXPECTED_BUCKET_OWNER,
+        BACKFILL_START_TIME,
+        BACKFILL_LOOKBACK_DAYS,
+        STATE_BUCKET,
+        STATE_PREFIX,
+        OUTPUT_FORMAT,
+        PACK_RECORDS,
+    ];
+}
+
+/// `STATE_PREFIX` when unset (DESIGN.md).
+pub const DEFAULT_STATE_PREFIX: &str = "redshift-audit-forwarder/";
+/// `BACKFILL_LOOKBACK_DAYS` when unset (DESIGN.md).
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 1;
+/// Largest `BACKFILL_LOOKBACK_DAYS`: a year (a leap one) of re-listing is already far more than
+/// any late file needs; more is a typo.
+pub const MAX_LOOKBACK_DAYS: u32 = 366;
+/// Firehose stream names: 1 to 64 of `[a-zA-Z0-9_.-]` (Firehose API, `DeliveryStreamName`).
+const MAX_STREAM_NAME: usize = 64;
+/// Longest bucket name S3 ever allowed (legacy us-east-1 names; new names stop at 63).
+const MAX_BUCKET_NAME: usize = 255;
+/// STS `ExternalId`: 2 to 1,224 of `[\w+=,.@:/-]` (STS API reference).
+const EXTERNAL_ID_LEN: std::ops::RangeInclusive<usize> = 2..=1224;
+/// Session name of the assumed source role, shown in the bucket owner's CloudTrail.
+pub const SOURCE_SESSION_NAME: &str = "redshift-audit-forwarder";
+
+/// Connection set-up. AWS endpoints answer in milliseconds; a connect that hangs for seconds is
+/// better abandoned and retried on a fresh connection than waited for.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// One S3 attempt, up to the response headers. For a streamed `GetObject` this is the time to the
+/// first byte only: the SDK's timeouts end when the body starts, and a body that stalls is caught
+/// by [`S3_STALL_GRACE`]. Listing 1,000 keys or writing a state object takes well under a second.
+pub const S3_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// One S3 call including the SDK's own retries (3 attempts with backoff).
+pub const S3_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// A streamed S3 body that delivers nothing for this long fails (stalled-stream protection), so
+/// a dead connection becomes a read error long before the Lambda deadline, never a hang.
+pub const S3_STALL_GRACE: Duration = Duration::from_secs(20);
+/// One `PutRecordBatch` call: up to 4 MiB of records, about 5.6 MiB of base64 JSON on the wire.
+/// The sink turns the SDK's retries off and makes at most 10 calls per batch, so the worst case,
+/// 10 x 15 s plus about 21 s of backoff, stays inside the template's default 300 s timeout.
+pub const FIREHOSE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// One Firehose call including any SDK retries (the sink disables them; this bounds the rest).
+pub const FIREHOSE_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+/// One STS `AssumeRole` attempt; the call is small and answered from the function's region.
+pub const STS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// `AssumeRole` including the SDK's retries.
+pub const STS_OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The validated settings. Build with [`Settings::from_env`] or [`Settings::from_vars`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `DELIVERY_STREAM`: the Firehose stream's name.
+    pub delivery_stream: String,
+    /// `LOG_TYPES`: selected log types, in the order given, without duplicates; never empty.
+    pub log_types: Vec<LogType>,
+    /// `AUDIT_BUCKET`; live events name their own bucket, the backfill needs this one.
+    pub audit_bucket: Option<String>,
+    /// `AUDIT_PREFIX` without a trailing `/`; empty for the whole bucket.
+    pub audit_prefix: String,
+    /// `AUDIT_BUCKET_REGION`; unset means detect it (see [`clients`]).
+    pub audit_bucket_region: Option<String>,
+    /// `SOURCE_*`: how to read the audit bucket.
+    pub source_credentials: SourceCredentials,
+    /// `EXPECTED_BUCKET_OWNER`: 12-digit account ID.
+    pub expected_bucket_owner: Option<String>,
+    /// `BACKFILL_START_TIME`; unset means the full history.
+    pub backfill_start_time: Option<StartTime>,
+    /// `BACKFILL_LOOKBACK_DAYS`, 0 to [`MAX_LOOKBACK_DAYS`].
+    pub backfill_lookback_days: u32,
+    /// `STATE_BUCKET`, or the audit bucket when unset; `None` when neither is set.
+    pub state_bucket: Option<String>,
+    /// `STATE_PREFIX`, always ending with `/`.
+    pub state_prefix: String,
+    /// `OUTPUT_FORMAT`.
+    pub output_format: OutputFormat,
+    /// `PACK_RECORDS`.
+    pub pack_records: bool,
+}
+
+/// Credentials for reading the audit bucket (`SOURCE_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceCredentials {
+    /// The function's own credentials (the default chain).
+    Default,
+    /// Assume this role (through the default chain's credentials) for every audit-bucket call.
+    AssumeRole {
+        role_arn: String,
+        external_id: Option<String>,
+    },
+    /// Fixed keys, e.g. for a bucket of an account that cannot grant a role.
+    Static {
+        access_key_id: String,
+        secret_access_key: Secret,
+    },
+}
+
+/// A value that must never be logged: `Debug` prints `<redacted>` and there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that needs it (the credentials provider).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// `OUTPUT_FORMAT`. OCSF arrives with a later issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Raw,
+}
+
+/// An instant given as RFC 3339 text (`BACKFILL_START_TIME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartTime {
+    /// Seconds since the Unix epoch, the fraction dropped: rounding down never skips a file
+    /// that starts within the same second.
+    pub unix_seconds: i64,
+    /// The same instant in UTC as `YYYY-MM-DDTHH:MM:SSZ` (fraction dropped).
+    pub utc: String,
+    /// The text as given.
+    pub text: String,
+}
+
+impl StartTime {
+    /// Parses RFC 3339 (`2024-03-01T00:00:00Z`, `2024-03-01t08:00:00.5+08:00`, a space instead of
+    /// the `T`), checking every field's range. The reason names the first field that is wrong.
+    pub fn parse(text: &str) -> Result<StartTime, String> {
+        let unix_seconds = parse_rfc3339(text)?;
+        Ok(StartTime {
+            unix_seconds,
+            utc: format_utc(unix_seconds),
+            text: text.to_string(),
+        })
+    }
+
+    /// The UTC calendar day (year, month, day) of the instant: the first day partition to walk.
+    pub fn utc_date(&self) -> (i32, u32, u32) {
+        civil_from_days(self.unix_seconds.div_euclid(SECONDS_PER_DAY))
+    }
+}
+
+/// One thing wrong with one variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.reason)
+    }
+}
+
+/// Why the settings or the clients built from them are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// Fix the environment: retrying never helps.
+    #[error("{}", render_problems(.0))]
+    Invalid(Vec<Problem>),
+    /// Neither the environment nor a profile names a region for the SDK clients.
+    #[error("no AWS region is configured: set AWS_REGION (Lambda sets it) or a profile's region")]
+    NoRegion,
+    /// The bucket a setting names does not exist (HeadBucket answered 404).
+    #[error("{variable}: bucket {bucket:?} does not exist")]
+    NoSuchBucket {
+        variable: &'static str,
+        bucket: String,
+    },
+    /// Finding the bucket's region failed on the network or at S3; a later start may succeed.
+    #[error("{variable}: cannot find the region of bucket {bucket:?}: {reason}")]
+    RegionLookup {
+        variable: &'static str,
+        bucket: String,
+        reason: String,
+    },
+}
+
+impl SettingsError {
+    /// Whether starting again can succeed without changing the settings.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SettingsError::RegionLookup { .. })
+    }
+
+    /// The problems of an [`SettingsError::Invalid`], empty for the other variants.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            SettingsError::Invalid(problems) => problems,
+            _ => &[],
+        }
+    }
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    let mut out = match problems.len() {
+        1 => "invalid setting:".to_string(),
+        n => format!("{n} invalid settings:"),
+    };
+    for problem in problems {
+        out.push_str("\n  ");
+        out.push_str(&problem.to_string());
+    }
+    out
+}
+
+impl Settings {
+    /// Reads the process environment. A value that is not UTF-8 is refused like any other bad
+    /// value (it is read lossily, and the replacement character fails validation).
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        Settings::from_vars(|name| {
+            std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
+        })
+    }
+
+    /// Reads the variables through `get`; every problem is reported, not only the first.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let mut problems = Vec::new();
+        let mut report = |variable: &'static str, reason: String| {
+            problems.push(Problem { variable, reason });
+        };
+        // Surrounding blanks are never meant (a pasted parameter); a blank value is unset.
+        let value = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let delivery_stream = match value(var::DELIVERY_STREAM) {
+            None => {
+                report(
+                    var::DELIVERY_STREAM,
+                    "is required: the name of the Firehose stream to send records to".into(),
+                );
+                String::new()
+            }
+            Some(name) => {
+                if let Err(reason) = check_stream_name(&name) {
+                    report(var::DELIVERY_STREAM, reason);
+                }
+                name
+            }
+        };
+
+        let log_types = match value(var::LOG_TYPES) {
+            None => LogType::ALL.to_vec(),
+            Some(list) => parse_log_types(&list).unwrap_or_else(|reason| {
+                report(var::LOG_TYPES, reason);
+                Vec::new()
+            }),
+        };
+
+        let audit_bucket = value(var::AUDIT_BUCKET);
+        if let Some(bucket) = &audit_bucket {
+            if let Err(reason) = check_bucket_name(bucket, "AUDIT_PREFIX") {
+                report(var::AUDIT_BUCKET, reason);
+            }
+        }
+
+        let audit_prefix = value(var::AUDIT_PREFIX)
+            .map(|p| p.trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        if let Err(e) = key::validate_prefix(&audit_prefix) {
+            report(var::AUDIT_PREFIX, e.to_string());
+        }
+
+        let audit_bucket_region = value(var::AUDIT_BUCKET_REGION);
+        if let Some(region) = &audit_bucket_region {
+            if !is_region(region) {
+                report(
+                    var::AUDIT_BUCKET_REGION,
+                    format!("{region:?} is not an AWS region name (e.g. us-east-1)"),
+                );
+            }
+        }
+
+        let source_credentials = source_credentials(&value, &mut report);
+
+        let expected_bucket_owner = value(var::EXPECTED_BUCKET_OWNER);
+        if let Some(owner) = &expected_bucket_owner {
+            if !(owner.len() == 12 && owner.bytes().all(|b| b.is_ascii_digit())) {
+                report(
+                    var::EXPECTED_BUCKET_OWNER,
+                    format!("{owner:?} is not a 12-digit AWS account ID"),
+                );
+            }
+        }
+
+        let backfill_start_time =
+            value(var::BACKFILL_START_TIME).and_then(|text| match StartTime::parse(&text) {
+                Ok(time) => Some(time),
+                Err(reason) => {
+                    report(
+                        var::BACKFILL_START_TIME,
+                        format!(
+                            "{text:?} is not an RFC 3339 time (e.g. 2024-03-01T00:00:00Z): {reason}"
+                        ),
+                    );
+                    None
+                }
+            });
+
+        let backfill_lookback_days = match value(var::BACKFILL_LOOKBACK_DAYS) {
+            None => DEFAULT_LOOKBACK_DAYS,
+            Some(text) => parse_lookback(&text).unwrap_or_else(|reason| {
+                report(var::BACKFILL_LOOKBACK_DAYS, reason);
+                DEFAULT_LOOKBACK_DAYS
+            }),
+        };
+
+        let state_bucket = match value(var::STATE_BUCKET) {
+            Some(bucket) => {
+                if let Err(reason) = check_bucket_name(&bucket, "STATE_PREFIX") {
+                    report(var::STATE_BUCKET, reason);
+                }
+                Some(bucket)
+            }
+            None => audit_bucket.clone(),
+        };
+
+        let state_prefix = match value(var::STATE_PREFIX) {
+            None => DEFAULT_STATE_PREFIX.to_string(),
+            Some(prefix) => {
+                if let Err(e) = key::validate_prefix(&prefix) {
+                    report(var::STATE_PREFIX, e.to_string());
+                }
+                // State objects live in a folder of their own.
+                if prefix.ends_with('/') {
+                    prefix
+                } else {
+                    format!("{prefix}/")
+                }
+            }
+        };
+
+        let output_format = match value(var::OUTPUT_FORMAT).map(|f| f.to_ascii_lowercase()) {
+            None => OutputFormat::Raw,
+            Some(format) => match format.as_str() {
+                "raw" => OutputFormat::Raw,
+                "ocsf" => {
+                    report(
+                        var::OUTPUT_FORMAT,
+                        "\"ocsf\" is not available yet (it arrives with a later release); \
+                         use raw"
+                            .into(),
+                    );
+                    OutputFormat::Raw
+                }
+                _ => {
+                    report(
+                        var::OUTPUT_FORMAT,
+                        format!("unknown format {format:?} (expected raw)"),
+                    );
+                    OutputFormat::Raw
+                }
+            },
+        };
+
+        let pack_records = match value(var::PACK_RECORDS) {
+            None => true,
+            Some(text) => parse_bool(&text).unwrap_or_else(|| {
+                report(
+                    var::PACK_RECORDS,
+                    format!("{text:?} is not a boolean (true/false, 1/0, yes/no)"),
+                );
+                true
+            }),
+        };
+
+        if !problems.is_empty() {
+            return Err(SettingsError::Invalid(problems));
+        }
+        Ok(Settings {
+            delivery_stream,
+            log_types,
+            audit_bucket,
+            audit_prefix,
+            audit_bucket_region,
+            source_credentials,
+            expected_bucket_owner,
+            backfill_start_time,
+            backfill_lookback_days,
+            state_bucket,
+            state_prefix,
+            output_format,
+            pack_records,
+        })
+    }
+
+    /// The audit bucket, which the backfill cannot do without.
+    pub fn require_audit_bucket(&self) -> Result<&str, SettingsError> {
+        self.audit_bucket.as_deref().ok_or_else(|| {
+            SettingsError::Invalid(vec![Problem {
+                variable: var::AUDIT_BUCKET,
+                reason: "is required for the backfill: the bucket Redshift writes its audit \
+                         logs to"
+                    .into(),
+            }])
+        })
+    }
+
+    /// The state bucket (ledger, cursor, lease): `STATE_BUCKET`, else the audit bucket.
+    pub fn require_state_bucket(&self) -> Result<&str, SettingsError> {
+        self.state_bucket.as_deref().ok_or_else(|| {
+            SettingsError::Invalid(vec![Problem {
+                variable: var::STATE_BUCKET,
+                reason: "is required for the ledger and the backfill cursor; set it or \
+                         AUDIT_BUCKET"
+                    .into(),
+            }])
+        })
+    }
+
+    /// Which objects to forward: `AUDIT_PREFIX` and `LOG_TYPES`.
+    pub fn filter(&self) -> Filter {
+        Filter {
+            prefix: self.audit_prefix.clone(),
+            log_types: self.log_types.clone(),
+        }
+    }
+}
+
+/// Reads the four `SOURCE_*` variables into one choice, reporting every inconsistency.
+fn source_credentials(
+    value: &impl Fn(&str) -> Option<String>,
+    report: &mut impl FnMut(&'static str, String),
+) -> SourceCredentials {
+    let role_arn = value(var::SOURCE_ROLE_ARN);
+    let external_id = value(var::SOURCE_EXTERNAL_ID);
+    let key_id = value(var::SOURCE_ACCESS_KEY_ID);
+    let secret = value(var::SOURCE_SECRET_ACCESS_KEY);
+
+    if let Some(arn) = &role_arn {
+        if let Err(reason) = check_role_arn(arn) {
+            report(var::SOURCE_ROLE_ARN, reason);
+        }
+    }
+    if let Some(id) = &external_id {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c);
+        if !EXTERNAL_ID_LEN.contains(&id.len()) || !id.chars().all(allowed) {
+            // Not echoed: an external ID is a shared secret of sorts.
+            report(
+                var::SOURCE_EXTERNAL_ID,
+                "must be 2 to 1224 characters of letters, digits and _+=,.@:/-".into(),
+            );
+        }
+        if role_arn.is_none() {
+            report(
+                var::SOURCE_EXTERNAL_ID,
+                "is set without SOURCE_ROLE_ARN; an external ID only applies to a role".into(),
+            );
+        }
+    }
+    // Keys are never echoed, the ID included: it identifies the secret's owner.
+    let printable = |s: &str| s.bytes().all(|b| b.is_ascii_graphic());
+    if let Some(id) = &key_id {
+        if !printable(id) {
+            report(
+                var::SOURCE_ACCESS_KEY_ID,
+                "is not an access key ID (letters and digits, no spaces)".into(),
+            );
+        }
+    }
+    if let Some(secret) = &secret {
+        if !printable(secret) {
+            report(
+                var::SOURCE_SECRET_ACCESS_KEY,
+                "is not a secret access key (printable ASCII, no spaces)".into(),
+            );
+        }
+    }
+    match (&key_id, &secret) {
+        (Some(_), None) => report(
+            var::SOURCE_SECRET_ACCESS_KEY,
+            "is required when SOURCE_ACCESS_KEY_ID is set".into(),
+        ),
+        (None, Some(_)) => report(
+            var::SOURCE_ACCESS_KEY_ID,
+            "is required when SOURCE_SECRET_ACCESS_KEY is set".into(),
+        ),
+        _ => {}
+    }
+    if role_arn.is_some() && (key_id.is_some() || secret.is_some()) {
+        report(
+            var::SOURCE_ROLE_ARN,
+            "is set together with static keys (SOURCE_ACCESS_KEY_ID/SOURCE_SECRET_ACCESS_KEY); \
+             use a role or keys, never both"
+                .into(),
+        );
+    }
+
+    match (role_arn, key_id, secret) {
+        (Some(role_arn), None, None) => SourceCredentials::AssumeRole {
+            role_arn,
+            external_id,
+        },
+        (None, Some(access_key_id), Some(secret)) => SourceCredentials::Static {
+            access_key_id,
+            secret_access_key: Secret(secret),
+        },
+        // Either nothing is set, or a problem was reported above.
+        _ => SourceCredentials::Default,
+    }
+}
+
+fn check_stream_name(name: &str) -> Result<(), String> {
+    if name.starts_with("arn:") {
+        return Err(format!(
+            "{name:?} is an ARN; give the stream's name (the part after \"deliverystream/\")"
+        ));
+    }
+    let valid = name.len() <= MAX_STREAM_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a Firehose stream name (1 to 64 of letters, digits, '_', '.', '-')"
+        ))
+    }
+}
+
+/// Deliberately lenient: legacy us-east-1 buckets may have capitals and `_` and up to 255
+/// characters, so only what can never be a bucket name is refused, with a hint for the usual
+/// mistakes (a URL, an ARN, a folder).
+fn check_bucket_name(name: &str, prefix_variable: &str) -> Result<(), String> {
+    if name.starts_with("s3://") || name.starts_with("arn:") {
+        return Err(format!(
+            "{name:?} is a URL or an ARN; give the bucket's name alone (folders go in \
+             {prefix_variable})"
+        ));
+    }
+    if name.contains('/') {
+        return Err(format!(
+            "{name:?} contains '/'; give the bucket's name alone (folders go in \
+             {prefix_variable})"
+        ));
+    }
+    let valid = (3..=MAX_BUCKET_NAME).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not an S3 bucket name (3 to 63 lowercase letters, digits, '.', '-', \
+             starting and ending with a letter or digit)"
+        ))
+    }
+}
+
+/// `us-east-1`, `us-gov-west-1`, `eu-isoe-west-1`: letters, then words, then a number.
+fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    let letters = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
+    parts.len() >= 3
+        && parts[..parts.len() - 1].iter().all(|p| letters(p))
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `arn:<partition>:iam::<account>:role/<path/name>`.
+fn check_role_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let valid = parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && parts[1]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-')
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5].strip_prefix("role/").is_some_and(|name| {
+            !name.is_empty() && !name.ends_with('/') && name.bytes().all(|b| b.is_ascii_graphic())
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
+        ))
+    }
+}
+
+fn parse_log_types(list: &str) -> Result<Vec<LogType>, String> {
+    let mut types = Vec::new();
+    let mut unknown = Vec::new();
+    // A stray comma (trailing, doubled) is harmless and ignored.
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let name = name.to_ascii_lowercase();
+        if name == "cloudtrail" {
+            return Err(
+                "\"cloudtrail\" is not available yet (it arrives with a later release)".into(),
+            );
+        }
+        match name.parse::<LogType>() {
+            Ok(t) if !types.contains(&t) => types.push(t),
+            Ok(_) => {}
+            Err(_) => unknown.push(name),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(format!(
+            "unknown log type {} (expected a comma-separated list of connectionlog, userlog, \
+             useractivitylog)",
+            unknown
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if types.is_empty() {
+        return Err("selects no log type; leave it empty for all three".into());
+    }
+    Ok(types)
+}
+
+fn parse_lookback(text: &str) -> Result<u32, String> {
+    let out_of_range =
+        || format!("{text:?} is not a whole number of days from 0 to {MAX_LOOKBACK_DAYS}");
+    // Digits only: "+1", "1.0" and "-1" are refused rather than guessed at.
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(out_of_range());
+    }
+    match text.parse::<u32>() {
+        Ok(days) if days <= MAX_LOOKBACK_DAYS => Ok(days),
+        _ => Err(out_of_range()),
+    }
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// RFC 3339 `date-time` to Unix seconds (fraction dropped).
+fn parse_rfc3339(text: &str) -> Result<i64, String> {
+    let s = text.as_bytes();
+    if !text.is_ascii() {
+        return Err("it contains a non-ASCII character".into());
+    }
+    // Fixed part: YYYY-MM-DDTHH:MM:SS (19 bytes).
+    let shape = "YYYY-MM-DDTHH:MM:SS";
+    if s.len() < shape.len() {
+        return Err("it is too short for YYYY-MM-DDTHH:MM:SS".into());
+    }
+    let digits = |range: std::ops::Range<usize>, field: &str| -> Result<i64, String> {
+        let part = &s[range];
+        if part.iter().all(u8::is_ascii_digit) {
+            Ok(part.iter().fold(0i64, |n, &b| n * 10 + i64::from(b - b'0')))
+        } else {
+            Err(format!("the {field} is not all digits"))
+        }
+    };
+    let year = digits(0..4, "year")?;
+    let month = digits(5..7, "month")?;
+    let day = digits(8..10, "day")?;
+    let hour = digits(11..13, "hour")?;
+    let minute = digits(14..16, "minute")?;
+    let second = digits(17..19, "second")?;
+    if s[4] != b'-' || s[7] != b'-' {
+        return Err("the date is not YYYY-MM-DD".into());
+    }
+    if !matches!(s[10], b'T' | b't' | b' ') {
+        return Err("the date and the time are not separated by 'T'".into());
+    }
+    if s[13] != b':' || s[16] != b':' {
+        return Err("the time is not HH:MM:SS".into());
+    }
+    if !(1..=12).contains(&month) {
+        return Err("month out of range".into());
+    }
+    // The year has four digits and the month was checked, so both fit `u32`.
+    let max_day = i64::from(key::days_in_month(year as u32, month as u32));
+    if !(1..=max_day).contains(&day) {
+        return Err("day out of range for the month".into());
+    }
+    if hour > 23 {
+        return Err("hour out of range".into());
+    }
+    if minute > 59 {
+        return Err("minute out of range".into());
+    }
+    // RFC 3339 allows a leap second (60); it counts as the next minute's first second.
+    if second > 60 {
+        return Err("second out of range".into());
+    }
+    let mut rest = &s[19..];
+    if let Some(after_dot) = rest.strip_prefix(b".") {
+        let n = after_dot.iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 {
+            return Err("the fraction of a second has no digits".into());
+        }
+        rest = &after_dot[n..];
+    }
+    let offset = match rest {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let two = |a: u8, b: u8| -> Option<i64> {
+                (a.is_ascii_digit() && b.is_ascii_digit())
+                    .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+            };
+            let (Some(oh), Some(om)) = (two(*h1, *h2), two(*m1, *m2)) else {
+                return Err("the zone offset is not +HH:MM or -HH:MM".into());
+            };
+            if oh > 23 || om > 59 {
+                return Err("zone offset out of range".into());
+            }
+            let seconds = oh * 3600 + om * 60;
+            if *sign == b'+' {
+                seconds
+            } else {
+                -seconds
+            }
+        }
+        [] => return Err("the zone is missing (add Z for UTC)".into()),
+        _ => return Err("the zone is not Z, +HH:MM or -HH:MM".into()),
+    };
+    let days = days_from_civil(year, month, day);
+    Ok(days * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // RFC 3339 years have four digits, so every value here is small.
+    (year as i32, month as u32, day as u32)
+}
+
+fn format_utc(unix_seconds: i64) -> String {
+    let (year, month, day) = civil_from_days(unix_seconds.div_euclid(SECONDS_PER_DAY));
+    let secs = unix_seconds.rem_euclid(SECONDS_PER_DAY);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// An S3 client whose request builders always carry the expected bucket owner.
+///
+/// Every call to the audit bucket goes through one of these methods, so `EXPECTED_BUCKET_OWNER`
+/// cannot be forgotten: S3 then refuses (403) any bucket owned by another account.
+#[derive(Debug, Clone)]
+pub struct BucketClient {
+    client: aws_sdk_s3::Client,
+    region: String,
+    expected_owner: Option<String>,
+}
+
+/// The audit bucket's client, as the handler and the backfill name it.
+pub type AuditBucket = BucketClient;
+
+impl BucketClient {
+    /// Wraps a client; `region` is the one the client was built for (informational).
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        region: impl Into<String>,
+        expected_owner: Option<String>,
+    ) -> BucketClient {
+        BucketClient {
+            client,
+            region: region.into(),
+            expected_owner,
+        }
+    }
+
+    /// The region the client signs for and sends to.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn expected_owner(&self) -> Option<&str> {
+        self.expected_owner.as_deref()
+    }
+
+    /// The bare client, e.g. to read its configuration. Requests built from it directly do NOT
+    /// carry the expected owner: use the methods below for requests.
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    pub fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder {
+        self.client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+    }
+
+    pub fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> aws_sdk_s3::operation::head_object::builders::HeadObjectFluentBuilder {
+        self.client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+    }
+
+    pub fn list_objects_v2(
+        &self,
+        bucket: &str,
+    ) -> aws_sdk_s3::operation::list_objects_v2::builders::ListObjectsV2FluentBuilder {
+        self.client
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+    }
+
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+    }
+
+    pub fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> aws_sdk_s3::operation::delete_object::builders::DeleteObjectFluentBuilder {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+    }
+
+    pub fn head_bucket(
+        &self,
+        bucket: &str,
+    ) -> aws_sdk_s3::operation::head_bucket::builders::HeadBucketFluentBuilder {
+        self.client
+            .head_bucket()
+            .bucket(bucket)
+            .set_expected_bucket_owner(self.expected_owner.clone())
+    }
+}
+
+/// Where the ledger, the cursor and the lease live.
+#[derive(Debug, Clone)]
+pub struct StateBucket {
+    /// The function's own credentials; carries the expected owner when this is the audit bucket.
+    pub s3: BucketClient,
+    pub bucket: String,
+    /// Ends with `/`.
+    pub prefix: String,
+}
+
+/// The SDK clients the settings call for.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub firehose: aws_sdk_firehose::Client,
+    /// Reads audit objects, with the source credentials, in the audit bucket's region.
+    pub audit: AuditBucket,
+    /// `None` when neither `STATE_BUCKET` nor `AUDIT_BUCKET` is set.
+    pub state: Option<StateBucket>,
+}
+
+/// Builds the clients from the standard AWS configuration (environment, profile, Lambda role).
+pub async fn clients(settings: &Settings) -> Result<Clients, SettingsError> {
+    let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    clients_from_config(&base, settings).await
+}
+
+/// Builds the clients from an already loaded configuration (tests pass one for moto).
+///
+/// - Firehose: `base` as it is, with [`FIREHOSE_ATTEMPT_TIMEOUT`].
+/// - Audit bucket: the source credentials. An assumed role is assumed with `base`'s own
+///   credentials, through STS in `base`'s region. The region is `AUDIT_BUCKET_REGION`, else the
+///   one `HeadBucket` reports for `AUDIT_BUCKET` (its `x-amz-bucket-region` header, present on
+///   success and on the 301/403 answers of a wrong region or missing permission), else
+///   `GetBucketLocation`, else `base`'s region. Without `AUDIT_BUCKET`, `base`'s region: S3 only
+///   notifies a function (directly or through SNS, SQS or EventBridge) in the bucket's region.
+/// - State bucket: the function's own credentials, never the source ones, so the ledger is
+///   written by the role the template grants the state prefix to. When it is the audit bucket it
+///   shares that bucket's region and expected owner; otherwise its region is detected the same way.
+///
+/// S3 clients use path-style addressing when an endpoint URL is configured (`AWS_ENDPOINT_URL` or
+/// `AWS_ENDPOINT_URL_S3`): local servers such as moto on 127.0.0.1 cannot take a bucket in the
+/// host name.
+pub async fn clients_from_config(
+    base: &SdkConfig,
+    settings: &Settings,
+) -> Result<Clients, SettingsError> {
+    let home_region = base.region().cloned().ok_or(SettingsError::NoRegion)?;
+    let path_style = base.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
+
+    let firehose = aws_sdk_firehose::Client::from_conf(
+        aws_sdk_firehose::config::Builder::from(base)
+            .timeout_config(timeouts(
+                FIREHOSE_ATTEMPT_TIMEOUT,
+                FIREHOSE_OPERATION_TIMEOUT,
+            ))
+            .build(),
+    );
+
+    // One S3 client per set of credentials, in the function's region; a client for another
+    // region is derived from it (`in_region`), which keeps its identity resolver and with it the
+    // cached credentials: the source role is assumed once, not once per client.
+    let source_provider = source_provider(base, &settings.source_credentials).await;
+    let source_home = s3_client(base, home_region.clone(), source_provider, path_style);
+    let own_home = s3_client(base, home_region.clone(), None, path_style);
+
+    let owner = settings.expected_bucket_owner.clone();
+    let audit_region = match (&settings.audit_bucket_region, &settings.audit_bucket) {
+        (Some(region), _) => region.clone(),
+        // S3 answers HeadBucket from any region, naming the bucket's own.
+        (None, Some(bucket)) => {
+            detect_region(&source_home, bucket, owner.as_deref(), var::AUDIT_BUCKET)
+                .await?
+                .unwrap_or_else(|| home_region.to_string())
+        }
+        (None, None) => home_region.to_string(),
+    };
+    let audit = BucketClient::new(
+        in_region(&source_home, &audit_region),
+        audit_region.clone(),
+        owner.clone(),
+    );
+
+    let state = match &settings.state_bucket {
+        None => None,
+        Some(bucket) if Some(bucket) == settings.audit_bucket.as_ref() => {
+            if settings.source_credentials != SourceCredentials::Default {
+                tracing::warn!(
+                    bucket = %bucket,
+                    "the state (ledger, cursor) goes to the audit bucket with the function's own \
+                     credentials, not the source ones; set STATE_BUCKET to a bucket of this \
+                     account if the audit bucket belongs to another"
+                );
+            }
+            Some(StateBucket {
+                s3: BucketClient::new(
+                    in_region(&own_home, &audit_region),
+                    audit_region.clone(),
+                    owner.clone(),
+                ),
+                bucket: bucket.clone(),
+                prefix: settings.state_prefix.clone(),
+            })
+        }
+        Some(bucket) => {
+            let region = detect_region(&own_home, bucket, None, var::STATE_BUCKET)
+                .await?
+                .unwrap_or_else(|| home_region.to_string());
+            Some(StateBucket {
+                s3: BucketClient::new(in_region(&own_home, &region), region, None),
+                bucket: bucket.clone(),
+                prefix: settings.state_prefix.clone(),
+            })
+        }
+    };
+
+    Ok(Clients {
+        firehose,
+        audit,
+        state,
+    })
+}
+
+fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation)
+        .build()
+}
+
+/// An S3 client with the S3 timeouts, stall protection and addressing; `provider` replaces
+/// `base`'s credentials when given.
+fn s3_client(
+    base: &SdkConfig,
+    region: Region,
+    provider: Option<SharedCredentialsProvider>,
+    path_style: bool,
+) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(base)
+        .region(region)
+        .timeout_config(timeouts(S3_ATTEMPT_TIMEOUT, S3_OPERATION_TIMEOUT))
+        .stalled_stream_protection(
+            StalledStreamProtectionConfig::enabled()
+                .grace_period(S3_STALL_GRACE)
+                .build(),
+        )
+        .force_path_style(path_style);
+    if let Some(provider) = provider {
+        builder = builder.credentials_provider(provider);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+/// `client` for another region, sharing its credentials and their cache.
+fn in_region(client: &aws_sdk_s3::Client, region: &str) -> aws_sdk_s3::Client {
+    if client.config().region().map(|r| r.as_ref()) == Some(region) {
+        return client.clone();
+    }
+    aws_sdk_s3::Client::from_conf(
+        client
+            .config()
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build(),
+    )
+}
+
+/// The credentials provider for the audit bucket; `None` keeps `base`'s own.
+async fn source_provider(
+    base: &SdkConfig,
+    credentials: &SourceCredentials,
+) -> Option<SharedCredentialsProvider> {
+    match credentials {
+        SourceCredentials::Default => None,
+        SourceCredentials::AssumeRole {
+            role_arn,
+            external_id,
+        } => {
+            let sts_config = base
+                .to_builder()
+                .timeout_config(timeouts(STS_ATTEMPT_TIMEOUT, STS_OPERATION_TIMEOUT))
+                .build();
+            let mut builder = AssumeRoleProvider::builder(role_arn.as_str())
+                .session_name(SOURCE_SESSION_NAME)
+                .configure(&sts_config);
+            if let Some(id) = external_id {
+                builder = builder.external_id(id.as_str());
+            }
+            // The client's identity cache (from `base`) caches the role's credentials and
+            // renews them before they expire; the provider itself calls STS each time.
+            Some(SharedCredentialsProvider::new(builder.build().await))
+        }
+        SourceCredentials::Static {
+            access_key_id,
+            secret_access_key,
+        } => Some(SharedCredentialsProvider::new(Credentials::new(
+            access_key_id.as_str(),
+            secret_access_key.expose(),
+            None,
+            None,
+            "SOURCE_ACCESS_KEY_ID",
+        ))),
+    }
+}
+
+/// Header S3 puts on `HeadBucket` answers, successful or not, naming the bucket's region.
+const BUCKET_REGION_HEADER: &str = "x-amz-bucket-region";
+
+/// The bucket's region, `None` when S3 would not say (then the caller's region is used).
+async fn detect_region(
+    probe: &aws_sdk_s3::Client,
+    bucket: &str,
+    expected_owner: Option<&str>,
+    variable: &'static str,
+) -> Result<Option<String>, SettingsError> {
+    use aws_sdk_s3::error::DisplayErrorContext;
+
+    // Only the audit bucket's region can be configured instead of looked up.
+    let hint = if variable == var::AUDIT_BUCKET {
+        " (set AUDIT_BUCKET_REGION to skip the lookup)"
+    } else {
+        ""
+    };
+    let lookup_failed = |err: &dyn std::error::Error| SettingsError::RegionLookup {
+        variable,
+        bucket: bucket.to_string(),
+        reason: format!("{}{hint}", DisplayErrorContext(err)),
+    };
+    let owner = expected_owner.map(str::to_owned);
+    match probe
+        .head_bucket()
+        .bucket(bucket)
+        .set_expected_bucket_owner(owner.clone())
+        .send()
+        .await
+    {
+        Ok(out) => {
+            if let Some(region) = out.bucket_region().filter(|r| !r.is_empty()) {
+                return Ok(Some(region.to_string()));
+            }
+        }
+        Err(err) => {
+            let Some(raw) = err.raw_response() else {
+                // No answer at all (timeout, connection refused, credentials): nothing learned.
+                return Err(lookup_failed(&err));
+            };
+            if let Some(region) = raw
+                .headers()
+                .get(BUCKET_REGION_HEADER)
+                .filter(|r| !r.is_empty())
+            {
+                return Ok(Some(region.to_string()));
+            }
+            if raw.status().as_u16() == 404 {
+                return Err(SettingsError::NoSuchBucket {
+                    variable,
+                    bucket: bucket.to_string(),
+                });
+            }
+            if raw.status().is_server_error() {
+                return Err(lookup_failed(&err));
+            }
+        }
+    }
+
+    // HeadBucket needs s3:ListBucket; GetBucketLocation is the other permission that tells.
+    match probe
+        .get_bucket_location()
+        .bucket(bucket)
+        .set_expected_bucket_owner(owner)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(Some(
+            location_region(out.location_constraint().map(|c| c.as_str())).to_string(),
+        )),
+        Err(err) => {
+            tracing::warn!(
+                bucket,
+                variable,
+                error = %DisplayErrorContext(&err),
+                hint,
+                "cannot find the bucket's region; using the function's region"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// `GetBucketLocation`'s answer to a region: empty means us-east-1, `EU` is the old eu-west-1.
+fn location_region(constraint: Option<&str>) -> &str {
+    match constraint {
+        None | Some("") => "us-east-1",
+        Some("EU") => "eu-west-1",
+        Some(other) => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const STREAM: &str = "audit-stream";
+
+    /// Settings from `pairs` plus a valid `DELIVERY_STREAM` unless `pairs` sets it.
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let mut vars: HashMap<String, String> = HashMap::new();
+        vars.insert(var::DELIVERY_STREAM.into(), STREAM.into());
+        for (k, v) in pairs {
+            vars.insert((*k).into(), (*v).into());
+        }
+        Settings::from_vars(|name| vars.get(name).cloned())
+    }
+
+    fn ok(pairs: &[(&str, &str)]) -> Settings {
+        match from(pairs) {
+            Ok(s) => s,
+            Err(e) => panic!("{pairs:?} refused: {e}"),
+        }
+    }
+
+    fn problems(pairs: &[(&str, &str)]) -> Vec<Problem> {
+        match from(pairs) {
+            Ok(s) => panic!("{pairs:?} accepted: {s:?}"),
+            Err(e) => e.problems().to_vec(),
+        }
+    }
+
+    /// The one problem `pairs` gives must name `variable` and contain `words`.
+    fn refused(pairs: &[(&str, &str)], variable: &str, words: &str) {
+        let found = problems(pairs);
+        assert_eq!(found.len(), 1, "{pairs:?}: {found:?}");
+        assert_eq!(found[0].variable, variable, "{pairs:?}: {found:?}");
+        assert!(
+            found[0].reason.contains(words),
+            "{pairs:?}: {:?} lacks {words:?}",
+            found[0].reason
+        );
+    }
+
+    #[test]
+    fn defaults_follow_the_design_table() {
+        let s = ok(&[]);
+        assert_eq!(
+            s,
+            Settings {
+                delivery_stream: STREAM.into(),
+                log_types: LogType::ALL.to_vec(),
+                audit_bucket: None,
+                audit_prefix: String::new(),
+                audit_bucket_region: None,
+                source_credentials: SourceCredentials::Default,
+                expected_bucket_owner: None,
+                backfill_start_time: None,
+                backfill_lookback_days: 1,
+                state_bucket: None,
+                state_prefix: "redshift-audit-forwarder/".into(),
+                output_format: OutputFormat::Raw,
+                pack_records: true,
+            }
+        );
+    }
+
+    #[test]
+    fn empty_and_blank_values_are_unset_for_every_variable() {
+        for value in ["", "   ", "\t"] {
+            let pairs: Vec<(&str, &str)> = var::ALL
+                .iter()
+                .filter(|v| **v != var::DELIVERY_STREAM)
+                .map(|v| (*v, value))
+                .collect();
+            assert_eq!(ok(&pairs), ok(&[]), "{value:?}");
+        }
+        refused(
+            &[(var::DELIVERY_STREAM, "")],
+            var::DELIVERY_STREAM,
+            "required",
+        );
+    }
+
+    #[test]
+    fn delivery_stream_names() {
+        for name in ["s", "audit-stream", "a.b_c-D9", "x".repeat(64).as_str()] {
+            assert_eq!(ok(&[(var::DELIVERY_STREAM, name)]).delivery_stream, name);
+        }
+        assert_eq!(
+            ok(&[(var::DELIVERY_STREAM, "  padded  ")]).delivery_stream,
+            "padded"
+        );
+        for (name, words) in [
+            ("has space", "not a Firehose stream name"),
+            ("slash/name", "not a Firehose stream name"),
+            ("x".repeat(65).as_str(), "not a Firehose stream name"),
+            (
+                "arn:aws:firehose:us-east-1:123456789012:deliverystream/s",
+                "ARN",
+            ),
+        ] {
+            refused(&[(var::DELIVERY_STREAM, name)], var::DELIVERY_STREAM, words);
+        }
+    }
+
+    #[test]
+    fn log_types_are_a_trimmed_comma_list() {
+        use LogType::*;
+        let cases: &[(&str, &[LogType])] = &[
+            ("userlog", &[UserLog]),
+            (
+                " connectionlog , useractivitylog ",
+                &[ConnectionLog, UserActivityLog],
+            ),
+            ("UserLog,CONNECTIONLOG", &[UserLog, ConnectionLog]),
+            ("userlog,userlog", &[UserLog]),
+            ("userlog,", &[UserLog]),
+            (
+                "useractivitylog,userlog,connectionlog",
+                &[UserActivityLog, UserLog, ConnectionLog],
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(ok(&[(var::LOG_TYPES, text)]).log_types, *expected, "{text}");
+        }
+        for (text, words) in [
+            ("querylog", "unknown log type \"querylog\""),
+            ("userlog,foo,bar", "\"foo\", \"bar\""),
+            ("cloudtrail", "not available yet"),
+            ("userlog,cloudtrail", "not available yet"),
+            (",", "selects no log type"),
+        ] {
+            refused(&[(var::LOG_TYPES, text)], var::LOG_TYPES, words);
+        }
+    }
+
+    #[test]
+    fn audit_bucket_names() {
+        for name in ["my-audit-logs", "a.b.c", "abc", "Legacy_Bucket"] {
+            assert_eq!(
+                ok(&[(var::AUDIT_BUCKET, name)]).audit_bucket.as_deref(),
+                Some(name)
+            );
+        }
+        for (name, words) in [
+            ("s3://bucket", "URL or an ARN"),
+            ("arn:aws:s3:::bucket", "URL or an ARN"),
+            ("bucket/AWSLogs", "contains '/'"),
+            ("ab", "not an S3 bucket name"),
+            ("-bucket", "not an S3 bucket name"),
+            ("bucket-", "not an S3 bucket name"),
+            ("my bucket", "not an S3 bucket name"),
+        ] {
+            refused(&[(var::AUDIT_BUCKET, name)], var::AUDIT_BUCKET, words);
+        }
+    }
+
+    #[test]
+    fn backfill_requires_the_audit_bucket() {
+        let s = ok(&[]);
+        let err = s.require_audit_bucket().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("AUDIT_BUCKET")),
+            "{err:?}"
+        );
+        let s = ok(&[(var::AUDIT_BUCKET, "logs")]);
+        assert_eq!(s.require_audit_bucket().ok(), Some("logs"));
+    }
+
+    #[test]
+    fn audit_prefix_loses_its_trailing_slash_and_is_validated() {
+        for (text, expected) in [
+            (
+                "AWSLogs/123456789012/redshift/us-east-1",
+                "AWSLogs/123456789012/redshift/us-east-1",
+            ),
+            (
+                "AWSLogs/123456789012/redshift/us-east-1/",
+                "AWSLogs/123456789012/redshift/us-east-1",
+            ),
+            ("myprefix//", "myprefix"),
+            ("/", ""),
+        ] {
+            assert_eq!(ok(&[(var::AUDIT_PREFIX, text)]).audit_prefix, expected);
+        }
+        refused(&[(var::AUDIT_PREFIX, "a b")], var::AUDIT_PREFIX, "' '");
+        refused(
+            &[(var::AUDIT_PREFIX, "a".repeat(513).as_str())],
+            var::AUDIT_PREFIX,
+            "513 characters",
+        );
+    }
+
+    #[test]
+    fn filter_carries_prefix_and_log_types() {
+        let s = ok(&[(var::AUDIT_PREFIX, "logs/"), (var::LOG_TYPES, "userlog")]);
+        assert_eq!(
+            s.filter(),
+            Filter {
+                prefix: "logs".into(),
+                log_types: vec![LogType::UserLog],
+            }
+        );
+        assert_eq!(ok(&[]).filter(), Filter::default());
+    }
+
+    #[test]
+    fn audit_bucket_region_names() {
+        for region in [
+            "us-east-1",
+            "eu-central-1",
+            "us-gov-west-1",
+            "cn-northwest-1",
+            "eu-isoe-west-1",
+        ] {
+            assert_eq!(
+                ok(&[(var::AUDIT_BUCKET_REGION, region)])
+                    .audit_bucket_region
+                    .as_deref(),
+                Some(region)
+            );
+        }
+        for region in ["useast1", "US-EAST-1", "us-east", "us-east-1a", "eu-1"] {
+            refused(
+                &[(var::AUDIT_BUCKET_REGION, region)],
+                var::AUDIT_BUCKET_REGION,
+                "not an AWS region",
+            );
+        }
+    }
+
+    const ROLE: &str = "arn:aws:iam::210987654321:role/audit-reader";
+
+    #[test]
+    fn a_role_with_or_without_external_id_is_assumed() {
+        assert_eq!(
+            ok(&[(var::SOURCE_ROLE_ARN, ROLE)]).source_credentials,
+            SourceCredentials::AssumeRole {
+                role_arn: ROLE.into(),
+                external_id: None
+            }
+        );
+        assert_eq!(
+            ok(&[
+                (var::SOURCE_ROLE_ARN, ROLE),
+                (var::SOURCE_EXTERNAL_ID, "x-Id_1+=,.@:/")
+            ])
+            .source_credentials,
+            SourceCredentials::AssumeRole {
+                role_arn: ROLE.into(),
+                external_id: Some("x-Id_1+=,.@:/".into())
+            }
+        );
+        for arn in [
+            "arn:aws-us-gov:iam::210987654321:role/path/to/reader",
+            "arn:aws-cn:iam::210987654321:role/r",
+        ] {
+            assert!(matches!(
+                ok(&[(var::SOURCE_ROLE_ARN, arn)]).source_credentials,
+                SourceCredentials::AssumeRole { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn malformed_role_arns_are_refused() {
+        for arn in [
+            "audit-reader",
+            "arn:aws:iam::21098765432:role/r",
+            "arn:aws:iam::210987654321:user/r",
+            "arn:aws:iam::210987654321:role/",
+            "arn:aws:sts::210987654321:role/r",
+            "arn:aws:iam:us-east-1:210987654321:role/r",
+        ] {
+            refused(
+                &[(var::SOURCE_ROLE_ARN, arn)],
+                var::SOURCE_ROLE_ARN,
+                "not an IAM role ARN",
+            );
+        }
+    }
+
+    #[test]
+    fn external_id_needs_a_role_and_a_valid_value() {
+        refused(
+            &[(var::SOURCE_EXTERNAL_ID, "abc")],
+            var::SOURCE_EXTERNAL_ID,
+            "without SOURCE_ROLE_ARN",
+        );
+        for id in ["x", "has space", "x".repeat(1225).as_str()] {
+            refused(
+                &[(var::SOURCE_ROLE_ARN, ROLE), (var::SOURCE_EXTERNAL_ID, id)],
+                var::SOURCE_EXTERNAL_ID,
+                "2 to 1224",
+            );
+        }
+    }
+
+    const KEY_ID: &str = "AKIAEXAMPLEKEYID0001";
+    const SECRET: &str = "s3cr3t/Value+ThatMustNeverLeak0000000000";
+
+    #[test]
+    fn static_keys_need_both_halves() {
+        assert_eq!(
+            ok(&[
+                (var::SOURCE_ACCESS_KEY_ID, KEY_ID),
+                (var::SOURCE_SECRET_ACCESS_KEY, SECRET)
+            ])
+            .source_credentials,
+            SourceCredentials::Static {
+                access_key_id: KEY_ID.into(),
+                secret_access_key: Secret::new(SECRET)
+            }
+        );
+        refused(
+            &[(var::SOURCE_ACCESS_KEY_ID, KEY_ID)],
+            var::SOURCE_SECRET_ACCESS_KEY,
+            "required when SOURCE_ACCESS_KEY_ID",
+        );
+        refused(
+            &[(var::SOURCE_SECRET_ACCESS_KEY, SECRET)],
+            var::SOURCE_ACCESS_KEY_ID,
+            "required when SOURCE_SECRET_ACCESS_KEY",
+        );
+    }
+
+    #[test]
+    fn a_role_and_static_keys_together_are_refused() {
+        refused(
+            &[
+                (var::SOURCE_ROLE_ARN, ROLE),
+                (var::SOURCE_ACCESS_KEY_ID, KEY_ID),
+                (var::SOURCE_SECRET_ACCESS_KEY, SECRET),
+            ],
+            var::SOURCE_ROLE_ARN,
+            "never both",
+        );
+        // Half a key pair next to a role: both mistakes are named.
+        let found = problems(&[
+            (var::SOURCE_ROLE_ARN, ROLE),
+            (var::SOURCE_ACCESS_KEY_ID, KEY_ID),
+        ]);
+        let vars: Vec<_> = found.iter().map(|p| p.variable).collect();
+        assert_eq!(vars, [var::SOURCE_SECRET_ACCESS_KEY, var::SOURCE_ROLE_ARN]);
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors_or_debug() {
+        let bad_secret = "bad secret with spaces";
+        let err = from(&[
+            (var::SOURCE_ACCESS_KEY_ID, KEY_ID),
+            (var::SOURCE_SECRET_ACCESS_KEY, bad_secret),
+        ])
+        .err()
+        .map(|e| format!("{e} {e:?}"))
+        .unwrap_or_default();
+        assert!(err.contains(var::SOURCE_SECRET_ACCESS_KEY), "{err}");
+        assert!(!err.contains(bad_secret), "{err}");
+
+        let err = from(&[
+            (var::SOURCE_ROLE_ARN, ROLE),
+            (var::SOURCE_ACCESS_KEY_ID, KEY_ID),
+            (var::SOURCE_SECRET_ACCESS_KEY, SECRET),
+        ])
+        .err()
+        .map(|e| format!("{e} {e:?}"))
+        .unwrap_or_default();
+        assert!(!err.contains(SECRET) && !err.contains(KEY_ID), "{err}");
+
+        let s = ok(&[
+            (var::SOURCE_ACCESS_KEY_ID, KEY_ID),
+            (var::SOURCE_SECRET_ACCESS_KEY, SECRET),
+        ]);
+        let shown = format!("{s:?} {s:#?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(!shown.contains("ThatMustNeverLeak"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn expected_bucket_owner_is_twelve_digits() {
+        assert_eq!(
+            ok(&[(var::EXPECTED_BUCKET_OWNER, "123456789012")])
+                .expected_bucket_owner
+                .as_deref(),
+            Some("123456789012")
+        );
+        for owner in ["12345678901", "1234567890123", "12345678901a", "my-account"] {
+            refused(
+                &[(var::EXPECTED_BUCKET_OWNER, owner)],
+                var::EXPECTED_BUCKET_OWNER,
+                "12-digit",
+            );
+        }
+    }
+
+    #[test]
+    fn backfill_start_times_in_every_rfc3339_form() {
+        let cases = [
+            ("1970-01-01T00:00:00Z", 0, "1970-01-01T00:00:00Z"),
+            (
+                "2024-03-01T00:00:00Z",
+                1_709_251_200,
+                "2024-03-01T00:00:00Z",
+            ),
+            (
+                "2024-03-01t00:00:00z",
+                1_709_251_200,
+                "2024-03-01T00:00:00Z",
+            ),
+            (
+                "2024-03-01 00:00:00Z",
+                1_709_251_200,
+                "2024-03-01T00:00:00Z",
+            ),
+            (
+                "2024-03-01T00:00:00.999Z",
+                1_709_251_200,
+                "2024-03-01T00:00:00Z",
+            ),
+            (
+                "2024-03-01T08:00:00+08:00",
+                1_709_251_200,
+                "2024-03-01T00:00:00Z",
+            ),
+            (
+                "2024-02-29T19:00:00-05:00",
+                1_709_251_200,
+                "2024-03-01T00:00:00Z",
+            ),
+            (
+                "2024-02-29T23:59:60Z",
+                1_709_251_200,
+                "2024-03-01T00:00:00Z",
+            ),
+            ("1969-12-31T23:59:59Z", -1, "1969-12-31T23:59:59Z"),
+            (
+                "2000-02-29T12:34:56.1234567890Z",
+                951_827_696,
+                "2000-02-29T12:34:56Z",
+            ),
+        ];
+        for (text, unix, utc) in cases {
+            let t = ok(&[(var::BACKFILL_START_TIME, text)]).backfill_start_time;
+            assert_eq!(
+                t,
+                Some(StartTime {
+                    unix_seconds: unix,
+                    utc: utc.into(),
+                    text: text.into()
+                }),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn start_time_day_is_the_utc_day() {
+        let day = |text: &str| StartTime::parse(text).map(|t| t.utc_date());
+        assert_eq!(day("2024-03-01T00:30:00+01:00"), Ok((2024, 2, 29)));
+        assert_eq!(day("2023-12-31T23:30:00-01:00"), Ok((2024, 1, 1)));
+        assert_eq!(day("1969-12-31T23:59:59Z"), Ok((1969, 12, 31)));
+    }
+
+    #[test]
+    fn malformed_start_times_are_refused_with_the_reason() {
+        for (text, reason) in [
+            ("2024-03-01", "too short"),
+            ("2024-03-01T00:00:00", "zone is missing"),
+            ("2024-03-01T00:00Z", "too short"),
+            ("2024-0a-01T00:00:00Z", "month is not all digits"),
+            ("2024/03/01T00:00:00Z", "not YYYY-MM-DD"),
+            ("2024-03-01_00:00:00Z", "not separated"),
+            ("2024-03-01T00-00-00Z", "not HH:MM:SS"),
+            ("2024-13-01T00:00:00Z", "month out of range"),
+            ("2024-00-01T00:00:00Z", "month out of range"),
+            ("2023-02-29T00:00:00Z", "day out of range"),
+            ("2024-04-31T00:00:00Z", "day out of range"),
+            ("2024-03-00T00:00:00Z", "day out of range"),
+            ("2024-03-01T24:00:00Z", "hour out of range"),
+            ("2024-03-01T00:60:00Z", "minute out of range"),
+            ("2024-03-01T00:00:61Z", "second out of range"),
+            ("2024-03-01T00:00:00.Z", "no digits"),
+            ("2024-03-01T00:00:00+0100", "zone is not"),
+            ("2024-03-01T00:00:00+24:00", "zone offset out of range"),
+            ("2024-03-01T00:00:00+01:60", "zone offset out of range"),
+            ("2024-03-01T00:00:00UTC", "zone is not"),
+            ("2024-03-01T00:00:00Zjunk", "zone is not"),
+            ("2024-03-01T00:00:00\u{ff3a}", "non-ASCII"),
+            ("1709251200", "too short"),
+        ] {
+            refused(
+                &[(var::BACKFILL_START_TIME, text)],
+                var::BACKFILL_START_TIME,
+                reason,
+            );
+        }
+    }
+
+    #[test]
+    fn date_conversion_round_trips_across_eras() {
+        for days in [-800_000i64, -719_468, -1, 0, 1, 10_957, 19_783, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(
+                days_from_civil(y.into(), m.into(), d.into()),
+                days,
+                "{days}"
+            );
+        }
+    }
+
+    #[test]
+    fn lookback_days_range_from_0_to_366() {
+        for (text, days) in [("0", 0), ("1", 1), ("7", 7), ("366", 366), ("007", 7)] {
+            assert_eq!(
+                ok(&[(var::BACKFILL_LOOKBACK_DAYS, text)]).backfill_lookback_days,
+                days
+            );
+        }
+        for text in ["367", "-1", "+1", "1.5", "one", "99999999999"] {
+            refused(
+                &[(var::BACKFILL_LOOKBACK_DAYS, text)],
+                var::BACKFILL_LOOKBACK_DAYS,
+                "0 to 366",
+            );
+        }
+    }
+
+    #[test]
+    fn state_bucket_defaults_to_the_audit_bucket() {
+        assert_eq!(
+            ok(&[(var::AUDIT_BUCKET, "audit")]).state_bucket.as_deref(),
+            Some("audit")
+        );
+        let s = ok(&[(var::AUDIT_BUCKET, "audit"), (var::STATE_BUCKET, "state")]);
+        assert_eq!(s.state_bucket.as_deref(), Some("state"));
+        assert_eq!(s.require_state_bucket().ok(), Some("state"));
+        assert_eq!(
+            ok(&[(var::STATE_BUCKET, "state")]).audit_bucket,
+            None,
+            "the state bucket never stands in for the audit bucket"
+        );
+        let err = ok(&[]).require_state_bucket().err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("STATE_BUCKET") && e.contains("AUDIT_BUCKET")));
+        refused(
+            &[(var::STATE_BUCKET, "s3://state")],
+            var::STATE_BUCKET,
+            "STATE_PREFIX",
+        );
+    }
+
+    #[test]
+    fn state_prefix_always_ends_with_a_slash() {
+        for (text, expected) in [
+            ("state", "state/"),
+            ("state/", "state/"),
+            ("a/b/c", "a/b/c/"),
+        ] {
+            assert_eq!(ok(&[(var::STATE_PREFIX, text)]).state_prefix, expected);
+        }
+        refused(&[(var::STATE_PREFIX, "st ate")], var::STATE_PREFIX, "' '");
+    }
+
+    #[test]
+    fn output_format_is_raw_only_for_now() {
+        for text in ["raw", "RAW", " Raw "] {
+            assert_eq!(
+                ok(&[(var::OUTPUT_FORMAT, text)]).output_format,
+                OutputFormat::Raw
+            );
+        }
+        refused(
+            &[(var::OUTPUT_FORMAT, "ocsf")],
+            var::OUTPUT_FORMAT,
+            "not available yet",
+        );
+        refused(
+            &[(var::OUTPUT_FORMAT, "json")],
+            var::OUTPUT_FORMAT,
+            "expected raw",
+        );
+    }
+
+    #[test]
+    fn pack_records_reads_common_booleans() {
+        for (text, value) in [
+            ("true", true),
+            ("TRUE", true),
+            ("1", true),
+            ("yes", true),
+            ("Yes", true),
+            ("false", false),
+            ("False", false),
+            ("0", false),
+            ("no", false),
+            ("NO", false),
+        ] {
+            assert_eq!(
+                ok(&[(var::PACK_RECORDS, text)]).pack_records,
+                value,
+                "{text}"
+            );
+        }
+        for text in ["on", "2", "truee", "y"] {
+            refused(
+                &[(var::PACK_RECORDS, text)],
+                var::PACK_RECORDS,
+                "not a boolean",
+            );
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_one_line_each() {
+        let mut vars = HashMap::new();
+        for (k, v) in [
+            (var::LOG_TYPES, "querylog"),
+            (var::AUDIT_PREFIX, "bad prefix"),
+            (var::AUDIT_BUCKET_REGION, "mars"),
+            (var::SOURCE_EXTERNAL_ID, "orphan-id"),
+            (var::EXPECTED_BUCKET_OWNER, "nobody"),
+            (var::BACKFILL_START_TIME, "yesterday"),
+            (var::BACKFILL_LOOKBACK_DAYS, "400"),
+            (var::STATE_BUCKET, "a/b"),
+            (var::OUTPUT_FORMAT, "ocsf"),
+            (var::PACK_RECORDS, "maybe"),
+        ] {
+            vars.insert(k, v.to_string());
+        }
+        let err = match Settings::from_vars(|name| vars.get(name).cloned()) {
+            Ok(s) => panic!("accepted: {s:?}"),
+            Err(e) => e,
+        };
+        assert!(!err.is_retryable());
+        let named: Vec<_> = err.problems().iter().map(|p| p.variable).collect();
+        assert_eq!(
+            named,
+            [
+                var::DELIVERY_STREAM,
+                var::LOG_TYPES,
+                var::AUDIT_PREFIX,
+                var::AUDIT_BUCKET_REGION,
+                var::SOURCE_EXTERNAL_ID,
+                var::EXPECTED_BUCKET_OWNER,
+                var::BACKFILL_START_TIME,
+                var::BACKFILL_LOOKBACK_DAYS,
+                var::STATE_BUCKET,
+                var::OUTPUT_FORMAT,
+                var::PACK_RECORDS,
+            ]
+        );
+        let message = err.to_string();
+        let lines: Vec<_> = message.lines().collect();
+        assert_eq!(lines[0], "11 invalid settings:");
+        assert_eq!(lines.len(), 12, "{message}");
+        for (line, variable) in lines[1..].iter().zip(named) {
+            assert!(
+                line.trim_start().starts_with(&format!("{variable}: ")),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn location_constraints_map_to_regions() {
+        assert_eq!(location_region(None), "us-east-1");
+        assert_eq!(location_region(Some("")), "us-east-1");
+        assert_eq!(location_region(Some("EU")), "eu-west-1");
+        assert_eq!(location_region(Some("eu-west-1")), "eu-west-1");
+        assert_eq!(location_region(Some("ap-south-2")), "ap-south-2");
+    }
+}
