@@ -33,6 +33,11 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the Lambda handler once on an event file, with the settings from the environment.
+    Invoke {
+        /// A Lambda event (S3 notification, SNS, SQS, EventBridge, schedule), as JSON.
+        event: PathBuf,
+    },
 }
 
 fn parse_log_type(s: &str) -> Result<LogType, String> {
@@ -44,7 +49,21 @@ fn parse_log_type(s: &str) -> Result<LogType, String> {
 pub fn run(command: Command) -> ExitCode {
     match command {
         Command::Parse { log_type, files } => run_parse(log_type, &files),
+        Command::Invoke { event } => match tokio_runtime() {
+            Ok(rt) => rt.block_on(crate::runtime::invoke(&event)),
+            Err(e) => {
+                eprintln!("cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// The async runtime for commands that talk to AWS.
+pub fn tokio_runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 /// Output is flushed in blocks of about this size.

@@ -1,7 +1,8 @@
 //! Forward Amazon Redshift audit logs from S3 to Amazon Data Firehose as typed JSON records.
 //!
 //! The parsing core (`logs`, `key`, `decode`, `output`) knows nothing of AWS; the edges
-//! (`events`, `sink`, and later `source`, `handler`) adapt it to S3, Firehose and Lambda.
+//! (`events`, `source`, `sink`, `handler`, `settings`, `runtime`) adapt it to S3, Firehose and
+//! Lambda.
 
 pub mod cli;
 pub mod decode;
@@ -10,6 +11,7 @@ pub mod handler;
 pub mod key;
 pub mod logs;
 pub mod output;
+pub mod runtime;
 pub mod settings;
 pub mod sink;
 pub mod source;

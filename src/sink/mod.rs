@@ -76,7 +76,8 @@ pub trait Sink: Send {
 /// Bytes and records count each record once, as Firehose bills it, however often it was sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SinkStats {
-    /// NDJSON lines sent.
+    /// NDJSON lines sent (`sent_lines` in receipts, beside the input's lines).
+    #[serde(rename = "sent_lines")]
     pub lines: u64,
     /// Firehose records the lines were packed into (0 for the stdout sink).
     pub firehose_records: u64,
