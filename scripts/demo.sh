@@ -1,28 +1,55 @@
 #!/usr/bin/env bash
-# `make demo`: generates a small day of all three audit log types under the real key layout and
-# runs `parse` on it, showing a few records of each type.
+# `make demo`: the function end to end with no AWS account. S3 and Firehose are emulated by
+# moto_server on a loopback port; a generated day of all three audit log types is uploaded under
+# the real key layout; the handler runs on the sample events in events/ (direct S3, SNS, SQS,
+# EventBridge, S3 test event), and the records Firehose delivered are read back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+PY=.venv/bin/python
 cargo build --release --quiet --bin redshift-audit-forwarder --example gen_corpus
 bin=target/release/redshift-audit-forwarder
+
 rm -rf .demo && mkdir -p .demo
-day=$(target/release/examples/gen_corpus day .demo/audit-bucket)
-echo "Generated $(ls "$day" | wc -l) files under ${day#.demo/audit-bucket/}"
-for t in connectionlog userlog useractivitylog; do
-  f=$(ls "$day"/*_"$t"_2024-03-01T05:53.gz)
-  echo
-  echo "== $t: $(basename "$f") -> $("$bin" parse "$f" | wc -l) records; the first two:"
-  "$bin" parse "$f" | head -n 2 | cut -c1-600
+target/release/examples/gen_corpus day .demo/audit-bucket >/dev/null
+
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" >.demo/moto.log 2>&1 &
+moto=$!
+trap 'kill $moto 2>/dev/null || true' EXIT
+endpoint=http://127.0.0.1:$port
+for _ in $(seq 100); do
+  $PY -c "import urllib.request; urllib.request.urlopen('$endpoint/moto-api/')" 2>/dev/null && break
+  sleep 0.1
 done
+
+echo "== S3 and Firehose on $endpoint (moto_server)"
+$PY scripts/demo_aws.py setup "$endpoint" .demo/audit-bucket
+
+# The function's settings (DESIGN.md) and the standard AWS configuration, pointed at loopback.
+export AWS_ENDPOINT_URL=$endpoint AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo
+export DELIVERY_STREAM=redshift-audit AUDIT_BUCKET=audit-bucket AUDIT_PREFIX=AWSLogs/123456789012/redshift/us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN
+
+for event in s3-direct s3-sns s3-sqs s3-eventbridge s3-test-event; do
+  echo
+  echo "== invoke events/$event.json"
+  "$bin" invoke "events/$event.json" 2>.demo/$event.log | cut -c1-200
+  # One receipt line per object forwarded (the function's log).
+  $PY - ".demo/$event.log" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    if '"receipt"' in line:
+        r = json.loads(line)["receipt"]
+        print(f"   receipt: {r['key'].rsplit('/', 1)[-1]}: {r['records']} records "
+              f"({r['parse_errors']} parse errors) in {r['firehose_records']} Firehose records, "
+              f"{r['payload_bytes']} bytes, billed {r['billed_bytes']}, {r['calls']} calls, "
+              f"{r['retries']} retries, records {r['first_record_time']} .. {r['last_record_time']}")
+    elif '"message"' in line and "receipt" not in line:
+        print("   log:", json.loads(line).get("fields", {}).get("message", line.strip()))
+PY
+done
+
 echo
-echo "== the whole day"
-"$bin" parse "$day"/*.gz | python3 -c '
-import collections, json, sys
-count = collections.Counter()
-errors = 0
-for line in sys.stdin:
-    r = json.loads(line)
-    count[r["log_type"]] += 1
-    errors += "parse_error" in r
-print(dict(count), "parse errors:", errors)'
+echo "== delivered to the Firehose destination bucket"
+$PY scripts/demo_aws.py delivered "$endpoint" 3
