@@ -35,10 +35,11 @@ pub const MAX_LINE_BYTES: usize = MAX_RECORD_BYTES - 1;
 pub const BILLING_UNIT_BYTES: u64 = 5 * 1024;
 
 /// PutRecordBatch calls one sink keeps in flight; `send` waits when this many are running. Each
-/// call holds up to 4 MiB of records plus the ~5.6 MiB base64 JSON body the SDK builds, so two
-/// keep the function under its 64 MiB RSS target, and two already outrun a stream's default
-/// quota of 5 MiB/s.
-pub const MAX_IN_FLIGHT: usize = 2;
+/// call holds up to 4 MiB of records plus the ~5.6 MiB base64 JSON body the SDK builds and signs.
+/// Measured (`scripts/bench_lambda.sh`): two in flight peak at ~80 MiB RSS, one at ~62 MiB, under
+/// the 64 MiB target; and one 4 MiB call every ~200 ms already outruns a stream's default quota
+/// of 5 MiB/s, while the parser keeps filling the next batch beside it.
+pub const MAX_IN_FLIGHT: usize = 1;
 
 /// Calls made for one batch before giving up, the first included: failed entries and retryable
 /// call errors both spend one. With the delays below the worst case sleeps about 21 s in total,
