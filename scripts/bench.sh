@@ -45,3 +45,6 @@ PY
   b=$(measure "$bin" parse "$big")
   echo "1 GB plain user activity log ($(stat -c %s "$big") bytes): parse wall $(field "$b" wall_s) s, CPU $(field "$b" cpu_s) s, peak RSS $(python3 -c "print(round($(field "$b" peak_rss_bytes)/2**20,1))") MiB."
 } | tee "$out"
+
+echo
+bash scripts/bench_lambda.sh | tee -a "$out"
