@@ -38,6 +38,26 @@ pub enum Command {
         /// A Lambda event (S3 notification, SNS, SQS, EventBridge, schedule), as JSON.
         event: PathBuf,
     },
+    /// Walk the day partitions once, as the scheduled invocation does: send every selected
+    /// file the ledger does not hold as done, in (last-modified, key) order from the cursor.
+    Backfill {
+        /// Walk from this RFC 3339 time instead of the saved cursor (files whose own time is at
+        /// or after it; files already done are still skipped).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_since)]
+        since: Option<String>,
+        /// List what would be sent (JSON lines: key, size, last_modified); send nothing and
+        /// write no state.
+        #[arg(long)]
+        dry_run: bool,
+        /// Stop starting objects in time to end within this many seconds; the cursor is saved
+        /// and the next run goes on from it.
+        #[arg(long, value_name = "SECONDS")]
+        max_duration: Option<u64>,
+    },
+}
+
+fn parse_since(s: &str) -> Result<String, String> {
+    crate::settings::StartTime::parse(s).map(|_| s.to_string())
 }
 
 fn parse_log_type(s: &str) -> Result<LogType, String> {
@@ -56,6 +76,21 @@ pub fn run(command: Command) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Backfill {
+            since,
+            dry_run,
+            max_duration,
+        } => {
+            let request = crate::events::BackfillRequest { since, dry_run };
+            let max_duration = max_duration.map(std::time::Duration::from_secs);
+            match tokio_runtime() {
+                Ok(rt) => rt.block_on(crate::runtime::backfill(request, max_duration)),
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

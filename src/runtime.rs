@@ -1,24 +1,78 @@
-//! Start-up wiring, done once: settings, AWS clients and the handler; then either the Lambda
-//! runtime loop or one `invoke` of the handler on an event file.
+//! Start-up wiring, done once: settings, AWS clients, the handler, the ledger and the backfill;
+//! then the Lambda runtime loop, one `invoke` of the handler on an event file, or one `backfill`.
 
+use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::handler::Handler;
-use crate::settings::{self, AuditBucket, Settings};
+use crate::backfill::{self, Backfill, Clock, Event, RunOptions, SystemClock};
+use crate::events::BackfillRequest;
+use crate::handler::{Context, Handler};
+use crate::ledger::{rfc3339_ms, Ledger};
+use crate::settings::{self, AuditBucket, Clients, Settings};
 use crate::sink::FirehoseSink;
 
 /// The handler as deployed: S3 in, Firehose out.
 pub type LiveHandler = Handler<AuditBucket, Box<dyn Fn() -> FirehoseSink + Send + Sync>>;
 
+/// The deployed handler and the state it works with.
+pub struct Live {
+    pub settings: Settings,
+    pub handler: LiveHandler,
+    /// `None` without a state bucket (neither `STATE_BUCKET` nor `AUDIT_BUCKET`).
+    pub ledger: Option<Ledger>,
+    /// `None` without `AUDIT_BUCKET` or a state bucket.
+    pub backfill: Option<Backfill>,
+}
+
+impl Live {
+    /// The invocation context: this ledger and backfill, and the deadline if any.
+    pub fn context(&self, deadline_ms: Option<i64>) -> Context<'_> {
+        Context {
+            ledger: self.ledger.as_ref(),
+            backfill: self.backfill.as_ref(),
+            deadline_ms,
+        }
+    }
+}
+
 /// Reads and validates the settings and builds the clients and the handler. Every problem with
 /// the settings is reported here, at start-up, not halfway through an invocation.
 pub async fn build_handler() -> Result<(Settings, LiveHandler), String> {
+    build_live().await.map(|live| (live.settings, live.handler))
+}
+
+/// [`build_handler`] with the ledger and the backfill.
+pub async fn build_live() -> Result<Live, String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
     let clients = settings::clients(&settings)
         .await
         .map_err(|e| e.to_string())?;
+    Ok(live_from(settings, &clients))
+}
+
+/// The handler, ledger and backfill from settings and clients already built (tests pass
+/// clients for moto).
+pub fn live_from(settings: Settings, clients: &Clients) -> Live {
+    let ledger = clients.state.clone().map(Ledger::in_bucket);
+    let backfill = match (&settings.audit_bucket, &ledger) {
+        (Some(bucket), Some(ledger)) => Some(Backfill {
+            bucket: bucket.clone(),
+            prefix: settings.audit_prefix.clone(),
+            start_time_ms: settings
+                .backfill_start_time
+                .as_ref()
+                .map(|t| t.unix_seconds * 1000),
+            lookback_days: settings.backfill_lookback_days,
+            ledger: ledger.clone(),
+            list: Arc::new(clients.audit.clone()),
+            clock: Arc::new(SystemClock),
+        }),
+        _ => None,
+    };
     let (firehose, stream, pack) = (
         clients.firehose.clone(),
         settings.delivery_stream.clone(),
@@ -31,23 +85,34 @@ pub async fn build_handler() -> Result<(Settings, LiveHandler), String> {
         fetch: clients.audit.clone(),
         make_sink,
     };
-    Ok((settings, handler))
+    Live {
+        settings,
+        handler,
+        ledger,
+        backfill,
+    }
 }
 
 /// Serves Lambda events until the runtime stops the process.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (_, handler) = build_handler().await.map_err(|e| {
+    let live = build_live().await.map_err(|e| {
         tracing::error!(error = %e, "start-up failed");
         e
     })?;
-    let handler = &handler;
+    let live = &live;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
-            handler.handle(&event.payload).await.map_err(|e| {
-                tracing::error!(error = %e, "invocation failed");
-                lambda_runtime::Error::from(e.to_string())
-            })
+            // The walk stops before this instant, with its cursor saved.
+            let deadline_ms = i64::try_from(event.context.deadline).ok();
+            let context = live.context(deadline_ms);
+            live.handler
+                .handle_with(&event.payload, context)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "invocation failed");
+                    lambda_runtime::Error::from(e.to_string())
+                })
         },
     ))
     .await
@@ -66,14 +131,14 @@ pub async fn invoke(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (_, handler) = match build_handler().await {
+    let live = match build_live().await {
         Ok(built) => built,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    match handler.handle(&event).await {
+    match live.handler.handle_with(&event, live.context(None)).await {
         Ok(response) => {
             println!("{response}");
             ExitCode::SUCCESS
@@ -82,6 +147,130 @@ pub async fn invoke(path: &std::path::Path) -> ExitCode {
             eprintln!("{}: {e}", path.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `backfill [--since T] [--dry-run] [--max-duration S]`: one walk. Dry-run lines (key, size,
+/// last-modified) and the summary go to stdout as JSON lines; progress goes to stderr. Exits 0
+/// when the walk ended normally (also when another walker holds the lease), 1 when objects or
+/// the walk failed, 2 when the settings do not allow a backfill.
+pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) -> ExitCode {
+    init_stderr_logging();
+    let live = match build_live().await {
+        Ok(built) => built,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(walk) = &live.backfill else {
+        let reason = live
+            .settings
+            .require_audit_bucket()
+            .and_then(|_| live.settings.require_state_bucket())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "no state bucket".into());
+        eprintln!("cannot backfill: {reason}");
+        return ExitCode::from(2);
+    };
+    let deadline_ms = max_duration.map(|d| {
+        SystemClock
+            .now_ms()
+            .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    });
+    let options = match RunOptions::from_request(&request, deadline_ms) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut progress = Progress::new();
+    let ran = walk
+        .run(&live.handler, &options, &mut |event| progress.on(event))
+        .await;
+    progress.done();
+    match ran {
+        Ok(summary) => {
+            println!("{}", json!(summary));
+            if summary.is_failure() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("backfill failed (retryable: {}): {e}", e.is_retryable());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line's progress on stderr: objects and bytes, at most once a second.
+struct Progress {
+    sent: u64,
+    bytes: u64,
+    skipped: u64,
+    failed: u64,
+    day: String,
+    last: Instant,
+}
+
+/// Least time between two progress lines.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            sent: 0,
+            bytes: 0,
+            skipped: 0,
+            failed: 0,
+            day: String::new(),
+            last: Instant::now(),
+        }
+    }
+
+    fn on(&mut self, event: Event<'_>) {
+        match event {
+            Event::Day { tree, day } => self.day = format!("{tree}{}", backfill::day_label(day)),
+            Event::WouldSend(object) => {
+                self.sent += 1;
+                self.bytes += object.size;
+                let line = json!({
+                    "key": object.key,
+                    "size": object.size,
+                    "last_modified": rfc3339_ms(object.last_modified_ms),
+                });
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }
+            Event::Sent(receipt) => {
+                self.sent += 1;
+                self.bytes += receipt.object_bytes.unwrap_or(0);
+            }
+            Event::SkippedDone(_) => self.skipped += 1,
+            Event::Failed(..) => self.failed += 1,
+        }
+        if self.last.elapsed() >= PROGRESS_EVERY {
+            self.print();
+        }
+    }
+
+    fn print(&mut self) {
+        self.last = Instant::now();
+        eprintln!(
+            "backfill: {} objects ({:.1} MB), {} already done, {} failed; at {}",
+            self.sent,
+            self.bytes as f64 / 1e6,
+            self.skipped,
+            self.failed,
+            self.day
+        );
+    }
+
+    fn done(&mut self) {
+        self.print();
     }
 }
 

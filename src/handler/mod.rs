@@ -9,8 +9,10 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use crate::backfill::{Backfill, BackfillError, Event, RunOptions};
 use crate::decode::{decompressed, ReadAhead};
 use crate::events::{self, Filter, Invocation, ObjectRef};
+use crate::ledger::{rfc3339_ms, DoneMarker, Ledger};
 use crate::logs::{Body, LogType, Parser, Record, Timestamp, Value as Column};
 use crate::output::{write_parts, write_record, Provenance};
 use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
@@ -316,27 +318,65 @@ pub enum HandlerError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0}")]
+    Backfill(#[from] BackfillError),
+    /// The walk ran but some objects failed; the summary says which.
+    #[error("backfill: {failed} objects failed; first: {first}")]
+    BackfillObjects { failed: u64, first: String },
+}
+
+/// What an invocation may use besides the handler: the ledger shared by the live path and the
+/// backfill, the walk, and the Lambda deadline. [`Handler::handle`] runs without any of them.
+#[derive(Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// Done markers: objects already forwarded are skipped, forwarded ones are marked.
+    pub ledger: Option<&'a Ledger>,
+    /// Runs scheduled and manual backfill events; without it they fail as unsupported.
+    pub backfill: Option<&'a Backfill>,
+    /// Milliseconds since the epoch at which Lambda stops the invocation.
+    pub deadline_ms: Option<i64>,
+}
+
+/// What forwarding one object came to.
+enum Forwarded {
+    Sent(Receipt),
+    /// Its done marker matches: sent before, by either path.
+    AlreadyDone(DoneMarker),
 }
 
 impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
     /// Handles one Lambda event and returns the response: `batchItemFailures` for SQS, else
-    /// the receipts.
+    /// the receipts. Without a ledger or a backfill; see [`Handler::handle_with`].
     pub async fn handle(&self, event: &Value) -> Result<Value, HandlerError> {
+        self.handle_with(event, Context::default()).await
+    }
+
+    /// Handles one Lambda event with the ledger and the backfill of `context`. Objects with a
+    /// matching done marker are skipped and listed under `skipped` in the response (present only
+    /// when something was skipped); a backfill event returns the walk's summary.
+    pub async fn handle_with(
+        &self,
+        event: &Value,
+        context: Context<'_>,
+    ) -> Result<Value, HandlerError> {
         match events::parse_invocation(event, &self.filter)? {
             Invocation::Objects(objects) => {
                 let mut receipts = Vec::new();
+                let mut skipped = Vec::new();
                 let mut failures = Vec::new();
                 for object in &objects {
-                    match self.forward(object).await {
-                        Ok(receipt) => receipts.push(receipt),
+                    match self.forward_once(object, context.ledger).await {
+                        Ok(Forwarded::Sent(receipt)) => receipts.push(receipt),
+                        Ok(Forwarded::AlreadyDone(marker)) => skipped.push(marker),
                         Err(e) => failures.push(e),
                     }
                 }
                 let total = objects.len();
                 match failures.into_iter().next() {
-                    None => Ok(json!({ "receipts": receipts })),
+                    None if skipped.is_empty() => Ok(json!({ "receipts": receipts })),
+                    None => Ok(json!({ "receipts": receipts, "skipped": skipped })),
                     Some(first) => Err(HandlerError::Objects {
-                        failed: total - receipts.len(),
+                        failed: total - receipts.len() - skipped.len(),
                         total,
                         first,
                     }),
@@ -355,7 +395,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                             for object in objects {
                                 // Later objects of a failed message are still tried: each one
                                 // that succeeds is one less to send again.
-                                all &= self.forward(object).await.is_ok();
+                                all &= self.forward_once(object, context.ledger).await.is_ok();
                             }
                             all
                         }
@@ -366,10 +406,77 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                 }
                 Ok(json!({ "batchItemFailures": failed }))
             }
-            Invocation::Backfill(_) => Err(HandlerError::Unsupported(
-                "the scheduled backfill is not available in this version".to_string(),
-            )),
+            Invocation::Backfill(request) => {
+                let Some(backfill) = context.backfill else {
+                    return Err(HandlerError::Unsupported(
+                        "the backfill needs AUDIT_BUCKET and a state bucket (STATE_BUCKET, or \
+                         the audit bucket)"
+                            .to_string(),
+                    ));
+                };
+                let options = RunOptions::from_request(&request, context.deadline_ms)?;
+                let summary = backfill.run(self, &options, &mut log_walk_event).await?;
+                eprintln!(
+                    "{}",
+                    json!({
+                        "timestamp": crate::runtime::now_rfc3339(),
+                        "level": if summary.is_failure() { "ERROR" } else { "INFO" },
+                        "message": "backfill finished",
+                        "summary": summary,
+                    })
+                );
+                if summary.failed > 0 {
+                    return Err(HandlerError::BackfillObjects {
+                        failed: summary.failed,
+                        first: summary.errors.first().cloned().unwrap_or_default(),
+                    });
+                }
+                Ok(json!(summary))
+            }
         }
+    }
+
+    /// Forwards an object unless the ledger holds it as done for the same ETag, and marks it
+    /// done once every record was accepted. The ledger only saves work: when it cannot be read
+    /// the object is forwarded anyway, and when the marker cannot be written the invocation
+    /// still succeeds (failing it would resend records that were delivered); at worst the
+    /// backfill sends the object again, with the same record ids.
+    async fn forward_once(
+        &self,
+        object: &ObjectRef,
+        ledger: Option<&Ledger>,
+    ) -> Result<Forwarded, ForwardError> {
+        let Some(ledger) = ledger else {
+            return self.forward(object).await.map(Forwarded::Sent);
+        };
+        // Events without an ETag cannot be matched to a marker: forwarding is the safe side.
+        if let Some(etag) = &object.etag {
+            match ledger.done(&object.bucket, &object.key, etag).await {
+                Ok(Some(marker)) => {
+                    tracing::info!(bucket = %object.bucket, key = %object.key, etag = %etag, done_at = %marker.done_at, via = %marker.via, "skipped object: already forwarded");
+                    return Ok(Forwarded::AlreadyDone(marker));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(bucket = %object.bucket, key = %object.key, error = %e, "cannot read the done marker; forwarding anyway")
+                }
+            }
+        }
+        let receipt = self.forward(object).await?;
+        if let Some(etag) = &receipt.etag {
+            let marker = DoneMarker {
+                bucket: receipt.bucket.clone(),
+                key: receipt.key.clone(),
+                etag: etag.clone(),
+                done_at: crate::runtime::now_rfc3339(),
+                records: receipt.records,
+                via: "live".into(),
+            };
+            if let Err(e) = ledger.mark_done(&marker).await {
+                tracing::warn!(bucket = %object.bucket, key = %object.key, error = %e, "forwarded, but the done marker could not be written; the backfill may send the object again");
+            }
+        }
+        Ok(Forwarded::Sent(receipt))
     }
 
     async fn forward(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
@@ -381,6 +488,26 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
             }
         }
         result
+    }
+}
+
+/// The walk's events in the function's log: a receipt per object sent, a line per object a dry
+/// run would send.
+fn log_walk_event(event: Event<'_>) {
+    match event {
+        Event::Sent(receipt) => log_receipt(receipt),
+        Event::WouldSend(object) => eprintln!(
+            "{}",
+            json!({
+                "timestamp": crate::runtime::now_rfc3339(),
+                "level": "INFO",
+                "message": "would send",
+                "key": object.key,
+                "size": object.size,
+                "last_modified": rfc3339_ms(object.last_modified_ms),
+            })
+        ),
+        Event::Day { .. } | Event::SkippedDone(_) | Event::Failed(..) => {}
     }
 }
 

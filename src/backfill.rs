@@ -1,0 +1,1055 @@
+//! The scheduled backfill: walks the day partitions under the audit prefix in (last-modified,
+//! key) order from a saved cursor, forwarding every audit log the ledger does not hold as done.
+//!
+//! One run ([`Backfill::run`]):
+//!
+//! 1. takes the lease (unless it is a dry run); when another walker holds it, returns at once
+//!    with `stopped: "lease_held"`;
+//! 2. finds the partition trees (`.../YYYY/MM/DD/` roots) under `AUDIT_PREFIX`: the prefix itself,
+//!    or, for a prefix that stops at or above `AWSLogs/`, every `AWSLogs/<account>/redshift/<region>/`
+//!    below it (delimiter listings). Each tree has its own cursor; trees are walked least advanced
+//!    first;
+//! 3. walks each tree's days from the first day (below) up to today in UTC, listing each day with
+//!    `ListObjectsV2` (all pages of 1,000 keys) and keeping the keys [`Filter::select`] accepts
+//!    whose file time passes the start time ([`starts_in_time`]);
+//! 4. forwards the objects in (last-modified, key) order, skipping those with a done marker for
+//!    the same ETag; after each forwarded object it writes the done marker and then the cursor
+//!    (two state writes per object, none for an object found done);
+//! 5. stops before starting an object when the time left is below the margin ([`margin_ms`]),
+//!    saves the cursor, releases the lease, and reports one [`Summary`].
+//!
+//! The first day is the `since` of a manual run, else the cursor's partition day (or its
+//! last-modified day, if earlier) minus `BACKFILL_LOOKBACK_DAYS`, else the day of
+//! `BACKFILL_START_TIME`, else the earliest day in the tree (found by listing years, months and
+//! days). A start time never lets the look-back reach files before it.
+//!
+//! Order across days: a file is never written before its partition day begins, so once days up
+//! to D are listed, every object last modified before D+1 00:00 is known and those are forwarded
+//! in order while later days are still unlisted. The walk lists only as far as it forwards,
+//! which keeps memory and listing bounded on a years-long first run. (A bucket whose files were
+//! all copied in recently breaks that assumption harmlessly: everything is held until the last
+//! day is listed.)
+//!
+//! What is skipped without reading its marker: objects before the cursor by more than
+//! [`CURSOR_GRACE_MS`]. Everything else in the walked days is checked against the ledger, so an
+//! object that lands late, or in the same second as the cursor with a smaller key, is still sent.
+//!
+//! Failures: a sink failure (Firehose refusing or throttling past the retries) stops the walk,
+//! since every later object would fail the same way. A failure of one object (unreadable body,
+//! deleted, denied) is reported and the walk goes on, but a retryable one pins the cursor before
+//! it, so the next run tries it again. A crash mid-object leaves no marker and no cursor past it:
+//! the next run sends that object again, with the same record ids.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_s3::error::DisplayErrorContext;
+use serde::Serialize;
+
+use crate::events::{BackfillRequest, ObjectRef};
+use crate::handler::{forward_object, Fetch, ForwardError, Handler, Receipt};
+use crate::key;
+use crate::ledger::{
+    rfc3339_ms, BoxFuture, Cursor, DoneMarker, HeldLease, LeaseOutcome, Ledger, Position,
+    StateError, Versioned,
+};
+use crate::settings::{BucketClient, StartTime};
+use crate::sink::Sink;
+
+/// Milliseconds in a UTC day.
+pub const MS_PER_DAY: i64 = 86_400_000;
+
+/// `ListObjectsV2` returns at most this many keys a page (S3 API reference; the default too).
+pub const LIST_PAGE_KEYS: i32 = 1000;
+
+/// A file name's time has minute resolution (`...T00:53`): the file may hold records up to the
+/// end of that minute, so a file is kept when its time plus this is after the start time.
+pub const FILE_TIME_SLACK_MS: i64 = 60_000;
+
+/// Objects sorting before the cursor but last modified less than this before it are still
+/// checked against the ledger: S3 stamps last-modified to the second, with the time a PUT
+/// started, so an object listed after the cursor moved can sort before it.
+pub const CURSOR_GRACE_MS: i64 = 15 * 60_000;
+
+/// Most margin kept before the deadline: enough for a large user activity log (about 50 MB of
+/// text, a few hundred Firehose calls at the stream's default 5 MiB/s).
+pub const MAX_MARGIN_MS: i64 = 60_000;
+
+/// A lease lives this long unless renewed: longer than the longest Lambda run (15 minutes), so
+/// a Lambda walker never needs to renew; the command line renews it between objects.
+pub const LEASE_TTL_MS: i64 = 16 * 60_000;
+
+/// A lease outlives its holder's deadline by this much: the walker is gone by then for sure.
+pub const LEASE_SLACK_MS: i64 = 60_000;
+
+/// Errors kept word for word in the summary; the rest are counted.
+const MAX_REPORTED_ERRORS: usize = 10;
+
+/// Deepest discovery below the prefix: `AWSLogs/<account>/redshift/<region>/` plus one custom
+/// folder above it.
+const MAX_DISCOVERY_DEPTH: usize = 5;
+
+// --- ports -----------------------------------------------------------------------------------
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    /// As S3 lists it, with quotes.
+    pub etag: String,
+    pub last_modified_ms: i64,
+}
+
+/// One `ListObjectsV2` page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    pub objects: Vec<Listed>,
+    /// Common prefixes, when a delimiter was given.
+    pub prefixes: Vec<String>,
+    /// Continuation token of the next page.
+    pub next: Option<String>,
+}
+
+/// Listing failed; `retryable` says whether a later run can succeed without a change.
+#[derive(Debug, thiserror::Error)]
+#[error("listing s3://{bucket}/{prefix} failed: {message}")]
+pub struct ListError {
+    pub bucket: String,
+    pub prefix: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// Lists a bucket (S3; tests use memory).
+pub trait ListObjects: Send + Sync {
+    fn list_page<'a>(
+        &'a self,
+        bucket: &'a str,
+        prefix: &'a str,
+        delimiter: Option<&'a str>,
+        token: Option<String>,
+    ) -> BoxFuture<'a, Result<Page, ListError>>;
+}
+
+impl ListObjects for BucketClient {
+    fn list_page<'a>(
+        &'a self,
+        bucket: &'a str,
+        prefix: &'a str,
+        delimiter: Option<&'a str>,
+        token: Option<String>,
+    ) -> BoxFuture<'a, Result<Page, ListError>> {
+        Box::pin(async move {
+            let out = self
+                .list_objects_v2(bucket)
+                .prefix(prefix)
+                .max_keys(LIST_PAGE_KEYS)
+                .set_delimiter(delimiter.map(str::to_owned))
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|err| {
+                    let retryable = match &err {
+                        aws_sdk_s3::error::SdkError::ServiceError(c) => {
+                            let status = c.raw().status().as_u16();
+                            status >= 500 || status == 429
+                        }
+                        _ => true,
+                    };
+                    ListError {
+                        bucket: bucket.to_string(),
+                        prefix: prefix.to_string(),
+                        message: DisplayErrorContext(&err).to_string(),
+                        retryable,
+                    }
+                })?;
+            let listed_at = SystemClock.now_ms();
+            let objects = out
+                .contents()
+                .iter()
+                .filter_map(|o| {
+                    Some(Listed {
+                        key: o.key()?.to_string(),
+                        size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                        etag: o.e_tag().unwrap_or_default().to_string(),
+                        // S3 always sends it; without it, the listing time sorts the object
+                        // last, where it is checked against the ledger rather than skipped.
+                        last_modified_ms: o
+                            .last_modified()
+                            .and_then(|t| t.to_millis().ok())
+                            .unwrap_or(listed_at),
+                    })
+                })
+                .collect();
+            let prefixes = out
+                .common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_owned))
+                .collect();
+            let next = if out.is_truncated() == Some(true) {
+                out.next_continuation_token().map(str::to_owned)
+            } else {
+                None
+            };
+            Ok(Page {
+                objects,
+                prefixes,
+                next,
+            })
+        })
+    }
+}
+
+/// Wall-clock time in milliseconds since the epoch. Leases compare times across processes, so
+/// this is the system clock, not a monotonic one; tests drive a [`ManualClock`].
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(now_ms: i64) -> ManualClock {
+        ManualClock(AtomicI64::new(now_ms))
+    }
+    pub fn set(&self, now_ms: i64) {
+        self.0.store(now_ms, Ordering::SeqCst);
+    }
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+// --- days and times --------------------------------------------------------------------------
+
+/// The UTC day (days since 1970-01-01) of an instant.
+pub fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(MS_PER_DAY)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let (month, day) = (i64::from(month), i64::from(day));
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD` of a day.
+pub fn day_label(day: i64) -> String {
+    let (y, m, d) = crate::runtime::civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The partition folder of `day` under a tree.
+pub fn day_folder(tree: &str, day: i64) -> String {
+    let (y, m, d) = crate::runtime::civil_from_days(day);
+    key::day_prefix(tree, y as i32, m, d)
+}
+
+/// Whether a file whose name says `file_time_ms` may hold records at or after `start_ms`.
+///
+/// A file holds records older than its name's time (FORMAT.md), up to the end of the name's
+/// minute, so a file named before the start's minute holds nothing from the start on and is
+/// left out, and the first file named at or after it (which also holds older records: it
+/// straddles the start) is kept whole.
+pub fn starts_in_time(file_time_ms: i64, start_ms: i64) -> bool {
+    file_time_ms + FILE_TIME_SLACK_MS > start_ms
+}
+
+/// The first day to list for a start time: a file of the start's minute may sit in the
+/// previous day's partition when the start is just after midnight.
+pub fn first_day_for_start(start_ms: i64) -> i64 {
+    day_of(start_ms - FILE_TIME_SLACK_MS)
+}
+
+/// The first day to list when resuming from a cursor: its partition day, or its last-modified
+/// day if that is earlier, minus the look-back.
+pub fn first_day_for_cursor(cursor: &Cursor, lookback_days: u32) -> i64 {
+    cursor
+        .partition_day
+        .min(day_of(cursor.position.last_modified_ms))
+        - i64::from(lookback_days)
+}
+
+/// Whether an object at `position` is old enough, compared with the cursor, to be skipped
+/// without reading its done marker.
+pub fn is_behind_cursor(position: &Position, cursor: &Position) -> bool {
+    position <= cursor && position.last_modified_ms < cursor.last_modified_ms - CURSOR_GRACE_MS
+}
+
+/// Time kept in hand before the deadline: a fifth of the run's time, at most [`MAX_MARGIN_MS`],
+/// and at least twice the slowest object so far (so the object started last can finish).
+pub fn margin_ms(run_ms: i64, slowest_object_ms: i64) -> i64 {
+    (run_ms / 5).min(MAX_MARGIN_MS).max(2 * slowest_object_ms)
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time.
+fn rfc3339_to_ms(text: &str) -> Result<i64, String> {
+    StartTime::parse(text).map(|t| t.unix_seconds * 1000)
+}
+
+// --- the walk --------------------------------------------------------------------------------
+
+/// Everything a walk needs besides the handler (which brings the filter, the fetch and the sink).
+#[derive(Clone)]
+pub struct Backfill {
+    /// `AUDIT_BUCKET`.
+    pub bucket: String,
+    /// `AUDIT_PREFIX`.
+    pub prefix: String,
+    /// `BACKFILL_START_TIME`, in milliseconds since the epoch.
+    pub start_time_ms: Option<i64>,
+    /// `BACKFILL_LOOKBACK_DAYS`.
+    pub lookback_days: u32,
+    pub ledger: Ledger,
+    pub list: Arc<dyn ListObjects>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// One run's options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Walk from this time (ms) instead of the cursor: every selected file at or after it that
+    /// is not done is sent. The cursor still only moves forward.
+    pub since_ms: Option<i64>,
+    /// List what would be sent; send nothing, write no state, take no lease.
+    pub dry_run: bool,
+    /// Stop before this instant (ms since the epoch): the Lambda deadline or `--max-duration`.
+    pub deadline_ms: Option<i64>,
+    /// Stop after sending this many objects (tests, and runs by hand that want a small step).
+    pub max_objects: Option<u64>,
+    /// Who holds the lease: unique per run.
+    pub owner: String,
+}
+
+impl RunOptions {
+    /// Options for an invocation's request.
+    pub fn from_request(
+        request: &BackfillRequest,
+        deadline_ms: Option<i64>,
+    ) -> Result<RunOptions, BackfillError> {
+        let since_ms = match &request.since {
+            None => None,
+            Some(text) => Some(rfc3339_to_ms(text).map_err(|reason| {
+                BackfillError::Request(format!("since {text:?} is not an RFC 3339 time: {reason}"))
+            })?),
+        };
+        Ok(RunOptions {
+            since_ms,
+            dry_run: request.dry_run,
+            deadline_ms,
+            max_objects: None,
+            owner: new_owner(),
+        })
+    }
+}
+
+/// A lease owner id unique to this run: process, time and a counter.
+pub fn new_owner() -> String {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let host = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "local".into());
+    format!(
+        "{host}/{}/{nanos:x}/{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    /// Every tree was walked up to today.
+    #[default]
+    Complete,
+    /// The time left fell below the margin; the next run goes on from the cursor.
+    Deadline,
+    /// `max_objects` objects were sent.
+    ObjectBudget,
+    /// Another walker holds the lease; nothing was done.
+    LeaseHeld,
+    /// Another walker took the lease over or moved a cursor: this one stopped at once.
+    Overtaken,
+    /// The sink failed (every later object would fail too), or the state store did.
+    Failed,
+}
+
+/// What one run did: the JSON line a run ends with.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub stopped: Stopped,
+    pub dry_run: bool,
+    /// Partition trees found under the prefix.
+    pub trees: u64,
+    pub days_walked: u64,
+    /// `ListObjectsV2` calls, discovery included.
+    pub list_calls: u64,
+    /// Keys listed in the walked days (anything, audit log or not).
+    pub keys_listed: u64,
+    /// Audit logs of the selected types in the walked days.
+    pub objects_seen: u64,
+    pub sent: u64,
+    /// Objects a dry run would send.
+    pub would_send: u64,
+    /// Objects whose done marker matched (sent by the live path or an earlier run).
+    pub skipped_done: u64,
+    /// Objects well before the cursor: not even their marker was read.
+    pub skipped_before_cursor: u64,
+    /// Files whose time is before the start time.
+    pub skipped_before_start: u64,
+    /// Objects that could not be forwarded (see `errors`).
+    pub failed: u64,
+    /// Records sent (parse errors included).
+    pub records: u64,
+    /// Stored bytes of the objects sent (or that a dry run would send).
+    pub bytes: u64,
+    pub state_reads: u64,
+    pub state_writes: u64,
+    /// Milliseconds left before the deadline when the run ended; `null` without one.
+    pub time_left_ms: Option<i64>,
+    pub duration_ms: i64,
+    /// The lease's holder, when it was held by another walker, and until when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<String>,
+    /// The walker whose expired lease this run took over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub took_over_from: Option<String>,
+    /// The first errors, word for word.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl Summary {
+    /// Whether the run must be reported as failed (Lambda error, non-zero exit).
+    pub fn is_failure(&self) -> bool {
+        self.failed > 0 || matches!(self.stopped, Stopped::Failed | Stopped::Overtaken)
+    }
+
+    fn error(&mut self, message: String) {
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(message);
+        }
+    }
+}
+
+/// What the walk reports as it goes, for progress and dry-run listings.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A day partition is being listed.
+    Day {
+        tree: &'a str,
+        day: i64,
+    },
+    /// A dry run would send this object.
+    WouldSend(&'a Listed),
+    Sent(&'a Receipt),
+    SkippedDone(&'a Listed),
+    Failed(&'a Listed, &'a ForwardError),
+}
+
+/// Why a run could not be carried out at all (before or around the walk; failures of single
+/// objects are counted in the [`Summary`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// The request itself is wrong: retrying never helps.
+    #[error("backfill request: {0}")]
+    Request(String),
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error("backfill state: {0}")]
+    State(#[from] StateError),
+}
+
+impl BackfillError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            BackfillError::Request(_) => false,
+            BackfillError::List(e) => e.retryable,
+            BackfillError::State(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// How walking one tree (or the whole run) ended, when it ended early.
+enum Halt {
+    Stop(Stopped),
+    Error(BackfillError),
+}
+
+impl From<ListError> for Halt {
+    fn from(e: ListError) -> Halt {
+        Halt::Error(e.into())
+    }
+}
+
+impl From<StateError> for Halt {
+    fn from(e: StateError) -> Halt {
+        match e {
+            // A conditional write lost: another walker is at work.
+            StateError::Conflict { .. } => Halt::Stop(Stopped::Overtaken),
+            e => Halt::Error(e.into()),
+        }
+    }
+}
+
+/// One run's mutable state.
+struct Run<'r> {
+    options: &'r RunOptions,
+    summary: Summary,
+    lease: Option<HeldLease>,
+    started_ms: i64,
+    slowest_ms: i64,
+    on_event: &'r mut (dyn FnMut(Event<'_>) + Send),
+}
+
+/// One tree's cursor as the walk moves it.
+struct TreeCursor {
+    tree: String,
+    stored: Option<Versioned<Cursor>>,
+    position: Option<(Position, i64)>,
+    /// A retryable failure happened: the cursor must not pass that object this run.
+    pinned: bool,
+    dirty: bool,
+}
+
+impl Backfill {
+    /// One backfill run; see the module documentation. Object failures are counted in the
+    /// summary (check [`Summary::is_failure`]); an error means the walk could not go on (listing
+    /// or state failed) after the cursor and lease were saved as far as possible.
+    pub async fn run<F, M, S>(
+        &self,
+        handler: &Handler<F, M>,
+        options: &RunOptions,
+        on_event: &mut (dyn FnMut(Event<'_>) + Send),
+    ) -> Result<Summary, BackfillError>
+    where
+        F: Fetch,
+        M: Fn() -> S + Send + Sync,
+        S: Sink,
+    {
+        let started_ms = self.clock.now_ms();
+        let mut run = Run {
+            options,
+            summary: Summary {
+                dry_run: options.dry_run,
+                ..Summary::default()
+            },
+            lease: None,
+            started_ms,
+            slowest_ms: 0,
+            on_event,
+        };
+        if !options.dry_run {
+            let expires = self.lease_expiry(options, started_ms);
+            run.summary.state_reads += 1;
+            run.summary.state_writes += 1;
+            match self
+                .ledger
+                .acquire_lease(&options.owner, started_ms, expires)
+                .await?
+            {
+                LeaseOutcome::Acquired(held) => {
+                    run.summary.took_over_from = held.took_over_from.clone();
+                    run.lease = Some(held);
+                }
+                LeaseOutcome::Held {
+                    owner,
+                    expires_at_ms,
+                } => {
+                    run.summary.stopped = Stopped::LeaseHeld;
+                    run.summary.lease_owner = Some(owner);
+                    run.summary.lease_expires_at = Some(rfc3339_ms(expires_at_ms));
+                    return Ok(self.finish(run));
+                }
+            }
+        }
+        let walked = self.walk(handler, &mut run).await;
+        let mut outcome = match walked {
+            Ok(()) => Ok(()),
+            Err(Halt::Stop(stopped)) => {
+                run.summary.stopped = stopped;
+                Ok(())
+            }
+            Err(Halt::Error(e)) => {
+                run.summary.stopped = Stopped::Failed;
+                run.summary.error(e.to_string());
+                Err(e)
+            }
+        };
+        if let Some(held) = run.lease.take() {
+            let now = self.clock.now_ms();
+            run.summary.state_writes += 1;
+            if let Err(e) = self.ledger.release_lease(&held, now).await {
+                // The lease runs out by itself; the walk's work is saved already.
+                tracing::warn!(error = %e, "could not release the backfill lease; it expires at {}", rfc3339_ms(held.lease.expires_at_ms));
+                if outcome.is_ok() {
+                    run.summary.error(format!("releasing the lease: {e}"));
+                }
+            }
+        }
+        let summary = self.finish(run);
+        if let Err(e) = &mut outcome {
+            tracing::error!(summary = %serde_json::to_string(&summary).unwrap_or_default(), error = %e, "backfill stopped");
+        }
+        outcome.map(|()| summary)
+    }
+
+    fn finish(&self, mut run: Run<'_>) -> Summary {
+        let now = self.clock.now_ms();
+        run.summary.duration_ms = now - run.started_ms;
+        run.summary.time_left_ms = run.options.deadline_ms.map(|d| d - now);
+        run.summary
+    }
+
+    fn lease_expiry(&self, options: &RunOptions, now_ms: i64) -> i64 {
+        let ttl = now_ms + LEASE_TTL_MS;
+        match options.deadline_ms {
+            Some(deadline) => ttl.min(deadline + LEASE_SLACK_MS),
+            None => ttl,
+        }
+    }
+
+    async fn walk<F, M, S>(&self, handler: &Handler<F, M>, run: &mut Run<'_>) -> Result<(), Halt>
+    where
+        F: Fetch,
+        M: Fn() -> S + Send + Sync,
+        S: Sink,
+    {
+        let trees = self.discover_trees(&mut run.summary).await?;
+        run.summary.trees = trees.len() as u64;
+        if trees.is_empty() {
+            tracing::warn!(bucket = %self.bucket, prefix = %self.prefix, "no day partitions (YYYY/MM/DD/) found under the audit prefix");
+        }
+        let mut cursors = Vec::with_capacity(trees.len());
+        for tree in trees {
+            run.summary.state_reads += 1;
+            let stored = self.ledger.cursor(&self.bucket, &tree).await?;
+            cursors.push(TreeCursor {
+                position: stored
+                    .as_ref()
+                    .map(|c| (c.value.position.clone(), c.value.partition_day)),
+                tree,
+                stored,
+                pinned: false,
+                dirty: false,
+            });
+        }
+        // Least advanced first, so a tree with a long history does not keep the others waiting.
+        cursors.sort_by_key(|c| c.stored.as_ref().map(|s| s.value.position.last_modified_ms));
+        for mut cursor in cursors {
+            let walked = self.walk_tree(handler, run, &mut cursor).await;
+            let saved = self.save_cursor(run, &mut cursor).await;
+            walked?;
+            saved?;
+        }
+        Ok(())
+    }
+
+    async fn walk_tree<F, M, S>(
+        &self,
+        handler: &Handler<F, M>,
+        run: &mut Run<'_>,
+        cursor: &mut TreeCursor,
+    ) -> Result<(), Halt>
+    where
+        F: Fetch,
+        M: Fn() -> S + Send + Sync,
+        S: Sink,
+    {
+        let options = run.options;
+        let start_ms = options.since_ms.or(self.start_time_ms);
+        let resume_from = match (&cursor.stored, options.since_ms) {
+            (Some(stored), None) => Some(stored.value.clone()),
+            _ => None,
+        };
+        let first_day = match (options.since_ms, &resume_from, self.start_time_ms) {
+            (Some(since), _, _) => Some(first_day_for_start(since)),
+            (None, Some(c), start) => {
+                let from_cursor = first_day_for_cursor(c, self.lookback_days);
+                Some(start.map_or(from_cursor, |s| from_cursor.max(first_day_for_start(s))))
+            }
+            (None, None, Some(start)) => Some(first_day_for_start(start)),
+            (None, None, None) => self.earliest_day(&cursor.tree, &mut run.summary).await?,
+        };
+        let Some(first_day) = first_day else {
+            return Ok(());
+        };
+        let today = day_of(self.clock.now_ms());
+        let mut pending: BTreeMap<Position, (Listed, i64)> = BTreeMap::new();
+        for day in first_day..=today {
+            self.check_time(run).await?;
+            (run.on_event)(Event::Day {
+                tree: &cursor.tree,
+                day,
+            });
+            let folder = day_folder(&cursor.tree, day);
+            let (objects, _) = self.list_all(&folder, None, &mut run.summary).await?;
+            run.summary.days_walked += 1;
+            run.summary.keys_listed += objects.len() as u64;
+            for object in objects {
+                let Ok(name) = handler.filter.select(&object.key) else {
+                    continue;
+                };
+                run.summary.objects_seen += 1;
+                if let Some(start) = start_ms {
+                    // A name that passed the filter always has a valid time.
+                    let file_ms = rfc3339_to_ms(&name.file_time).unwrap_or(i64::MAX);
+                    if !starts_in_time(file_ms, start) {
+                        run.summary.skipped_before_start += 1;
+                        continue;
+                    }
+                }
+                let position = Position {
+                    last_modified_ms: object.last_modified_ms,
+                    key: object.key.clone(),
+                };
+                if let Some(c) = &resume_from {
+                    if is_behind_cursor(&position, &c.position) {
+                        run.summary.skipped_before_cursor += 1;
+                        continue;
+                    }
+                }
+                pending.insert(position, (object, day));
+            }
+            // Everything last modified before the next day began is known now.
+            let horizon = if day == today {
+                i64::MAX
+            } else {
+                (day + 1) * MS_PER_DAY
+            };
+            while pending
+                .first_key_value()
+                .is_some_and(|(p, _)| p.last_modified_ms < horizon)
+            {
+                let Some((position, (object, day))) = pending.pop_first() else {
+                    break;
+                };
+                self.process(handler, run, cursor, position, &object, day)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the limits before starting another object; renews the lease when it runs low.
+    async fn check_time(&self, run: &mut Run<'_>) -> Result<(), Halt> {
+        if let Some(max) = run.options.max_objects {
+            if run.summary.sent >= max {
+                return Err(Halt::Stop(Stopped::ObjectBudget));
+            }
+        }
+        let now = self.clock.now_ms();
+        if let Some(deadline) = run.options.deadline_ms {
+            let margin = margin_ms(deadline - run.started_ms, run.slowest_ms);
+            if deadline - now < margin {
+                return Err(Halt::Stop(Stopped::Deadline));
+            }
+        }
+        if let Some(held) = &mut run.lease {
+            let wanted = self.lease_expiry(run.options, now);
+            if held.lease.expires_at_ms - now < LEASE_TTL_MS / 2
+                && wanted > held.lease.expires_at_ms
+            {
+                run.summary.state_writes += 1;
+                self.ledger.renew_lease(held, wanted).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn process<F, M, S>(
+        &self,
+        handler: &Handler<F, M>,
+        run: &mut Run<'_>,
+        cursor: &mut TreeCursor,
+        position: Position,
+        object: &Listed,
+        day: i64,
+    ) -> Result<(), Halt>
+    where
+        F: Fetch,
+        M: Fn() -> S + Send + Sync,
+        S: Sink,
+    {
+        self.check_time(run).await?;
+        run.summary.state_reads += 1;
+        if self
+            .ledger
+            .done(&self.bucket, &object.key, &object.etag)
+            .await?
+            .is_some()
+        {
+            run.summary.skipped_done += 1;
+            (run.on_event)(Event::SkippedDone(object));
+            advance(cursor, position, day);
+            return Ok(());
+        }
+        if run.options.dry_run {
+            run.summary.would_send += 1;
+            run.summary.bytes += object.size;
+            (run.on_event)(Event::WouldSend(object));
+            return Ok(());
+        }
+        let object_ref = ObjectRef {
+            bucket: self.bucket.clone(),
+            key: object.key.clone(),
+            size: Some(object.size),
+            etag: Some(object.etag.clone()),
+            version_id: None,
+        };
+        let began = self.clock.now_ms();
+        let forwarded = forward_object(&handler.fetch, &object_ref, (handler.make_sink)()).await;
+        run.slowest_ms = run.slowest_ms.max(self.clock.now_ms() - began);
+        match forwarded {
+            Ok(receipt) => {
+                let marker = DoneMarker {
+                    bucket: self.bucket.clone(),
+                    key: object.key.clone(),
+                    etag: receipt.etag.clone().unwrap_or_else(|| object.etag.clone()),
+                    done_at: rfc3339_ms(self.clock.now_ms()),
+                    records: receipt.records,
+                    via: "backfill".into(),
+                };
+                run.summary.state_writes += 1;
+                self.ledger.mark_done(&marker).await?;
+                run.summary.sent += 1;
+                run.summary.records += receipt.records;
+                run.summary.bytes += receipt.object_bytes.unwrap_or(object.size);
+                (run.on_event)(Event::Sent(&receipt));
+                advance(cursor, position, day);
+                self.save_cursor(run, cursor).await
+            }
+            Err(e) => {
+                run.summary.failed += 1;
+                run.summary.error(e.to_string());
+                (run.on_event)(Event::Failed(object, &e));
+                tracing::error!(bucket = %self.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "backfill could not forward an object");
+                match e {
+                    // The destination is failing: every later object would fail the same way.
+                    ForwardError::Sink { .. } => Err(Halt::Stop(Stopped::Failed)),
+                    // Worth another try: the next run starts before it.
+                    e if e.is_retryable() => {
+                        cursor.pinned = true;
+                        Ok(())
+                    }
+                    // Gone or refused for good: reported, and passed.
+                    _ => {
+                        advance(cursor, position, day);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the tree's cursor if it moved (never on a dry run). A conflict means another
+    /// walker moved it: the caller stops.
+    async fn save_cursor(&self, run: &mut Run<'_>, cursor: &mut TreeCursor) -> Result<(), Halt> {
+        if run.options.dry_run || !cursor.dirty {
+            return Ok(());
+        }
+        let Some((position, partition_day)) = cursor.position.clone() else {
+            return Ok(());
+        };
+        let value = Cursor {
+            bucket: self.bucket.clone(),
+            prefix: cursor.tree.clone(),
+            last_modified: rfc3339_ms(position.last_modified_ms),
+            position,
+            partition_day,
+            updated_at: rfc3339_ms(self.clock.now_ms()),
+            owner: run.options.owner.clone(),
+        };
+        run.summary.state_writes += 1;
+        let previous = cursor.stored.as_ref().map(|s| s.etag.as_str());
+        let etag = self.ledger.save_cursor(&value, previous).await?;
+        cursor.stored = Some(Versioned { value, etag });
+        cursor.dirty = false;
+        Ok(())
+    }
+
+    /// Every page of a listing: the objects and the common prefixes.
+    async fn list_all(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        summary: &mut Summary,
+    ) -> Result<(Vec<Listed>, Vec<String>), ListError> {
+        let (mut objects, mut prefixes, mut token) = (Vec::new(), Vec::new(), None);
+        loop {
+            summary.list_calls += 1;
+            let page = self
+                .list
+                .list_page(&self.bucket, prefix, delimiter, token)
+                .await?;
+            objects.extend(page.objects);
+            prefixes.extend(page.prefixes);
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok((objects, prefixes)),
+            }
+        }
+    }
+
+    /// The names of the folders directly under `folder`.
+    async fn children(
+        &self,
+        folder: &str,
+        summary: &mut Summary,
+    ) -> Result<Vec<String>, ListError> {
+        let (_, prefixes) = self.list_all(folder, Some("/"), summary).await?;
+        let mut names: Vec<String> = prefixes
+            .iter()
+            .filter_map(|p| p.strip_prefix(folder))
+            .map(|rest| rest.trim_end_matches('/').to_string())
+            .filter(|name| !name.is_empty())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The partition trees under the audit prefix; see the module documentation.
+    pub async fn discover_trees(&self, summary: &mut Summary) -> Result<Vec<String>, ListError> {
+        let root = as_folder(&self.prefix);
+        let mut trees = Vec::new();
+        let mut stack = vec![(root, 0usize)];
+        while let Some((folder, depth)) = stack.pop() {
+            let children = self.children(&folder, summary).await?;
+            if children.iter().any(|c| is_year(c)) {
+                trees.push(folder);
+                continue;
+            }
+            if depth >= MAX_DISCOVERY_DEPTH {
+                continue;
+            }
+            let parent = folder
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            let grandparent = folder
+                .trim_end_matches('/')
+                .rsplit('/')
+                .nth(1)
+                .unwrap_or("");
+            for child in children.iter().rev() {
+                let descend = match parent {
+                    "AWSLogs" => is_account(child),
+                    "redshift" => is_region_folder(child),
+                    p if is_account(p) && grandparent == "AWSLogs" => child == "redshift",
+                    _ => child == "AWSLogs",
+                };
+                if descend {
+                    stack.push((format!("{folder}{child}/"), depth + 1));
+                }
+            }
+        }
+        trees.sort();
+        Ok(trees)
+    }
+
+    /// The earliest `YYYY/MM/DD/` partition in a tree.
+    async fn earliest_day(&self, tree: &str, summary: &mut Summary) -> Result<Option<i64>, Halt> {
+        for year in self.children(tree, summary).await? {
+            let Some(y) = number(&year, 4, 1, 9999) else {
+                continue;
+            };
+            let year_folder = format!("{tree}{year}/");
+            for month in self.children(&year_folder, summary).await? {
+                let Some(m) = number(&month, 2, 1, 12) else {
+                    continue;
+                };
+                let month_folder = format!("{year_folder}{month}/");
+                let last = key::days_in_month(y, m);
+                let days = self.children(&month_folder, summary).await?;
+                if let Some(d) = days.iter().find_map(|d| number(d, 2, 1, last)) {
+                    return Ok(Some(days_from_civil(i64::from(y), m, d)));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Moves the cursor forward (never back) unless it is pinned.
+fn advance(cursor: &mut TreeCursor, position: Position, day: i64) {
+    if cursor.pinned {
+        return;
+    }
+    if cursor.position.as_ref().is_none_or(|(p, _)| position > *p) {
+        cursor.position = Some((position, day));
+        cursor.dirty = true;
+    }
+}
+
+fn as_folder(prefix: &str) -> String {
+    let base = prefix.trim_end_matches('/');
+    if base.is_empty() {
+        String::new()
+    } else {
+        format!("{base}/")
+    }
+}
+
+fn number(text: &str, digits: usize, min: u32, max: u32) -> Option<u32> {
+    if text.len() != digits || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|n| (min..=max).contains(n))
+}
+
+fn is_year(name: &str) -> bool {
+    number(name, 4, 1970, 9999).is_some()
+}
+
+fn is_account(name: &str) -> bool {
+    name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A region folder: lowercase words and a number, as `us-east-1` or `us-gov-west-1`.
+fn is_region_folder(name: &str) -> bool {
+    name.contains('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,850 @@
+//! The state the live path and the backfill share, in `STATE_BUCKET`/`STATE_PREFIX`: a done
+//! marker per forwarded object, a cursor per partition tree, and the backfill's lease, all
+//! written with S3 conditional requests where two writers could race.
+//!
+//! | object | key | written |
+//! |---|---|---|
+//! | done marker | `<prefix>done/<32 hex of xxh3-128(bucket \0 key)>.json` | after every record of the object was accepted |
+//! | cursor | `<prefix>cursor/<32 hex of xxh3-128(bucket \0 tree prefix)>.json` | after each forwarded object, `If-Match` the previous cursor (`If-None-Match: *` the first) |
+//! | lease | `<prefix>lease.json` | `If-None-Match: *` to create, `If-Match` to take over an expired one, renew or release |
+//!
+//! Every name ends in `.json`, so no state object ever looks like an audit log file (`*.gz`) and
+//! writing one never triggers the function. Each object is JSON that names what it is about
+//! (bucket, key, tree prefix, owner), so an operator can read it with `aws s3 cp ... -`.
+//!
+//! The store is a small trait ([`StateStore`]) with an S3 adapter ([`StateBucket`]) and an
+//! in-memory one ([`MemoryStore`]) for tests. Its futures are boxed so that [`Ledger`] is one
+//! concrete type the handler can hold without another generic parameter.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::settings::StateBucket;
+
+/// A boxed future, so the store traits stay object safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Folder of the done markers under the state prefix.
+const DONE_DIR: &str = "done/";
+/// Folder of the cursors under the state prefix.
+const CURSOR_DIR: &str = "cursor/";
+/// The backfill's lease under the state prefix.
+const LEASE_NAME: &str = "lease.json";
+
+/// S3 error codes a later attempt can get past (as in `source.rs`).
+const RETRYABLE_CODES: &[&str] = &[
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "OperationAborted",
+];
+
+/// When a write may happen (S3 conditional writes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Always: done markers, whose last writer wins.
+    None,
+    /// Only when the key does not exist yet (`If-None-Match: *`).
+    IfAbsent,
+    /// Only when the stored object still has this ETag (`If-Match`).
+    IfMatch(String),
+}
+
+/// A stored state object and its ETag (as the store gives it, quotes included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub body: Vec<u8>,
+    pub etag: String,
+}
+
+/// Why reading or writing state failed, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// A conditional write lost: another writer created or changed the object first. Retrying
+    /// the same write never helps; read the object again and decide anew.
+    #[error("{location}: another writer changed it first (precondition failed)")]
+    Conflict { location: String },
+    /// The store failed or refused. Throttling, 5xx and timeouts are retryable; access denied
+    /// and a missing bucket are not.
+    #[error("{location}: {message}")]
+    Store {
+        location: String,
+        message: String,
+        retryable: bool,
+    },
+    /// The object is not the JSON this version writes. Retrying never helps: delete or fix it.
+    #[error("{location}: not a valid state object: {reason}")]
+    Corrupt { location: String, reason: String },
+}
+
+impl StateError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StateError::Conflict { .. } | StateError::Corrupt { .. } => false,
+            StateError::Store { retryable, .. } => *retryable,
+        }
+    }
+}
+
+/// Where state objects are kept. Keys are full keys (the ledger adds the prefix).
+pub trait StateStore: Send + Sync {
+    /// The object, or `None` when it does not exist.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Stored>, StateError>>;
+    /// Writes the object when `condition` holds and returns its new ETag;
+    /// [`StateError::Conflict`] when it does not.
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        condition: Precondition,
+    ) -> BoxFuture<'a, Result<String, StateError>>;
+    /// `s3://bucket/key`, for messages.
+    fn location(&self, key: &str) -> String;
+}
+
+impl StateStore for StateBucket {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Stored>, StateError>> {
+        Box::pin(async move {
+            let out = match self.s3.get_object(&self.bucket, key).send().await {
+                Ok(out) => out,
+                Err(err) => {
+                    let code = err.code().unwrap_or_default();
+                    if code == "NoSuchKey" || status(&err) == Some(404) && code != "NoSuchBucket" {
+                        return Ok(None);
+                    }
+                    return Err(store_error(self.location(key), &err));
+                }
+            };
+            let etag = out.e_tag().unwrap_or_default().to_string();
+            let body = out.body.collect().await.map_err(|e| StateError::Store {
+                location: self.location(key),
+                message: format!("reading the body failed: {e}"),
+                retryable: true,
+            })?;
+            Ok(Some(Stored {
+                body: body.into_bytes().to_vec(),
+                etag,
+            }))
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        condition: Precondition,
+    ) -> BoxFuture<'a, Result<String, StateError>> {
+        Box::pin(async move {
+            let mut request = self
+                .s3
+                .put_object(&self.bucket, key)
+                .content_type("application/json")
+                .body(ByteStream::from(body));
+            request = match condition {
+                Precondition::None => request,
+                Precondition::IfAbsent => request.if_none_match("*"),
+                Precondition::IfMatch(etag) => request.if_match(etag),
+            };
+            match request.send().await {
+                Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
+                // 412 Precondition Failed; 409 ConditionalRequestConflict when a concurrent
+                // conditional write is in progress. Both mean another writer got there first.
+                Err(err)
+                    if matches!(status(&err), Some(412 | 409))
+                        || matches!(
+                            err.code(),
+                            Some("PreconditionFailed" | "ConditionalRequestConflict")
+                        ) =>
+                {
+                    Err(StateError::Conflict {
+                        location: self.location(key),
+                    })
+                }
+                // `If-Match` on a key that was deleted meanwhile: the object we meant is gone.
+                Err(err) if err.code() == Some("NoSuchKey") => Err(StateError::Conflict {
+                    location: self.location(key),
+                }),
+                Err(err) => Err(store_error(self.location(key), &err)),
+            }
+        })
+    }
+
+    fn location(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+}
+
+fn status<E>(err: &SdkError<E>) -> Option<u16> {
+    match err {
+        SdkError::ServiceError(context) => Some(context.raw().status().as_u16()),
+        _ => None,
+    }
+}
+
+fn store_error<E>(location: String, err: &SdkError<E>) -> StateError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let retryable = match status(err) {
+        // No answer at all: timeout, connection, credentials.
+        None => true,
+        Some(code) => {
+            code >= 500 || code == 429 || err.code().is_some_and(|c| RETRYABLE_CODES.contains(&c))
+        }
+    };
+    StateError::Store {
+        location,
+        message: DisplayErrorContext(err).to_string(),
+        retryable,
+    }
+}
+
+/// State objects in memory, with S3's conditional-write rules and content ETags: for tests.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    objects: Mutex<HashMap<String, Stored>>,
+    /// Successful writes, for tests that count them.
+    pub writes: AtomicU64,
+}
+
+impl MemoryStore {
+    /// Every key and body, sorted by key.
+    pub fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        let objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = objects
+            .iter()
+            .map(|(k, v)| (k.clone(), v.body.clone()))
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+impl StateStore for MemoryStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Stored>, StateError>> {
+        let found = self
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        condition: Precondition,
+    ) -> BoxFuture<'a, Result<String, StateError>> {
+        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        let current = objects.get(key).map(|s| s.etag.clone());
+        let allowed = match (&condition, &current) {
+            (Precondition::None, _) => true,
+            (Precondition::IfAbsent, current) => current.is_none(),
+            (Precondition::IfMatch(want), Some(have)) => want == have,
+            (Precondition::IfMatch(_), None) => false,
+        };
+        let result = if allowed {
+            let etag = format!("\"{:032x}\"", xxh3_128(&body));
+            objects.insert(
+                key.to_string(),
+                Stored {
+                    body,
+                    etag: etag.clone(),
+                },
+            );
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            Ok(etag)
+        } else {
+            Err(StateError::Conflict {
+                location: self.location(key),
+            })
+        };
+        Box::pin(async move { result })
+    }
+
+    fn location(&self, key: &str) -> String {
+        format!("memory://{key}")
+    }
+}
+
+/// An ETag without its quotes (and weak marker): S3 notifications send it bare, listings and
+/// `GetObject` quoted.
+pub fn normalize_etag(etag: &str) -> &str {
+    etag.trim_start_matches("W/").trim_matches('"')
+}
+
+/// An object was forwarded completely: every record accepted by the sink.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoneMarker {
+    pub bucket: String,
+    pub key: String,
+    /// The ETag of the version that was read, without quotes.
+    pub etag: String,
+    /// When the last record was accepted, RFC 3339 UTC.
+    pub done_at: String,
+    pub records: u64,
+    /// `live` or `backfill`: which path forwarded it.
+    pub via: String,
+}
+
+/// A point in the (last-modified, key) order of a partition tree's objects. The derived order
+/// compares the time first, then the key: a total order even when many objects share a
+/// last-modified second.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Position {
+    /// Last-modified time in milliseconds since the epoch (S3 gives whole seconds).
+    pub last_modified_ms: i64,
+    pub key: String,
+}
+
+/// How far the backfill got in one partition tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub bucket: String,
+    /// The tree: `.../redshift/<region>/`, the folder that holds `YYYY/MM/DD/`.
+    pub prefix: String,
+    /// The last object passed (forwarded or found done); everything before it in (last-modified,
+    /// key) order was handled, up to the grace window the walk re-checks.
+    pub position: Position,
+    /// The same instant as RFC 3339, for people reading the object.
+    pub last_modified: String,
+    /// Days since 1970-01-01 of the partition the position's object lies in: the walk resumes
+    /// from this day minus the look-back.
+    pub partition_day: i64,
+    pub updated_at: String,
+    pub owner: String,
+}
+
+/// A cursor as stored, with the ETag the next conditional write must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub etag: String,
+}
+
+/// The backfill's lease: one walker at a time per state prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub acquired_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// Set by the holder when it is done: free to take at once.
+    pub released: bool,
+}
+
+impl Lease {
+    /// Whether another walker may take the lease at `now_ms`.
+    pub fn is_free(&self, now_ms: i64) -> bool {
+        self.released || self.expires_at_ms <= now_ms
+    }
+}
+
+/// A lease this process holds, with the ETag its next write must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLease {
+    pub lease: Lease,
+    pub etag: String,
+    /// The previous holder, when an expired lease was taken over.
+    pub took_over_from: Option<String>,
+}
+
+/// What trying to take the lease gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    Acquired(HeldLease),
+    /// Another walker holds it until `expires_at_ms`.
+    Held {
+        owner: String,
+        expires_at_ms: i64,
+    },
+}
+
+/// The done markers, cursors and lease under one state prefix.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Arc<dyn StateStore>,
+    /// Ends with `/` (or is empty).
+    prefix: String,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("at", &self.store.location(&self.prefix))
+            .finish()
+    }
+}
+
+impl Ledger {
+    /// A ledger under `prefix` (a `/` is added when missing) in `store`.
+    pub fn new(store: Arc<dyn StateStore>, prefix: &str) -> Ledger {
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        Ledger { store, prefix }
+    }
+
+    /// The ledger in the S3 state bucket.
+    pub fn in_bucket(state: StateBucket) -> Ledger {
+        let prefix = state.prefix.clone();
+        Ledger::new(Arc::new(state), &prefix)
+    }
+
+    /// Key of the done marker of `s3://bucket/key`.
+    pub fn done_key(&self, bucket: &str, key: &str) -> String {
+        format!("{}{DONE_DIR}{}.json", self.prefix, pair_hash(bucket, key))
+    }
+
+    /// Key of the cursor of the partition tree `tree` in `bucket`.
+    pub fn cursor_key(&self, bucket: &str, tree: &str) -> String {
+        format!(
+            "{}{CURSOR_DIR}{}.json",
+            self.prefix,
+            pair_hash(bucket, tree)
+        )
+    }
+
+    /// Key of the lease.
+    pub fn lease_key(&self) -> String {
+        format!("{}{LEASE_NAME}", self.prefix)
+    }
+
+    /// The marker of `s3://bucket/key` when it says this very version (`etag`) was forwarded.
+    /// A marker for another ETag (the object was overwritten) does not count.
+    pub async fn done(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+    ) -> Result<Option<DoneMarker>, StateError> {
+        let marker_key = self.done_key(bucket, key);
+        let Some(stored) = self.store.get(&marker_key).await? else {
+            return Ok(None);
+        };
+        let marker: DoneMarker = self.decode(&marker_key, &stored.body)?;
+        let same = marker.bucket == bucket
+            && marker.key == key
+            && normalize_etag(&marker.etag) == normalize_etag(etag);
+        Ok(same.then_some(marker))
+    }
+
+    /// Records that every record of the object was accepted. The last writer wins: both paths
+    /// write the same facts.
+    pub async fn mark_done(&self, marker: &DoneMarker) -> Result<(), StateError> {
+        let key = self.done_key(&marker.bucket, &marker.key);
+        let mut marker = marker.clone();
+        marker.etag = normalize_etag(&marker.etag).to_string();
+        self.store
+            .put(&key, encode(&marker), Precondition::None)
+            .await
+            .map(|_| ())
+    }
+
+    /// The tree's cursor, if a walk saved one.
+    pub async fn cursor(
+        &self,
+        bucket: &str,
+        tree: &str,
+    ) -> Result<Option<Versioned<Cursor>>, StateError> {
+        let key = self.cursor_key(bucket, tree);
+        let Some(stored) = self.store.get(&key).await? else {
+            return Ok(None);
+        };
+        let value: Cursor = self.decode(&key, &stored.body)?;
+        if value.bucket != bucket || value.prefix != tree {
+            return Err(StateError::Corrupt {
+                location: self.store.location(&key),
+                reason: format!(
+                    "it belongs to s3://{}/{}, not s3://{bucket}/{tree} (hash collision?)",
+                    value.bucket, value.prefix
+                ),
+            });
+        }
+        Ok(Some(Versioned {
+            value,
+            etag: stored.etag,
+        }))
+    }
+
+    /// Saves the cursor if nobody moved it since `previous` (`None`: it must not exist yet) and
+    /// returns its new ETag; [`StateError::Conflict`] means another walker moved it: stop.
+    pub async fn save_cursor(
+        &self,
+        cursor: &Cursor,
+        previous: Option<&str>,
+    ) -> Result<String, StateError> {
+        let key = self.cursor_key(&cursor.bucket, &cursor.prefix);
+        let condition = match previous {
+            None => Precondition::IfAbsent,
+            Some(etag) => Precondition::IfMatch(etag.to_string()),
+        };
+        self.store.put(&key, encode(cursor), condition).await
+    }
+
+    /// Takes the lease for `owner` until `expires_at_ms`: creates it, or takes over one that
+    /// was released or has expired. Two walkers racing for it: exactly one write succeeds.
+    pub async fn acquire_lease(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<LeaseOutcome, StateError> {
+        let key = self.lease_key();
+        let lease = Lease {
+            owner: owner.to_string(),
+            acquired_at_ms: now_ms,
+            expires_at_ms,
+            released: false,
+        };
+        let (condition, took_over_from) = match self.store.get(&key).await? {
+            None => (Precondition::IfAbsent, None),
+            Some(stored) => {
+                let current: Lease = self.decode(&key, &stored.body)?;
+                if !current.is_free(now_ms) {
+                    return Ok(LeaseOutcome::Held {
+                        owner: current.owner,
+                        expires_at_ms: current.expires_at_ms,
+                    });
+                }
+                let previous = (!current.released).then_some(current.owner);
+                (Precondition::IfMatch(stored.etag), previous)
+            }
+        };
+        match self.store.put(&key, encode(&lease), condition).await {
+            Ok(etag) => Ok(LeaseOutcome::Acquired(HeldLease {
+                lease,
+                etag,
+                took_over_from,
+            })),
+            // Someone else took it between our read and our write: they hold it now.
+            Err(StateError::Conflict { .. }) => match self.store.get(&key).await? {
+                Some(stored) => {
+                    let current: Lease = self.decode(&key, &stored.body)?;
+                    Ok(LeaseOutcome::Held {
+                        owner: current.owner,
+                        expires_at_ms: current.expires_at_ms,
+                    })
+                }
+                None => Ok(LeaseOutcome::Held {
+                    owner: "unknown (released meanwhile)".into(),
+                    expires_at_ms: now_ms,
+                }),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Extends a held lease; [`StateError::Conflict`] means it was taken over: stop walking.
+    pub async fn renew_lease(
+        &self,
+        held: &mut HeldLease,
+        expires_at_ms: i64,
+    ) -> Result<(), StateError> {
+        let mut lease = held.lease.clone();
+        lease.expires_at_ms = expires_at_ms;
+        let etag = self
+            .store
+            .put(
+                &self.lease_key(),
+                encode(&lease),
+                Precondition::IfMatch(held.etag.clone()),
+            )
+            .await?;
+        held.lease = lease;
+        held.etag = etag;
+        Ok(())
+    }
+
+    /// Gives the lease up by overwriting it as released (`If-Match`), which works on every S3
+    /// that has conditional writes; conditional deletes came later and are not needed. A
+    /// conflict means it was taken over already: nothing to release.
+    pub async fn release_lease(&self, held: &HeldLease, now_ms: i64) -> Result<(), StateError> {
+        let mut lease = held.lease.clone();
+        lease.released = true;
+        lease.expires_at_ms = now_ms;
+        match self
+            .store
+            .put(
+                &self.lease_key(),
+                encode(&lease),
+                Precondition::IfMatch(held.etag.clone()),
+            )
+            .await
+        {
+            Ok(_) | Err(StateError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn decode<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+        body: &[u8],
+    ) -> Result<T, StateError> {
+        serde_json::from_slice(body).map_err(|e| StateError::Corrupt {
+            location: self.store.location(key),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// 32 hex digits of xxh3-128 over `a \0 b`: fixed-length, safe in any key, and `\0` cannot occur
+/// in a bucket name, so different pairs never hash the same input.
+fn pair_hash(a: &str, b: &str) -> String {
+    let mut input = Vec::with_capacity(a.len() + b.len() + 1);
+    input.extend_from_slice(a.as_bytes());
+    input.push(0);
+    input.extend_from_slice(b.as_bytes());
+    format!("{:032x}", xxh3_128(&input))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing these plain structs cannot fail; an empty body would fail to decode loudly.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC with milliseconds.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m, d) = crate::runtime::civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ledger() -> (Arc<MemoryStore>, Ledger) {
+        let store = Arc::new(MemoryStore::default());
+        (store.clone(), Ledger::new(store, "state"))
+    }
+
+    fn marker(etag: &str) -> DoneMarker {
+        DoneMarker {
+            bucket: "audit".into(),
+            key: "AWSLogs/x.gz".into(),
+            etag: etag.into(),
+            done_at: "2024-03-01T00:00:00.000Z".into(),
+            records: 3,
+            via: "live".into(),
+        }
+    }
+
+    fn cursor(ms: i64, key: &str) -> Cursor {
+        Cursor {
+            bucket: "audit".into(),
+            prefix: "AWSLogs/1/redshift/us-east-1/".into(),
+            position: Position {
+                last_modified_ms: ms,
+                key: key.into(),
+            },
+            last_modified: rfc3339_ms(ms),
+            partition_day: 19_783,
+            updated_at: rfc3339_ms(ms),
+            owner: "me".into(),
+        }
+    }
+
+    #[test]
+    fn state_keys_are_json_under_the_prefix_and_never_audit_logs() {
+        let (_, ledger) = ledger();
+        for key in [
+            ledger.done_key("audit", "AWSLogs/x.gz"),
+            ledger.cursor_key("audit", "AWSLogs/1/redshift/us-east-1/"),
+            ledger.lease_key(),
+        ] {
+            assert!(key.starts_with("state/"), "{key}");
+            assert!(key.ends_with(".json"), "{key}");
+            assert!(crate::key::parse_file_name(&key).is_err(), "{key}");
+        }
+        // The separator keeps (bucket, key) pairs apart that concatenate alike.
+        assert_ne!(
+            ledger.done_key("audit", "x/y.gz"),
+            ledger.done_key("auditx", "/y.gz")
+        );
+    }
+
+    #[tokio::test]
+    async fn done_marker_counts_only_for_the_same_etag() {
+        let (_, ledger) = ledger();
+        assert_eq!(
+            ledger
+                .done("audit", "AWSLogs/x.gz", "\"e1\"")
+                .await
+                .unwrap(),
+            None
+        );
+        ledger.mark_done(&marker("\"e1\"")).await.unwrap();
+        // Quoted (listing) and bare (S3 notification) spellings are the same ETag.
+        assert!(ledger
+            .done("audit", "AWSLogs/x.gz", "e1")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(ledger
+            .done("audit", "AWSLogs/x.gz", "\"e1\"")
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            ledger.done("audit", "AWSLogs/x.gz", "e2").await.unwrap(),
+            None,
+            "an overwritten object is forwarded again"
+        );
+        assert_eq!(
+            ledger.done("other", "AWSLogs/x.gz", "e1").await.unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn cursor_writes_are_conditional() {
+        let (_, ledger) = ledger();
+        let tree = "AWSLogs/1/redshift/us-east-1/";
+        assert!(ledger.cursor("audit", tree).await.unwrap().is_none());
+        let e1 = ledger.save_cursor(&cursor(1000, "a"), None).await.unwrap();
+        // A second creator loses.
+        assert!(matches!(
+            ledger.save_cursor(&cursor(1000, "b"), None).await,
+            Err(StateError::Conflict { .. })
+        ));
+        let e2 = ledger
+            .save_cursor(&cursor(2000, "b"), Some(&e1))
+            .await
+            .unwrap();
+        // A walker still holding the old ETag was overtaken: it must stop.
+        let stale = ledger.save_cursor(&cursor(3000, "c"), Some(&e1)).await;
+        assert!(matches!(stale, Err(StateError::Conflict { .. })));
+        assert!(!stale.unwrap_err().is_retryable());
+        let now = ledger.cursor("audit", tree).await.unwrap().unwrap();
+        assert_eq!(now.etag, e2);
+        assert_eq!(now.value.position.key, "b");
+    }
+
+    #[test]
+    fn positions_order_by_time_then_key() {
+        let p = |ms, key: &str| Position {
+            last_modified_ms: ms,
+            key: key.into(),
+        };
+        let mut all = vec![p(2000, "a"), p(1000, "z"), p(1000, "b"), p(1000, "c")];
+        all.sort();
+        assert_eq!(
+            all,
+            vec![p(1000, "b"), p(1000, "c"), p(1000, "z"), p(2000, "a")]
+        );
+    }
+
+    #[test]
+    fn lease_is_free_when_released_or_expired() {
+        let lease = Lease {
+            owner: "a".into(),
+            acquired_at_ms: 0,
+            expires_at_ms: 100,
+            released: false,
+        };
+        assert!(!lease.is_free(99));
+        assert!(lease.is_free(100));
+        assert!(Lease {
+            released: true,
+            ..lease
+        }
+        .is_free(0));
+    }
+
+    #[tokio::test]
+    async fn one_lease_holder_at_a_time_and_expired_leases_are_taken_over() {
+        let (_, ledger) = ledger();
+        let LeaseOutcome::Acquired(a) = ledger.acquire_lease("a", 0, 100).await.unwrap() else {
+            panic!("the first walker gets the lease");
+        };
+        assert_eq!(a.took_over_from, None);
+        assert_eq!(
+            ledger.acquire_lease("b", 50, 150).await.unwrap(),
+            LeaseOutcome::Held {
+                owner: "a".into(),
+                expires_at_ms: 100
+            }
+        );
+        // a's lease ran out (it crashed): b takes over.
+        let LeaseOutcome::Acquired(b) = ledger.acquire_lease("b", 100, 200).await.unwrap() else {
+            panic!("an expired lease is taken over");
+        };
+        assert_eq!(b.took_over_from.as_deref(), Some("a"));
+        // a wakes up: renewing fails, releasing is a no-op that leaves b's lease alone.
+        let mut a = a;
+        assert!(matches!(
+            ledger.renew_lease(&mut a, 300).await,
+            Err(StateError::Conflict { .. })
+        ));
+        ledger.release_lease(&a, 120).await.unwrap();
+        assert!(matches!(
+            ledger.acquire_lease("c", 120, 220).await.unwrap(),
+            LeaseOutcome::Held { ref owner, .. } if owner == "b"
+        ));
+        // b renews and releases; c can take it at once, before the expiry.
+        let mut b = b;
+        ledger.renew_lease(&mut b, 500).await.unwrap();
+        ledger.release_lease(&b, 130).await.unwrap();
+        let LeaseOutcome::Acquired(c) = ledger.acquire_lease("c", 131, 231).await.unwrap() else {
+            panic!("a released lease is free");
+        };
+        assert_eq!(
+            c.took_over_from, None,
+            "a released lease is not a take-over"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_state_object_is_reported_not_overwritten() {
+        let (store, ledger) = ledger();
+        store
+            .put(
+                &ledger.lease_key(),
+                b"not json".to_vec(),
+                Precondition::None,
+            )
+            .await
+            .unwrap();
+        let err = ledger.acquire_lease("a", 0, 100).await.unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("state/lease.json"), "{err}");
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn etags_compare_without_quotes() {
+        assert_eq!(normalize_etag("\"abc\""), "abc");
+        assert_eq!(normalize_etag("abc"), "abc");
+        assert_eq!(normalize_etag("W/\"abc\""), "abc");
+    }
+
+    #[test]
+    fn rfc3339_from_millis() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_709_254_380_123), "2024-03-01T00:53:00.123Z");
+    }
+}
