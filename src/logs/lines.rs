@@ -52,7 +52,7 @@ impl<R: Read> LineReader<R> {
         let max_line = max_line.max(1);
         LineReader {
             inner,
-            buf: vec![0; INITIAL_BUFFER.min(max_line + 1)],
+            buf: vec![0; INITIAL_BUFFER.min(max_line + 2)],
             start: 0,
             end: 0,
             eof: false,
@@ -97,14 +97,20 @@ impl<R: Read> LineReader<R> {
             let window = &self.buf[self.start + searched..self.end];
             if let Some(pos) = memchr::memchr(b'\n', window) {
                 let line_end = self.start + searched + pos;
-                if line_end - self.start <= self.max_line {
+                let len = line_end - self.start;
+                // A `\r` before the newline is not part of the line, so it does not count.
+                if len <= self.max_line
+                    || (len == self.max_line + 1 && self.buf[line_end - 1] == b'\r')
+                {
                     let begin = self.start;
                     self.start = line_end + 1;
                     return Ok(Some(self.emit(begin, line_end, false)));
                 }
             }
             searched = self.end - self.start;
-            if searched > self.max_line {
+            let may_be_crlf =
+                searched == self.max_line + 1 && self.buf[self.start + self.max_line] == b'\r';
+            if searched > self.max_line && !may_be_crlf {
                 // Cut: hand out max_line bytes, keep the rest for the next piece.
                 let begin = self.start;
                 self.start += self.max_line;
@@ -158,7 +164,7 @@ impl<R: Read> LineReader<R> {
         }
         if self.end == self.buf.len() {
             let grown = (self.buf.len() * 2)
-                .min(self.max_line + 1)
+                .min(self.max_line + 2)
                 .max(self.buf.len() + 1);
             self.buf.resize(grown, 0);
         }
@@ -270,6 +276,19 @@ two-h",
         assert_eq!(
             r.next_line().unwrap_err().kind(),
             io::ErrorKind::UnexpectedEof
+        );
+    }
+
+    #[test]
+    fn crlf_line_of_exactly_the_limit_is_whole() {
+        let got = collect(b"abcd\r\nef\r\n", 4);
+        assert_eq!(got[0], (b"abcd".to_vec(), 1, false, false));
+        assert_eq!(got[1], (b"ef".to_vec(), 2, false, false));
+        let got = collect(b"abcd\rX\n", 4);
+        assert_eq!(
+            got[0],
+            (b"abcd".to_vec(), 1, false, true),
+            "a lone \\r is data"
         );
     }
 

@@ -164,6 +164,8 @@ pub struct Parser<R> {
     activity: activity::Assembler,
     /// A read error held back until the statement read before it is handed out.
     failed: Option<io::Error>,
+    /// The record size limit.
+    limit: usize,
 }
 
 impl<R: Read> Parser<R> {
@@ -180,6 +182,7 @@ impl<R: Read> Parser<R> {
             text: String::new(),
             activity: activity::Assembler::new(max_record),
             failed: None,
+            limit: max_record,
         }
     }
 
@@ -227,9 +230,16 @@ impl<R: Read> Parser<R> {
             cut,
         } = self.lines.line(&meta);
         let (text, invalid_utf8) = decode(bytes, &mut self.text);
+        let limit = self.limit;
         let body = if continuation {
             Body::ParseError {
-                reason: Cow::Owned(continuation_reason(number)),
+                reason: Cow::Owned(continuation_reason(number, limit)),
+                raw: text,
+            }
+        } else if cut {
+            // Typing a cut line would give wrong values (a port cut mid-number): keep it raw.
+            Body::ParseError {
+                reason: Cow::Owned(cut_reason(limit)),
                 raw: text,
             }
         } else if self.log_type == LogType::ConnectionLog {
@@ -278,7 +288,7 @@ impl<R: Read> Parser<R> {
                 raw: text,
             },
             activity::PieceKind::Continuation { of_line } => Body::ParseError {
-                reason: Cow::Owned(continuation_reason(of_line)),
+                reason: Cow::Owned(continuation_reason(of_line, self.limit)),
                 raw: text,
             },
         };
@@ -293,8 +303,12 @@ impl<R: Read> Parser<R> {
     }
 }
 
-fn continuation_reason(line: u64) -> String {
-    format!("continuation of the record at line {line}, which is longer than the {MAX_RECORD_BYTES}-byte record limit")
+fn continuation_reason(line: u64, limit: usize) -> String {
+    format!("continuation of the record at line {line}, which is longer than the {limit}-byte record limit")
+}
+
+fn cut_reason(limit: usize) -> String {
+    format!("line cut short: longer than the {limit}-byte record limit (the rest follows), or the input ended in it")
 }
 
 /// The text of `bytes`, borrowed when it is valid UTF-8, else with U+FFFD replacements in
