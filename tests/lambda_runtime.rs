@@ -1,0 +1,384 @@
+//! The real Lambda runtime loop: `cargo lambda watch` emulates the Lambda control plane and runs
+//! the function (`cargo run`, the debug build of this crate, same target folder), `cargo lambda
+//! invoke` sends it `events/s3-direct.json`, and the records land in moto's Firehose destination.
+//!
+//! cargo-lambda is found through `$CARGO_LAMBDA`, then the project's `.venv/bin` (`make venv`
+//! installs the pinned version), then `PATH`. Both commands get an explicit loopback address and
+//! a free port. The function reads its settings and the moto endpoint from an `--env-file`.
+
+mod common;
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use common::{create_bucket, create_delivery_stream_to_bucket, firehose_client, put_object, Moto};
+use flate2::write::GzEncoder;
+use redshift_audit_forwarder::key::parse_file_name;
+use redshift_audit_forwarder::output::Provenance;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_redshift-audit-forwarder");
+const FUNCTION: &str = "redshift-audit-forwarder";
+const BUCKET: &str = "audit-bucket";
+const DEST: &str = "delivered";
+const STREAM: &str = "redshift-audit";
+const PREFIX: &str = "AWSLogs/123456789012/redshift/us-east-1";
+/// The object `events/s3-direct.json` names.
+const KEY: &str = "AWSLogs/123456789012/redshift/us-east-1/2024/03/01/\
+                   123456789012_redshift_us-east-1_analytics-prod_connectionlog_2024-03-01T00:53.gz";
+
+/// Pauses between readiness checks of the emulator's port, and how many: only a bound on how
+/// long a broken start hangs; no result depends on it.
+const READY_PAUSE: Duration = Duration::from_millis(100);
+const READY_ATTEMPTS: u32 = 600;
+/// Bound on one `cargo lambda invoke`, which includes compiling the function when the sources
+/// changed since the last build (debug, incremental).
+const INVOKE_ATTEMPTS: u32 = 6_000;
+/// Bound on the emulator's orderly shutdown after SIGTERM, before SIGKILL.
+const STOP_ATTEMPTS: u32 = 100;
+
+const CONNECTION_LOG: &str = "\
+authenticated |Fri, 1 Mar 2024 00:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | | | | | |
+authentication failure |Fri, 1 Mar 2024 00:18:14:766|::ffff:223.233.72.13 |1224 |1073742045|dev |alice |password |0|TLSv1.2 |ECDHE-RSA-AES256-GCM-SHA384 |0| | | | |Windows 10 10.0 amd64 |Amazon Redshift JDBC Driver 1.2.55.1083 |none |0|da9edc00-a1e6-44e0-8274-9417e5f355de
+initiating session |Fri, 1 Mar 2024 00:20:00:001|10.1.2.3 |40000 |9001|analytics |IAM:bob |IAM AssumeUser |0|TLSv1.3 |TLS_AES_256_GCM_SHA384 |1500| | | |psql café |Linux |libpq 16 |none |3|5c4e0f2a-0000-4000-8000-000000000001
+not a connection log line
+disconnecting session |Fri, 1 Mar 2024 00:25:00:002|10.1.2.3 |40000 |9001|analytics |IAM:bob |IAM AssumeUser |300000001|TLSv1.3 |TLS_AES_256_GCM_SHA384 |1500| | | |psql café |Linux |libpq 16 |none |3|5c4e0f2a-0000-4000-8000-000000000001
+";
+
+/// `cargo lambda watch` on a free loopback port, stopped (with the function it started) on drop.
+struct Watch {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Watch {
+    fn start(cargo_lambda: &Path, env_file: &Path, log: PathBuf) -> Watch {
+        let port = free_port();
+        let out = std::fs::File::create(&log).expect("watch log");
+        let mut command = Command::new(cargo_lambda);
+        command
+            .args(["lambda", "watch", "--ignore-changes"])
+            .args(["-A", "127.0.0.1", "-P", &port.to_string()])
+            .arg("--env-file")
+            .arg(env_file)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("watch log"))
+            .stderr(out);
+        // The function must see only the env file's settings, not the developer's.
+        for name in SETTINGS.iter().chain(common::AWS_ENV_REMOVE) {
+            command.env_remove(name);
+        }
+        // A process group of its own for the emulator and its cargo builds; watchexec gives the
+        // function another one, which `Drop` stops as well.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", cargo_lambda.display()));
+        let mut watch = Watch { child, port, log };
+        watch.wait_until_listening();
+        watch
+    }
+
+    /// A TCP connect, not an HTTP request: a request to the emulator can start a function
+    /// instance of its own.
+    fn wait_until_listening(&mut self) {
+        for _ in 0..READY_ATTEMPTS {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "cargo lambda watch exited ({status}) before listening:\n{}",
+                    self.output()
+                );
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(READY_PAUSE);
+        }
+        panic!(
+            "cargo lambda watch does not listen on 127.0.0.1:{}:\n{}",
+            self.port,
+            self.output()
+        );
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let pgid = self.child.id();
+        // The function runs in a process group of its own (watchexec): remember them all now.
+        let groups = descendant_pids(pgid);
+        // SIGTERM lets cargo-lambda stop the function itself; SIGKILL is the fallback.
+        signal_group("TERM", pgid);
+        for _ in 0..STOP_ATTEMPTS {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(READY_PAUSE);
+        }
+        signal_group("KILL", pgid);
+        let _ = self.child.wait();
+        for pid in groups {
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                signal_group("KILL", pid);
+            }
+        }
+    }
+}
+
+/// Sends a signal to process group `pgid` through kill(1): the crate has no libc dependency.
+fn signal_group(signal: &str, pgid: u32) {
+    let _ = Command::new("kill")
+        .args([format!("-{signal}"), "--".into(), format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Every process below `root`, from /proc; empty where /proc is not readable.
+fn descendant_pids(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+            let after = &stat[stat.rfind(')')? + 1..];
+            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|&&(_, ppid)| ppid == parent)
+                .map(|&(pid, _)| pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Settings the binary reads; removed from the emulator's environment.
+const SETTINGS: &[&str] = &[
+    "DELIVERY_STREAM",
+    "LOG_TYPES",
+    "AUDIT_BUCKET",
+    "AUDIT_PREFIX",
+    "AUDIT_BUCKET_REGION",
+    "SOURCE_ROLE_ARN",
+    "SOURCE_EXTERNAL_ID",
+    "SOURCE_ACCESS_KEY_ID",
+    "SOURCE_SECRET_ACCESS_KEY",
+    "EXPECTED_BUCKET_OWNER",
+    "STATE_BUCKET",
+    "STATE_PREFIX",
+    "OUTPUT_FORMAT",
+    "PACK_RECORDS",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_FIREHOSE",
+];
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+fn cargo_lambda() -> PathBuf {
+    if let Some(path) = std::env::var_os("CARGO_LAMBDA").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/cargo-lambda");
+    if venv.is_file() {
+        return venv;
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("cargo-lambda"))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "cargo-lambda not found (looked at $CARGO_LAMBDA, {}, and PATH); `make venv` \
+                 installs the pinned version",
+                venv.display()
+            )
+        })
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("lambda_runtime")
+        .join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("objects")).expect("scratch folder");
+    dir
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(text.as_bytes())
+        .expect("gzip into memory");
+    encoder.finish().expect("gzip into memory")
+}
+
+/// What cargo-lambda logs when the function process ended (a failed build, a start-up error):
+/// the emulator then holds the invoke request forever, so the test stops waiting at once.
+const FUNCTION_EXITED: &str = "command exited";
+
+/// Runs `invoke` against `watch` to its end, bounded, with its output (kept in `dir`).
+fn run_invoke(mut invoke: Command, watch: &Watch, dir: &Path) -> (ExitStatus, String, String) {
+    let (out_path, err_path) = (dir.join("invoke.out"), dir.join("invoke.err"));
+    let mut child = invoke
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("output file"))
+        .stderr(std::fs::File::create(&err_path).expect("output file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start cargo lambda invoke: {e}"));
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    let mut outcome = "did not finish";
+    for _ in 0..INVOKE_ATTEMPTS {
+        if let Ok(Some(status)) = child.try_wait() {
+            return (status, read(&out_path), read(&err_path));
+        }
+        if watch.output().contains(FUNCTION_EXITED) {
+            outcome = "waits for a function that exited";
+            break;
+        }
+        std::thread::sleep(READY_PAUSE);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "cargo lambda invoke {outcome}:\nstdout:\n{}\nstderr:\n{}\nwatch log:\n{}",
+        read(&out_path),
+        read(&err_path),
+        watch.output()
+    );
+}
+
+/// `parse`'s records for the local copy of `KEY`, with `source.bucket` and `id` as the Lambda
+/// gives them for an object of `BUCKET` (see tests/lambda_moto.rs, which does this for every
+/// envelope).
+fn expected_records(objects: &Path) -> Vec<Value> {
+    let output = Command::new(BIN)
+        .args(["parse", KEY])
+        .current_dir(objects)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BIN} parse: {e}"));
+    assert!(output.status.success(), "parse failed");
+    let name = parse_file_name(KEY).expect("an audit log name");
+    let lambda = Provenance::new(name.log_type, Some(&name), Some(BUCKET), KEY);
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    sorted(
+        text.lines()
+            .enumerate()
+            .map(|(ordinal, line)| {
+                let mut record: Value = serde_json::from_str(line).expect("JSON");
+                record["source"]["bucket"] = json!(BUCKET);
+                let id = lambda.record_id(ordinal as u64);
+                record["id"] = json!(String::from_utf8(id.to_vec()).expect("hex"));
+                record
+            })
+            .collect(),
+    )
+}
+
+fn sorted(mut records: Vec<Value>) -> Vec<Value> {
+    records.sort_by_cached_key(|r| (r["source"]["line"].as_u64(), r.to_string()));
+    records
+}
+
+#[tokio::test]
+async fn cargo_lambda_runtime_loop_forwards_an_s3_event_to_firehose() {
+    let cargo_lambda = cargo_lambda();
+    let moto = Moto::start();
+    let s3 = common::s3_client(&moto).await;
+    let firehose = firehose_client(&moto).await;
+    create_bucket(&s3, BUCKET).await;
+    create_bucket(&s3, DEST).await;
+    create_delivery_stream_to_bucket(&firehose, STREAM, DEST).await;
+
+    let dir = scratch_dir();
+    let body = gzip(CONNECTION_LOG);
+    let local = dir.join("objects").join(KEY);
+    std::fs::create_dir_all(local.parent().expect("folder")).expect("mkdir");
+    std::fs::write(&local, &body).expect("write fixture");
+    put_object(&s3, BUCKET, KEY, body).await;
+
+    // The function's whole environment beyond what the emulator sets: settings and moto.
+    let settings = [
+        ("DELIVERY_STREAM", STREAM.to_string()),
+        ("AUDIT_BUCKET", BUCKET.to_string()),
+        ("AUDIT_PREFIX", PREFIX.to_string()),
+        ("PACK_RECORDS", "true".to_string()),
+    ];
+    let env_text: String = moto
+        .aws_env()
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .chain(settings.iter().map(|(n, v)| (n.to_string(), v.clone())))
+        .map(|(name, value)| format!("{name}={value}\n"))
+        .collect();
+    let env_file = dir.join("function.env");
+    std::fs::write(&env_file, env_text).expect("env file");
+
+    let watch = Watch::start(&cargo_lambda, &env_file, dir.join("watch.log"));
+
+    let event = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/s3-direct.json");
+    let mut invoke = Command::new(&cargo_lambda);
+    invoke
+        .args(["lambda", "invoke", FUNCTION])
+        .args(["-A", "127.0.0.1", "-P", &watch.port.to_string()])
+        .arg("--data-file")
+        .arg(&event)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let (status, stdout, stderr) = run_invoke(invoke, &watch, &dir);
+    assert!(
+        status.success(),
+        "cargo lambda invoke failed ({status}):\nstdout:\n{stdout}\nstderr:\n{stderr}\n\
+         watch log:\n{}",
+        watch.output()
+    );
+    let response: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "the invoke printed no JSON response ({e}):\n{stdout}\nwatch log:\n{}",
+            watch.output()
+        )
+    });
+    let receipts = response["receipts"].as_array().expect("receipts");
+    assert_eq!(receipts.len(), 1, "{response}");
+    assert_eq!(receipts[0]["key"], KEY);
+    assert_eq!(receipts[0]["records"], 5, "4 records and a parse error");
+    assert_eq!(receipts[0]["parse_errors"], 1);
+
+    let delivered = sorted(
+        common::delivered_lines(&s3, DEST)
+            .await
+            .iter()
+            .map(|line| serde_json::from_str(line).expect("delivered JSON"))
+            .collect(),
+    );
+    let expected = expected_records(&dir.join("objects"));
+    assert_eq!(expected.len(), 5);
+    assert_eq!(delivered, expected, "delivered records are parse's");
+    drop(watch);
+}
