@@ -14,12 +14,10 @@ fn main() -> ExitCode {
             let served = tokio_runtime()
                 .map_err(lambda_runtime::Error::from)
                 .and_then(|rt| rt.block_on(redshift_audit_forwarder::runtime::serve()));
+            // A failure was already logged (as JSON) by `serve`.
             match served {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
+                Err(_) => ExitCode::FAILURE,
             }
         }
         None => {

@@ -30,7 +30,7 @@ pub struct Fetched {
     pub etag: Option<String>,
 }
 
-/// Why fetching failed, and whether trying again later can help.
+/// Why fetching failed, and whether trying again later can help. The message names the object.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct FetchError {
@@ -74,7 +74,8 @@ pub struct Receipt {
 /// Why an object could not be forwarded completely. Every variant names the object.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
-    #[error("s3://{bucket}/{key}: {source}")]
+    /// The fetch error's message names the object already.
+    #[error("{source}")]
     Fetch {
         bucket: String,
         key: String,
@@ -522,3 +523,6 @@ fn log_receipt(receipt: &Receipt) {
     });
     eprintln!("{line}");
 }
+
+#[cfg(test)]
+mod tests;

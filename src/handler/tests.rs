@@ -24,7 +24,7 @@ impl Fetch for Memory {
                 etag: Some("\"etag\"".into()),
             }),
             None => Err(FetchError {
-                message: format!("no such key {}", object.key),
+                message: format!("s3://{}/{} does not exist", object.bucket, object.key),
                 retryable: false,
             }),
         }
