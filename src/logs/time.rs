@@ -15,6 +15,11 @@ const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 pub struct Timestamp([u8; 24]);
 
 impl Timestamp {
+    /// The 24 ASCII bytes of the RFC 3339 text.
+    pub fn as_bytes(&self) -> &[u8; 24] {
+        &self.0
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ever built from ASCII digits and separators.
         std::str::from_utf8(&self.0).unwrap_or("")

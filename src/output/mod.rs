@@ -169,7 +169,7 @@ fn write_columns(
             (Value::Bool(b), _) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             (Value::Time(t), _) => {
                 let mut quoted = [b'"'; 26];
-                quoted[1..25].copy_from_slice(t.as_str().as_bytes());
+                quoted[1..25].copy_from_slice(t.as_bytes());
                 out.extend_from_slice(&quoted);
             }
         }
