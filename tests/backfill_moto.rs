@@ -30,10 +30,12 @@ use redshift_audit_forwarder::backfill::{
 };
 use redshift_audit_forwarder::handler::Handler;
 use redshift_audit_forwarder::key::parse_file_name;
-use redshift_audit_forwarder::ledger::LeaseOutcome;
+use redshift_audit_forwarder::ledger::{
+    LeaseOutcome, Ledger, Precondition, StateError, StateStore,
+};
 use redshift_audit_forwarder::output::Provenance;
 use redshift_audit_forwarder::runtime::{live_from, Live};
-use redshift_audit_forwarder::settings::{self, Settings};
+use redshift_audit_forwarder::settings::{self, BucketClient, Settings, StateBucket};
 use redshift_audit_forwarder::sink::{Sink, SinkError, SinkStats};
 use serde_json::{json, Value};
 
@@ -476,6 +478,22 @@ async fn backfill_from_a_start_time_sends_exactly_the_records_of_the_files_on_or
     );
     assert!(world.delivered(&stream).await.0.is_empty());
 
+    // No time at all: the walk stops before the first object, and says so.
+    let out = world
+        .command(&["backfill", "--max-duration", "0"], &vars)
+        .output()
+        .expect("run the binary");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = summary_line(&out.stdout);
+    assert_eq!(summary["stopped"], "deadline", "{summary}");
+    assert_eq!(summary["sent"], 0, "{summary}");
+    assert!(summary["time_left_ms"].as_i64().unwrap() <= 0, "{summary}");
+    assert!(world.delivered(&stream).await.0.is_empty());
+
     // The real run: the files on or after the start, each once, in one go.
     let out = world
         .command(&["backfill"], &vars)
@@ -847,9 +865,21 @@ async fn live_path_and_backfill_never_send_the_same_object_twice() {
         .await
         .expect("live invocation");
     assert_eq!(response["receipts"].as_array().unwrap().len(), 2);
-    let summary = run(&live, &options()).await;
-    assert_eq!(summary.skipped_done, 2, "{summary:?}");
-    assert_eq!(summary.sent, files.len() as u64 - 2);
+    // Then the schedule fires (the Lambda path: an EventBridge Scheduled Event and a deadline).
+    let scheduled: Value =
+        serde_json::from_str(include_str!("../events/scheduled.json")).expect("sample event");
+    let summary = live
+        .handler
+        .handle_with(&scheduled, live.context(Some(now_ms() + 300_000)))
+        .await
+        .expect("scheduled invocation");
+    assert_eq!(summary["stopped"], "complete", "{summary}");
+    assert_eq!(summary["skipped_done"], 2, "{summary}");
+    assert_eq!(summary["sent"], files.len() - 2, "{summary}");
+    assert!(
+        summary["time_left_ms"].as_i64().unwrap() > 200_000,
+        "{summary}"
+    );
     world.assert_delivered_once(&stream, &refs(&files)).await;
 
     // Backfill first: a file whose notification comes late.
@@ -1036,6 +1066,66 @@ async fn several_accounts_and_regions_under_aws_logs_are_walked_completely() {
         );
     }
     assert_eq!(run(&live, &options()).await.sent, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_writes_are_conditional_on_s3_as_the_ledger_expects() {
+    // Moto 5.2.5 answers like S3: 412 PreconditionFailed for If-None-Match: * on an existing key
+    // and for If-Match with a stale ETag, 404 NoSuchKey for If-Match on a missing key.
+    let world = World::new().await;
+    let state = StateBucket {
+        s3: BucketClient::new(world.s3.clone(), REGION, None),
+        bucket: AUDIT.into(),
+        prefix: STATE_PREFIX.into(),
+    };
+    let key = format!("{STATE_PREFIX}probe.json");
+    let first = state
+        .put(&key, b"1".to_vec(), Precondition::IfAbsent)
+        .await
+        .expect("create");
+    let again = state.put(&key, b"2".to_vec(), Precondition::IfAbsent).await;
+    assert!(
+        matches!(again, Err(StateError::Conflict { .. })),
+        "{again:?}"
+    );
+    let second = state
+        .put(&key, b"3".to_vec(), Precondition::IfMatch(first.clone()))
+        .await
+        .expect("matching ETag");
+    let stale = state
+        .put(&key, b"4".to_vec(), Precondition::IfMatch(first))
+        .await;
+    assert!(
+        matches!(stale, Err(StateError::Conflict { .. })),
+        "{stale:?}"
+    );
+    let missing = state
+        .put(
+            &format!("{STATE_PREFIX}gone.json"),
+            b"5".to_vec(),
+            Precondition::IfMatch(second.clone()),
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(StateError::Conflict { .. })),
+        "{missing:?}"
+    );
+    let stored = state.get(&key).await.unwrap().expect("stored");
+    assert_eq!((stored.body, stored.etag), (b"3".to_vec(), second));
+    assert!(state.get("absent.json").await.unwrap().is_none());
+
+    // Two walkers racing for a free lease: exactly one gets it.
+    let ledger = Ledger::in_bucket(state);
+    let now = now_ms();
+    let (a, b) = tokio::join!(
+        ledger.acquire_lease("a", now, now + 60_000),
+        ledger.acquire_lease("b", now, now + 60_000)
+    );
+    let acquired = [a.unwrap(), b.unwrap()]
+        .iter()
+        .filter(|o| matches!(o, LeaseOutcome::Acquired(_)))
+        .count();
+    assert_eq!(acquired, 1);
 }
 
 // --- benchmark (not a test): `scripts/bench_backfill.sh` --------------------------------------
