@@ -14,14 +14,19 @@
 //!    whose file time passes the start time ([`starts_in_time`]);
 //! 4. forwards the objects in (last-modified, key) order, skipping those with a done marker for
 //!    the same ETag; after each forwarded object it writes the done marker and then the cursor
-//!    (two state writes per object, none for an object found done);
+//!    (two state writes per object, none for an object found done, and one more per tree when
+//!    a walk ends with the cursor's resume day moved);
 //! 5. stops before starting an object when the time left is below the margin ([`margin_ms`]),
 //!    saves the cursor, releases the lease, and reports one [`Summary`].
 //!
-//! The first day is the `since` of a manual run, else the cursor's partition day (or its
-//! last-modified day, if earlier) minus `BACKFILL_LOOKBACK_DAYS`, else the day of
-//! `BACKFILL_START_TIME`, else the earliest day in the tree (found by listing years, months and
-//! days). A start time never lets the look-back reach files before it.
+//! The first day is the `since` of a manual run, else the cursor's resume day minus
+//! `BACKFILL_LOOKBACK_DAYS`, else the day of `BACKFILL_START_TIME`, else the earliest day in the
+//! tree (found by listing years, months and days). The resume day is the first partition that
+//! may still hold an object not handled: the day a complete walk ended on (today then), or the
+//! earliest partition an interrupted walk left an object in, or a failed object's partition. A
+//! start time never lets the look-back reach files before it. A manual run from a time after
+//! the resume day moves neither the resume day nor the position, so the scheduled walk still
+//! covers the days in between.
 //!
 //! Order across days: a file is never written before its partition day begins, so once days up
 //! to D are listed, every object last modified before D+1 00:00 is known and those are forwarded
@@ -291,13 +296,10 @@ pub fn first_day_for_start(start_ms: i64) -> i64 {
     day_of(start_ms - FILE_TIME_SLACK_MS)
 }
 
-/// The first day to list when resuming from a cursor: its partition day, or its last-modified
-/// day if that is earlier, minus the look-back.
+/// The first day to list when resuming from a cursor: its resume day (the first partition that
+/// may hold an object not handled yet) minus the look-back, for files that land late.
 pub fn first_day_for_cursor(cursor: &Cursor, lookback_days: u32) -> i64 {
-    cursor
-        .partition_day
-        .min(day_of(cursor.position.last_modified_ms))
-        - i64::from(lookback_days)
+    cursor.resume_day - i64::from(lookback_days)
 }
 
 /// Whether an object at `position` is old enough, compared with the cursor, to be skipped
@@ -457,9 +459,10 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Whether the run must be reported as failed (Lambda error, non-zero exit).
+    /// Whether the run must be reported as failed (Lambda error, non-zero exit). Being
+    /// overtaken is not: the other walker carries on, and nothing was lost.
     pub fn is_failure(&self) -> bool {
-        self.failed > 0 || matches!(self.stopped, Stopped::Failed | Stopped::Overtaken)
+        self.failed > 0 || self.stopped == Stopped::Failed
     }
 
     fn error(&mut self, message: String) {
@@ -543,10 +546,54 @@ struct Run<'r> {
 struct TreeCursor {
     tree: String,
     stored: Option<Versioned<Cursor>>,
-    position: Option<(Position, i64)>,
-    /// A retryable failure happened: the cursor must not pass that object this run.
-    pinned: bool,
-    dirty: bool,
+    /// The last object passed, in (last-modified, key) order.
+    position: Option<Position>,
+    /// The first partition day that may still hold an object this walk has not handled.
+    resume_day: Option<i64>,
+    /// Earliest partition day of an object that failed in a way worth retrying; while set, the
+    /// position stays before that object.
+    pinned_day: Option<i64>,
+    /// A manual run that started after the stored resume day must not move it past days it did
+    /// not walk.
+    floor_day: Option<i64>,
+}
+
+/// Objects listed but not handled yet, in (last-modified, key) order, with the partition days
+/// they lie in counted so the earliest is known at once.
+#[derive(Default)]
+struct Pending {
+    objects: BTreeMap<Position, (Listed, i64)>,
+    days: BTreeMap<i64, usize>,
+}
+
+impl Pending {
+    fn insert(&mut self, position: Position, object: Listed, day: i64) {
+        if self.objects.insert(position, (object, day)).is_none() {
+            *self.days.entry(day).or_default() += 1;
+        }
+    }
+
+    /// The first object if it was last modified before `horizon`.
+    fn first_before(&self, horizon: i64) -> bool {
+        self.objects
+            .first_key_value()
+            .is_some_and(|(p, _)| p.last_modified_ms < horizon)
+    }
+
+    fn pop_first(&mut self) -> Option<(Position, Listed, i64)> {
+        let (position, (object, day)) = self.objects.pop_first()?;
+        if let Some(count) = self.days.get_mut(&day) {
+            *count -= 1;
+            if *count == 0 {
+                self.days.remove(&day);
+            }
+        }
+        Some((position, object, day))
+    }
+
+    fn earliest_day(&self) -> Option<i64> {
+        self.days.keys().next().copied()
+    }
 }
 
 impl Backfill {
@@ -662,17 +709,16 @@ impl Backfill {
             run.summary.state_reads += 1;
             let stored = self.ledger.cursor(&self.bucket, &tree).await?;
             cursors.push(TreeCursor {
-                position: stored
-                    .as_ref()
-                    .map(|c| (c.value.position.clone(), c.value.partition_day)),
+                position: stored.as_ref().and_then(|c| c.value.position.clone()),
                 tree,
                 stored,
-                pinned: false,
-                dirty: false,
+                resume_day: None,
+                pinned_day: None,
+                floor_day: None,
             });
         }
         // Least advanced first, so a tree with a long history does not keep the others waiting.
-        cursors.sort_by_key(|c| c.stored.as_ref().map(|s| s.value.position.last_modified_ms));
+        cursors.sort_by_key(|c| c.stored.as_ref().map(|s| s.value.resume_day));
         for mut cursor in cursors {
             let walked = self.walk_tree(handler, run, &mut cursor).await;
             let saved = self.save_cursor(run, &mut cursor).await;
@@ -695,11 +741,10 @@ impl Backfill {
     {
         let options = run.options;
         let start_ms = options.since_ms.or(self.start_time_ms);
-        let resume_from = match (&cursor.stored, options.since_ms) {
-            (Some(stored), None) => Some(stored.value.clone()),
-            _ => None,
-        };
-        let first_day = match (options.since_ms, &resume_from, self.start_time_ms) {
+        let stored = cursor.stored.as_ref().map(|s| s.value.clone());
+        // A manual run from a time walks from there and ignores the cursor's position.
+        let resume_from = stored.as_ref().filter(|_| options.since_ms.is_none());
+        let first_day = match (options.since_ms, resume_from, self.start_time_ms) {
             (Some(since), _, _) => Some(first_day_for_start(since)),
             (None, Some(c), start) => {
                 let from_cursor = first_day_for_cursor(c, self.lookback_days);
@@ -711,9 +756,17 @@ impl Backfill {
         let Some(first_day) = first_day else {
             return Ok(());
         };
+        if let Some(c) = &stored {
+            if first_day > c.resume_day {
+                cursor.floor_day = Some(c.resume_day);
+            }
+        }
+        let behind = resume_from.and_then(|c| c.position.clone());
         let today = day_of(self.clock.now_ms());
-        let mut pending: BTreeMap<Position, (Listed, i64)> = BTreeMap::new();
+        let mut pending = Pending::default();
         for day in first_day..=today {
+            // Not handled yet: what is pending, and this day onwards.
+            cursor.resume_day = Some(pending.earliest_day().map_or(day, |d| d.min(day)));
             self.check_time(run).await?;
             (run.on_event)(Event::Day {
                 tree: &cursor.tree,
@@ -740,13 +793,14 @@ impl Backfill {
                     last_modified_ms: object.last_modified_ms,
                     key: object.key.clone(),
                 };
-                if let Some(c) = &resume_from {
-                    if is_behind_cursor(&position, &c.position) {
-                        run.summary.skipped_before_cursor += 1;
-                        continue;
-                    }
+                if behind
+                    .as_ref()
+                    .is_some_and(|c| is_behind_cursor(&position, c))
+                {
+                    run.summary.skipped_before_cursor += 1;
+                    continue;
                 }
-                pending.insert(position, (object, day));
+                pending.insert(position, object, day);
             }
             // Everything last modified before the next day began is known now.
             let horizon = if day == today {
@@ -754,17 +808,19 @@ impl Backfill {
             } else {
                 (day + 1) * MS_PER_DAY
             };
-            while pending
-                .first_key_value()
-                .is_some_and(|(p, _)| p.last_modified_ms < horizon)
-            {
-                let Some((position, (object, day))) = pending.pop_first() else {
+            while pending.first_before(horizon) {
+                self.check_time(run).await?;
+                let Some((position, object, object_day)) = pending.pop_first() else {
                     break;
                 };
-                self.process(handler, run, cursor, position, &object, day)
+                // Today's partition stays open: the next walk lists it again.
+                let next = pending.earliest_day().map_or(day + 1, |d| d.min(day + 1));
+                cursor.resume_day = Some(next.min(today));
+                self.process(handler, run, cursor, position, &object, object_day)
                     .await?;
             }
         }
+        cursor.resume_day = Some(today);
         Ok(())
     }
 
@@ -794,6 +850,8 @@ impl Backfill {
         Ok(())
     }
 
+    /// Handles one object: skipped when done, listed on a dry run, else forwarded, marked done
+    /// and the cursor saved. The caller has checked the time.
     async fn process<F, M, S>(
         &self,
         handler: &Handler<F, M>,
@@ -808,7 +866,6 @@ impl Backfill {
         M: Fn() -> S + Send + Sync,
         S: Sink,
     {
-        self.check_time(run).await?;
         run.summary.state_reads += 1;
         if self
             .ledger
@@ -818,7 +875,7 @@ impl Backfill {
         {
             run.summary.skipped_done += 1;
             (run.on_event)(Event::SkippedDone(object));
-            advance(cursor, position, day);
+            advance(cursor, position);
             return Ok(());
         }
         if run.options.dry_run {
@@ -853,7 +910,7 @@ impl Backfill {
                 run.summary.records += receipt.records;
                 run.summary.bytes += receipt.object_bytes.unwrap_or(object.size);
                 (run.on_event)(Event::Sent(&receipt));
-                advance(cursor, position, day);
+                advance(cursor, position);
                 self.save_cursor(run, cursor).await
             }
             Err(e) => {
@@ -861,39 +918,54 @@ impl Backfill {
                 run.summary.error(e.to_string());
                 (run.on_event)(Event::Failed(object, &e));
                 tracing::error!(bucket = %self.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "backfill could not forward an object");
-                match e {
-                    // The destination is failing: every later object would fail the same way.
-                    ForwardError::Sink { .. } => Err(Halt::Stop(Stopped::Failed)),
-                    // Worth another try: the next run starts before it.
-                    e if e.is_retryable() => {
-                        cursor.pinned = true;
-                        Ok(())
-                    }
+                let sink_failed = matches!(e, ForwardError::Sink { .. });
+                if sink_failed || e.is_retryable() {
+                    // The next run starts at or before it and tries it again.
+                    cursor.pinned_day = Some(cursor.pinned_day.map_or(day, |d| d.min(day)));
+                } else {
                     // Gone or refused for good: reported, and passed.
-                    _ => {
-                        advance(cursor, position, day);
-                        Ok(())
-                    }
+                    advance(cursor, position);
                 }
+                if sink_failed {
+                    // The destination is failing: every later object would fail the same way.
+                    return Err(Halt::Stop(Stopped::Failed));
+                }
+                Ok(())
             }
         }
     }
 
-    /// Writes the tree's cursor if it moved (never on a dry run). A conflict means another
+    /// Writes the tree's cursor when it changed (never on a dry run). A conflict means another
     /// walker moved it: the caller stops.
     async fn save_cursor(&self, run: &mut Run<'_>, cursor: &mut TreeCursor) -> Result<(), Halt> {
-        if run.options.dry_run || !cursor.dirty {
+        if run.options.dry_run {
             return Ok(());
         }
-        let Some((position, partition_day)) = cursor.position.clone() else {
+        let stored = cursor.stored.as_ref().map(|s| &s.value);
+        let resume_day = [
+            cursor.resume_day.or(stored.map(|s| s.resume_day)),
+            cursor.pinned_day,
+            cursor.floor_day,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(resume_day) = resume_day else {
             return Ok(());
         };
+        if stored.is_some_and(|s| s.position == cursor.position && s.resume_day == resume_day) {
+            return Ok(());
+        }
         let value = Cursor {
             bucket: self.bucket.clone(),
             prefix: cursor.tree.clone(),
-            last_modified: rfc3339_ms(position.last_modified_ms),
-            position,
-            partition_day,
+            last_modified: cursor
+                .position
+                .as_ref()
+                .map(|p| rfc3339_ms(p.last_modified_ms)),
+            position: cursor.position.clone(),
+            resume_day,
+            resume_date: day_label(resume_day),
             updated_at: rfc3339_ms(self.clock.now_ms()),
             owner: run.options.owner.clone(),
         };
@@ -901,7 +973,6 @@ impl Backfill {
         let previous = cursor.stored.as_ref().map(|s| s.etag.as_str());
         let etag = self.ledger.save_cursor(&value, previous).await?;
         cursor.stored = Some(Versioned { value, etag });
-        cursor.dirty = false;
         Ok(())
     }
 
@@ -1008,14 +1079,15 @@ impl Backfill {
     }
 }
 
-/// Moves the cursor forward (never back) unless it is pinned.
-fn advance(cursor: &mut TreeCursor, position: Position, day: i64) {
-    if cursor.pinned {
+/// Moves the position forward (never back), unless a failure pinned it or the walk did not
+/// cover the days before it (a manual run from a later time): the position promises that
+/// everything before it was handled.
+fn advance(cursor: &mut TreeCursor, position: Position) {
+    if cursor.pinned_day.is_some() || cursor.floor_day.is_some() {
         return;
     }
-    if cursor.position.as_ref().is_none_or(|(p, _)| position > *p) {
-        cursor.position = Some((position, day));
-        cursor.dirty = true;
+    if cursor.position.as_ref().is_none_or(|p| position > *p) {
+        cursor.position = Some(position);
     }
 }
 

@@ -318,13 +318,18 @@ pub struct Cursor {
     /// The tree: `.../redshift/<region>/`, the folder that holds `YYYY/MM/DD/`.
     pub prefix: String,
     /// The last object passed (forwarded or found done); everything before it in (last-modified,
-    /// key) order was handled, up to the grace window the walk re-checks.
-    pub position: Position,
-    /// The same instant as RFC 3339, for people reading the object.
-    pub last_modified: String,
-    /// Days since 1970-01-01 of the partition the position's object lies in: the walk resumes
-    /// from this day minus the look-back.
-    pub partition_day: i64,
+    /// key) order was handled, up to the grace window the walk re-checks. `None` until a walk
+    /// passed an object.
+    pub position: Option<Position>,
+    /// The position's instant as RFC 3339, for people reading the object.
+    pub last_modified: Option<String>,
+    /// The first partition day (days since 1970-01-01) that may still hold an object not handled:
+    /// the next walk lists from this day minus the look-back. After a complete walk it is the
+    /// day the walk ended on, so a tree whose selected files are rare is not listed from its
+    /// beginning again; after an interrupted one, the earliest partition with an object left.
+    pub resume_day: i64,
+    /// The same day as `YYYY-MM-DD`, for people reading the object.
+    pub resume_date: String,
     pub updated_at: String,
     pub owner: String,
 }
@@ -657,12 +662,13 @@ mod tests {
         Cursor {
             bucket: "audit".into(),
             prefix: "AWSLogs/1/redshift/us-east-1/".into(),
-            position: Position {
+            position: Some(Position {
                 last_modified_ms: ms,
                 key: key.into(),
-            },
-            last_modified: rfc3339_ms(ms),
-            partition_day: 19_783,
+            }),
+            last_modified: Some(rfc3339_ms(ms)),
+            resume_day: 19_783,
+            resume_date: "2024-03-01".into(),
             updated_at: rfc3339_ms(ms),
             owner: "me".into(),
         }
@@ -741,7 +747,7 @@ mod tests {
         assert!(!stale.unwrap_err().is_retryable());
         let now = ledger.cursor("audit", tree).await.unwrap().unwrap();
         assert_eq!(now.etag, e2);
-        assert_eq!(now.value.position.key, "b");
+        assert_eq!(now.value.position.unwrap().key, "b");
     }
 
     #[test]

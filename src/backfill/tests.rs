@@ -300,29 +300,21 @@ fn first_day_of_a_start_just_after_midnight_is_the_day_before() {
 }
 
 #[test]
-fn resuming_starts_from_the_earlier_of_partition_and_last_modified_day_minus_look_back() {
-    let cursor = |lm: i64, partition_day: i64| Cursor {
+fn resuming_starts_from_the_resume_day_minus_the_look_back() {
+    let cursor = |resume_day: i64| Cursor {
         bucket: BUCKET.into(),
         prefix: TREE.into(),
-        position: Position {
-            last_modified_ms: lm,
-            key: "k".into(),
-        },
-        last_modified: String::new(),
-        partition_day,
+        position: None,
+        last_modified: None,
+        resume_day,
+        resume_date: day_label(resume_day),
         updated_at: String::new(),
         owner: String::new(),
     };
     let d = day_of(MAR_1);
-    // Written after midnight into yesterday's partition: yesterday counts.
-    assert_eq!(first_day_for_cursor(&cursor(MAR_1 + HOUR, d - 1), 1), d - 2);
-    // Copied in much later than its partition: the partition counts.
-    assert_eq!(
-        first_day_for_cursor(&cursor(MAR_1 + 90 * MS_PER_DAY, d), 1),
-        d - 1
-    );
-    assert_eq!(first_day_for_cursor(&cursor(MAR_1, d), 0), d);
-    assert_eq!(first_day_for_cursor(&cursor(MAR_1, d), 7), d - 7);
+    assert_eq!(first_day_for_cursor(&cursor(d), 1), d - 1);
+    assert_eq!(first_day_for_cursor(&cursor(d), 0), d);
+    assert_eq!(first_day_for_cursor(&cursor(d), 7), d - 7);
 }
 
 #[test]
@@ -376,8 +368,9 @@ async fn objects_are_sent_in_last_modified_then_key_order_across_days() {
     assert_eq!(summary.records, 4);
     // Earliest day found by listing, then through today.
     assert_eq!(summary.days_walked, 4);
-    // Two state writes per object, plus taking and releasing the lease.
-    assert_eq!(summary.state_writes, 2 * 4 + 2);
+    // Two state writes per object, taking and releasing the lease, and the cursor once more
+    // when the walk completed through today.
+    assert_eq!(summary.state_writes, 2 * 4 + 2 + 1);
     let cursor = f
         .backfill
         .ledger
@@ -385,12 +378,22 @@ async fn objects_are_sent_in_last_modified_then_key_order_across_days() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cursor.value.position.key, d);
-    assert_eq!(cursor.value.partition_day, day_of(MAR_1) + 1);
-    // A second run finds everything done or behind the cursor and sends nothing.
+    assert_eq!(cursor.value.position.unwrap().key, d);
+    // Complete through today: the next walk starts from today minus the look-back.
+    assert_eq!(cursor.value.resume_day, day_of(MAR_1) + 3);
+    assert_eq!(cursor.value.resume_date, "2024-03-04");
+    // The next scheduled run lists only today and the look-back day.
     let again = f.run(options()).await;
-    assert_eq!(again.sent, 0);
-    assert_eq!(again.skipped_done + again.skipped_before_cursor, 4);
+    assert_eq!((again.sent, again.days_walked), (0, 2));
+    // A manual run over everything finds every object done.
+    let manual = f
+        .run(RunOptions {
+            since_ms: Some(MAR_1),
+            ..options()
+        })
+        .await;
+    assert_eq!(manual.sent, 0);
+    assert_eq!(manual.skipped_done, 4);
     assert_eq!(f.out.keys().len(), 4);
 }
 
@@ -583,9 +586,11 @@ async fn a_retryable_failure_pins_the_cursor_and_the_next_run_sends_it() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        cursor.value.position.key, keys[0],
+        cursor.value.position.unwrap().key,
+        keys[0],
         "pinned before the failure"
     );
+    assert_eq!(cursor.value.resume_day, day_of(MAR_1));
     f.bucket.broken.lock().unwrap().clear();
     let (second, sent) = f.run_sending(options()).await;
     assert_eq!(sent, vec![keys[1].clone()]);
@@ -601,7 +606,7 @@ async fn a_retryable_failure_pins_the_cursor_and_the_next_run_sends_it() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cursor.value.position.key, keys[3]);
+    assert_eq!(cursor.value.position.unwrap().key, keys[3]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -713,4 +718,101 @@ async fn start_time_applies_to_file_times_even_in_the_look_back() {
     let again = f.run(options()).await;
     assert_eq!(again.sent, 0);
     assert_eq!(again.days_walked, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_walk_resumes_from_the_earliest_partition_left() {
+    let mut f = fixture(MAR_1 + 2 * MS_PER_DAY, TREE);
+    f.backfill.lookback_days = 0;
+    let text = format!("{LINE}\n");
+    // Day 2's first file is written before day 1's last one, which lands after midnight.
+    let early = log_key(TREE, MAR_1 + MS_PER_DAY + 10 * 60_000, "connectionlog");
+    let late = log_key(TREE, MAR_1 + 23 * HOUR + 53 * 60_000, "connectionlog");
+    f.bucket
+        .put(&early, &text, MAR_1 + MS_PER_DAY + 30 * 60_000);
+    f.bucket.put(&late, &text, MAR_1 + MS_PER_DAY + HOUR);
+    let one = RunOptions {
+        max_objects: Some(1),
+        ..options()
+    };
+    let (first, sent) = f.run_sending(one.clone()).await;
+    assert_eq!(sent, vec![early.clone()]);
+    assert_eq!(first.stopped, Stopped::ObjectBudget);
+    let cursor = f
+        .backfill
+        .ledger
+        .cursor(BUCKET, TREE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cursor.value.position.unwrap().key, early);
+    assert_eq!(
+        cursor.value.resume_day,
+        day_of(MAR_1),
+        "day 1 still holds a file"
+    );
+    // Even without a look-back, the next run lists day 1 again.
+    let (_, sent) = f.run_sending(one).await;
+    assert_eq!(sent, vec![late]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_whose_selected_files_are_rare_is_not_listed_from_its_beginning_again() {
+    let f = fixture(MAR_1 + 100 * MS_PER_DAY, TREE);
+    f.bucket.put(
+        &log_key(TREE, MAR_1 + HOUR, "userlog"),
+        &format!("{LINE}\n"),
+        MAR_1 + 2 * HOUR,
+    );
+    let first = f.run(options()).await;
+    assert_eq!(first.sent, 1);
+    assert_eq!(first.days_walked, 101);
+    let second = f.run(options()).await;
+    assert_eq!(second.days_walked, 2, "today and the look-back day");
+    assert_eq!(
+        second.state_writes, 2,
+        "the lease only: the cursor did not change"
+    );
+    f.clock.advance(MS_PER_DAY);
+    let third = f.run(options()).await;
+    assert_eq!(
+        third.days_walked, 3,
+        "from the last walk's day minus the look-back"
+    );
+    assert_eq!(
+        third.state_writes, 3,
+        "the lease and the cursor's new resume day"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_run_from_a_later_time_keeps_the_older_days_it_did_not_walk() {
+    let f = fixture(MAR_1 + 10 * MS_PER_DAY, TREE);
+    let text = format!("{LINE}\n");
+    let keys: Vec<String> = (0..10)
+        .map(|d| log_key(TREE, MAR_1 + d * MS_PER_DAY + HOUR, "connectionlog"))
+        .collect();
+    for (d, key) in keys.iter().enumerate() {
+        f.bucket
+            .put(key, &text, MAR_1 + d as i64 * MS_PER_DAY + 2 * HOUR);
+    }
+    // The scheduled walk stops after two days' files...
+    let stopped = f
+        .run(RunOptions {
+            max_objects: Some(2),
+            ..options()
+        })
+        .await;
+    assert_eq!(stopped.sent, 2);
+    // ...someone sends the last two days by hand...
+    let manual = f
+        .run(RunOptions {
+            since_ms: Some(MAR_1 + 8 * MS_PER_DAY),
+            ..options()
+        })
+        .await;
+    assert_eq!(manual.sent, 2);
+    // ...and the next scheduled walk still sends the six days in between.
+    let (_, sent) = f.run_sending(options()).await;
+    assert_eq!(sent, keys[2..8].to_vec());
 }

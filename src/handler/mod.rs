@@ -321,8 +321,8 @@ pub enum HandlerError {
     Unsupported(String),
     #[error("{0}")]
     Backfill(#[from] BackfillError),
-    /// The walk ran but some objects failed; the summary says which.
-    #[error("backfill: {failed} objects failed; first: {first}")]
+    /// The walk ran but some objects (or the walk itself) failed; the summary says which.
+    #[error("backfill: {failed} objects failed; first error: {first}")]
     BackfillObjects { failed: u64, first: String },
 }
 
@@ -426,7 +426,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                         "summary": summary,
                     })
                 );
-                if summary.failed > 0 {
+                if summary.is_failure() {
                     return Err(HandlerError::BackfillObjects {
                         failed: summary.failed,
                         first: summary.errors.first().cloned().unwrap_or_default(),
