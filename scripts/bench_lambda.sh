@@ -15,15 +15,7 @@ big=.bench/big-$BIG_MB/$(basename "$key")
 mkdir -p "$(dirname "$big")"
 [ -f "$big" ] || target/release/examples/gen_corpus big "$big" "$BIG_MB" >/dev/null
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >.bench/moto.log 2>&1 &
-moto=$!
-trap 'kill $moto 2>/dev/null || true' EXIT
-endpoint=http://127.0.0.1:$port
-for _ in $(seq 100); do
-  $PY -c "import urllib.request; urllib.request.urlopen('$endpoint/moto-api/')" 2>/dev/null && break
-  sleep 0.1
-done
+source scripts/moto.sh .bench/moto.log
 
 $PY - "$endpoint" "$big" "$key" <<'PY'
 import sys, boto3

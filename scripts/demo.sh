@@ -13,15 +13,7 @@ bin=target/release/redshift-audit-forwarder
 rm -rf .demo && mkdir -p .demo
 target/release/examples/gen_corpus day .demo/audit-bucket >/dev/null
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >.demo/moto.log 2>&1 &
-moto=$!
-trap 'kill $moto 2>/dev/null || true' EXIT
-endpoint=http://127.0.0.1:$port
-for _ in $(seq 100); do
-  $PY -c "import urllib.request; urllib.request.urlopen('$endpoint/moto-api/')" 2>/dev/null && break
-  sleep 0.1
-done
+source scripts/moto.sh .demo/moto.log
 
 echo "== S3 and Firehose on $endpoint (moto_server)"
 $PY scripts/demo_aws.py setup "$endpoint" .demo/audit-bucket
