@@ -545,6 +545,8 @@ struct Run<'r> {
 /// One tree's cursor as the walk moves it.
 struct TreeCursor {
     tree: String,
+    /// The folders under the tree, as discovery listed them.
+    years: Vec<String>,
     stored: Option<Versioned<Cursor>>,
     /// The last object passed, in (last-modified, key) order.
     position: Option<Position>,
@@ -699,18 +701,19 @@ impl Backfill {
         M: Fn() -> S + Send + Sync,
         S: Sink,
     {
-        let trees = self.discover_trees(&mut run.summary).await?;
+        let trees = self.find_trees(&mut run.summary).await?;
         run.summary.trees = trees.len() as u64;
         if trees.is_empty() {
             tracing::warn!(bucket = %self.bucket, prefix = %self.prefix, "no day partitions (YYYY/MM/DD/) found under the audit prefix");
         }
         let mut cursors = Vec::with_capacity(trees.len());
-        for tree in trees {
+        for (tree, years) in trees {
             run.summary.state_reads += 1;
             let stored = self.ledger.cursor(&self.bucket, &tree).await?;
             cursors.push(TreeCursor {
                 position: stored.as_ref().and_then(|c| c.value.position.clone()),
                 tree,
+                years,
                 stored,
                 resume_day: None,
                 pinned_day: None,
@@ -751,7 +754,11 @@ impl Backfill {
                 Some(start.map_or(from_cursor, |s| from_cursor.max(first_day_for_start(s))))
             }
             (None, None, Some(start)) => Some(first_day_for_start(start)),
-            (None, None, None) => self.earliest_day(&cursor.tree, &mut run.summary).await?,
+            (None, None, None) => {
+                let years = std::mem::take(&mut cursor.years);
+                self.earliest_day(&cursor.tree, &years, &mut run.summary)
+                    .await?
+            }
         };
         let Some(first_day) = first_day else {
             return Ok(());
@@ -1018,13 +1025,23 @@ impl Backfill {
 
     /// The partition trees under the audit prefix; see the module documentation.
     pub async fn discover_trees(&self, summary: &mut Summary) -> Result<Vec<String>, ListError> {
+        let found = self.find_trees(summary).await?;
+        Ok(found.into_iter().map(|(tree, _)| tree).collect())
+    }
+
+    /// The partition trees and, for each, the folders directly under it (its years), which the
+    /// search for the earliest day would otherwise list again.
+    async fn find_trees(
+        &self,
+        summary: &mut Summary,
+    ) -> Result<Vec<(String, Vec<String>)>, ListError> {
         let root = as_folder(&self.prefix);
         let mut trees = Vec::new();
         let mut stack = vec![(root, 0usize)];
         while let Some((folder, depth)) = stack.pop() {
             let children = self.children(&folder, summary).await?;
             if children.iter().any(|c| is_year(c)) {
-                trees.push(folder);
+                trees.push((folder, children));
                 continue;
             }
             if depth >= MAX_DISCOVERY_DEPTH {
@@ -1056,10 +1073,15 @@ impl Backfill {
         Ok(trees)
     }
 
-    /// The earliest `YYYY/MM/DD/` partition in a tree.
-    async fn earliest_day(&self, tree: &str, summary: &mut Summary) -> Result<Option<i64>, Halt> {
-        for year in self.children(tree, summary).await? {
-            let Some(y) = number(&year, 4, 1, 9999) else {
+    /// The earliest `YYYY/MM/DD/` partition in a tree, given the folders under it.
+    async fn earliest_day(
+        &self,
+        tree: &str,
+        years: &[String],
+        summary: &mut Summary,
+    ) -> Result<Option<i64>, Halt> {
+        for year in years {
+            let Some(y) = number(year, 4, 1, 9999) else {
                 continue;
             };
             let year_folder = format!("{tree}{year}/");

@@ -368,6 +368,8 @@ async fn objects_are_sent_in_last_modified_then_key_order_across_days() {
     assert_eq!(summary.records, 4);
     // Earliest day found by listing, then through today.
     assert_eq!(summary.days_walked, 4);
+    // The tree's years (once, shared with discovery), March, its days; then a call per day.
+    assert_eq!(summary.list_calls, 3 + 4);
     // Two state writes per object, taking and releasing the lease, and the cursor once more
     // when the walk completed through today.
     assert_eq!(summary.state_writes, 2 * 4 + 2 + 1);
