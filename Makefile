@@ -42,8 +42,12 @@ fmt-check:
 clippy:
 	cargo clippy $(CARGO_LOCKED) --all-targets -- -D warnings
 
+# Library, binary and integration tests (the crate has no doctests, and a closing "0 passed" block
+# would read as a run with no tests), then one closing line with the totals.
 cargo-test: $(VENV_STAMP)
-	cargo test $(CARGO_LOCKED)
+	@mkdir -p target
+	cargo test $(CARGO_LOCKED) --lib --bins --tests 2>&1 | tee target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' target/test.log
 
 demo: $(VENV_STAMP)
 	bash scripts/demo.sh
