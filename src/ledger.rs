@@ -16,6 +16,7 @@
 //! in-memory one ([`MemoryStore`]) for tests. Its futures are boxed so that [`Ledger`] is one
 //! concrete type the handler can hold without another generic parameter.
 
+pub use crate::logs::time::rfc3339_ms;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -38,18 +39,6 @@ const DONE_DIR: &str = "done/";
 const CURSOR_DIR: &str = "cursor/";
 /// The backfill's lease under the state prefix.
 const LEASE_NAME: &str = "lease.json";
-
-/// S3 error codes a later attempt can get past (as in `source.rs`).
-const RETRYABLE_CODES: &[&str] = &[
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestTimeout",
-    "RequestTimeTooSkewed",
-    "InternalError",
-    "ServiceUnavailable",
-    "OperationAborted",
-];
 
 /// When a write may happen (S3 conditional writes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +190,11 @@ where
         // No answer at all: timeout, connection, credentials.
         None => true,
         Some(code) => {
-            code >= 500 || code == 429 || err.code().is_some_and(|c| RETRYABLE_CODES.contains(&c))
+            code >= 500
+                || code == 429
+                || err
+                    .code()
+                    .is_some_and(|c| crate::source::RETRYABLE_CODES.contains(&c))
         }
     };
     StateError::Store {
@@ -622,20 +615,6 @@ fn pair_hash(a: &str, b: &str) -> String {
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serializing these plain structs cannot fail; an empty body would fail to decode loudly.
     serde_json::to_vec(value).unwrap_or_default()
-}
-
-/// Milliseconds since the epoch as RFC 3339 UTC with milliseconds.
-pub fn rfc3339_ms(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    let (y, m, d) = crate::runtime::civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use crate::backfill::{self, Backfill, Clock, Event, RunOptions, SystemClock};
 use crate::events::BackfillRequest;
 use crate::handler::{Context, Handler};
-use crate::ledger::{rfc3339_ms, Ledger};
+use crate::ledger::Ledger;
+pub use crate::logs::time::civil_from_days;
+use crate::logs::time::rfc3339_ms;
 use crate::settings::{self, AuditBucket, Clients, Settings};
 use crate::sink::FirehoseSink;
 
@@ -290,30 +292,7 @@ pub fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let ms = now.as_millis() as i64;
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
-}
-
-/// (year, month, day) from days since 1970-01-01 (Howard Hinnant's algorithm).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    rfc3339_ms(now.as_millis() as i64)
 }
 
 #[cfg(test)]

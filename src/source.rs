@@ -30,7 +30,7 @@ pub const CHANNEL_CHUNKS: usize = 8;
 
 /// S3 error codes a later attempt can get past (the SDK's throttling and transient lists, as
 /// S3 spells them). The SDK has already retried these before they reach us.
-const RETRYABLE_CODES: &[&str] = &[
+pub(crate) const RETRYABLE_CODES: &[&str] = &[
     "SlowDown",
     "Throttling",
     "ThrottlingException",
