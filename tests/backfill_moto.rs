@@ -49,29 +49,6 @@ const STATE_PREFIX: &str = "redshift-audit-forwarder/";
 const HOUR: i64 = 3_600_000;
 const MINUTE: i64 = 60_000;
 
-/// Settings the binary reads, removed from children so a developer's own never leak in.
-const SETTINGS: &[&str] = &[
-    "DELIVERY_STREAM",
-    "LOG_TYPES",
-    "AUDIT_BUCKET",
-    "AUDIT_PREFIX",
-    "AUDIT_BUCKET_REGION",
-    "SOURCE_ROLE_ARN",
-    "SOURCE_EXTERNAL_ID",
-    "SOURCE_ACCESS_KEY_ID",
-    "SOURCE_SECRET_ACCESS_KEY",
-    "EXPECTED_BUCKET_OWNER",
-    "BACKFILL_START_TIME",
-    "BACKFILL_LOOKBACK_DAYS",
-    "STATE_BUCKET",
-    "STATE_PREFIX",
-    "OUTPUT_FORMAT",
-    "PACK_RECORDS",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_FIREHOSE",
-    "RUST_LOG",
-];
-
 // --- generated audit files -------------------------------------------------------------------
 
 /// One generated audit log file.
@@ -359,7 +336,7 @@ impl World {
     fn command(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
         let mut command = Command::new(BIN);
         command.args(args);
-        for name in SETTINGS {
+        for name in common::setting_names() {
             command.env_remove(name);
         }
         self.moto.configure(&mut command);

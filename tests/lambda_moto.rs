@@ -41,30 +41,6 @@ const ACTIVITY: &str =
 const SQS_ACTIVITY_MESSAGE: &str = "0b7e5c1a-3d2f-4e6a-9b8c-1f2e3d4c5b6a";
 const SQS_CONN_MESSAGE: &str = "5d6e7f80-9a1b-4c2d-8e3f-a0b1c2d3e4f5";
 
-/// Every setting the binary reads: removed from the child's environment first, so a developer's
-/// own values never leak into a test.
-const SETTINGS: &[&str] = &[
-    "DELIVERY_STREAM",
-    "LOG_TYPES",
-    "AUDIT_BUCKET",
-    "AUDIT_PREFIX",
-    "AUDIT_BUCKET_REGION",
-    "SOURCE_ROLE_ARN",
-    "SOURCE_EXTERNAL_ID",
-    "SOURCE_ACCESS_KEY_ID",
-    "SOURCE_SECRET_ACCESS_KEY",
-    "EXPECTED_BUCKET_OWNER",
-    "BACKFILL_START_TIME",
-    "BACKFILL_LOOKBACK_DAYS",
-    "STATE_BUCKET",
-    "STATE_PREFIX",
-    "OUTPUT_FORMAT",
-    "PACK_RECORDS",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_FIREHOSE",
-    "RUST_LOG",
-];
-
 // --- fixtures ----------------------------------------------------------------------------------
 
 /// A connection log of `n` records in the three column layouts (2018, 2020, 2022+), with a line
@@ -204,7 +180,7 @@ impl World {
     fn invoke(&self, event: &Path, settings: &[(&str, &str)]) -> Invoked {
         let mut command = Command::new(BIN);
         command.arg("invoke").arg(event);
-        for name in SETTINGS {
+        for name in common::setting_names() {
             command.env_remove(name);
         }
         self.moto.configure(&mut command);

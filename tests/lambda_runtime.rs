@@ -70,7 +70,7 @@ impl Watch {
             .stdout(out.try_clone().expect("watch log"))
             .stderr(out);
         // The function must see only the env file's settings, not the developer's.
-        for name in SETTINGS.iter().chain(common::AWS_ENV_REMOVE) {
+        for name in common::setting_names().iter().chain(common::AWS_ENV_REMOVE) {
             command.env_remove(name);
         }
         // A process group of its own for the emulator and its cargo builds; watchexec gives the
@@ -172,26 +172,6 @@ fn descendant_pids(root: u32) -> Vec<u32> {
     found.remove(0);
     found
 }
-
-/// Settings the binary reads; removed from the emulator's environment.
-const SETTINGS: &[&str] = &[
-    "DELIVERY_STREAM",
-    "LOG_TYPES",
-    "AUDIT_BUCKET",
-    "AUDIT_PREFIX",
-    "AUDIT_BUCKET_REGION",
-    "SOURCE_ROLE_ARN",
-    "SOURCE_EXTERNAL_ID",
-    "SOURCE_ACCESS_KEY_ID",
-    "SOURCE_SECRET_ACCESS_KEY",
-    "EXPECTED_BUCKET_OWNER",
-    "STATE_BUCKET",
-    "STATE_PREFIX",
-    "OUTPUT_FORMAT",
-    "PACK_RECORDS",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_FIREHOSE",
-];
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

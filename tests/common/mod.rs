@@ -377,3 +377,16 @@ pub async fn delivered_lines(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<Strin
     lines.sort();
     lines
 }
+
+/// Every variable the binary reads as a setting, plus per-service endpoint overrides and the log
+/// filter: removed from a child's environment first, so a developer's own values never leak into
+/// a test.
+pub fn setting_names() -> Vec<&'static str> {
+    let mut names = redshift_audit_forwarder::settings::var::ALL.to_vec();
+    names.extend([
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_FIREHOSE",
+        "RUST_LOG",
+    ]);
+    names
+}
