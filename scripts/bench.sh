@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: parse throughput against `gzip -dc` on the same files, and peak memory.
 # The corpus is generated reproducibly (fixed seeds) into .bench/ and reused by later runs.
-# Figures go to stdout and to .bench/results.md; the README quotes them.
+# Then the Lambda path (scripts/bench_lambda.sh) and the backfill's listing cost
+# (scripts/bench_backfill.sh). Figures go to stdout and to .bench/results.md; the README quotes them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,3 +49,6 @@ PY
 
 echo
 bash scripts/bench_lambda.sh | tee -a "$out"
+
+echo
+bash scripts/bench_backfill.sh | tee -a "$out"
