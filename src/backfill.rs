@@ -256,27 +256,17 @@ pub fn day_of(ms: i64) -> i64 {
     ms.div_euclid(MS_PER_DAY)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let (month, day) = (i64::from(month), i64::from(day));
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use crate::logs::time::days_from_civil;
 
 /// `YYYY-MM-DD` of a day.
 pub fn day_label(day: i64) -> String {
-    let (y, m, d) = crate::runtime::civil_from_days(day);
+    let (y, m, d) = crate::logs::time::civil_from_days(day);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// The partition folder of `day` under a tree.
 pub fn day_folder(tree: &str, day: i64) -> String {
-    let (y, m, d) = crate::runtime::civil_from_days(day);
+    let (y, m, d) = crate::logs::time::civil_from_days(day);
     key::day_prefix(tree, y as i32, m, d)
 }
 

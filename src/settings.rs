@@ -804,30 +804,14 @@ fn parse_rfc3339(text: &str) -> Result<i64, String> {
     Ok(days * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second - offset)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    crate::logs::time::days_from_civil(year, month as u32, day as u32)
 }
 
-/// The inverse of [`days_from_civil`].
+/// (year, month, day); RFC 3339 years have four digits, so the year fits an `i32`.
 fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // RFC 3339 years have four digits, so every value here is small.
-    (year as i32, month as u32, day as u32)
+    let (year, month, day) = crate::logs::time::civil_from_days(days);
+    (year as i32, month, day)
 }
 
 fn format_utc(unix_seconds: i64) -> String {
