@@ -12,7 +12,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -24,7 +23,6 @@ use common::{
     create_bucket, create_delivery_stream_to_bucket, delivered_lines, firehose_client, put_object,
     s3_client, sdk_config, Moto,
 };
-use flate2::write::GzEncoder;
 use redshift_audit_forwarder::backfill::{
     day_label, new_owner, ManualClock, RunOptions, Stopped, Summary, LEASE_TTL_MS, MS_PER_DAY,
 };
@@ -134,12 +132,6 @@ fn log_text(log_type: &str, file_ms: i64, seq: u64) -> String {
     text
 }
 
-fn gzip(text: &str) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(text.as_bytes()).expect("gzip in memory");
-    encoder.finish().expect("gzip in memory")
-}
-
 /// The key of a Redshift audit file of `file_ms` under a tree.
 fn log_key(account: &str, region: &str, log_type: &str, file_ms: i64) -> String {
     let day = file_ms.div_euclid(MS_PER_DAY);
@@ -184,7 +176,7 @@ fn log_file(account: &str, region: &str, log_type: &str, file_ms: i64) -> LogFil
         .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
         % 1_000_000;
     LogFile {
-        gz: gzip(&log_text(log_type, file_ms, seq)),
+        gz: common::gzip(&log_text(log_type, file_ms, seq)),
         key,
     }
 }
@@ -888,7 +880,7 @@ async fn live_path_and_backfill_never_send_the_same_object_twice() {
     // The same key overwritten with new content is a new object: sent again.
     let rewritten = LogFile {
         key: late.key.clone(),
-        gz: gzip(&log_text(
+        gz: common::gzip(&log_text(
             "userlog",
             today() * MS_PER_DAY + 6 * MINUTE,
             424_242,
@@ -1025,7 +1017,7 @@ async fn several_accounts_and_regions_under_aws_logs_are_walked_completely() {
         &world.s3,
         AUDIT,
         "AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/01/111111111111_CloudTrail_us-east-1_20240301T0000Z_x.json.gz",
-        gzip("{}"),
+        common::gzip("{}"),
     )
     .await;
     put_object(&world.s3, AUDIT, "AWSLogs/readme.txt", b"x".to_vec()).await;

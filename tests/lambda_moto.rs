@@ -15,12 +15,10 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{create_bucket, create_delivery_stream_to_bucket, firehose_client, put_object, Moto};
-use flate2::write::GzEncoder;
 use redshift_audit_forwarder::key::parse_file_name;
 use redshift_audit_forwarder::output::Provenance;
 use serde_json::{json, Value};
@@ -109,22 +107,14 @@ fn activity_log() -> String {
     .to_string()
 }
 
-fn gzip(text: &str) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder
-        .write_all(text.as_bytes())
-        .expect("gzip into memory");
-    encoder.finish().expect("gzip into memory")
-}
-
 /// The gzip body of a fixture for `file` (a Redshift file name), chosen by its log type.
 fn fixture(file: &str) -> Vec<u8> {
     if file.contains("_connectionlog_") {
-        gzip(&connection_log(12))
+        common::gzip(&connection_log(12))
     } else if file.contains("_useractivitylog_") {
-        gzip(&activity_log())
+        common::gzip(&activity_log())
     } else {
-        gzip(&user_log())
+        common::gzip(&user_log())
     }
 }
 
@@ -234,12 +224,12 @@ impl World {
                 records.push(record);
             }
         }
-        sorted(records)
+        common::sorted_records(records)
     }
 
     /// The records the stream delivered, parsed, sorted.
     async fn delivered(&self) -> Vec<Value> {
-        sorted(
+        common::sorted_records(
             common::delivered_lines(&self.s3, DEST)
                 .await
                 .iter()
@@ -323,21 +313,6 @@ impl Invoked {
 
 fn hex(id: [u8; 32]) -> String {
     String::from_utf8(id.to_vec()).expect("hex digits")
-}
-
-/// Records in a fixed order: by object, line and part. Records equal in those are copies of one
-/// record, whose text decides. (The text alone is no canonical form: a dependency turns on
-/// serde_json's `preserve_order`, so a record's text follows its fields' order.)
-fn sorted(mut records: Vec<Value>) -> Vec<Value> {
-    records.sort_by_cached_key(|r| {
-        (
-            r["source"]["key"].as_str().unwrap_or_default().to_string(),
-            r["source"]["line"].as_u64(),
-            r["part"].as_u64(),
-            r.to_string(),
-        )
-    });
-    records
 }
 
 fn sample(name: &str) -> PathBuf {
@@ -443,7 +418,7 @@ async fn direct_s3_event_delivers_what_parse_gives_and_the_same_ids_when_sent_ag
         )
         .response();
     let twice = world.delivered().await;
-    let doubled = sorted(once.iter().chain(&once).cloned().collect());
+    let doubled = common::sorted_records(once.iter().chain(&once).cloned().collect());
     assert_eq!(
         twice, doubled,
         "the second delivery repeats the first exactly"
@@ -606,7 +581,7 @@ async fn missing_object_in_sqs_batch_fails_only_its_message() {
 async fn packed_and_unpacked_deliver_the_same_records_in_fewer_firehose_records() {
     let world = World::new("packing").await;
     let conn = format!("{DAY}{CONN}");
-    world.upload(&conn, gzip(&connection_log(60))).await;
+    world.upload(&conn, common::gzip(&connection_log(60))).await;
     let user = world.upload_fixture(USER).await;
     let event = world.event_file("two.json", &s3_event(&[&conn, &user]));
     let records = |key: &str| if key == conn { 61 } else { 4 };

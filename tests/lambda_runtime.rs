@@ -8,14 +8,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use common::{create_bucket, create_delivery_stream_to_bucket, firehose_client, put_object, Moto};
-use flate2::write::GzEncoder;
 use redshift_audit_forwarder::key::parse_file_name;
 use redshift_audit_forwarder::output::Provenance;
 use serde_json::{json, Value};
@@ -212,14 +210,6 @@ fn scratch_dir() -> PathBuf {
     dir
 }
 
-fn gzip(text: &str) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder
-        .write_all(text.as_bytes())
-        .expect("gzip into memory");
-    encoder.finish().expect("gzip into memory")
-}
-
 /// What cargo-lambda logs when the function process ended (a failed build, a start-up error):
 /// the emulator then holds the invoke request forever, so the test stops waiting at once.
 const FUNCTION_EXITED: &str = "command exited";
@@ -268,7 +258,7 @@ fn expected_records(objects: &Path) -> Vec<Value> {
     let name = parse_file_name(KEY).expect("an audit log name");
     let lambda = Provenance::new(name.log_type, Some(&name), Some(BUCKET), KEY);
     let text = String::from_utf8(output.stdout).expect("UTF-8");
-    sorted(
+    common::sorted_records(
         text.lines()
             .enumerate()
             .map(|(ordinal, line)| {
@@ -282,11 +272,6 @@ fn expected_records(objects: &Path) -> Vec<Value> {
     )
 }
 
-fn sorted(mut records: Vec<Value>) -> Vec<Value> {
-    records.sort_by_cached_key(|r| (r["source"]["line"].as_u64(), r.to_string()));
-    records
-}
-
 #[tokio::test]
 async fn cargo_lambda_runtime_loop_forwards_an_s3_event_to_firehose() {
     let cargo_lambda = cargo_lambda();
@@ -298,7 +283,7 @@ async fn cargo_lambda_runtime_loop_forwards_an_s3_event_to_firehose() {
     create_delivery_stream_to_bucket(&firehose, STREAM, DEST).await;
 
     let dir = scratch_dir();
-    let body = gzip(CONNECTION_LOG);
+    let body = common::gzip(CONNECTION_LOG);
     let local = dir.join("objects").join(KEY);
     std::fs::create_dir_all(local.parent().expect("folder")).expect("mkdir");
     std::fs::write(&local, &body).expect("write fixture");
@@ -350,7 +335,7 @@ async fn cargo_lambda_runtime_loop_forwards_an_s3_event_to_firehose() {
     assert_eq!(receipts[0]["records"], 5, "4 records and a parse error");
     assert_eq!(receipts[0]["parse_errors"], 1);
 
-    let delivered = sorted(
+    let delivered = common::sorted_records(
         common::delivered_lines(&s3, DEST)
             .await
             .iter()

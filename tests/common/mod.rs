@@ -390,3 +390,25 @@ pub fn setting_names() -> Vec<&'static str> {
     ]);
     names
 }
+
+/// `text` gzipped in memory, as Redshift writes its files.
+pub fn gzip(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).expect("gzip in memory");
+    encoder.finish().expect("gzip in memory")
+}
+
+/// Delivered records in a stable order (moto's objects come in random order): by key, line and
+/// part, then by content.
+pub fn sorted_records(mut records: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+    records.sort_by_cached_key(|r| {
+        (
+            r["source"]["key"].as_str().unwrap_or_default().to_string(),
+            r["source"]["line"].as_u64(),
+            r["part"].as_u64(),
+            r.to_string(),
+        )
+    });
+    records
+}
