@@ -14,7 +14,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
-use redshift_audit_forwarder::runtime::civil_from_days;
+use redshift_audit_forwarder::logs::time::civil_from_days;
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";

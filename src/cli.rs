@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser as ClapParser, Subcommand};
 
 use crate::decode::{decompressed, ReadAhead};
-use crate::key::{parse_file_name, LogFileName};
+use crate::key::parse_file_name;
 use crate::logs::{Body, LogType, Parser};
 use crate::output::{write_record, Provenance};
 
@@ -232,9 +232,4 @@ pub fn parse_stream(
         .and_then(|_| out.flush())
         .map_err(FileError::Write)?;
     Ok(summary)
-}
-
-/// The provenance name for a key, when it is a Redshift audit log name.
-pub fn file_name(key: &str) -> Option<LogFileName> {
-    parse_file_name(key).ok()
 }

@@ -366,6 +366,18 @@ mod tests {
     }
 
     #[test]
+    fn calendar_days_round_trip() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        for day in [-800_000, -1, 0, 59, 19_782, 2_932_896] {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+        assert_eq!(rfc3339_ms(1_709_254_380_123), "2024-03-01T00:53:00.123Z");
+    }
+
+    #[test]
     fn iso_seconds_get_zero_milliseconds() {
         assert_eq!(
             parse_iso_seconds(b"2020-12-08T22:00:03Z").unwrap().as_str(),
