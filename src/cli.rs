@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser as ClapParser, Subcommand};
 
-use crate::decode::{decompressed, ReadAhead};
+use crate::decode;
 use crate::key::parse_file_name;
 use crate::logs::{Body, LogType, Parser};
 use crate::output::{write_record, Provenance};
@@ -198,9 +198,7 @@ pub fn parse_stream(
         source,
     };
     let mut summary = FileSummary::default();
-    let reader = decompressed(input)
-        .and_then(|(_, r)| ReadAhead::new(r))
-        .map_err(|e| read_error(&summary, 0, e))?;
+    let reader = decode::open(input).map_err(|e| read_error(&summary, 0, e))?;
     let mut parser = Parser::new(log_type, reader);
     let mut buf = Vec::with_capacity(OUTPUT_BLOCK + 64 * 1024);
     let mut last_line = 0;

@@ -59,6 +59,12 @@ pub fn decompressed<R: Read + Send + 'static>(
     })
 }
 
+/// How every input is read for parsing: decompressed if its first bytes say gzip, on a read-ahead
+/// thread so inflating runs beside parsing.
+pub fn open<R: Read + Send + 'static>(input: R) -> io::Result<ReadAhead> {
+    decompressed(input).and_then(|(_, reader)| ReadAhead::new(reader))
+}
+
 /// Size of each chunk handed from the read-ahead thread.
 const CHUNK: usize = 256 * 1024;
 /// Chunks in flight between the threads: bounds memory to about `CHUNKS * CHUNK`.

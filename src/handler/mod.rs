@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::backfill::{Backfill, BackfillError, Event, RunOptions};
-use crate::decode::{decompressed, ReadAhead};
+use crate::decode;
 use crate::events::{self, Filter, Invocation, ObjectRef};
 use crate::ledger::{rfc3339_ms, DoneMarker, Ledger};
-use crate::logs::{Body, LogType, Parser, Record, Timestamp, Value as Column};
+use crate::logs::{Body, LogType, Parser, Record, Timestamp};
 use crate::output::{write_parts, write_record, Provenance};
 use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
 
@@ -141,9 +141,9 @@ impl ParseSummary {
         match &record.body {
             Body::ParseError { .. } => self.parse_errors += 1,
             Body::Columns(c) => {
-                if let Some(Column::Time(t)) = c.get("recordtime") {
-                    self.first_time = Some(self.first_time.map_or(*t, |f| f.min(*t)));
-                    self.last_time = Some(self.last_time.map_or(*t, |l| l.max(*t)));
+                if let Some(t) = c.record_time() {
+                    self.first_time = Some(self.first_time.map_or(t, |f| f.min(t)));
+                    self.last_time = Some(self.last_time.map_or(t, |l| l.max(t)));
                 }
             }
         }
@@ -236,9 +236,7 @@ fn parse_into(
     lines: &mpsc::Sender<Vec<Vec<u8>>>,
 ) -> Result<ParseSummary, (u64, io::Error)> {
     let mut summary = ParseSummary::default();
-    let reader = decompressed(body)
-        .and_then(|(_, r)| ReadAhead::new(r))
-        .map_err(|e| (0, e))?;
+    let reader = decode::open(body).map_err(|e| (0, e))?;
     let mut parser = Parser::new(log_type, reader);
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut batch_bytes = 0;

@@ -107,6 +107,18 @@ impl<'a> Columns<'a> {
             .map(|i| &self.values[i])
     }
 
+    /// The record's time: the value of its one timestamp column, when present.
+    pub fn record_time(&self) -> Option<Timestamp> {
+        let at = self
+            .names
+            .iter()
+            .position(|(_, kind)| *kind == Kind::Time)?;
+        match self.values[at] {
+            Value::Time(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// (name, value) pairs in column order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Value<'a>)> {
         self.names

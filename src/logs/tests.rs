@@ -231,3 +231,32 @@ fn io_error_mid_file_comes_after_the_good_records() {
     assert!(parser.next_record().unwrap().unwrap().truncated);
     assert!(parser.next_record().is_err());
 }
+
+#[test]
+fn record_time_is_the_timestamp_column_of_every_log_type() {
+    let inputs: [(LogType, &str, &str); 3] = [
+        (
+            LogType::ConnectionLog,
+            "authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | |",
+            "2020-12-07T20:01:55.177Z",
+        ),
+        (
+            LogType::UserLog,
+            "1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Thu, 3 Dec 2020 10:18:38:416",
+            "2020-12-03T10:18:38.416Z",
+        ),
+        (LogType::UserActivityLog, H1, "2020-12-08T22:00:03.000Z"),
+    ];
+    for (log_type, line, want) in inputs {
+        let mut parser = Parser::new(log_type, line.as_bytes());
+        let record = parser.next_record().unwrap().unwrap();
+        let Body::Columns(c) = &record.body else {
+            panic!("{log_type}: {:?}", record.body)
+        };
+        assert_eq!(
+            c.record_time().map(|t| t.to_string()).as_deref(),
+            Some(want),
+            "{log_type}"
+        );
+    }
+}
