@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::key::LogFileName;
-use crate::logs::{Body, Columns, LogType, Record, Value};
+use crate::logs::{Body, Columns, Kind, LogType, Record, Value};
 use json::{write_int, write_opt_str, write_str};
 
 /// Where a file's records came from: the same for every record of the file, so its JSON is
@@ -20,7 +20,8 @@ pub struct Provenance {
     /// `bucket \0 key \0 ordinal`: the ordinal's 8 bytes are rewritten for each record and
     /// the whole hashed into the id.
     id_input: RefCell<Vec<u8>>,
-    /// `"name":` for each column of the log type, built once.
+    /// The log type's column table, and `"name":` for each of its columns, built once.
+    table: &'static [(&'static str, Kind)],
     keys: Vec<Box<[u8]>>,
 }
 
@@ -55,14 +56,15 @@ impl Provenance {
         id_input.extend_from_slice(key.as_bytes());
         id_input.push(0);
         id_input.extend_from_slice(&[0; 8]);
-        let keys = log_type
-            .columns()
+        let table = log_type.columns();
+        let keys = table
             .iter()
             .map(|(name, _)| format!("\"{name}\":").into_bytes().into_boxed_slice())
             .collect();
         Provenance {
             head,
             id_input: RefCell::new(id_input),
+            table,
             keys,
         }
     }
@@ -116,7 +118,10 @@ fn write_record_part(
     out.push(b'{');
     match &record.body {
         Body::Columns(columns) => {
-            write_columns(out, columns, &provenance.keys, part.map(|p| p.text))
+            // Keys built for the provenance's log type fit only columns of that same table.
+            let keys =
+                std::ptr::eq(columns.names, provenance.table).then_some(&provenance.keys[..]);
+            write_columns(out, columns, keys, part.map(|p| p.text))
         }
         Body::ParseError { reason, raw } => {
             out.extend_from_slice(b"\"parse_error\":");
@@ -144,7 +149,7 @@ fn write_record_part(
 fn write_columns(
     out: &mut Vec<u8>,
     columns: &Columns<'_>,
-    keys: &[Box<[u8]>],
+    keys: Option<&[Box<[u8]>]>,
     split_text: Option<&str>,
 ) {
     let split_at = split_text.and_then(|_| largest_text_column(columns));
@@ -152,10 +157,9 @@ fn write_columns(
         if i > 0 {
             out.push(b',');
         }
-        match keys.get(i) {
-            Some(key) if key.len() == name.len() + 3 => out.extend_from_slice(key),
-            _ => {
-                // Columns of another table than the provenance's log type (never in practice).
+        match keys {
+            Some(keys) => out.extend_from_slice(&keys[i]),
+            None => {
                 out.push(b'"');
                 out.extend_from_slice(name.as_bytes());
                 out.extend_from_slice(b"\":");

@@ -192,3 +192,17 @@ fn record_that_cannot_be_split_small_enough_is_an_error() {
     let record = parser.next_record().unwrap().unwrap();
     assert!(write_parts(&record, &p, 200, &mut Vec::new(), |_| {}).is_err());
 }
+
+#[test]
+fn columns_of_another_log_type_still_get_their_own_names() {
+    // Provenance built for the connection log, record from the user log.
+    let p = Provenance::new(LogType::ConnectionLog, None, None, "f");
+    let v = &lines(
+        LogType::UserLog,
+        "1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Thu, 3 Dec 2020 10:18:38:416\n",
+        &p,
+    )[0];
+    assert_eq!(v["userid"], 1);
+    assert_eq!(v["username"], "rdsdb");
+    assert!(v.get("event").is_none());
+}
