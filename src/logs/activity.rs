@@ -266,10 +266,7 @@ mod tests {
     use super::*;
 
     fn columns(text: &str) -> Columns<'_> {
-        match parse(text) {
-            Body::Columns(c) => c,
-            Body::ParseError { reason, .. } => panic!("{reason}"),
-        }
+        parse(text).expect_columns()
     }
 
     #[test]

@@ -43,10 +43,7 @@ mod tests {
     use crate::logs::{Columns, Value};
 
     fn columns(line: &str) -> Columns<'_> {
-        match parse(line) {
-            Body::Columns(c) => c,
-            Body::ParseError { reason, .. } => panic!("{reason}"),
-        }
+        parse(line).expect_columns()
     }
 
     const ERA_2018: &str =

@@ -160,6 +160,17 @@ pub struct Record<'a> {
     pub truncated: bool,
 }
 
+impl<'a> Body<'a> {
+    /// The columns; a test that expected a record and got a parse error fails with its reason.
+    #[cfg(test)]
+    pub(crate) fn expect_columns(self) -> Columns<'a> {
+        match self {
+            Body::Columns(c) => c,
+            Body::ParseError { reason, raw } => panic!("{reason}: {raw:?}"),
+        }
+    }
+}
+
 impl Record<'_> {
     pub fn is_parse_error(&self) -> bool {
         matches!(self.body, Body::ParseError { .. })

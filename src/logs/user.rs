@@ -31,10 +31,7 @@ mod tests {
     use crate::logs::{Columns, Value};
 
     fn columns(line: &str) -> Columns<'_> {
-        match parse(line) {
-            Body::Columns(c) => c,
-            Body::ParseError { reason, .. } => panic!("{reason}"),
-        }
+        parse(line).expect_columns()
     }
 
     #[test]
