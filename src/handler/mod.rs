@@ -17,6 +17,28 @@ use crate::logs::{Body, LogType, Parser, Record, Timestamp};
 use crate::output::{write_parts, write_record, Provenance};
 use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
 
+/// Lines handed from the parsing thread to the sink in one buffer: the bytes, and where each line
+/// ends. One allocation a batch, not one a line.
+#[derive(Debug, Default)]
+struct Lines {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Lines {
+    fn push(&mut self, line: &[u8]) {
+        self.bytes.extend_from_slice(line);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| &self.bytes[a..b])
+    }
+}
+
 /// Lines handed from the parsing thread to the sink in batches of about this many bytes.
 const BATCH_BYTES: usize = 256 * 1024;
 /// Batches in flight between the threads: with the sink's calls in flight, this bounds memory.
@@ -174,7 +196,7 @@ pub async fn forward_object<F: Fetch, S: Sink>(
         })?;
     let log_type = name.log_type;
     let provenance = Provenance::new(log_type, Some(&name), Some(&bucket), &key);
-    let (lines_tx, lines_rx) = mpsc::channel::<Vec<Vec<u8>>>(BATCHES_IN_FLIGHT);
+    let (lines_tx, lines_rx) = mpsc::channel::<Lines>(BATCHES_IN_FLIGHT);
     let body = fetched.body;
     let parsing =
         tokio::task::spawn_blocking(move || parse_into(body, log_type, &provenance, &lines_tx));
@@ -215,11 +237,11 @@ pub async fn forward_object<F: Fetch, S: Sink>(
 }
 
 async fn send_all<S: Sink>(
-    mut lines: mpsc::Receiver<Vec<Vec<u8>>>,
+    mut lines: mpsc::Receiver<Lines>,
     mut sink: S,
 ) -> Result<SinkStats, SinkError> {
     while let Some(batch) = lines.recv().await {
-        for line in batch {
+        for line in batch.iter() {
             sink.send(line).await?;
         }
     }
@@ -233,13 +255,12 @@ fn parse_into(
     body: Box<dyn Read + Send>,
     log_type: LogType,
     provenance: &Provenance,
-    lines: &mpsc::Sender<Vec<Vec<u8>>>,
+    lines: &mpsc::Sender<Lines>,
 ) -> Result<ParseSummary, (u64, io::Error)> {
     let mut summary = ParseSummary::default();
     let reader = decode::open(body).map_err(|e| (0, e))?;
     let mut parser = Parser::new(log_type, reader);
-    let mut batch: Vec<Vec<u8>> = Vec::new();
-    let mut batch_bytes = 0;
+    let mut batch = Lines::default();
     let mut buf = Vec::new();
     loop {
         let record = match parser.next_record() {
@@ -254,8 +275,7 @@ fn parse_into(
         };
         summary.count(&record);
         let mut emit = |line: &[u8]| {
-            batch_bytes += line.len();
-            batch.push(line.to_vec());
+            batch.push(line);
         };
         match write_parts(&record, provenance, MAX_LINE_BYTES, &mut buf, &mut emit) {
             Ok(1) => {}
@@ -280,14 +300,14 @@ fn parse_into(
                 }
             }
         }
-        if batch_bytes >= BATCH_BYTES {
-            batch_bytes = 0;
-            if lines.blocking_send(std::mem::take(&mut batch)).is_err() {
-                break; // the sink failed; its error is the one reported
-            }
+        // A failed send means the sink failed; its error is the one reported.
+        if batch.bytes.len() >= BATCH_BYTES
+            && lines.blocking_send(std::mem::take(&mut batch)).is_err()
+        {
+            break;
         }
     }
-    if !batch.is_empty() {
+    if !batch.ends.is_empty() {
         let _ = lines.blocking_send(batch);
     }
     summary.lines = parser.lines_read();

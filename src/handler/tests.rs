@@ -221,3 +221,13 @@ async fn direct_event_with_a_failed_object_fails_the_invocation() {
         "{err}"
     );
 }
+
+#[test]
+fn a_batch_of_lines_gives_back_each_line_in_order() {
+    let mut lines = Lines::default();
+    for line in [&b"{\"a\":1}"[..], b"", b"{\"b\":2}"] {
+        lines.push(line);
+    }
+    let got: Vec<&[u8]> = lines.iter().collect();
+    assert_eq!(got, vec![&b"{\"a\":1}"[..], b"", b"{\"b\":2}"]);
+}
