@@ -14,7 +14,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
-use redshift_audit_forwarder::logs::time::civil_from_days;
+use redshift_audit_forwarder::time::date_of_day;
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
@@ -46,7 +46,7 @@ const MONTHS: [&str; 12] = [
 fn log_time(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = date_of_day(days).unwrap();
     let wd = WEEKDAYS[days.rem_euclid(7) as usize];
     format!(
         "{wd}, {d} {} {y} {:02}:{:02}:{:02}:{:03}",
@@ -61,7 +61,7 @@ fn log_time(ms: i64) -> String {
 fn iso_seconds(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = date_of_day(days).unwrap();
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3_600_000,

@@ -63,8 +63,7 @@ use crate::ledger::{
 use crate::settings::{BucketClient, StartTime};
 use crate::sink::Sink;
 
-/// Milliseconds in a UTC day.
-pub const MS_PER_DAY: i64 = 86_400_000;
+pub use crate::time::{day_label, day_of, MS_PER_DAY};
 
 /// `ListObjectsV2` returns at most this many keys a page (S3 API reference; the default too).
 pub const LIST_PAGE_KEYS: i32 = 1000;
@@ -251,23 +250,13 @@ impl Clock for ManualClock {
 
 // --- days and times --------------------------------------------------------------------------
 
-/// The UTC day (days since 1970-01-01) of an instant.
-pub fn day_of(ms: i64) -> i64 {
-    ms.div_euclid(MS_PER_DAY)
-}
-
-pub use crate::logs::time::days_from_civil;
-
-/// `YYYY-MM-DD` of a day.
-pub fn day_label(day: i64) -> String {
-    let (y, m, d) = crate::logs::time::civil_from_days(day);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// The partition folder of `day` under a tree.
+/// The partition folder of `day` under a tree. A day outside the calendar (only a forged
+/// cursor can hold one) names a folder that holds nothing.
 pub fn day_folder(tree: &str, day: i64) -> String {
-    let (y, m, d) = crate::logs::time::civil_from_days(day);
-    key::day_prefix(tree, y as i32, m, d)
+    match crate::time::date_of_day(day) {
+        Some((y, m, d)) => key::day_prefix(tree, y, m, d),
+        None => format!("{tree}{}/", day_label(day)),
+    }
 }
 
 /// Whether a file whose name says `file_time_ms` may hold records at or after `start_ms`.
@@ -1080,10 +1069,10 @@ impl Backfill {
                     continue;
                 };
                 let month_folder = format!("{year_folder}{month}/");
-                let last = key::days_in_month(y, m);
+                let last = crate::time::days_in_month(y, m);
                 let days = self.children(&month_folder, summary).await?;
                 if let Some(d) = days.iter().find_map(|d| number(d, 2, 1, last)) {
-                    return Ok(Some(days_from_civil(i64::from(y), m, d)));
+                    return Ok(crate::time::day_of_date(i64::from(y), m, d));
                 }
             }
         }

@@ -464,57 +464,9 @@ fn parse_backfill(top: &Map<String, Value>) -> Result<BackfillRequest, EventErro
     Ok(request)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, with the fields in range (RFC 3339, 5.6).
+/// An RFC 3339 time with every field in range (the calendar module's rules).
 fn is_rfc3339(s: &str) -> bool {
-    let b = s.as_bytes();
-    let num = |at: usize, len: usize| -> Option<u32> {
-        let digits = b.get(at..at + len)?;
-        digits.iter().try_fold(0u32, |acc, &d| {
-            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-        })
-    };
-    let sep = |at: usize, c: &[u8]| b.get(at).is_some_and(|x| c.contains(x));
-    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = (
-        num(0, 4),
-        num(5, 2),
-        num(8, 2),
-        num(11, 2),
-        num(14, 2),
-        num(17, 2),
-    ) else {
-        return false;
-    };
-    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt") && sep(13, b":") && sep(16, b":")) {
-        return false;
-    }
-    if !(1..=12).contains(&month) || day < 1 || day > key::days_in_month(year, month) {
-        return false;
-    }
-    // 60 is a leap second, which RFC 3339 allows.
-    if hour > 23 || minute > 59 || second > 60 {
-        return false;
-    }
-    let mut at = 19;
-    if sep(at, b".") {
-        let digits = b[at + 1..]
-            .iter()
-            .take_while(|d| d.is_ascii_digit())
-            .count();
-        if digits == 0 {
-            return false;
-        }
-        at += 1 + digits;
-    }
-    match b.get(at) {
-        Some(b'Z' | b'z') => at + 1 == b.len(),
-        Some(b'+' | b'-') => {
-            at + 6 == b.len()
-                && sep(at + 3, b":")
-                && num(at + 1, 2).is_some_and(|h| h <= 23)
-                && num(at + 4, 2).is_some_and(|m| m <= 59)
-        }
-        _ => false,
-    }
+    crate::time::parse_rfc3339(s).is_ok()
 }
 
 // --- JSON access that names the field at fault ---------------------------------------------
@@ -1235,6 +1187,8 @@ mod tests {
     fn rfc3339_times_are_checked_field_by_field() {
         for good in [
             "2024-03-01T00:00:00Z",
+            // RFC 3339 (5.6, note) allows a space for readability; settings and events agree.
+            "2024-03-01 00:00:00Z",
             "2024-03-01t00:00:00z",
             "2024-02-29T23:59:60Z",
             "2024-03-01T00:00:00.5Z",
@@ -1248,7 +1202,6 @@ mod tests {
             "2024-03-01",
             "2024-03-01T00:00Z",
             "2024-03-01T00:00:00",
-            "2024-03-01 00:00:00Z",
             "2023-02-29T00:00:00Z",
             "2024-13-01T00:00:00Z",
             "2024-03-01T24:00:00Z",

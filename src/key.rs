@@ -4,6 +4,7 @@
 //! and log type a file holds, whatever folders it sits in (FORMAT.md, "Object keys").
 
 use crate::logs::LogType;
+use crate::time::days_in_month;
 
 /// Longest key prefix Redshift accepts for audit logging (seed 001).
 pub const MAX_PREFIX_CHARS: usize = 512;
@@ -295,16 +296,6 @@ fn file_time_rfc3339(time: &str) -> Result<String, &'static str> {
         return Err("minute out of range");
     }
     Ok(format!("{time}:00Z"))
-}
-
-/// Days in a month of the proleptic Gregorian calendar; `month` must be 1..=12.
-pub(crate) fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        _ => 31,
-    }
 }
 
 #[cfg(test)]

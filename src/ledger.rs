@@ -16,7 +16,7 @@
 //! in-memory one ([`MemoryStore`]) for tests. Its futures are boxed so that [`Ledger`] is one
 //! concrete type the handler can hold without another generic parameter.
 
-pub use crate::logs::time::rfc3339_ms;
+pub use crate::time::rfc3339_ms;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;

@@ -17,3 +17,4 @@ pub mod runtime;
 pub mod settings;
 pub mod sink;
 pub mod source;
+pub mod time;

@@ -12,9 +12,9 @@ use crate::backfill::{self, Backfill, Clock, Event, RunOptions, SystemClock};
 use crate::events::BackfillRequest;
 use crate::handler::{Context, Handler};
 use crate::ledger::Ledger;
-use crate::logs::time::rfc3339_ms;
 use crate::settings::{self, AuditBucket, Clients, Settings};
 use crate::sink::FirehoseSink;
+use crate::time::rfc3339_ms;
 
 /// The handler as deployed: S3 in, Firehose out.
 pub type LiveHandler = Handler<AuditBucket, Box<dyn Fn() -> FirehoseSink + Send + Sync>>;

@@ -180,35 +180,7 @@ pub enum OutputFormat {
     Raw,
 }
 
-/// An instant given as RFC 3339 text (`BACKFILL_START_TIME`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StartTime {
-    /// Seconds since the Unix epoch, the fraction dropped: rounding down never skips a file
-    /// that starts within the same second.
-    pub unix_seconds: i64,
-    /// The same instant in UTC as `YYYY-MM-DDTHH:MM:SSZ` (fraction dropped).
-    pub utc: String,
-    /// The text as given.
-    pub text: String,
-}
-
-impl StartTime {
-    /// Parses RFC 3339 (`2024-03-01T00:00:00Z`, `2024-03-01t08:00:00.5+08:00`, a space instead of
-    /// the `T`), checking every field's range. The reason names the first field that is wrong.
-    pub fn parse(text: &str) -> Result<StartTime, String> {
-        let unix_seconds = parse_rfc3339(text)?;
-        Ok(StartTime {
-            unix_seconds,
-            utc: format_utc(unix_seconds),
-            text: text.to_string(),
-        })
-    }
-
-    /// The UTC calendar day (year, month, day) of the instant: the first day partition to walk.
-    pub fn utc_date(&self) -> (i32, u32, u32) {
-        civil_from_days(self.unix_seconds.div_euclid(SECONDS_PER_DAY))
-    }
-}
+pub use crate::time::StartTime;
 
 /// One thing wrong with one variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -713,116 +685,6 @@ fn parse_bool(text: &str) -> Option<bool> {
         "false" | "0" | "no" => Some(false),
         _ => None,
     }
-}
-
-const SECONDS_PER_DAY: i64 = 86_400;
-
-/// RFC 3339 `date-time` to Unix seconds (fraction dropped).
-fn parse_rfc3339(text: &str) -> Result<i64, String> {
-    let s = text.as_bytes();
-    if !text.is_ascii() {
-        return Err("it contains a non-ASCII character".into());
-    }
-    // Fixed part: YYYY-MM-DDTHH:MM:SS (19 bytes).
-    let shape = "YYYY-MM-DDTHH:MM:SS";
-    if s.len() < shape.len() {
-        return Err("it is too short for YYYY-MM-DDTHH:MM:SS".into());
-    }
-    let digits = |range: std::ops::Range<usize>, field: &str| -> Result<i64, String> {
-        let part = &s[range];
-        if part.iter().all(u8::is_ascii_digit) {
-            Ok(part.iter().fold(0i64, |n, &b| n * 10 + i64::from(b - b'0')))
-        } else {
-            Err(format!("the {field} is not all digits"))
-        }
-    };
-    let year = digits(0..4, "year")?;
-    let month = digits(5..7, "month")?;
-    let day = digits(8..10, "day")?;
-    let hour = digits(11..13, "hour")?;
-    let minute = digits(14..16, "minute")?;
-    let second = digits(17..19, "second")?;
-    if s[4] != b'-' || s[7] != b'-' {
-        return Err("the date is not YYYY-MM-DD".into());
-    }
-    if !matches!(s[10], b'T' | b't' | b' ') {
-        return Err("the date and the time are not separated by 'T'".into());
-    }
-    if s[13] != b':' || s[16] != b':' {
-        return Err("the time is not HH:MM:SS".into());
-    }
-    if !(1..=12).contains(&month) {
-        return Err("month out of range".into());
-    }
-    // The year has four digits and the month was checked, so both fit `u32`.
-    let max_day = i64::from(key::days_in_month(year as u32, month as u32));
-    if !(1..=max_day).contains(&day) {
-        return Err("day out of range for the month".into());
-    }
-    if hour > 23 {
-        return Err("hour out of range".into());
-    }
-    if minute > 59 {
-        return Err("minute out of range".into());
-    }
-    // RFC 3339 allows a leap second (60); it counts as the next minute's first second.
-    if second > 60 {
-        return Err("second out of range".into());
-    }
-    let mut rest = &s[19..];
-    if let Some(after_dot) = rest.strip_prefix(b".") {
-        let n = after_dot.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 0 {
-            return Err("the fraction of a second has no digits".into());
-        }
-        rest = &after_dot[n..];
-    }
-    let offset = match rest {
-        b"Z" | b"z" => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let two = |a: u8, b: u8| -> Option<i64> {
-                (a.is_ascii_digit() && b.is_ascii_digit())
-                    .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
-            };
-            let (Some(oh), Some(om)) = (two(*h1, *h2), two(*m1, *m2)) else {
-                return Err("the zone offset is not +HH:MM or -HH:MM".into());
-            };
-            if oh > 23 || om > 59 {
-                return Err("zone offset out of range".into());
-            }
-            let seconds = oh * 3600 + om * 60;
-            if *sign == b'+' {
-                seconds
-            } else {
-                -seconds
-            }
-        }
-        [] => return Err("the zone is missing (add Z for UTC)".into()),
-        _ => return Err("the zone is not Z, +HH:MM or -HH:MM".into()),
-    };
-    let days = days_from_civil(year, month, day);
-    Ok(days * SECONDS_PER_DAY + hour * 3600 + minute * 60 + second - offset)
-}
-
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    crate::logs::time::days_from_civil(year, month as u32, day as u32)
-}
-
-/// (year, month, day); RFC 3339 years have four digits, so the year fits an `i32`.
-fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let (year, month, day) = crate::logs::time::civil_from_days(days);
-    (year as i32, month, day)
-}
-
-fn format_utc(unix_seconds: i64) -> String {
-    let (year, month, day) = civil_from_days(unix_seconds.div_euclid(SECONDS_PER_DAY));
-    let secs = unix_seconds.rem_euclid(SECONDS_PER_DAY);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 /// An S3 client whose request builders always carry the expected bucket owner.
@@ -1731,18 +1593,6 @@ mod tests {
                 &[(var::BACKFILL_START_TIME, text)],
                 var::BACKFILL_START_TIME,
                 reason,
-            );
-        }
-    }
-
-    #[test]
-    fn date_conversion_round_trips_across_eras() {
-        for days in [-800_000i64, -719_468, -1, 0, 1, 10_957, 19_783, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(
-                days_from_civil(y.into(), m.into(), d.into()),
-                days,
-                "{days}"
             );
         }
     }

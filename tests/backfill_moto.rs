@@ -76,7 +76,7 @@ const MONTHS: [&str; 12] = [
 /// `Mon, 7 Dec 2020 20:01:55:177`, the connection and user log spelling.
 fn log_time(ms: i64) -> String {
     let day = ms.div_euclid(MS_PER_DAY);
-    let (y, m, d) = redshift_audit_forwarder::logs::time::civil_from_days(day);
+    let (y, m, d) = redshift_audit_forwarder::time::date_of_day(day).unwrap();
     let rem = ms.rem_euclid(MS_PER_DAY);
     format!(
         "{}, {d} {} {y} {:02}:{:02}:{:02}:{:03}",
@@ -135,7 +135,7 @@ fn log_text(log_type: &str, file_ms: i64, seq: u64) -> String {
 /// The key of a Redshift audit file of `file_ms` under a tree.
 fn log_key(account: &str, region: &str, log_type: &str, file_ms: i64) -> String {
     let day = file_ms.div_euclid(MS_PER_DAY);
-    let (y, m, d) = redshift_audit_forwarder::logs::time::civil_from_days(day);
+    let (y, m, d) = redshift_audit_forwarder::time::date_of_day(day).unwrap();
     let rem = file_ms.rem_euclid(MS_PER_DAY);
     format!(
         "AWSLogs/{account}/redshift/{region}/{y:04}/{m:02}/{d:02}/{account}_redshift_{region}_{CLUSTER}_{log_type}_{}T{:02}:{:02}.gz",
