@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser as ClapParser, Subcommand};
 
-use crate::decode;
 use crate::key::parse_file_name;
-use crate::logs::{Body, LogType, Parser};
-use crate::output::{write_record, Provenance};
+use crate::logs::LogType;
+use crate::output::Provenance;
+use crate::pipeline::{self, Format, Input, Spec, Stopped};
 
 #[derive(Debug, ClapParser)]
 #[command(
@@ -57,7 +57,7 @@ pub enum Command {
 }
 
 fn parse_since(s: &str) -> Result<String, String> {
-    crate::settings::StartTime::parse(s).map(|_| s.to_string())
+    crate::time::parse_rfc3339(s).map(|_| s.to_string())
 }
 
 fn parse_log_type(s: &str) -> Result<LogType, String> {
@@ -192,42 +192,45 @@ pub fn parse_stream(
     provenance: &Provenance,
     out: &mut impl Write,
 ) -> Result<FileSummary, FileError> {
-    let read_error = |summary: &FileSummary, line: u64, source: io::Error| FileError::Read {
-        records: summary.records,
-        line,
-        source,
+    let spec = Spec {
+        input: Input::AuditLog(log_type),
+        format: Format::Raw,
+        provenance,
+        max_line: None,
     };
-    let mut summary = FileSummary::default();
-    let reader = decode::open(input).map_err(|e| read_error(&summary, 0, e))?;
-    let mut parser = Parser::new(log_type, reader);
     let mut buf = Vec::with_capacity(OUTPUT_BLOCK + 64 * 1024);
-    let mut last_line = 0;
-    loop {
-        let record = match parser.next_record() {
-            Ok(Some(r)) => r,
-            Ok(None) => break,
-            Err(e) => {
-                out.write_all(&buf).map_err(FileError::Write)?;
-                return Err(read_error(&summary, last_line + 1, e));
-            }
-        };
-        summary.records += 1;
-        last_line = record.line;
-        if let Body::ParseError { reason, .. } = &record.body {
-            summary.parse_errors += 1;
-            if summary.first_error.is_none() {
-                summary.first_error = Some((record.line, reason.to_string()));
-            }
-        }
-        write_record(&mut buf, &record, provenance);
+    let mut write_error = None;
+    let (counts, result) = pipeline::run(input, &spec, &mut |line| {
+        buf.extend_from_slice(line);
         buf.push(b'\n');
         if buf.len() >= OUTPUT_BLOCK {
-            out.write_all(&buf).map_err(FileError::Write)?;
+            if let Err(e) = out.write_all(&buf) {
+                write_error = Some(e);
+                return false;
+            }
             buf.clear();
         }
+        true
+    });
+    if let Some(e) = write_error {
+        return Err(FileError::Write(e));
     }
-    out.write_all(&buf)
-        .and_then(|_| out.flush())
-        .map_err(FileError::Write)?;
+    out.write_all(&buf).map_err(FileError::Write)?;
+    let summary = FileSummary {
+        records: counts.records,
+        parse_errors: counts.parse_errors,
+        first_error: counts.first_error,
+    };
+    match result {
+        Ok(()) | Err(Stopped::Emit) => {}
+        Err(Stopped::Read(source)) => {
+            return Err(FileError::Read {
+                records: summary.records,
+                line: counts.last_record_line + 1,
+                source,
+            });
+        }
+    }
+    out.flush().map_err(FileError::Write)?;
     Ok(summary)
 }

@@ -33,24 +33,7 @@ const EB_SCHEDULED: &str = "Scheduled Event";
 /// `Event` of the message S3 sends when a notification is first configured.
 const S3_TEST_EVENT: &str = "s3:TestEvent";
 
-/// One S3 object the handler should process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectRef {
-    pub bucket: String,
-    /// The real key, decoded: pass it to `GetObject` as it is.
-    pub key: String,
-    /// Size the event reported, if any; informational, the body decides.
-    pub size: Option<u64>,
-    pub etag: Option<String>,
-    pub version_id: Option<String>,
-}
-
-impl ObjectRef {
-    /// What the key's file name says; events only yield keys for which this succeeds.
-    pub fn file_name(&self) -> Result<LogFileName, KeyError> {
-        key::parse_file_name(&self.key)
-    }
-}
+pub use crate::ports::ObjectRef;
 
 /// Which objects to forward: the `AUDIT_PREFIX` and `LOG_TYPES` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,26 +12,17 @@
 //! writing one never triggers the function. Each object is JSON that names what it is about
 //! (bucket, key, tree prefix, owner), so an operator can read it with `aws s3 cp ... -`.
 //!
-//! The store is a small trait ([`StateStore`]) with an S3 adapter ([`StateBucket`]) and an
-//! in-memory one ([`MemoryStore`]) for tests. Its futures are boxed so that [`Ledger`] is one
-//! concrete type the handler can hold without another generic parameter.
+//! The store is a port ([`StateStore`]) with an S3 adapter (`aws::StateBucket`) and an
+//! in-memory twin (`ports::memory::MemoryStore`) for tests. Its futures are boxed so that
+//! [`Ledger`] is one concrete type the forwarder can hold without another generic parameter.
 
-pub use crate::time::rfc3339_ms;
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::settings::StateBucket;
-
-/// A boxed future, so the store traits stay object safe.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::ports::{Precondition, StateError, StateStore};
+pub use crate::time::rfc3339_ms;
 
 /// Folder of the done markers under the state prefix.
 const DONE_DIR: &str = "done/";
@@ -39,240 +30,6 @@ const DONE_DIR: &str = "done/";
 const CURSOR_DIR: &str = "cursor/";
 /// The backfill's lease under the state prefix.
 const LEASE_NAME: &str = "lease.json";
-
-/// When a write may happen (S3 conditional writes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Precondition {
-    /// Always: done markers, whose last writer wins.
-    None,
-    /// Only when the key does not exist yet (`If-None-Match: *`).
-    IfAbsent,
-    /// Only when the stored object still has this ETag (`If-Match`).
-    IfMatch(String),
-}
-
-/// A stored state object and its ETag (as the store gives it, quotes included).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    pub body: Vec<u8>,
-    pub etag: String,
-}
-
-/// Why reading or writing state failed, and whether trying again can help.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// A conditional write lost: another writer created or changed the object first. Retrying
-    /// the same write never helps; read the object again and decide anew.
-    #[error("{location}: another writer changed it first (precondition failed)")]
-    Conflict { location: String },
-    /// The store failed or refused. Throttling, 5xx and timeouts are retryable; access denied
-    /// and a missing bucket are not.
-    #[error("{location}: {message}")]
-    Store {
-        location: String,
-        message: String,
-        retryable: bool,
-    },
-    /// The object is not the JSON this version writes. Retrying never helps: delete or fix it.
-    #[error("{location}: not a valid state object: {reason}")]
-    Corrupt { location: String, reason: String },
-}
-
-impl StateError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            StateError::Conflict { .. } | StateError::Corrupt { .. } => false,
-            StateError::Store { retryable, .. } => *retryable,
-        }
-    }
-}
-
-/// Where state objects are kept. Keys are full keys (the ledger adds the prefix).
-pub trait StateStore: Send + Sync {
-    /// The object, or `None` when it does not exist.
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Stored>, StateError>>;
-    /// Writes the object when `condition` holds and returns its new ETag;
-    /// [`StateError::Conflict`] when it does not.
-    fn put<'a>(
-        &'a self,
-        key: &'a str,
-        body: Vec<u8>,
-        condition: Precondition,
-    ) -> BoxFuture<'a, Result<String, StateError>>;
-    /// `s3://bucket/key`, for messages.
-    fn location(&self, key: &str) -> String;
-}
-
-impl StateStore for StateBucket {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Stored>, StateError>> {
-        Box::pin(async move {
-            let out = match self.s3.get_object(&self.bucket, key).send().await {
-                Ok(out) => out,
-                Err(err) => {
-                    let code = err.code().unwrap_or_default();
-                    if code == "NoSuchKey" || status(&err) == Some(404) && code != "NoSuchBucket" {
-                        return Ok(None);
-                    }
-                    return Err(store_error(self.location(key), &err));
-                }
-            };
-            let etag = out.e_tag().unwrap_or_default().to_string();
-            let body = out.body.collect().await.map_err(|e| StateError::Store {
-                location: self.location(key),
-                message: format!("reading the body failed: {e}"),
-                retryable: true,
-            })?;
-            Ok(Some(Stored {
-                body: body.into_bytes().to_vec(),
-                etag,
-            }))
-        })
-    }
-
-    fn put<'a>(
-        &'a self,
-        key: &'a str,
-        body: Vec<u8>,
-        condition: Precondition,
-    ) -> BoxFuture<'a, Result<String, StateError>> {
-        Box::pin(async move {
-            let mut request = self
-                .s3
-                .put_object(&self.bucket, key)
-                .content_type("application/json")
-                .body(ByteStream::from(body));
-            request = match condition {
-                Precondition::None => request,
-                Precondition::IfAbsent => request.if_none_match("*"),
-                Precondition::IfMatch(etag) => request.if_match(etag),
-            };
-            match request.send().await {
-                Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
-                // 412 Precondition Failed; 409 ConditionalRequestConflict when a concurrent
-                // conditional write is in progress. Both mean another writer got there first.
-                Err(err)
-                    if matches!(status(&err), Some(412 | 409))
-                        || matches!(
-                            err.code(),
-                            Some("PreconditionFailed" | "ConditionalRequestConflict")
-                        ) =>
-                {
-                    Err(StateError::Conflict {
-                        location: self.location(key),
-                    })
-                }
-                // `If-Match` on a key that was deleted meanwhile: the object we meant is gone.
-                Err(err) if err.code() == Some("NoSuchKey") => Err(StateError::Conflict {
-                    location: self.location(key),
-                }),
-                Err(err) => Err(store_error(self.location(key), &err)),
-            }
-        })
-    }
-
-    fn location(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.bucket)
-    }
-}
-
-fn status<E>(err: &SdkError<E>) -> Option<u16> {
-    match err {
-        SdkError::ServiceError(context) => Some(context.raw().status().as_u16()),
-        _ => None,
-    }
-}
-
-fn store_error<E>(location: String, err: &SdkError<E>) -> StateError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let retryable = match status(err) {
-        // No answer at all: timeout, connection, credentials.
-        None => true,
-        Some(code) => {
-            code >= 500
-                || code == 429
-                || err
-                    .code()
-                    .is_some_and(|c| crate::source::RETRYABLE_CODES.contains(&c))
-        }
-    };
-    StateError::Store {
-        location,
-        message: DisplayErrorContext(err).to_string(),
-        retryable,
-    }
-}
-
-/// State objects in memory, with S3's conditional-write rules and content ETags: for tests.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    objects: Mutex<HashMap<String, Stored>>,
-    /// Successful writes, for tests that count them.
-    pub writes: AtomicU64,
-}
-
-impl MemoryStore {
-    /// Every key and body, sorted by key.
-    pub fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
-        let objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<_> = objects
-            .iter()
-            .map(|(k, v)| (k.clone(), v.body.clone()))
-            .collect();
-        all.sort();
-        all
-    }
-}
-
-impl StateStore for MemoryStore {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Stored>, StateError>> {
-        let found = self
-            .objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned();
-        Box::pin(async move { Ok(found) })
-    }
-
-    fn put<'a>(
-        &'a self,
-        key: &'a str,
-        body: Vec<u8>,
-        condition: Precondition,
-    ) -> BoxFuture<'a, Result<String, StateError>> {
-        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
-        let current = objects.get(key).map(|s| s.etag.clone());
-        let allowed = match (&condition, &current) {
-            (Precondition::None, _) => true,
-            (Precondition::IfAbsent, current) => current.is_none(),
-            (Precondition::IfMatch(want), Some(have)) => want == have,
-            (Precondition::IfMatch(_), None) => false,
-        };
-        let result = if allowed {
-            let etag = format!("\"{:032x}\"", xxh3_128(&body));
-            objects.insert(
-                key.to_string(),
-                Stored {
-                    body,
-                    etag: etag.clone(),
-                },
-            );
-            self.writes.fetch_add(1, Ordering::Relaxed);
-            Ok(etag)
-        } else {
-            Err(StateError::Conflict {
-                location: self.location(key),
-            })
-        };
-        Box::pin(async move { result })
-    }
-
-    fn location(&self, key: &str) -> String {
-        format!("memory://{key}")
-    }
-}
 
 /// An ETag without its quotes (and weak marker): S3 notifications send it bare, listings and
 /// `GetObject` quoted.
@@ -396,12 +153,6 @@ impl Ledger {
             format!("{prefix}/")
         };
         Ledger { store, prefix }
-    }
-
-    /// The ledger in the S3 state bucket.
-    pub fn in_bucket(state: StateBucket) -> Ledger {
-        let prefix = state.prefix.clone();
-        Ledger::new(Arc::new(state), &prefix)
     }
 
     /// Key of the done marker of `s3://bucket/key`.
@@ -620,6 +371,7 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::memory::MemoryStore;
 
     fn ledger() -> (Arc<MemoryStore>, Ledger) {
         let store = Arc::new(MemoryStore::default());

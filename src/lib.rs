@@ -1,20 +1,28 @@
 //! Forward Amazon Redshift audit logs from S3 to Amazon Data Firehose as typed JSON records.
 //!
-//! The parsing core (`logs`, `key`, `decode`, `output`) knows nothing of AWS; the edges
-//! (`events`, `source`, `sink`, `handler`, `backfill`, `ledger`, `settings`, `runtime`) adapt it
-//! to S3, Firehose and Lambda.
+//! Imports point one way (DESIGN.md, "Layout"; checked by `tests/layout.rs`):
+//!
+//! - core: `logs`, `decode`, `key`, `time`, `output` (formats, no AWS, no async);
+//! - ports: `ports` (traits the domain needs, in-memory twins), `sink` (the sink port);
+//! - domain: `events`, `settings`, `ledger`, `pipeline`, `report`;
+//! - use cases: `forward`, then `backfill`, then `handler`;
+//! - edges: `aws` (every SDK call), `runtime` (wiring), `cli`.
 
+pub mod aws;
 pub mod backfill;
 pub mod cli;
 pub mod decode;
 pub mod events;
+pub mod forward;
 pub mod handler;
 pub mod key;
 pub mod ledger;
 pub mod logs;
 pub mod output;
+pub mod pipeline;
+pub mod ports;
+pub mod report;
 pub mod runtime;
 pub mod settings;
 pub mod sink;
-pub mod source;
 pub mod time;

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::backfill::{self, Backfill, Clock, Event, RunOptions, SystemClock};
+use crate::aws::{self, AuditBucket, Clients, FirehoseSink, StateBucket};
+use crate::backfill::{self, Backfill, Event, RunOptions};
 use crate::events::BackfillRequest;
-use crate::handler::{Context, Handler};
+use crate::forward::Forwarder;
+use crate::handler::{Context, Handler, HandlerError};
 use crate::ledger::Ledger;
-use crate::settings::{self, AuditBucket, Clients, Settings};
-use crate::sink::FirehoseSink;
+use crate::ports::{Clock, SystemClock};
+use crate::settings::Settings;
 use crate::time::rfc3339_ms;
 
 /// The handler as deployed: S3 in, Firehose out.
@@ -49,16 +51,14 @@ pub async fn build_handler() -> Result<(Settings, LiveHandler), String> {
 /// [`build_handler`] with the ledger and the backfill.
 pub async fn build_live() -> Result<Live, String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    let clients = settings::clients(&settings)
-        .await
-        .map_err(|e| e.to_string())?;
+    let clients = aws::clients(&settings).await.map_err(|e| e.to_string())?;
     Ok(live_from(settings, &clients))
 }
 
 /// The handler, ledger and backfill from settings and clients already built (tests pass
 /// clients for moto).
 pub fn live_from(settings: Settings, clients: &Clients) -> Live {
-    let ledger = clients.state.clone().map(Ledger::in_bucket);
+    let ledger = clients.state.clone().map(ledger_in);
     let backfill = match (&settings.audit_bucket, &ledger) {
         (Some(bucket), Some(ledger)) => Some(Backfill {
             bucket: bucket.clone(),
@@ -82,9 +82,7 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
     let make_sink: Box<dyn Fn() -> FirehoseSink + Send + Sync> =
         Box::new(move || FirehoseSink::new(firehose.clone(), stream.clone(), pack));
     let handler = Handler {
-        filter: settings.filter(),
-        fetch: clients.audit.clone(),
-        make_sink,
+        forwarder: Forwarder::new(settings.filter(), clients.audit.clone(), make_sink),
     };
     Live {
         settings,
@@ -92,6 +90,12 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
         ledger,
         backfill,
     }
+}
+
+/// The ledger in the S3 state bucket.
+pub fn ledger_in(state: StateBucket) -> Ledger {
+    let prefix = state.prefix.clone();
+    Ledger::new(Arc::new(state), &prefix)
 }
 
 /// Serves Lambda events until the runtime stops the process.
@@ -111,8 +115,8 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
                 .handle_with(&event.payload, context)
                 .await
                 .map_err(|e| {
-                    tracing::error!(error = %e, "invocation failed");
-                    lambda_runtime::Error::from(e.to_string())
+                    tracing::error!(error = %e, retryable = e.is_retryable(), "invocation failed");
+                    diagnostic(&e)
                 })
         },
     ))
@@ -189,7 +193,9 @@ pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) 
     };
     let mut progress = Progress::new();
     let ran = walk
-        .run(&live.handler, &options, &mut |event| progress.on(event))
+        .run(&live.handler.forwarder, &options, &mut |event| {
+            progress.on(event)
+        })
         .await;
     progress.done();
     match ran {
@@ -286,22 +292,17 @@ pub fn init_stderr_logging() {
         .try_init();
 }
 
-/// The current time as RFC 3339 UTC with milliseconds, for log lines written by hand.
-pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339_ms(now.as_millis() as i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn now_is_rfc3339_with_milliseconds() {
-        let now = now_rfc3339();
-        assert_eq!(now.len(), 24);
-        assert!(now.ends_with('Z') && now.as_bytes()[10] == b'T', "{now}");
+/// How a failed invocation reaches Lambda: an error type that tells retryable failures (a
+/// later attempt can succeed: throttling, a dropped connection, a walk cut short) from final
+/// ones (a malformed event, a missing object, a refused stream), and the message.
+pub fn diagnostic(error: &HandlerError) -> lambda_runtime::Diagnostic {
+    let kind = if error.is_retryable() {
+        "Retryable"
+    } else {
+        "NotRetryable"
+    };
+    lambda_runtime::Diagnostic {
+        error_type: format!("{kind}.{}", error.kind()),
+        error_message: error.to_string(),
     }
 }

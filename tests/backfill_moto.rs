@@ -23,17 +23,18 @@ use common::{
     create_bucket, create_delivery_stream_to_bucket, delivered_lines, firehose_client, put_object,
     s3_client, sdk_config, Moto,
 };
+use redshift_audit_forwarder::aws::{self as settings, BucketClient, StateBucket};
 use redshift_audit_forwarder::backfill::{
-    day_label, new_owner, ManualClock, RunOptions, Stopped, Summary, LEASE_TTL_MS, MS_PER_DAY,
+    day_label, new_owner, RunOptions, Stopped, Summary, LEASE_TTL_MS, MS_PER_DAY,
 };
-use redshift_audit_forwarder::handler::Handler;
+use redshift_audit_forwarder::forward::Forwarder;
 use redshift_audit_forwarder::key::parse_file_name;
-use redshift_audit_forwarder::ledger::{
-    LeaseOutcome, Ledger, Precondition, StateError, StateStore,
-};
+use redshift_audit_forwarder::ledger::LeaseOutcome;
 use redshift_audit_forwarder::output::Provenance;
-use redshift_audit_forwarder::runtime::{live_from, Live};
-use redshift_audit_forwarder::settings::{self, BucketClient, Settings, StateBucket};
+use redshift_audit_forwarder::ports::memory::ManualClock;
+use redshift_audit_forwarder::ports::{Precondition, StateError, StateStore};
+use redshift_audit_forwarder::runtime::{ledger_in, live_from, Live};
+use redshift_audit_forwarder::settings::Settings;
 use redshift_audit_forwarder::sink::{Sink, SinkError, SinkStats};
 use serde_json::{json, Value};
 
@@ -351,7 +352,7 @@ async fn run(live: &Live, options: &RunOptions) -> Summary {
     live.backfill
         .as_ref()
         .expect("backfill configured")
-        .run(&live.handler, options, &mut |_| {})
+        .run(&live.handler.forwarder, options, &mut |_| {})
         .await
         .unwrap_or_else(|e| panic!("backfill failed: {e}"))
 }
@@ -633,16 +634,16 @@ async fn a_walk_that_dies_mid_object_duplicates_only_that_object() {
             .await;
         let left = Arc::new(AtomicI64::new(lines));
         let (firehose, name) = (world.firehose.clone(), stream.clone());
-        let dying = Handler {
-            filter: live.handler.filter.clone(),
-            fetch: live.handler.fetch.clone(),
-            make_sink: move || DyingSink {
+        let dying = Forwarder::new(
+            live.handler.forwarder.filter.clone(),
+            live.handler.forwarder.fetch.clone(),
+            move || DyingSink {
                 firehose: firehose.clone(),
                 stream: name.clone(),
                 left: left.clone(),
                 stats: SinkStats::default(),
             },
-        };
+        );
         let backfill = live.backfill.as_ref().expect("backfill");
         let mut in_flight = Vec::new();
         let died = backfill
@@ -717,7 +718,7 @@ async fn a_killed_backfill_process_duplicates_at_most_the_object_in_flight() {
     let held = run(&live, &options()).await;
     assert_eq!(held.stopped, Stopped::LeaseHeld, "{held:?}");
     let recovered = backfill
-        .run(&live.handler, &options(), &mut |_| {})
+        .run(&live.handler.forwarder, &options(), &mut |_| {})
         .await
         .expect("recovery run");
     assert_eq!(recovered.stopped, Stopped::Complete);
@@ -762,7 +763,7 @@ async fn late_file_in_an_older_partition_is_sent_by_the_next_run() {
         .backfill
         .as_ref()
         .unwrap()
-        .run(&live.handler, &options(), &mut |e| {
+        .run(&live.handler.forwarder, &options(), &mut |e| {
             if let redshift_audit_forwarder::backfill::Event::Sent(r) = e {
                 sent.push(r.key.clone());
             }
@@ -979,7 +980,7 @@ async fn two_backfills_started_together_one_walks_and_the_other_returns_at_once(
     let mut later = live.backfill.clone().unwrap();
     later.clock = Arc::new(ManualClock::new(now + 60_000));
     let taken = later
-        .run(&live.handler, &options(), &mut |_| {})
+        .run(&live.handler.forwarder, &options(), &mut |_| {})
         .await
         .unwrap();
     assert_eq!(taken.stopped, Stopped::Complete);
@@ -1085,7 +1086,7 @@ async fn state_writes_are_conditional_on_s3_as_the_ledger_expects() {
     assert!(state.get("absent.json").await.unwrap().is_none());
 
     // Two walkers racing for a free lease: exactly one gets it.
-    let ledger = Ledger::in_bucket(state);
+    let ledger = ledger_in(state);
     let now = now_ms();
     let (a, b) = tokio::join!(
         ledger.acquire_lease("a", now, now + 60_000),

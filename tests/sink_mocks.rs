@@ -16,9 +16,8 @@ use aws_sdk_firehose::types::error::{ResourceNotFoundException, ServiceUnavailab
 use aws_sdk_firehose::types::PutRecordBatchResponseEntry;
 use aws_sdk_firehose::Client;
 use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
-use redshift_audit_forwarder::sink::{
-    FirehoseSink, RetryPolicy, Sink, SinkError, SinkStats, MAX_BATCH_RECORDS,
-};
+use redshift_audit_forwarder::aws::{FirehoseSink, RetryPolicy};
+use redshift_audit_forwarder::sink::{Sink, SinkError, SinkStats, MAX_BATCH_RECORDS};
 
 const STREAM: &str = "audit-stream";
 

@@ -1,14 +1,14 @@
 //! Unit tests of the walk against in-memory fakes: a bucket that lists and serves objects as S3
 //! does, a state store with S3's conditional writes, a clock that moves only when told.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::events::Filter;
-use crate::handler::{FetchError, Fetched};
-use crate::ledger::MemoryStore;
+use crate::ports::memory::{ManualClock, MemoryBucket, MemoryStore};
+use crate::ports::{FetchError, Fetched};
 use crate::sink::WriteSink;
 
 const BUCKET: &str = "audit";
@@ -18,129 +18,6 @@ const LINE: &str =
 /// 2024-03-01T00:00:00Z.
 const MAR_1: i64 = 1_709_251_200_000;
 const HOUR: i64 = 3_600_000;
-
-/// A bucket in memory: lists like `ListObjectsV2` (sorted keys, delimiter, pages of `page`
-/// keys) and serves bodies. Fetching advances `clock` by `fetch_ms`, and keys in `broken`
-/// fail to read.
-struct MemoryBucket {
-    objects: Mutex<BTreeMap<String, (Vec<u8>, i64)>>,
-    page: std::sync::atomic::AtomicUsize,
-    clock: Arc<ManualClock>,
-    fetch_ms: AtomicI64,
-    broken: Mutex<Vec<String>>,
-    calls: Mutex<u64>,
-}
-
-impl MemoryBucket {
-    fn new(clock: Arc<ManualClock>) -> MemoryBucket {
-        MemoryBucket {
-            objects: Mutex::default(),
-            page: 1000.into(),
-            clock,
-            fetch_ms: 0.into(),
-            broken: Mutex::default(),
-            calls: Mutex::default(),
-        }
-    }
-
-    fn put(&self, key: &str, text: &str, last_modified_ms: i64) {
-        self.objects
-            .lock()
-            .unwrap()
-            .insert(key.into(), (text.as_bytes().to_vec(), last_modified_ms));
-    }
-}
-
-fn etag_of(body: &[u8]) -> String {
-    format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(body))
-}
-
-impl ListObjects for MemoryBucket {
-    fn list_page<'a>(
-        &'a self,
-        _bucket: &'a str,
-        prefix: &'a str,
-        delimiter: Option<&'a str>,
-        token: Option<String>,
-    ) -> BoxFuture<'a, Result<Page, ListError>> {
-        *self.calls.lock().unwrap() += 1;
-        let objects = self.objects.lock().unwrap();
-        let mut page = Page::default();
-        let mut count = 0;
-        for (key, (body, lm)) in objects.range(prefix.to_string()..) {
-            if !key.starts_with(prefix) {
-                break;
-            }
-            let entry = match delimiter.and_then(|d| {
-                key[prefix.len()..]
-                    .find(d)
-                    .map(|i| key[..prefix.len() + i + d.len()].to_string())
-            }) {
-                Some(common) => common,
-                None => key.clone(),
-            };
-            if token.as_ref().is_some_and(|t| entry <= *t) {
-                continue;
-            }
-            if page.prefixes.last() == Some(&entry) {
-                continue;
-            }
-            if count == self.page.load(Ordering::SeqCst) {
-                page.next = page
-                    .objects
-                    .last()
-                    .map(|o| o.key.clone())
-                    .max(page.prefixes.last().cloned());
-                break;
-            }
-            count += 1;
-            if entry == *key {
-                page.objects.push(Listed {
-                    key: key.clone(),
-                    size: body.len() as u64,
-                    etag: etag_of(body),
-                    last_modified_ms: *lm,
-                });
-            } else {
-                page.prefixes.push(entry);
-            }
-        }
-        Box::pin(async move { Ok(page) })
-    }
-}
-
-impl Fetch for MemoryBucket {
-    async fn fetch(&self, object: &ObjectRef) -> Result<Fetched, FetchError> {
-        self.clock.advance(self.fetch_ms.load(Ordering::SeqCst));
-        let found = self.objects.lock().unwrap().get(&object.key).cloned();
-        let Some((body, _)) = found else {
-            return Err(FetchError {
-                message: format!("no such key {}", object.key),
-                retryable: false,
-            });
-        };
-        let etag = etag_of(&body);
-        let reader: Box<dyn io::Read + Send> = if self.broken.lock().unwrap().contains(&object.key)
-        {
-            Box::new(Broken)
-        } else {
-            Box::new(io::Cursor::new(body.clone()))
-        };
-        Ok(Fetched {
-            body: reader,
-            size: Some(body.len() as u64),
-            etag: Some(etag),
-        })
-    }
-}
-
-/// A body whose connection breaks.
-struct Broken;
-impl io::Read for Broken {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset"))
-    }
-}
 
 /// Lines written by every sink of a test.
 #[derive(Clone, Default)]
@@ -200,13 +77,13 @@ fn fixture(now_ms: i64, prefix: &str) -> Fixture {
 }
 
 impl Fixture {
-    fn handler(&self) -> Handler<SharedBucket, impl Fn() -> WriteSink<Out> + Send + Sync> {
+    fn handler(&self) -> Forwarder<SharedBucket, impl Fn() -> WriteSink<Out> + Send + Sync> {
         let out = self.out.clone();
-        Handler {
-            filter: Filter::default(),
-            fetch: SharedBucket(self.bucket.clone()),
-            make_sink: move || WriteSink::new(out.clone()),
-        }
+        Forwarder::new(
+            Filter::default(),
+            SharedBucket(self.bucket.clone()),
+            move || WriteSink::new(out.clone()),
+        )
     }
 
     async fn run(&self, options: RunOptions) -> Summary {

@@ -5,7 +5,11 @@ use std::sync::{Arc, Mutex};
 use flate2::write::GzEncoder;
 
 use super::*;
+use crate::events::Filter;
+use crate::forward::Forwarder;
+use crate::ports::{FetchError, Fetched, ObjectRef};
 use crate::sink::WriteSink;
+use std::io;
 
 const KEY: &str = "AWSLogs/123456789012/redshift/us-east-1/2024/03/01/123456789012_redshift_us-east-1_analytics-prod_connectionlog_2024-03-01T00:53.gz";
 const LINE: &str =
@@ -60,115 +64,6 @@ fn gzip(text: &str) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-fn object(key: &str) -> ObjectRef {
-    ObjectRef {
-        bucket: "audit-bucket".into(),
-        key: key.into(),
-        size: None,
-        etag: None,
-        version_id: None,
-    }
-}
-
-/// What `parse` gives for the same bytes, with the object's provenance.
-fn expected(text: &str, key: &str) -> Vec<serde_json::Value> {
-    let name = crate::key::parse_file_name(key).unwrap();
-    let p = Provenance::new(name.log_type, Some(&name), Some("audit-bucket"), key);
-    let mut parser = Parser::new(name.log_type, text.as_bytes());
-    let mut out = Vec::new();
-    while let Some(r) = parser.next_record().unwrap() {
-        let mut buf = Vec::new();
-        write_record(&mut buf, &r, &p);
-        out.push(serde_json::from_slice(&buf).unwrap());
-    }
-    out
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_record_of_the_object_reaches_the_sink() {
-    let text = format!("{LINE}\nnot a record\n{LINE}\n");
-    let store = Memory(HashMap::from([(KEY.to_string(), gzip(&text))]));
-    let out = Shared::default();
-    let receipt = forward_object(&store, &object(KEY), WriteSink::new(out.clone()))
-        .await
-        .unwrap();
-    assert_eq!(out.lines(), expected(&text, KEY));
-    assert_eq!(receipt.records, 3);
-    assert_eq!(receipt.parse_errors, 1);
-    assert_eq!(receipt.input_lines, 3);
-    assert_eq!(receipt.text_bytes, text.len() as u64);
-    assert_eq!(receipt.log_type, Some(LogType::ConnectionLog));
-    assert_eq!(receipt.sink.lines, 3);
-    assert_eq!(
-        receipt.first_record_time.as_deref(),
-        Some("2020-12-07T20:01:55.177Z")
-    );
-    assert_eq!(receipt.etag.as_deref(), Some("\"etag\""));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_object_names_the_object_and_is_not_retryable() {
-    let err = forward_object(
-        &Memory::default(),
-        &object(KEY),
-        WriteSink::new(Shared::default()),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains(&format!("s3://audit-bucket/{KEY}")),
-        "{err}"
-    );
-    assert!(!err.is_retryable());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn truncated_gzip_fails_after_sending_what_was_read() {
-    let text: String = (0..20_000).map(|_| format!("{LINE}\n")).collect();
-    let gz = gzip(&text);
-    let store = Memory(HashMap::from([(
-        KEY.to_string(),
-        gz[..gz.len() / 2].to_vec(),
-    )]));
-    let out = Shared::default();
-    let err = forward_object(&store, &object(KEY), WriteSink::new(out.clone()))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ForwardError::Read { .. }), "{err}");
-    assert!(
-        err.to_string().contains("reading failed after line"),
-        "{err}"
-    );
-    let sent = out.lines().len();
-    assert!(
-        sent > 100 && sent < 20_000,
-        "{sent} records before the cut were sent"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_statement_too_large_for_one_record_is_split_in_parts() {
-    let key = KEY.replace("connectionlog", "useractivitylog");
-    let query: String = "x".repeat(2_500_000);
-    let text =
-        format!("'2020-12-08T22:00:03Z UTC [ db=dev user=u pid=1 userid=2 xid=3 ]' LOG: {query}\n");
-    let store = Memory(HashMap::from([(key.clone(), gzip(&text))]));
-    let out = Shared::default();
-    let receipt = forward_object(&store, &object(&key), WriteSink::new(out.clone()))
-        .await
-        .unwrap();
-    let lines = out.lines();
-    assert_eq!(receipt.records, 1);
-    assert_eq!(receipt.split_records, 1);
-    assert_eq!(lines.len(), 3);
-    let rejoined: String = lines.iter().map(|l| l["query"].as_str().unwrap()).collect();
-    assert_eq!(rejoined, query);
-    assert!(lines
-        .iter()
-        .all(|l| l["parts"] == 3 && l["id"] == lines[0]["id"]));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_batch_reports_only_the_failed_message() {
     let store = Memory(HashMap::from([(
@@ -187,9 +82,7 @@ async fn sqs_batch_reports_only_the_failed_message() {
     ]});
     let out = Shared::default();
     let handler = Handler {
-        filter: Filter::default(),
-        fetch: store,
-        make_sink: || WriteSink::new(out.clone()),
+        forwarder: Forwarder::new(Filter::default(), store, || WriteSink::new(out.clone())),
     };
     let response = handler.handle(&event).await.unwrap();
     assert_eq!(
@@ -204,9 +97,9 @@ async fn direct_event_with_a_failed_object_fails_the_invocation() {
     let event: serde_json::Value =
         serde_json::from_str(include_str!("../../events/s3-direct.json")).unwrap();
     let handler = Handler {
-        filter: Filter::default(),
-        fetch: Memory::default(),
-        make_sink: || WriteSink::new(Shared::default()),
+        forwarder: Forwarder::new(Filter::default(), Memory::default(), || {
+            WriteSink::new(Shared::default())
+        }),
     };
     let err = handler.handle(&event).await.unwrap_err();
     assert!(
@@ -220,14 +113,4 @@ async fn direct_event_with_a_failed_object_fails_the_invocation() {
         ),
         "{err}"
     );
-}
-
-#[test]
-fn a_batch_of_lines_gives_back_each_line_in_order() {
-    let mut lines = Lines::default();
-    for line in [&b"{\"a\":1}"[..], b"", b"{\"b\":2}"] {
-        lines.push(line);
-    }
-    let got: Vec<&[u8]> = lines.iter().collect();
-    assert_eq!(got, vec![&b"{\"a\":1}"[..], b"", b"{\"b\":2}"]);
 }

@@ -1,18 +1,17 @@
-//! Where records go: Firehose batching and retry, stdout.
+//! Where records go: the [`Sink`] port, Firehose's limits and packing, and the stdout sink. The
+//! Firehose adapter itself (calls, retry by index) is `aws::firehose`.
 //!
 //! A sink takes already-serialized NDJSON lines (without their newline) and knows nothing of the
 //! record schema. The handler drives it through the [`Sink`] trait: `send` each line, then
 //! `finish` to flush and wait for everything in flight; the returned [`SinkStats`] feed the
 //! receipt. After any error the sink must be dropped: the object it was sending failed.
 
-mod firehose;
-mod pack;
+pub(crate) mod pack;
 mod stdout;
 
 use std::future::Future;
 use std::time::Duration;
 
-pub use firehose::{FirehoseSink, RetryPolicy};
 pub use stdout::WriteSink;
 
 /// Most records in one PutRecordBatch call (FORMAT.md, "Amazon Data Firehose"; cannot be raised).

@@ -46,27 +46,20 @@
 //! the next run sends that object again, with the same record ids.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use serde::Serialize;
 
-use crate::events::{BackfillRequest, ObjectRef};
-use crate::handler::{forward_object, Fetch, ForwardError, Handler, Receipt};
+use crate::events::BackfillRequest;
+use crate::forward::{ForwardError, Forwarder, Receipt};
 use crate::key;
-use crate::ledger::{
-    rfc3339_ms, BoxFuture, Cursor, DoneMarker, HeldLease, LeaseOutcome, Ledger, Position,
-    StateError, Versioned,
-};
-use crate::settings::{BucketClient, StartTime};
+use crate::ledger::{Cursor, DoneMarker, HeldLease, LeaseOutcome, Ledger, Position, Versioned};
+use crate::ports::{Clock, Fetch, ListError, ListObjects, Listed, ObjectRef, StateError};
 use crate::sink::Sink;
+use crate::time::rfc3339_ms;
 
 pub use crate::time::{day_label, day_of, MS_PER_DAY};
-
-/// `ListObjectsV2` returns at most this many keys a page (S3 API reference; the default too).
-pub const LIST_PAGE_KEYS: i32 = 1000;
 
 /// A file name's time has minute resolution (`...T00:53`): the file may hold records up to the
 /// end of that minute, so a file is kept when its time plus this is after the start time.
@@ -94,159 +87,6 @@ const MAX_REPORTED_ERRORS: usize = 10;
 /// Deepest discovery below the prefix: `AWSLogs/<account>/redshift/<region>/` plus one custom
 /// folder above it.
 const MAX_DISCOVERY_DEPTH: usize = 5;
-
-// --- ports -----------------------------------------------------------------------------------
-
-/// One listed object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub key: String,
-    pub size: u64,
-    /// As S3 lists it, with quotes.
-    pub etag: String,
-    pub last_modified_ms: i64,
-}
-
-/// One `ListObjectsV2` page.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Page {
-    pub objects: Vec<Listed>,
-    /// Common prefixes, when a delimiter was given.
-    pub prefixes: Vec<String>,
-    /// Continuation token of the next page.
-    pub next: Option<String>,
-}
-
-/// Listing failed; `retryable` says whether a later run can succeed without a change.
-#[derive(Debug, thiserror::Error)]
-#[error("listing s3://{bucket}/{prefix} failed: {message}")]
-pub struct ListError {
-    pub bucket: String,
-    pub prefix: String,
-    pub message: String,
-    pub retryable: bool,
-}
-
-/// Lists a bucket (S3; tests use memory).
-pub trait ListObjects: Send + Sync {
-    fn list_page<'a>(
-        &'a self,
-        bucket: &'a str,
-        prefix: &'a str,
-        delimiter: Option<&'a str>,
-        token: Option<String>,
-    ) -> BoxFuture<'a, Result<Page, ListError>>;
-}
-
-impl ListObjects for BucketClient {
-    fn list_page<'a>(
-        &'a self,
-        bucket: &'a str,
-        prefix: &'a str,
-        delimiter: Option<&'a str>,
-        token: Option<String>,
-    ) -> BoxFuture<'a, Result<Page, ListError>> {
-        Box::pin(async move {
-            let out = self
-                .list_objects_v2(bucket)
-                .prefix(prefix)
-                .max_keys(LIST_PAGE_KEYS)
-                .set_delimiter(delimiter.map(str::to_owned))
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|err| {
-                    let retryable = match &err {
-                        aws_sdk_s3::error::SdkError::ServiceError(c) => {
-                            let status = c.raw().status().as_u16();
-                            status >= 500 || status == 429
-                        }
-                        _ => true,
-                    };
-                    ListError {
-                        bucket: bucket.to_string(),
-                        prefix: prefix.to_string(),
-                        message: DisplayErrorContext(&err).to_string(),
-                        retryable,
-                    }
-                })?;
-            let listed_at = SystemClock.now_ms();
-            let objects = out
-                .contents()
-                .iter()
-                .filter_map(|o| {
-                    Some(Listed {
-                        key: o.key()?.to_string(),
-                        size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-                        etag: o.e_tag().unwrap_or_default().to_string(),
-                        // S3 always sends it; without it, the listing time sorts the object
-                        // last, where it is checked against the ledger rather than skipped.
-                        last_modified_ms: o
-                            .last_modified()
-                            .and_then(|t| t.to_millis().ok())
-                            .unwrap_or(listed_at),
-                    })
-                })
-                .collect();
-            let prefixes = out
-                .common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix().map(str::to_owned))
-                .collect();
-            let next = if out.is_truncated() == Some(true) {
-                out.next_continuation_token().map(str::to_owned)
-            } else {
-                None
-            };
-            Ok(Page {
-                objects,
-                prefixes,
-                next,
-            })
-        })
-    }
-}
-
-/// Wall-clock time in milliseconds since the epoch. Leases compare times across processes, so
-/// this is the system clock, not a monotonic one; tests drive a [`ManualClock`].
-pub trait Clock: Send + Sync {
-    fn now_ms(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
-    }
-}
-
-/// A clock that moves only when told to.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    pub fn new(now_ms: i64) -> ManualClock {
-        ManualClock(AtomicI64::new(now_ms))
-    }
-    pub fn set(&self, now_ms: i64) {
-        self.0.store(now_ms, Ordering::SeqCst);
-    }
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 // --- days and times --------------------------------------------------------------------------
 
@@ -293,14 +133,11 @@ pub fn margin_ms(run_ms: i64, slowest_object_ms: i64) -> i64 {
     (run_ms / 5).min(MAX_MARGIN_MS).max(2 * slowest_object_ms)
 }
 
-/// Milliseconds since the epoch of an RFC 3339 time.
-fn rfc3339_to_ms(text: &str) -> Result<i64, String> {
-    StartTime::parse(text).map(|t| t.unix_seconds * 1000)
-}
+use crate::time::parse_rfc3339_ms as rfc3339_to_ms;
 
 // --- the walk --------------------------------------------------------------------------------
 
-/// Everything a walk needs besides the handler (which brings the filter, the fetch and the sink).
+/// Everything a walk needs besides the forwarder (which brings the filter, the fetch and the sink).
 #[derive(Clone)]
 pub struct Backfill {
     /// `AUDIT_BUCKET`.
@@ -357,10 +194,7 @@ impl RunOptions {
 /// A lease owner id unique to this run: process, time and a counter.
 pub fn new_owner() -> String {
     static RUNS: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = crate::time::now_ms();
     let host = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "local".into());
@@ -583,7 +417,7 @@ impl Backfill {
     /// or state failed) after the cursor and lease were saved as far as possible.
     pub async fn run<F, M, S>(
         &self,
-        handler: &Handler<F, M>,
+        forwarder: &Forwarder<F, M>,
         options: &RunOptions,
         on_event: &mut (dyn FnMut(Event<'_>) + Send),
     ) -> Result<Summary, BackfillError>
@@ -628,7 +462,7 @@ impl Backfill {
                 }
             }
         }
-        let walked = self.walk(handler, &mut run).await;
+        let walked = self.walk(forwarder, &mut run).await;
         let mut outcome = match walked {
             Ok(()) => Ok(()),
             Err(Halt::Stop(stopped)) => {
@@ -674,7 +508,11 @@ impl Backfill {
         }
     }
 
-    async fn walk<F, M, S>(&self, handler: &Handler<F, M>, run: &mut Run<'_>) -> Result<(), Halt>
+    async fn walk<F, M, S>(
+        &self,
+        forwarder: &Forwarder<F, M>,
+        run: &mut Run<'_>,
+    ) -> Result<(), Halt>
     where
         F: Fetch,
         M: Fn() -> S + Send + Sync,
@@ -702,7 +540,7 @@ impl Backfill {
         // Least advanced first, so a tree with a long history does not keep the others waiting.
         cursors.sort_by_key(|c| c.stored.as_ref().map(|s| s.value.resume_day));
         for mut cursor in cursors {
-            let walked = self.walk_tree(handler, run, &mut cursor).await;
+            let walked = self.walk_tree(forwarder, run, &mut cursor).await;
             let saved = self.save_cursor(run, &mut cursor).await;
             walked?;
             saved?;
@@ -712,7 +550,7 @@ impl Backfill {
 
     async fn walk_tree<F, M, S>(
         &self,
-        handler: &Handler<F, M>,
+        forwarder: &Forwarder<F, M>,
         run: &mut Run<'_>,
         cursor: &mut TreeCursor,
     ) -> Result<(), Halt>
@@ -763,7 +601,7 @@ impl Backfill {
             run.summary.days_walked += 1;
             run.summary.keys_listed += objects.len() as u64;
             for object in objects {
-                let Ok(name) = handler.filter.select(&object.key) else {
+                let Ok(name) = forwarder.filter.select(&object.key) else {
                     continue;
                 };
                 run.summary.objects_seen += 1;
@@ -802,7 +640,7 @@ impl Backfill {
                 // Today's partition stays open: the next walk lists it again.
                 let next = pending.earliest_day().map_or(day + 1, |d| d.min(day + 1));
                 cursor.resume_day = Some(next.min(today));
-                self.process(handler, run, cursor, position, &object, object_day)
+                self.process(forwarder, run, cursor, position, &object, object_day)
                     .await?;
             }
         }
@@ -840,7 +678,7 @@ impl Backfill {
     /// and the cursor saved. The caller has checked the time.
     async fn process<F, M, S>(
         &self,
-        handler: &Handler<F, M>,
+        forwarder: &Forwarder<F, M>,
         run: &mut Run<'_>,
         cursor: &mut TreeCursor,
         position: Position,
@@ -878,7 +716,7 @@ impl Backfill {
             version_id: None,
         };
         let began = self.clock.now_ms();
-        let forwarded = forward_object(&handler.fetch, &object_ref, (handler.make_sink)()).await;
+        let forwarded = forwarder.forward_quietly(&object_ref).await;
         run.slowest_ms = run.slowest_ms.max(self.clock.now_ms() - began);
         match forwarded {
             Ok(receipt) => {

@@ -1,4 +1,4 @@
-//! Settings' AWS clients and the S3 source against moto: streaming reads, errors, the expected
+//! The AWS clients built from the settings, and the S3 source, against moto: streaming reads, errors, the expected
 //! bucket owner, region detection, and the source credentials (assumed role, static keys).
 
 mod common;
@@ -15,12 +15,12 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 
 use common::{create_bucket, put_object, s3_client, Moto, ACCESS_KEY_ID, REGION};
-use redshift_audit_forwarder::events::ObjectRef;
-use redshift_audit_forwarder::handler::Fetch;
-use redshift_audit_forwarder::settings::{
-    self, clients_from_config, var, BucketClient, Clients, Settings, SettingsError,
+use redshift_audit_forwarder::aws::clients::{self as settings, ClientError as SettingsError};
+use redshift_audit_forwarder::aws::{
+    clients_from_config, open_object, BodyReader, BucketClient, Clients, SourceError,
 };
-use redshift_audit_forwarder::source::{open_object, BodyReader, SourceError};
+use redshift_audit_forwarder::ports::{Fetch, ObjectRef};
+use redshift_audit_forwarder::settings::{var, Settings};
 
 const BUCKET: &str = "audit";
 const KEY: &str = "AWSLogs/123456789012/redshift/us-east-1/2024/03/01/\

@@ -1,5 +1,5 @@
-//! Object bodies as `std::io::Read` streams, for the synchronous parsers: S3 objects streamed
-//! chunk by chunk, local files and standard input.
+//! S3 object bodies as `std::io::Read` streams for the synchronous parsers, streamed chunk by
+//! chunk: the S3 adapter of the [`Fetch`] port.
 //!
 //! [`open_object`] sends `GetObject` and hands back a [`BodyReader`] fed by a task that pulls the
 //! body's chunks into a bounded channel, so at most [`CHANNEL_CHUNKS`] chunks wait in memory
@@ -10,7 +10,6 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -19,27 +18,14 @@ use aws_sdk_s3::primitives::ByteStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::events::ObjectRef;
-use crate::handler::{Fetch, FetchError, Fetched};
-use crate::settings::AuditBucket;
+use super::retry;
+use super::s3::AuditBucket;
+use crate::ports::{Fetch, FetchError, Fetched, ObjectRef};
 
 /// Chunks buffered between the download task and the reader. The SDK's chunks are what the
 /// connection delivers (typically 8 to 64 KiB, at most a few hundred), so this bounds a body in
 /// flight to a few MiB at worst while keeping the download a little ahead of the parser.
 pub const CHANNEL_CHUNKS: usize = 8;
-
-/// S3 error codes a later attempt can get past (the SDK's throttling and transient lists, as
-/// S3 spells them). The SDK has already retried these before they reach us.
-pub(crate) const RETRYABLE_CODES: &[&str] = &[
-    "SlowDown",
-    "Throttling",
-    "ThrottlingException",
-    "RequestTimeout",
-    "RequestTimeTooSkewed",
-    "InternalError",
-    "ServiceUnavailable",
-    "OperationAborted",
-];
 
 /// Why an object could not be opened. Each variant says whether a retry can help
 /// ([`SourceError::is_retryable`]).
@@ -70,16 +56,15 @@ pub enum SourceError {
         message: String,
         retryable: bool,
     },
-    /// No answer: timeout, connection failure, credentials not obtainable. Retryable.
+    /// No answer: timeout, connection failure (retryable), or a request that could not be
+    /// built or sent at all (bad endpoint, no credentials: not retryable).
     #[error("s3://{bucket}/{key}: {reason}")]
     Transport {
         bucket: String,
         key: String,
         reason: String,
+        retryable: bool,
     },
-    /// A local file could not be opened: retrying never helps.
-    #[error("{}: {source}", path.display())]
-    Local { path: PathBuf, source: io::Error },
 }
 
 impl SourceError {
@@ -88,10 +73,10 @@ impl SourceError {
         match self {
             SourceError::NotFound { .. }
             | SourceError::NoSuchBucket { .. }
-            | SourceError::AccessDenied { .. }
-            | SourceError::Local { .. } => false,
-            SourceError::Service { retryable, .. } => *retryable,
-            SourceError::Transport { .. } => true,
+            | SourceError::AccessDenied { .. } => false,
+            SourceError::Service { retryable, .. } | SourceError::Transport { retryable, .. } => {
+                *retryable
+            }
         }
     }
 }
@@ -161,21 +146,6 @@ impl Fetch for AuditBucket {
     }
 }
 
-/// Opens a local file for the command line; `-` is standard input.
-pub fn open_local(path: impl AsRef<Path>) -> Result<Box<dyn Read + Send>, SourceError> {
-    let path = path.as_ref();
-    if path == Path::new("-") {
-        return Ok(Box::new(io::stdin()));
-    }
-    match std::fs::File::open(path) {
-        Ok(file) => Ok(Box::new(file)),
-        Err(source) => Err(SourceError::Local {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
 fn classify(bucket: &str, key: &str, err: SdkError<GetObjectError>) -> SourceError {
     let (bucket, key) = (bucket.to_string(), key.to_string());
     let status = match &err {
@@ -185,6 +155,7 @@ fn classify(bucket: &str, key: &str, err: SdkError<GetObjectError>) -> SourceErr
                 bucket,
                 key,
                 reason: DisplayErrorContext(&err).to_string(),
+                retryable: retry::classify(&err).retryable,
             }
         }
     };
@@ -207,7 +178,7 @@ fn classify(bucket: &str, key: &str, err: SdkError<GetObjectError>) -> SourceErr
             message,
         };
     }
-    let retryable = status >= 500 || status == 429 || RETRYABLE_CODES.contains(&code.as_str());
+    let retryable = retry::is_retryable_answer(status, Some(&code));
     SourceError::Service {
         bucket,
         key,
@@ -522,28 +493,5 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         assert!(err.is_none(), "{err:?}");
         assert!(out == data, "bytes differ");
-    }
-
-    #[test]
-    fn missing_local_file_is_a_non_retryable_error_naming_it() {
-        let path = std::env::temp_dir().join("redshift-audit-forwarder-no-such-file.gz");
-        let err = open_local(&path).err();
-        assert!(err.as_ref().is_some_and(|e| !e.is_retryable()), "{err:?}");
-        let message = err.map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains("no-such-file.gz"), "{message}");
-    }
-
-    #[test]
-    fn local_file_reads_back() {
-        let path = std::env::temp_dir().join(format!(
-            "redshift-audit-forwarder-source-{}.txt",
-            std::process::id()
-        ));
-        std::fs::write(&path, b"line 1\nline 2\n").expect("write temp file");
-        let mut text = String::new();
-        let read = open_local(&path).map(|mut r| r.read_to_string(&mut text));
-        let _ = std::fs::remove_file(&path);
-        assert!(matches!(read, Ok(Ok(14))), "{read:?}");
-        assert_eq!(text, "line 1\nline 2\n");
     }
 }

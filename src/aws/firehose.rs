@@ -19,33 +19,9 @@ use aws_sdk_firehose::types::Record;
 use aws_sdk_firehose::Client;
 use tokio::task::{JoinError, JoinSet};
 
-use super::pack::{Batch, Packer};
-use super::{Sink, SinkError, SinkStats, BASE_DELAY, MAX_ATTEMPTS, MAX_DELAY, MAX_IN_FLIGHT};
-
-/// Error codes worth another try: the SDK's own throttling and transient lists
-/// (`aws_runtime::retries::classifiers`) plus Firehose's `ServiceUnavailableException`.
-const RETRYABLE_CODES: &[&str] = &[
-    "ServiceUnavailableException",
-    "InternalFailure",
-    "InternalFailureException",
-    "InternalServerError",
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-];
+use super::retry;
+use crate::sink::pack::{Batch, Packer};
+use crate::sink::{Sink, SinkError, SinkStats, BASE_DELAY, MAX_ATTEMPTS, MAX_DELAY, MAX_IN_FLIGHT};
 
 /// How often and how patiently a batch is re-sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,72 +344,30 @@ fn count_lines(records: &[Vec<u8>]) -> usize {
         .sum()
 }
 
-/// Whether a whole-call error is worth another try, with the code to report.
-///
-/// Throttling, 5xx, timeouts and connection failures are; a missing stream, a bad argument,
-/// denied access or a broken KMS key are not: they need the setup fixed.
+/// Whether a whole-call error is worth another try, with the code to report: the shared
+/// classifier ([`retry::classify`]), with the codes and messages of modeled errors whose
+/// metadata carries none (as when built by hand).
 fn classify(err: &SdkError<PutRecordBatchError, HttpResponse>) -> Failure {
-    let other = |code: &str, retryable: bool| Failure {
-        code: code.to_owned(),
-        message: error_chain(err),
-        retryable,
-    };
-    match err {
-        SdkError::ServiceError(service) => {
-            let status = service.raw().status().as_u16();
-            let error = service.err();
-            let code = error
-                .code()
-                .or_else(|| modeled_code(error))
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("HTTP {status}"));
-            let message = error
-                .message()
-                .or_else(|| modeled_message(error))
-                .map(str::to_owned)
-                .unwrap_or_else(|| error.to_string());
-            let retryable = match error {
-                PutRecordBatchError::ServiceUnavailableException(_) => true,
-                PutRecordBatchError::InvalidArgumentException(_)
-                | PutRecordBatchError::InvalidKmsResourceException(_)
-                | PutRecordBatchError::InvalidSourceException(_)
-                | PutRecordBatchError::ResourceNotFoundException(_) => false,
-                _ => RETRYABLE_CODES.contains(&code.as_str()) || status >= 500 || status == 429,
-            };
-            Failure {
-                code,
-                message,
-                retryable,
+    let mut c = retry::classify(err);
+    if let SdkError::ServiceError(service) = err {
+        let error = service.err();
+        if error.code().is_none() {
+            if let Some(code) = modeled_code(error) {
+                c.code = code.to_owned();
+                c.retryable = retry::is_retryable_answer(c.status.unwrap_or(0), Some(code));
             }
         }
-        SdkError::TimeoutError(_) => other("Timeout", true),
-        // A user error (bad endpoint, missing credentials) fails the same way every time.
-        SdkError::DispatchFailure(dispatch) => other("DispatchFailure", !dispatch.is_user()),
-        // A response that could not be read (a cut connection, or an error status whose body
-        // names no error code, such as a load balancer's 503): the call may work again.
-        SdkError::ResponseError(response) => {
-            let status = response.raw().status();
-            if status.is_success() {
-                other("ResponseError", true)
-            } else {
-                other(&format!("HTTP {}", status.as_u16()), true)
+        if error.message().is_none() {
+            if let Some(message) = modeled_message(error) {
+                c.message = message.to_owned();
             }
         }
-        SdkError::ConstructionFailure(_) => other("ConstructionFailure", false),
-        _ => other("SdkError", true),
     }
-}
-
-/// An error and its sources, `: `-separated, without the SDK's debug dump of the response.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+    Failure {
+        code: c.code,
+        message: c.message,
+        retryable: c.retryable,
     }
-    text
 }
 
 /// The code of a modeled error whose metadata carries none (as when built by hand).

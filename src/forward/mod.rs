@@ -1,0 +1,325 @@
+//! Forwarding one object: fetch its body, run the pipeline on a blocking thread, send every line
+//! to a fresh sink, and return the receipt; with a ledger, skip objects already done and mark the
+//! ones forwarded. The live path and the backfill both forward through a [`Forwarder`].
+
+use std::io::{self, Read};
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::events::Filter;
+use crate::ledger::{DoneMarker, Ledger};
+use crate::logs::LogType;
+use crate::output::Provenance;
+use crate::pipeline::{self, Format, Input, Spec, Stopped};
+use crate::ports::{Fetch, FetchError, ObjectRef};
+use crate::report;
+use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
+
+/// Lines handed from the parsing thread to the sink in one buffer: the bytes, and where each line
+/// ends. One allocation a batch, not one a line.
+#[derive(Debug, Default)]
+struct Lines {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Lines {
+    fn push(&mut self, line: &[u8]) {
+        self.bytes.extend_from_slice(line);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| &self.bytes[a..b])
+    }
+}
+
+/// Lines handed from the parsing thread to the sink in batches of about this many bytes.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Batches in flight between the threads: with the sink's calls in flight, this bounds memory.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// What forwarding one object did: logged as one JSON line and returned by `invoke`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub bucket: String,
+    pub key: String,
+    pub log_type: Option<LogType>,
+    pub etag: Option<String>,
+    /// Stored (usually compressed) size of the object.
+    pub object_bytes: Option<u64>,
+    /// Decompressed bytes read.
+    pub text_bytes: u64,
+    /// Lines of text read.
+    pub input_lines: u64,
+    /// Audit records, parse errors included.
+    pub records: u64,
+    pub parse_errors: u64,
+    /// Records split into parts because one Firehose record could not hold them.
+    pub split_records: u64,
+    /// What the sink did: lines, Firehose records, payload and billed bytes, calls, retries.
+    #[serde(flatten)]
+    pub sink: SinkStats,
+    /// Earliest and latest `recordtime` among the records.
+    pub first_record_time: Option<String>,
+    pub last_record_time: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// Why an object could not be forwarded completely. Every variant names the object.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// The fetch error's message names the object already.
+    #[error("{source}")]
+    Fetch {
+        bucket: String,
+        key: String,
+        source: FetchError,
+    },
+    #[error("s3://{bucket}/{key}: reading failed after line {line}: {source}")]
+    Read {
+        bucket: String,
+        key: String,
+        line: u64,
+        source: io::Error,
+    },
+    #[error("s3://{bucket}/{key}: {source}")]
+    Sink {
+        bucket: String,
+        key: String,
+        source: SinkError,
+    },
+    #[error("s3://{bucket}/{key}: not a Redshift audit log: {reason}")]
+    NotAuditLog {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
+    #[error("s3://{bucket}/{key}: parsing thread failed: {reason}")]
+    Internal {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
+}
+
+impl ForwardError {
+    /// Whether forwarding the same object again later can succeed without a change.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ForwardError::Fetch { source, .. } => source.retryable,
+            // A broken connection mid-body is worth another try; a corrupt gzip is not, but
+            // the two cannot always be told apart, so the invocation is retried either way.
+            ForwardError::Read { .. } => true,
+            ForwardError::Sink { source, .. } => source.is_retryable(),
+            ForwardError::NotAuditLog { .. } => false,
+            ForwardError::Internal { .. } => true,
+        }
+    }
+}
+
+/// Sends every record of `object` to `sink` and returns the receipt. Fails, naming the object,
+/// when the body could not be read to its end or the sink did not accept every record.
+pub async fn forward_object<F: Fetch, S: Sink>(
+    fetch: &F,
+    object: &ObjectRef,
+    sink: S,
+    format: Format,
+) -> Result<Receipt, ForwardError> {
+    let started = Instant::now();
+    let (bucket, key) = (object.bucket.clone(), object.key.clone());
+    let name = object.file_name().map_err(|e| ForwardError::NotAuditLog {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        reason: e.to_string(),
+    })?;
+    let fetched = fetch
+        .fetch(object)
+        .await
+        .map_err(|source| ForwardError::Fetch {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            source,
+        })?;
+    let log_type = name.log_type;
+    let provenance = Provenance::new(log_type, Some(&name), Some(&bucket), &key);
+    let (lines_tx, lines_rx) = mpsc::channel::<Lines>(BATCHES_IN_FLIGHT);
+    let body = fetched.body;
+    let parsing = tokio::task::spawn_blocking(move || {
+        let spec = Spec {
+            input: Input::AuditLog(log_type),
+            format,
+            provenance: &provenance,
+            max_line: Some(MAX_LINE_BYTES),
+        };
+        parse_into(body, &spec, &lines_tx)
+    });
+    let sent = send_all(lines_rx, sink).await;
+    let parsed = parsing.await.map_err(|e| ForwardError::Internal {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        reason: e.to_string(),
+    })?;
+    // A sink failure stops the parser (its channel closes), so it is the error to report.
+    let stats = sent.map_err(|source| ForwardError::Sink {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        source,
+    })?;
+    let summary = parsed.map_err(|(line, source)| ForwardError::Read {
+        bucket: bucket.clone(),
+        key: key.clone(),
+        line,
+        source,
+    })?;
+    Ok(Receipt {
+        bucket,
+        key,
+        log_type: Some(log_type),
+        etag: fetched.etag.or_else(|| object.etag.clone()),
+        object_bytes: fetched.size.or(object.size),
+        text_bytes: summary.text_bytes,
+        input_lines: summary.lines,
+        records: summary.records,
+        parse_errors: summary.parse_errors,
+        split_records: summary.split_records,
+        sink: stats,
+        first_record_time: summary.first_time.map(|t| t.to_string()),
+        last_record_time: summary.last_time.map(|t| t.to_string()),
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+async fn send_all<S: Sink>(
+    mut lines: mpsc::Receiver<Lines>,
+    mut sink: S,
+) -> Result<SinkStats, SinkError> {
+    while let Some(batch) = lines.recv().await {
+        for line in batch.iter() {
+            sink.send(line).await?;
+        }
+    }
+    sink.finish().await
+}
+
+/// Runs on a blocking thread: the pipeline, its lines handed over in batches. Returns the
+/// counts, or the line after which reading failed.
+fn parse_into(
+    body: Box<dyn Read + Send>,
+    spec: &Spec<'_>,
+    lines: &mpsc::Sender<Lines>,
+) -> Result<pipeline::Counts, (u64, io::Error)> {
+    let mut batch = Lines::default();
+    let (counts, result) = pipeline::run(body, spec, &mut |line| {
+        batch.push(line);
+        // A failed send means the sink failed; its error is the one reported.
+        batch.bytes.len() < BATCH_BYTES || lines.blocking_send(std::mem::take(&mut batch)).is_ok()
+    });
+    // What was parsed before a failure still goes out.
+    if !batch.ends.is_empty() {
+        let _ = lines.blocking_send(batch);
+    }
+    match result {
+        Ok(()) | Err(Stopped::Emit) => Ok(counts),
+        Err(Stopped::Read(e)) => Err((counts.lines, e)),
+    }
+}
+
+/// What forwarding needs, built once at start-up: which objects, where their bodies come from,
+/// where their records go, and in which format.
+pub struct Forwarder<F, M> {
+    pub filter: Filter,
+    pub fetch: F,
+    /// Makes a fresh sink for each object.
+    pub make_sink: M,
+    pub format: Format,
+}
+
+/// What forwarding one object came to.
+pub enum Forwarded {
+    Sent(Receipt),
+    /// Its done marker matches: sent before, by either path.
+    AlreadyDone(DoneMarker),
+}
+
+impl<F, M> Forwarder<F, M> {
+    /// A forwarder writing the `raw` format.
+    pub fn new(filter: Filter, fetch: F, make_sink: M) -> Self {
+        Forwarder {
+            filter,
+            fetch,
+            make_sink,
+            format: Format::Raw,
+        }
+    }
+}
+
+impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
+    /// Forwards an object to a fresh sink, without logging.
+    pub async fn forward_quietly(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
+        forward_object(&self.fetch, object, (self.make_sink)(), self.format).await
+    }
+
+    /// Forwards an object unless the ledger holds it as done for the same ETag, and marks it
+    /// done once every record was accepted. The ledger only saves work: when it cannot be read
+    /// the object is forwarded anyway, and when the marker cannot be written the invocation
+    /// still succeeds (failing it would resend records that were delivered); at worst the
+    /// backfill sends the object again, with the same record ids.
+    pub async fn forward_once(
+        &self,
+        object: &ObjectRef,
+        ledger: Option<&Ledger>,
+    ) -> Result<Forwarded, ForwardError> {
+        let Some(ledger) = ledger else {
+            return self.forward(object).await.map(Forwarded::Sent);
+        };
+        // Events without an ETag cannot be matched to a marker: forwarding is the safe side.
+        if let Some(etag) = &object.etag {
+            match ledger.done(&object.bucket, &object.key, etag).await {
+                Ok(Some(marker)) => {
+                    tracing::info!(bucket = %object.bucket, key = %object.key, etag = %etag, done_at = %marker.done_at, via = %marker.via, "skipped object: already forwarded");
+                    return Ok(Forwarded::AlreadyDone(marker));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(bucket = %object.bucket, key = %object.key, error = %e, "cannot read the done marker; forwarding anyway")
+                }
+            }
+        }
+        let receipt = self.forward(object).await?;
+        if let Some(etag) = &receipt.etag {
+            let marker = DoneMarker {
+                bucket: receipt.bucket.clone(),
+                key: receipt.key.clone(),
+                etag: etag.clone(),
+                done_at: crate::time::now_rfc3339(),
+                records: receipt.records,
+                via: "live".into(),
+            };
+            if let Err(e) = ledger.mark_done(&marker).await {
+                tracing::warn!(bucket = %object.bucket, key = %object.key, error = %e, "forwarded, but the done marker could not be written; the backfill may send the object again");
+            }
+        }
+        Ok(Forwarded::Sent(receipt))
+    }
+
+    /// Forwards an object (no ledger) and logs its receipt or its failure.
+    pub async fn forward(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
+        let result = self.forward_quietly(object).await;
+        match &result {
+            Ok(receipt) => report::object_forwarded(receipt),
+            Err(e) => {
+                tracing::error!(bucket = %object.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "object failed")
+            }
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests;

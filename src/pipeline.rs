@@ -1,0 +1,283 @@
+//! decode -> parse -> render: the one loop that turns an input's bytes into NDJSON lines, used by
+//! the `parse` command and by the Lambda path alike.
+//!
+//! What it reads is an [`Input`] (today: a Redshift audit log file of a known type) and what it
+//! writes is a [`Format`] (today: `raw`), both chosen at start-up: a new source or a new output
+//! format is a module of its own plus one arm here, not a branch in every caller. Lines go to an
+//! `emit` callback, which says whether to go on; the loop never buffers more than one record.
+
+use std::io::{self, Read};
+
+use crate::decode;
+use crate::logs::{Body, LogType, Parser, Record, Timestamp};
+use crate::output::{write_parts, write_record, Provenance};
+
+/// What the loop reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// A Redshift audit log file (gzip or plain) of this type.
+    AuditLog(LogType),
+}
+
+/// How records are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// DESIGN.md's record schema.
+    #[default]
+    Raw,
+}
+
+/// One run of the loop: what to read, how to write it, and the provenance every record carries.
+pub struct Spec<'a> {
+    pub input: Input,
+    pub format: Format,
+    pub provenance: &'a Provenance,
+    /// Longest line to emit: a longer record is split into ordered parts (Firehose); `None`
+    /// writes every record whole (the command line).
+    pub max_line: Option<usize>,
+}
+
+/// What the loop counted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counts {
+    /// Decompressed bytes read.
+    pub text_bytes: u64,
+    /// Lines of text read.
+    pub lines: u64,
+    /// Records, parse errors included.
+    pub records: u64,
+    pub parse_errors: u64,
+    /// Records split into parts because one line could not hold them.
+    pub split_records: u64,
+    /// The line the last record started on.
+    pub last_record_line: u64,
+    /// The first parse error: (line, reason).
+    pub first_error: Option<(u64, String)>,
+    /// Earliest and latest record time.
+    pub first_time: Option<Timestamp>,
+    pub last_time: Option<Timestamp>,
+}
+
+impl Counts {
+    fn count(&mut self, record: &Record<'_>) {
+        self.records += 1;
+        self.last_record_line = record.line;
+        match &record.body {
+            Body::ParseError { reason, .. } => {
+                self.parse_errors += 1;
+                if self.first_error.is_none() {
+                    self.first_error = Some((record.line, reason.to_string()));
+                }
+            }
+            Body::Columns(c) => {
+                if let Some(t) = c.record_time() {
+                    self.first_time = Some(self.first_time.map_or(t, |f| f.min(t)));
+                    self.last_time = Some(self.last_time.map_or(t, |l| l.max(t)));
+                }
+            }
+        }
+    }
+}
+
+/// Why the loop stopped before the end of the input.
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped {
+    /// Reading (or decompressing) failed after `Counts::lines` lines; every record before the
+    /// failure was emitted.
+    #[error("{0}")]
+    Read(io::Error),
+    /// `emit` asked to stop (its consumer failed; it knows why).
+    #[error("the consumer of the records stopped")]
+    Emit,
+}
+
+/// Runs the loop over `body` until its end, a read failure, or `emit` returning `false`.
+/// Returns the counts in every case, and why it stopped early if it did.
+pub fn run(
+    body: impl Read + Send + 'static,
+    spec: &Spec<'_>,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> (Counts, Result<(), Stopped>) {
+    let mut counts = Counts::default();
+    let reader = match decode::open(body) {
+        Ok(reader) => reader,
+        Err(e) => return (counts, Err(Stopped::Read(e))),
+    };
+    let Input::AuditLog(log_type) = spec.input;
+    let mut parser = Parser::new(log_type, reader);
+    let mut buf = Vec::new();
+    let result = loop {
+        let record = match parser.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(Stopped::Read(e)),
+        };
+        counts.count(&record);
+        if !render(&record, spec, &mut buf, &mut counts, emit) {
+            break Err(Stopped::Emit);
+        }
+    };
+    counts.lines = parser.lines_read();
+    counts.text_bytes = parser.bytes_read();
+    (counts, result)
+}
+
+/// Renders one record in the spec's format and emits its line(s); `false` when `emit` said stop.
+fn render(
+    record: &Record<'_>,
+    spec: &Spec<'_>,
+    buf: &mut Vec<u8>,
+    counts: &mut Counts,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> bool {
+    let Format::Raw = spec.format;
+    let Some(max_line) = spec.max_line else {
+        buf.clear();
+        write_record(buf, record, spec.provenance);
+        return emit(buf);
+    };
+    let mut go_on = true;
+    let mut sink = |line: &[u8]| go_on = go_on && emit(line);
+    match write_parts(record, spec.provenance, max_line, buf, &mut sink) {
+        Ok(1) => {}
+        Ok(_) => counts.split_records += 1,
+        Err(_) => {
+            // Even without its largest text the record is over the limit (thousands of extra
+            // columns): forward its JSON as the raw text of a parse error instead.
+            buf.clear();
+            write_record(buf, record, spec.provenance);
+            let raw = String::from_utf8_lossy(buf).into_owned();
+            let fallback = Record {
+                body: Body::ParseError {
+                    reason: "record too large for one Firehose record".into(),
+                    raw: &raw,
+                },
+                ..record.clone()
+            };
+            let mut spare = Vec::new();
+            if write_parts(&fallback, spec.provenance, max_line, &mut spare, &mut sink).is_ok() {
+                counts.split_records += 1;
+            }
+        }
+    }
+    go_on
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = "authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | |";
+
+    fn spec(provenance: &Provenance, max_line: Option<usize>) -> Spec<'_> {
+        Spec {
+            input: Input::AuditLog(LogType::ConnectionLog),
+            format: Format::Raw,
+            provenance,
+            max_line,
+        }
+    }
+
+    #[test]
+    fn every_record_is_emitted_once_and_counted() {
+        let p = Provenance::new(LogType::ConnectionLog, None, None, "f");
+        let text = format!("{LINE}\nnot a record\n{LINE}\n");
+        let mut lines = Vec::new();
+        let (counts, result) = run(
+            io::Cursor::new(text.into_bytes()),
+            &spec(&p, None),
+            &mut |l| {
+                lines.push(l.to_vec());
+                true
+            },
+        );
+        assert!(result.is_ok());
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            (counts.records, counts.parse_errors, counts.lines),
+            (3, 1, 3)
+        );
+        assert_eq!(counts.first_error.map(|(line, _)| line), Some(2));
+        assert_eq!(counts.last_record_line, 3);
+        assert_eq!(
+            counts.first_time.map(|t| t.to_string()).as_deref(),
+            Some("2020-12-07T20:01:55.177Z")
+        );
+    }
+
+    #[test]
+    fn a_long_record_is_split_only_when_a_line_limit_is_given() {
+        let p = Provenance::new(LogType::ConnectionLog, None, None, "f");
+        let long = format!("{}\n", "x".repeat(5000));
+        let mut whole = 0;
+        let (_, result) = run(
+            io::Cursor::new(long.clone().into_bytes()),
+            &spec(&p, None),
+            &mut |_| {
+                whole += 1;
+                true
+            },
+        );
+        assert!(result.is_ok());
+        assert_eq!(whole, 1);
+        let mut parts = Vec::new();
+        let (counts, _) = run(
+            io::Cursor::new(long.into_bytes()),
+            &spec(&p, Some(1000)),
+            &mut |l| {
+                parts.push(l.len());
+                true
+            },
+        );
+        assert!(
+            parts.len() > 4 && parts.iter().all(|&n| n <= 1000),
+            "{parts:?}"
+        );
+        assert_eq!(counts.split_records, 1);
+    }
+
+    #[test]
+    fn emit_can_stop_the_loop() {
+        let p = Provenance::new(LogType::ConnectionLog, None, None, "f");
+        let text = format!("{LINE}\n{LINE}\n{LINE}\n");
+        let mut seen = 0;
+        let (counts, result) = run(
+            io::Cursor::new(text.into_bytes()),
+            &spec(&p, None),
+            &mut |_| {
+                seen += 1;
+                false
+            },
+        );
+        assert!(matches!(result, Err(Stopped::Emit)));
+        assert_eq!((seen, counts.records), (1, 1));
+    }
+
+    #[test]
+    fn a_read_failure_comes_after_the_records_before_it() {
+        struct CutAfter(io::Cursor<Vec<u8>>);
+        impl Read for CutAfter {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let p = Provenance::new(LogType::ConnectionLog, None, None, "f");
+        let text = format!("{LINE}\n{LINE}\n");
+        let mut seen = 0;
+        let (counts, result) = run(
+            CutAfter(io::Cursor::new(text.into_bytes())),
+            &spec(&p, None),
+            &mut |_| {
+                seen += 1;
+                true
+            },
+        );
+        assert!(
+            matches!(result, Err(Stopped::Read(e)) if e.kind() == io::ErrorKind::ConnectionReset)
+        );
+        assert_eq!((seen, counts.records), (2, 2));
+    }
+}
