@@ -4,6 +4,7 @@
 //! (`events`, `source`, `sink`, `handler`, `backfill`, `ledger`, `settings`, `runtime`) adapt it
 //! to S3, Firehose and Lambda.
 
+pub mod aws_clients_tmp;
 pub mod backfill;
 pub mod cli;
 pub mod decode;
