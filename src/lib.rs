@@ -5,6 +5,7 @@
 //! to S3, Firehose and Lambda.
 
 pub mod aws_clients_tmp;
+pub mod aws_names;
 pub mod backfill;
 pub mod cli;
 pub mod decode;
