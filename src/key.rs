@@ -3,6 +3,7 @@
 //! Everything here works on the key text alone: the file name says which account, region, cluster
 //! and log type a file holds, whatever folders it sits in (FORMAT.md, "Object keys").
 
+use crate::aws_names::{is_account_id, is_region};
 use crate::logs::LogType;
 use crate::time::days_in_month;
 
@@ -231,27 +232,6 @@ pub fn is_under_prefix(key: &str, prefix: &str) -> bool {
         || key
             .strip_prefix(base)
             .is_some_and(|rest| rest.starts_with('/'))
-}
-
-fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// `<2 letters>(-<letters>)+-<digits>`: covers `us-east-1`, `us-gov-east-1`, `cn-northwest-1`,
-/// `ap-southeast-2`, `us-iso-east-1` without a list that goes stale when AWS adds a region.
-fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    let [first, middle @ .., last] = &parts[..] else {
-        return false;
-    };
-    let lower = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
-    first.len() == 2
-        && lower(first)
-        && !middle.is_empty()
-        && middle.iter().all(|p| lower(p))
-        && !last.is_empty()
-        && last.len() <= 2
-        && last.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn is_cluster(s: &str) -> bool {

@@ -9,6 +9,7 @@
 //! - edges: `aws` (every SDK call), `runtime` (wiring), `cli`.
 
 pub mod aws;
+pub mod aws_names;
 pub mod backfill;
 pub mod cli;
 pub mod decode;

@@ -1,46 +1,40 @@
-//! Settings from the environment (DESIGN.md, "Settings"), validated once at start-up, and the AWS
-//! clients they call for.
+//! Settings from the environment (DESIGN.md, "Settings"), validated once at start-up. No AWS call
+//! happens here: the clients and the audit bucket's region detection live with the AWS code.
 //!
-//! [`Settings::from_vars`] reads every variable, collects every problem and fails with one
-//! message listing them all, one line each, so a deployment is fixed in one round. An empty (or
-//! blank) value counts as unset everywhere, because SAM passes empty parameters through.
-//! A secret's value never appears in an error or in `Debug` output.
-//!
-//! [`clients`] builds the SDK clients: Firehose with the function's own credentials; the audit
-//! bucket's S3 client with the source credentials (the default chain, an assumed role or static
-//! keys) in the bucket's own region; the state bucket's S3 client with the function's own
-//! credentials. Every S3 request for the audit bucket carries `EXPECTED_BUCKET_OWNER` through
-//! [`BucketClient`].
+//! [`Settings::from_vars`] is a list of reads, one a variable in the table's order, each
+//! required, optional or defaulted and each with its parser (`settings/parse.rs`). The reads
+//! collect every problem and fail with one message listing them all, one line each, so a
+//! deployment is fixed in one round.
+//! An empty (or blank) value counts as unset everywhere, because SAM passes empty parameters
+//! through. A secret's value never appears in an error or in `Debug` output.
 
 use std::fmt;
+use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use crate::events::Filter;
-use crate::key;
 use crate::logs::LogType;
 
-/// The environment variables, as DESIGN.md's table names them.
-pub mod var {
-    pub const DELIVERY_STREAM: &str = "DELIVERY_STREAM";
-    pub const LOG_TYPES: &str = "LOG_TYPES";
-    pub const AUDIT_BUCKET: &str = "AUDIT_BUCKET";
-    pub const AUDIT_PREFIX: &str = "AUDIT_PREFIX";
-    pub const AUDIT_BUCKET_REGION: &str = "AUDIT_BUCKET_REGION";
-    pub const SOURCE_ROLE_ARN: &str = "SOURCE_ROLE_ARN";
-    pub const SOURCE_EXTERNAL_ID: &str = "SOURCE_EXTERNAL_ID";
-    pub const SOURCE_ACCESS_KEY_ID: &str = "SOURCE_ACCESS_KEY_ID";
-    pub const SOURCE_SECRET_ACCESS_KEY: &str = "SOURCE_SECRET_ACCESS_KEY";
-    pub const EXPECTED_BUCKET_OWNER: &str = "EXPECTED_BUCKET_OWNER";
-    pub const BACKFILL_START_TIME: &str = "BACKFILL_START_TIME";
-    pub const BACKFILL_LOOKBACK_DAYS: &str = "BACKFILL_LOOKBACK_DAYS";
-    pub const STATE_BUCKET: &str = "STATE_BUCKET";
-    pub const STATE_PREFIX: &str = "STATE_PREFIX";
-    pub const OUTPUT_FORMAT: &str = "OUTPUT_FORMAT";
-    pub const PACK_RECORDS: &str = "PACK_RECORDS";
+mod parse;
 
-    /// Every variable, in the table's order.
-    pub const ALL: [&str; 16] = [
+pub use crate::time::StartTime;
+
+/// The environment variables, as DESIGN.md's table names them: one constant each, named as the
+/// variable, and [`var::ALL`] in the table's order, which is also the order problems are
+/// reported in.
+pub mod var {
+    macro_rules! variables {
+        ($($name:ident),* $(,)?) => {
+            $(pub const $name: &str = stringify!($name);)*
+            /// Every variable, in the table's order.
+            pub const ALL: &[&str] = &[$($name),*];
+        };
+    }
+
+    variables![
         DELIVERY_STREAM,
         LOG_TYPES,
+        CLOUDTRAIL_EVENT_SOURCES,
         AUDIT_BUCKET,
         AUDIT_PREFIX,
         AUDIT_BUCKET_REGION,
@@ -49,15 +43,30 @@ pub mod var {
         SOURCE_ACCESS_KEY_ID,
         SOURCE_SECRET_ACCESS_KEY,
         EXPECTED_BUCKET_OWNER,
+        ALLOWED_BUCKETS,
         BACKFILL_START_TIME,
         BACKFILL_LOOKBACK_DAYS,
         STATE_BUCKET,
         STATE_PREFIX,
         OUTPUT_FORMAT,
+        REDACT_SECRETS,
+        METRICS,
+        METRICS_NAMESPACE,
+        STALE_AFTER,
         PACK_RECORDS,
+        MAX_ATTEMPTS,
     ];
 }
 
+/// The `LOG_TYPES` name of CloudTrail trail files (not a Redshift [`LogType`]).
+pub const CLOUDTRAIL: &str = "cloudtrail";
+/// `CLOUDTRAIL_EVENT_SOURCES` when unset: the services Redshift's API calls come from.
+pub const DEFAULT_CLOUDTRAIL_EVENT_SOURCES: [&str; 4] = [
+    "redshift.amazonaws.com",
+    "redshift-serverless.amazonaws.com",
+    "redshift-data.amazonaws.com",
+    "sqlworkbench.amazonaws.com",
+];
 /// `STATE_PREFIX` when unset (DESIGN.md).
 pub const DEFAULT_STATE_PREFIX: &str = "redshift-audit-forwarder/";
 /// `BACKFILL_LOOKBACK_DAYS` when unset (DESIGN.md).
@@ -65,41 +74,64 @@ pub const DEFAULT_LOOKBACK_DAYS: u32 = 1;
 /// Largest `BACKFILL_LOOKBACK_DAYS`: a year (a leap one) of re-listing is already far more than
 /// any late file needs; more is a typo.
 pub const MAX_LOOKBACK_DAYS: u32 = 366;
-/// Firehose stream names: 1 to 64 of `[a-zA-Z0-9_.-]` (Firehose API, `DeliveryStreamName`).
-const MAX_STREAM_NAME: usize = 64;
-/// Longest bucket name S3 ever allowed (legacy us-east-1 names; new names stop at 63).
-const MAX_BUCKET_NAME: usize = 255;
-/// STS `ExternalId`: 2 to 1,224 of `[\w+=,.@:/-]` (STS API reference).
-const EXTERNAL_ID_LEN: std::ops::RangeInclusive<usize> = 2..=1224;
+/// `METRICS_NAMESPACE` when unset (DESIGN.md).
+pub const DEFAULT_METRICS_NAMESPACE: &str = "RedshiftAuditForwarder";
+/// `STALE_AFTER` when unset (DESIGN.md).
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(3 * 3600);
+/// Largest `STALE_AFTER`: a log type silent for a year has long stopped; more is a typo.
+pub const MAX_STALE_AFTER: Duration = Duration::from_secs(366 * 86_400);
+/// `MAX_ATTEMPTS` when unset, and its range.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+pub const MAX_ATTEMPTS_RANGE: RangeInclusive<u32> = 1..=100;
+
 /// The validated settings. Build with [`Settings::from_env`] or [`Settings::from_vars`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// `DELIVERY_STREAM`: the Firehose stream's name.
     pub delivery_stream: String,
-    /// `LOG_TYPES`: selected log types, in the order given, without duplicates; never empty.
+    /// `LOG_TYPES`' Redshift log types, in the order given, without duplicates; empty only when
+    /// `LOG_TYPES` names `cloudtrail` alone.
     pub log_types: Vec<LogType>,
+    /// `LOG_TYPES` names `cloudtrail`: forward Redshift's API calls from trail files.
+    pub cloudtrail: bool,
+    /// `CLOUDTRAIL_EVENT_SOURCES`: the `eventSource` values kept from trail files, in the order
+    /// given, without duplicates; never empty.
+    pub cloudtrail_event_sources: Vec<String>,
     /// `AUDIT_BUCKET`; live events name their own bucket, the backfill needs this one.
     pub audit_bucket: Option<String>,
     /// `AUDIT_PREFIX` without a trailing `/`; empty for the whole bucket.
     pub audit_prefix: String,
-    /// `AUDIT_BUCKET_REGION`; unset means detect it (see [`clients`]).
+    /// `AUDIT_BUCKET_REGION`; unset means the AWS code detects it.
     pub audit_bucket_region: Option<String>,
     /// `SOURCE_*`: how to read the audit bucket.
     pub source_credentials: SourceCredentials,
     /// `EXPECTED_BUCKET_OWNER`: 12-digit account ID.
     pub expected_bucket_owner: Option<String>,
+    /// `ALLOWED_BUCKETS`, without duplicates, else the audit bucket alone; empty when neither is
+    /// set.
+    pub allowed_buckets: Vec<String>,
     /// `BACKFILL_START_TIME`; unset means the full history.
     pub backfill_start_time: Option<StartTime>,
     /// `BACKFILL_LOOKBACK_DAYS`, 0 to [`MAX_LOOKBACK_DAYS`].
     pub backfill_lookback_days: u32,
     /// `STATE_BUCKET`, or the audit bucket when unset; `None` when neither is set.
     pub state_bucket: Option<String>,
-    /// `STATE_PREFIX`, always ending with `/`.
+    /// `STATE_PREFIX`, always ending with `/`; outside `AUDIT_PREFIX` in the audit bucket.
     pub state_prefix: String,
     /// `OUTPUT_FORMAT`.
     pub output_format: OutputFormat,
+    /// `REDACT_SECRETS`.
+    pub redact_secrets: bool,
+    /// `METRICS`.
+    pub metrics: bool,
+    /// `METRICS_NAMESPACE`.
+    pub metrics_namespace: String,
+    /// `STALE_AFTER`: more than zero, at most [`MAX_STALE_AFTER`].
+    pub stale_after: Duration,
     /// `PACK_RECORDS`.
     pub pack_records: bool,
+    /// `MAX_ATTEMPTS`, in [`MAX_ATTEMPTS_RANGE`].
+    pub max_attempts: u32,
 }
 
 /// Credentials for reading the audit bucket (`SOURCE_*`).
@@ -140,13 +172,14 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// `OUTPUT_FORMAT`. OCSF arrives with a later issue.
+/// `OUTPUT_FORMAT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputFormat {
+    /// The record schema of DESIGN.md.
     Raw,
+    /// OCSF 1.1.0 events.
+    Ocsf,
 }
-
-pub use crate::time::StartTime;
 
 /// One thing wrong with one variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +194,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Why the settings or the clients built from them are unusable.
+/// Why the settings are unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// Fix the environment: retrying never helps.
@@ -170,12 +203,12 @@ pub enum SettingsError {
 }
 
 impl SettingsError {
-    /// Whether starting again can succeed without changing the settings.
+    /// Whether starting again can succeed without changing the settings: never.
     pub fn is_retryable(&self) -> bool {
         false
     }
 
-    /// The problems of an [`SettingsError::Invalid`], empty for the other variants.
+    /// The problems, one a line of the message.
     pub fn problems(&self) -> &[Problem] {
         match self {
             SettingsError::Invalid(problems) => problems,
@@ -206,176 +239,80 @@ impl Settings {
 
     /// Reads the variables through `get`; every problem is reported, not only the first.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let mut problems = Vec::new();
-        let mut report = |variable: &'static str, reason: String| {
-            problems.push(Problem { variable, reason });
+        let mut r = Reader {
+            get,
+            problems: Vec::new(),
         };
-        // Surrounding blanks are never meant (a pasted parameter); a blank value is unset.
-        let value = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let delivery_stream = r.required(
+            var::DELIVERY_STREAM,
+            "is required: the name of the Firehose stream to send records to",
+            parse::stream_name,
+        );
+        let (log_types, cloudtrail) = r.defaulted(
+            var::LOG_TYPES,
+            (LogType::ALL.to_vec(), false),
+            parse::log_types,
+        );
+        let cloudtrail_event_sources = r.defaulted(
+            var::CLOUDTRAIL_EVENT_SOURCES,
+            DEFAULT_CLOUDTRAIL_EVENT_SOURCES.map(String::from).to_vec(),
+            parse::event_sources,
+        );
+        let audit_bucket = r.optional(var::AUDIT_BUCKET, parse::bucket_name(var::AUDIT_PREFIX));
+        let audit_prefix = r.defaulted(var::AUDIT_PREFIX, String::new(), parse::audit_prefix);
+        let audit_bucket_region = r.optional(var::AUDIT_BUCKET_REGION, parse::region);
+        let source_credentials = source_credentials(&mut r);
+        let expected_bucket_owner = r.optional(var::EXPECTED_BUCKET_OWNER, parse::account_id);
+        let allowed_buckets = allowed_buckets(&mut r, audit_bucket.as_deref());
+        let backfill_start_time = r.optional(var::BACKFILL_START_TIME, parse::start_time);
+        let backfill_lookback_days = r.defaulted(
+            var::BACKFILL_LOOKBACK_DAYS,
+            DEFAULT_LOOKBACK_DAYS,
+            parse::lookback,
+        );
+        let (state_bucket, state_prefix) =
+            state_location(&mut r, audit_bucket.as_deref(), &audit_prefix);
+        let output_format =
+            r.defaulted(var::OUTPUT_FORMAT, OutputFormat::Raw, parse::output_format);
+        let redact_secrets = r.defaulted(var::REDACT_SECRETS, true, parse::boolean);
+        let metrics = r.defaulted(var::METRICS, true, parse::boolean);
+        let metrics_namespace = r.defaulted(
+            var::METRICS_NAMESPACE,
+            DEFAULT_METRICS_NAMESPACE.to_string(),
+            parse::metrics_namespace,
+        );
+        let stale_after = r.defaulted(var::STALE_AFTER, DEFAULT_STALE_AFTER, parse::stale_after);
+        let pack_records = r.defaulted(var::PACK_RECORDS, true, parse::boolean);
+        let max_attempts =
+            r.defaulted(var::MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, parse::max_attempts);
 
-        let delivery_stream = match value(var::DELIVERY_STREAM) {
-            None => {
-                report(
-                    var::DELIVERY_STREAM,
-                    "is required: the name of the Firehose stream to send records to".into(),
-                );
-                String::new()
-            }
-            Some(name) => {
-                if let Err(reason) = check_stream_name(&name) {
-                    report(var::DELIVERY_STREAM, reason);
-                }
-                name
-            }
-        };
-
-        let log_types = match value(var::LOG_TYPES) {
-            None => LogType::ALL.to_vec(),
-            Some(list) => parse_log_types(&list).unwrap_or_else(|reason| {
-                report(var::LOG_TYPES, reason);
-                Vec::new()
+        match delivery_stream {
+            // Without a stream a problem was reported.
+            Some(delivery_stream) if r.problems.is_empty() => Ok(Settings {
+                delivery_stream,
+                log_types,
+                cloudtrail,
+                cloudtrail_event_sources,
+                audit_bucket,
+                audit_prefix,
+                audit_bucket_region,
+                source_credentials,
+                expected_bucket_owner,
+                allowed_buckets,
+                backfill_start_time,
+                backfill_lookback_days,
+                state_bucket,
+                state_prefix,
+                output_format,
+                redact_secrets,
+                metrics,
+                metrics_namespace,
+                stale_after,
+                pack_records,
+                max_attempts,
             }),
-        };
-
-        let audit_bucket = value(var::AUDIT_BUCKET);
-        if let Some(bucket) = &audit_bucket {
-            if let Err(reason) = check_bucket_name(bucket, "AUDIT_PREFIX") {
-                report(var::AUDIT_BUCKET, reason);
-            }
+            _ => Err(SettingsError::Invalid(r.problems)),
         }
-
-        let audit_prefix = value(var::AUDIT_PREFIX)
-            .map(|p| p.trim_end_matches('/').to_string())
-            .unwrap_or_default();
-        if let Err(e) = key::validate_prefix(&audit_prefix) {
-            report(var::AUDIT_PREFIX, e.to_string());
-        }
-
-        let audit_bucket_region = value(var::AUDIT_BUCKET_REGION);
-        if let Some(region) = &audit_bucket_region {
-            if !is_region(region) {
-                report(
-                    var::AUDIT_BUCKET_REGION,
-                    format!("{region:?} is not an AWS region name (e.g. us-east-1)"),
-                );
-            }
-        }
-
-        let source_credentials = source_credentials(&value, &mut report);
-
-        let expected_bucket_owner = value(var::EXPECTED_BUCKET_OWNER);
-        if let Some(owner) = &expected_bucket_owner {
-            if !(owner.len() == 12 && owner.bytes().all(|b| b.is_ascii_digit())) {
-                report(
-                    var::EXPECTED_BUCKET_OWNER,
-                    format!("{owner:?} is not a 12-digit AWS account ID"),
-                );
-            }
-        }
-
-        let backfill_start_time =
-            value(var::BACKFILL_START_TIME).and_then(|text| match StartTime::parse(&text) {
-                Ok(time) => Some(time),
-                Err(reason) => {
-                    report(
-                        var::BACKFILL_START_TIME,
-                        format!(
-                            "{text:?} is not an RFC 3339 time (e.g. 2024-03-01T00:00:00Z): {reason}"
-                        ),
-                    );
-                    None
-                }
-            });
-
-        let backfill_lookback_days = match value(var::BACKFILL_LOOKBACK_DAYS) {
-            None => DEFAULT_LOOKBACK_DAYS,
-            Some(text) => parse_lookback(&text).unwrap_or_else(|reason| {
-                report(var::BACKFILL_LOOKBACK_DAYS, reason);
-                DEFAULT_LOOKBACK_DAYS
-            }),
-        };
-
-        let state_bucket = match value(var::STATE_BUCKET) {
-            Some(bucket) => {
-                if let Err(reason) = check_bucket_name(&bucket, "STATE_PREFIX") {
-                    report(var::STATE_BUCKET, reason);
-                }
-                Some(bucket)
-            }
-            None => audit_bucket.clone(),
-        };
-
-        let state_prefix = match value(var::STATE_PREFIX) {
-            None => DEFAULT_STATE_PREFIX.to_string(),
-            Some(prefix) => {
-                if let Err(e) = key::validate_prefix(&prefix) {
-                    report(var::STATE_PREFIX, e.to_string());
-                }
-                // State objects live in a folder of their own.
-                if prefix.ends_with('/') {
-                    prefix
-                } else {
-                    format!("{prefix}/")
-                }
-            }
-        };
-
-        let output_format = match value(var::OUTPUT_FORMAT).map(|f| f.to_ascii_lowercase()) {
-            None => OutputFormat::Raw,
-            Some(format) => match format.as_str() {
-                "raw" => OutputFormat::Raw,
-                "ocsf" => {
-                    report(
-                        var::OUTPUT_FORMAT,
-                        "\"ocsf\" is not available yet (it arrives with a later release); \
-                         use raw"
-                            .into(),
-                    );
-                    OutputFormat::Raw
-                }
-                _ => {
-                    report(
-                        var::OUTPUT_FORMAT,
-                        format!("unknown format {format:?} (expected raw)"),
-                    );
-                    OutputFormat::Raw
-                }
-            },
-        };
-
-        let pack_records = match value(var::PACK_RECORDS) {
-            None => true,
-            Some(text) => parse_bool(&text).unwrap_or_else(|| {
-                report(
-                    var::PACK_RECORDS,
-                    format!("{text:?} is not a boolean (true/false, 1/0, yes/no)"),
-                );
-                true
-            }),
-        };
-
-        if !problems.is_empty() {
-            return Err(SettingsError::Invalid(problems));
-        }
-        Ok(Settings {
-            delivery_stream,
-            log_types,
-            audit_bucket,
-            audit_prefix,
-            audit_bucket_region,
-            source_credentials,
-            expected_bucket_owner,
-            backfill_start_time,
-            backfill_lookback_days,
-            state_bucket,
-            state_prefix,
-            output_format,
-            pack_records,
-        })
     }
 
     /// The audit bucket, which the backfill cannot do without.
@@ -411,72 +348,104 @@ impl Settings {
     }
 }
 
-/// Reads the four `SOURCE_*` variables into one choice, reporting every inconsistency.
-fn source_credentials(
-    value: &impl Fn(&str) -> Option<String>,
-    report: &mut impl FnMut(&'static str, String),
-) -> SourceCredentials {
-    let role_arn = value(var::SOURCE_ROLE_ARN);
-    let external_id = value(var::SOURCE_EXTERNAL_ID);
-    let key_id = value(var::SOURCE_ACCESS_KEY_ID);
-    let secret = value(var::SOURCE_SECRET_ACCESS_KEY);
+/// Reads variables through `get` and collects every problem. Surrounding blanks are never meant
+/// (a pasted parameter), so values are trimmed, and a blank value is unset.
+struct Reader<G> {
+    get: G,
+    problems: Vec<Problem>,
+}
 
-    if let Some(arn) = &role_arn {
-        if let Err(reason) = check_role_arn(arn) {
-            report(var::SOURCE_ROLE_ARN, reason);
-        }
+impl<G: Fn(&str) -> Option<String>> Reader<G> {
+    fn value(&self, name: &str) -> Option<String> {
+        (self.get)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
-    if let Some(id) = &external_id {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c);
-        if !EXTERNAL_ID_LEN.contains(&id.len()) || !id.chars().all(allowed) {
-            // Not echoed: an external ID is a shared secret of sorts.
-            report(
-                var::SOURCE_EXTERNAL_ID,
-                "must be 2 to 1224 characters of letters, digits and _+=,.@:/-".into(),
-            );
-        }
-        if role_arn.is_none() {
-            report(
-                var::SOURCE_EXTERNAL_ID,
-                "is set without SOURCE_ROLE_ARN; an external ID only applies to a role".into(),
-            );
-        }
+
+    fn is_set(&self, name: &str) -> bool {
+        self.value(name).is_some()
     }
-    // Keys are never echoed, the ID included: it identifies the secret's owner.
-    let printable = |s: &str| s.bytes().all(|b| b.is_ascii_graphic());
-    if let Some(id) = &key_id {
-        if !printable(id) {
-            report(
-                var::SOURCE_ACCESS_KEY_ID,
-                "is not an access key ID (letters and digits, no spaces)".into(),
-            );
-        }
+
+    fn report(&mut self, variable: &'static str, reason: impl Into<String>) {
+        self.problems.push(Problem {
+            variable,
+            reason: reason.into(),
+        });
     }
-    if let Some(secret) = &secret {
-        if !printable(secret) {
-            report(
-                var::SOURCE_SECRET_ACCESS_KEY,
-                "is not a secret access key (printable ASCII, no spaces)".into(),
-            );
-        }
+
+    /// Whether a problem was reported for any of `variables`.
+    fn refused(&self, variables: &[&str]) -> bool {
+        self.problems
+            .iter()
+            .any(|p| variables.contains(&p.variable))
     }
-    match (&key_id, &secret) {
-        (Some(_), None) => report(
+
+    /// `None` when unset, or when `parse` refuses the value (then the problem is reported).
+    fn optional<T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let text = self.value(name)?;
+        parse(&text)
+            .map_err(|reason| self.report(name, reason))
+            .ok()
+    }
+
+    /// An unset variable is reported with `missing`, the reason it is needed.
+    fn required<T>(
+        &mut self,
+        name: &'static str,
+        missing: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        if !self.is_set(name) {
+            self.report(name, missing);
+        }
+        self.optional(name, parse)
+    }
+
+    /// `default` when unset, or when `parse` refuses the value (then the problem is reported).
+    fn defaulted<T>(
+        &mut self,
+        name: &'static str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
+        self.optional(name, parse).unwrap_or(default)
+    }
+}
+
+/// Reads the four `SOURCE_*` variables into one choice, reporting every inconsistency.
+fn source_credentials(r: &mut Reader<impl Fn(&str) -> Option<String>>) -> SourceCredentials {
+    let role_arn = r.optional(var::SOURCE_ROLE_ARN, parse::role_arn);
+    let external_id = r.optional(var::SOURCE_EXTERNAL_ID, parse::external_id);
+    let has_role = r.is_set(var::SOURCE_ROLE_ARN);
+    if r.is_set(var::SOURCE_EXTERNAL_ID) && !has_role {
+        r.report(
+            var::SOURCE_EXTERNAL_ID,
+            "is set without SOURCE_ROLE_ARN; an external ID only applies to a role",
+        );
+    }
+    let key_id = r.optional(var::SOURCE_ACCESS_KEY_ID, parse::access_key_id);
+    let secret = r.optional(var::SOURCE_SECRET_ACCESS_KEY, parse::secret_access_key);
+    let has_keys = [var::SOURCE_ACCESS_KEY_ID, var::SOURCE_SECRET_ACCESS_KEY].map(|v| r.is_set(v));
+    match has_keys {
+        [true, false] => r.report(
             var::SOURCE_SECRET_ACCESS_KEY,
-            "is required when SOURCE_ACCESS_KEY_ID is set".into(),
+            "is required when SOURCE_ACCESS_KEY_ID is set",
         ),
-        (None, Some(_)) => report(
+        [false, true] => r.report(
             var::SOURCE_ACCESS_KEY_ID,
-            "is required when SOURCE_SECRET_ACCESS_KEY is set".into(),
+            "is required when SOURCE_SECRET_ACCESS_KEY is set",
         ),
         _ => {}
     }
-    if role_arn.is_some() && (key_id.is_some() || secret.is_some()) {
-        report(
+    if has_role && has_keys.contains(&true) {
+        r.report(
             var::SOURCE_ROLE_ARN,
             "is set together with static keys (SOURCE_ACCESS_KEY_ID/SOURCE_SECRET_ACCESS_KEY); \
-             use a role or keys, never both"
-                .into(),
+             use a role or keys, never both",
         );
     }
 
@@ -485,155 +454,56 @@ fn source_credentials(
             role_arn,
             external_id,
         },
-        (None, Some(access_key_id), Some(secret)) => SourceCredentials::Static {
+        (None, Some(access_key_id), Some(secret_access_key)) => SourceCredentials::Static {
             access_key_id,
-            secret_access_key: Secret(secret),
+            secret_access_key,
         },
         // Either nothing is set, or a problem was reported above.
         _ => SourceCredentials::Default,
     }
 }
 
-fn check_stream_name(name: &str) -> Result<(), String> {
-    if name.starts_with("arn:") {
-        return Err(format!(
-            "{name:?} is an ARN; give the stream's name (the part after \"deliverystream/\")"
-        ));
+/// `STATE_BUCKET` (else the audit bucket) and `STATE_PREFIX`, which in the audit bucket must lie
+/// outside `AUDIT_PREFIX`.
+fn state_location(
+    r: &mut Reader<impl Fn(&str) -> Option<String>>,
+    audit_bucket: Option<&str>,
+    audit_prefix: &str,
+) -> (Option<String>, String) {
+    let state_bucket = r.defaulted(var::STATE_BUCKET, audit_bucket.map(String::from), |b| {
+        parse::bucket_name(var::STATE_PREFIX)(b).map(Some)
+    });
+    let prefix = r.defaulted(
+        var::STATE_PREFIX,
+        DEFAULT_STATE_PREFIX.to_string(),
+        parse::state_prefix,
+    );
+    let same_bucket = state_bucket.is_some() && state_bucket.as_deref() == audit_bucket;
+    if same_bucket && !r.refused(&[var::AUDIT_PREFIX, var::STATE_BUCKET, var::STATE_PREFIX]) {
+        if let Err(reason) = parse::state_outside_audit(&prefix, audit_prefix) {
+            r.report(var::STATE_PREFIX, reason);
+        }
     }
-    let valid = name.len() <= MAX_STREAM_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} is not a Firehose stream name (1 to 64 of letters, digits, '_', '.', '-')"
-        ))
-    }
+    (state_bucket, prefix)
 }
 
-/// Deliberately lenient: legacy us-east-1 buckets may have capitals and `_` and up to 255
-/// characters, so only what can never be a bucket name is refused, with a hint for the usual
-/// mistakes (a URL, an ARN, a folder).
-fn check_bucket_name(name: &str, prefix_variable: &str) -> Result<(), String> {
-    if name.starts_with("s3://") || name.starts_with("arn:") {
-        return Err(format!(
-            "{name:?} is a URL or an ARN; give the bucket's name alone (folders go in \
-             {prefix_variable})"
-        ));
-    }
-    if name.contains('/') {
-        return Err(format!(
-            "{name:?} contains '/'; give the bucket's name alone (folders go in \
-             {prefix_variable})"
-        ));
-    }
-    let valid = (3..=MAX_BUCKET_NAME).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} is not an S3 bucket name (3 to 63 lowercase letters, digits, '.', '-', \
-             starting and ending with a letter or digit)"
-        ))
-    }
-}
-
-/// `us-east-1`, `us-gov-west-1`, `eu-isoe-west-1`: letters, then words, then a number.
-fn is_region(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    let letters = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
-    parts.len() >= 3
-        && parts[..parts.len() - 1].iter().all(|p| letters(p))
-        && parts
-            .last()
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// `arn:<partition>:iam::<account>:role/<path/name>`.
-fn check_role_arn(arn: &str) -> Result<(), String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let valid = parts.len() == 6
-        && parts[0] == "arn"
-        && !parts[1].is_empty()
-        && parts[1]
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'-')
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && parts[5].strip_prefix("role/").is_some_and(|name| {
-            !name.is_empty() && !name.ends_with('/') && name.bytes().all(|b| b.is_ascii_graphic())
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "{arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
-        ))
-    }
-}
-
-fn parse_log_types(list: &str) -> Result<Vec<LogType>, String> {
-    let mut types = Vec::new();
-    let mut unknown = Vec::new();
-    // A stray comma (trailing, doubled) is harmless and ignored.
-    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let name = name.to_ascii_lowercase();
-        if name == "cloudtrail" {
-            return Err(
-                "\"cloudtrail\" is not available yet (it arrives with a later release)".into(),
+/// `ALLOWED_BUCKETS`, else the audit bucket alone; a list must name the audit bucket, which the
+/// backfill reads.
+fn allowed_buckets(
+    r: &mut Reader<impl Fn(&str) -> Option<String>>,
+    audit_bucket: Option<&str>,
+) -> Vec<String> {
+    let default = audit_bucket.map(String::from).into_iter().collect();
+    let buckets = r.defaulted(var::ALLOWED_BUCKETS, default, parse::bucket_list);
+    if let Some(audit) = audit_bucket {
+        if !buckets.iter().any(|b| b == audit) && !r.refused(&[var::ALLOWED_BUCKETS]) {
+            r.report(
+                var::ALLOWED_BUCKETS,
+                format!("does not name AUDIT_BUCKET {audit:?}; list every bucket to read from"),
             );
         }
-        match name.parse::<LogType>() {
-            Ok(t) if !types.contains(&t) => types.push(t),
-            Ok(_) => {}
-            Err(_) => unknown.push(name),
-        }
     }
-    if !unknown.is_empty() {
-        return Err(format!(
-            "unknown log type {} (expected a comma-separated list of connectionlog, userlog, \
-             useractivitylog)",
-            unknown
-                .iter()
-                .map(|n| format!("{n:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if types.is_empty() {
-        return Err("selects no log type; leave it empty for all three".into());
-    }
-    Ok(types)
-}
-
-fn parse_lookback(text: &str) -> Result<u32, String> {
-    let out_of_range =
-        || format!("{text:?} is not a whole number of days from 0 to {MAX_LOOKBACK_DAYS}");
-    // Digits only: "+1", "1.0" and "-1" are refused rather than guessed at.
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(out_of_range());
-    }
-    match text.parse::<u32>() {
-        Ok(days) if days <= MAX_LOOKBACK_DAYS => Ok(days),
-        _ => Err(out_of_range()),
-    }
-}
-
-fn parse_bool(text: &str) -> Option<bool> {
-    match text.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Some(true),
-        "false" | "0" | "no" => Some(false),
-        _ => None,
-    }
+    buckets
 }
 
 #[cfg(test)]
@@ -687,17 +557,30 @@ mod tests {
             Settings {
                 delivery_stream: STREAM.into(),
                 log_types: LogType::ALL.to_vec(),
+                cloudtrail: false,
+                cloudtrail_event_sources: vec![
+                    "redshift.amazonaws.com".into(),
+                    "redshift-serverless.amazonaws.com".into(),
+                    "redshift-data.amazonaws.com".into(),
+                    "sqlworkbench.amazonaws.com".into(),
+                ],
                 audit_bucket: None,
                 audit_prefix: String::new(),
                 audit_bucket_region: None,
                 source_credentials: SourceCredentials::Default,
                 expected_bucket_owner: None,
+                allowed_buckets: vec![],
                 backfill_start_time: None,
                 backfill_lookback_days: 1,
                 state_bucket: None,
                 state_prefix: "redshift-audit-forwarder/".into(),
                 output_format: OutputFormat::Raw,
+                redact_secrets: true,
+                metrics: true,
+                metrics_namespace: "RedshiftAuditForwarder".into(),
+                stale_after: Duration::from_secs(3 * 3600),
                 pack_records: true,
+                max_attempts: 5,
             }
         );
     }
@@ -764,8 +647,6 @@ mod tests {
         for (text, words) in [
             ("querylog", "unknown log type \"querylog\""),
             ("userlog,foo,bar", "\"foo\", \"bar\""),
-            ("cloudtrail", "not available yet"),
-            ("userlog,cloudtrail", "not available yet"),
             (",", "selects no log type"),
         ] {
             refused(&[(var::LOG_TYPES, text)], var::LOG_TYPES, words);
@@ -1188,18 +1069,19 @@ mod tests {
     }
 
     #[test]
-    fn output_format_is_raw_only_for_now() {
+    fn output_format_is_raw_or_ocsf() {
         for text in ["raw", "RAW", " Raw "] {
             assert_eq!(
                 ok(&[(var::OUTPUT_FORMAT, text)]).output_format,
                 OutputFormat::Raw
             );
         }
-        refused(
-            &[(var::OUTPUT_FORMAT, "ocsf")],
-            var::OUTPUT_FORMAT,
-            "not available yet",
-        );
+        for text in ["ocsf", "OCSF", " Ocsf "] {
+            assert_eq!(
+                ok(&[(var::OUTPUT_FORMAT, text)]).output_format,
+                OutputFormat::Ocsf
+            );
+        }
         refused(
             &[(var::OUTPUT_FORMAT, "json")],
             var::OUTPUT_FORMAT,
@@ -1248,7 +1130,7 @@ mod tests {
             (var::BACKFILL_START_TIME, "yesterday"),
             (var::BACKFILL_LOOKBACK_DAYS, "400"),
             (var::STATE_BUCKET, "a/b"),
-            (var::OUTPUT_FORMAT, "ocsf"),
+            (var::OUTPUT_FORMAT, "json"),
             (var::PACK_RECORDS, "maybe"),
         ] {
             vars.insert(k, v.to_string());
@@ -1285,5 +1167,289 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn log_types_may_add_cloudtrail() {
+        use LogType::*;
+        for (text, types, cloudtrail) in [
+            ("cloudtrail", vec![], true),
+            ("userlog,cloudtrail", vec![UserLog], true),
+            (
+                " CloudTrail , cloudtrail,connectionlog",
+                vec![ConnectionLog],
+                true,
+            ),
+            ("userlog", vec![UserLog], false),
+        ] {
+            let s = ok(&[(var::LOG_TYPES, text)]);
+            assert_eq!((s.log_types, s.cloudtrail), (types, cloudtrail), "{text}");
+        }
+        refused(
+            &[(var::LOG_TYPES, "cloudtrail,trail")],
+            var::LOG_TYPES,
+            "unknown log type \"trail\" (expected a comma-separated list of connectionlog, \
+             userlog, useractivitylog, cloudtrail)",
+        );
+    }
+
+    #[test]
+    fn cloudtrail_event_sources_are_a_list_of_amazonaws_names() {
+        assert_eq!(
+            ok(&[]).cloudtrail_event_sources,
+            DEFAULT_CLOUDTRAIL_EVENT_SOURCES
+        );
+        assert_eq!(
+            ok(&[(
+                var::CLOUDTRAIL_EVENT_SOURCES,
+                " redshift.amazonaws.com, S3.amazonaws.com,,redshift.amazonaws.com "
+            )])
+            .cloudtrail_event_sources,
+            ["redshift.amazonaws.com", "s3.amazonaws.com"]
+        );
+        for (text, words) in [
+            ("redshift", "\"redshift\" is not a CloudTrail event source"),
+            (
+                "redshift.amazonaws.com,x,y.com",
+                "\"x\", \"y.com\" are not a CloudTrail event source",
+            ),
+            ("https://redshift.amazonaws.com", "ending in .amazonaws.com"),
+            (",", "selects no event source"),
+        ] {
+            refused(
+                &[(var::CLOUDTRAIL_EVENT_SOURCES, text)],
+                var::CLOUDTRAIL_EVENT_SOURCES,
+                words,
+            );
+        }
+    }
+
+    #[test]
+    fn allowed_buckets_default_to_the_audit_bucket() {
+        assert_eq!(
+            ok(&[(var::AUDIT_BUCKET, "audit")]).allowed_buckets,
+            ["audit"]
+        );
+        assert!(ok(&[]).allowed_buckets.is_empty());
+        assert_eq!(
+            ok(&[
+                (var::AUDIT_BUCKET, "audit"),
+                (var::ALLOWED_BUCKETS, " other-bucket, audit,other-bucket,")
+            ])
+            .allowed_buckets,
+            ["other-bucket", "audit"]
+        );
+        assert_eq!(
+            ok(&[(var::ALLOWED_BUCKETS, "one,two")]).allowed_buckets,
+            ["one", "two"]
+        );
+        for (pairs, words) in [
+            (
+                vec![
+                    (var::AUDIT_BUCKET, "audit"),
+                    (var::ALLOWED_BUCKETS, "other"),
+                ],
+                "does not name AUDIT_BUCKET \"audit\"",
+            ),
+            (
+                vec![(var::ALLOWED_BUCKETS, "ok-bucket,s3://x")],
+                "URL or an ARN",
+            ),
+            (vec![(var::ALLOWED_BUCKETS, "a/b")], "contains '/'"),
+            (vec![(var::ALLOWED_BUCKETS, "ab")], "not an S3 bucket name"),
+            (vec![(var::ALLOWED_BUCKETS, " , ")], "names no bucket"),
+        ] {
+            refused(&pairs, var::ALLOWED_BUCKETS, words);
+        }
+    }
+
+    #[test]
+    fn state_prefix_inside_the_audit_prefix_of_the_same_bucket_is_refused() {
+        let audit = [
+            (var::AUDIT_BUCKET, "audit"),
+            (var::AUDIT_PREFIX, "AWSLogs/1"),
+        ];
+        for state in ["AWSLogs/1/state", "AWSLogs/1/", "AWSLogs/1/a/b/"] {
+            let found = problems(&[audit[0], audit[1], (var::STATE_PREFIX, state)]);
+            assert_eq!(found.len(), 1, "{state}: {found:?}");
+            assert_eq!(found[0].variable, var::STATE_PREFIX);
+            for words in [
+                "inside AUDIT_PREFIX \"AWSLogs/1\"",
+                "STATE_PREFIX",
+                "STATE_BUCKET",
+            ] {
+                assert!(found[0].reason.contains(words), "{:?}", found[0].reason);
+            }
+        }
+        refused(
+            &[
+                audit[0],
+                audit[1],
+                (var::STATE_BUCKET, "audit"),
+                (var::STATE_PREFIX, "AWSLogs/1/state"),
+            ],
+            var::STATE_PREFIX,
+            "inside AUDIT_PREFIX",
+        );
+        refused(
+            &[
+                (var::AUDIT_BUCKET, "audit"),
+                (var::AUDIT_PREFIX, "redshift-audit-forwarder"),
+            ],
+            var::STATE_PREFIX,
+            "\"redshift-audit-forwarder/\" is inside AUDIT_PREFIX",
+        );
+        // Outside the folder, in another bucket, or beside a whole-bucket prefix: fine.
+        for pairs in [
+            vec![audit[0], audit[1], (var::STATE_PREFIX, "AWSLogs/10/state")],
+            vec![audit[0], audit[1], (var::STATE_PREFIX, "AWSLogs/state")],
+            vec![audit[0], audit[1], (var::STATE_PREFIX, "state")],
+            vec![
+                audit[0],
+                audit[1],
+                (var::STATE_BUCKET, "state"),
+                (var::STATE_PREFIX, "AWSLogs/1/state"),
+            ],
+            vec![
+                (var::AUDIT_PREFIX, "AWSLogs/1"),
+                (var::STATE_PREFIX, "AWSLogs/1/s"),
+            ],
+            vec![audit[0], (var::STATE_PREFIX, "AWSLogs/1/state")],
+        ] {
+            let s = ok(&pairs);
+            assert!(s.state_prefix.ends_with('/'), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn redact_secrets_and_metrics_are_booleans_on_by_default() {
+        let s = ok(&[]);
+        assert!(s.redact_secrets && s.metrics);
+        let s = ok(&[(var::REDACT_SECRETS, "false"), (var::METRICS, "NO")]);
+        assert!(!s.redact_secrets && !s.metrics);
+        let s = ok(&[(var::REDACT_SECRETS, "1"), (var::METRICS, "yes")]);
+        assert!(s.redact_secrets && s.metrics);
+        for variable in [var::REDACT_SECRETS, var::METRICS] {
+            refused(&[(variable, "off")], variable, "\"off\" is not a boolean");
+        }
+    }
+
+    #[test]
+    fn metrics_namespace_is_printable_and_not_reserved() {
+        assert_eq!(ok(&[]).metrics_namespace, "RedshiftAuditForwarder");
+        for name in [
+            "My/App 1",
+            "a",
+            "aws/lower-is-not-reserved",
+            &"n".repeat(255),
+        ] {
+            assert_eq!(
+                ok(&[(var::METRICS_NAMESPACE, name)]).metrics_namespace,
+                name
+            );
+        }
+        for (name, words) in [
+            ("AWS/Redshift", "starts with \"AWS/\""),
+            (&"n".repeat(256), "1 to 255 printable ASCII"),
+            ("caf\u{e9}", "1 to 255 printable ASCII"),
+            ("tab\there", "1 to 255 printable ASCII"),
+        ] {
+            refused(
+                &[(var::METRICS_NAMESPACE, name)],
+                var::METRICS_NAMESPACE,
+                words,
+            );
+        }
+    }
+
+    #[test]
+    fn stale_after_is_a_positive_duration_with_a_unit() {
+        assert_eq!(ok(&[]).stale_after, Duration::from_secs(3 * 3600));
+        for (text, seconds) in [
+            ("3h", 3 * 3600),
+            ("90m", 90 * 60),
+            ("1d", 86_400),
+            ("3600s", 3600),
+            ("2H", 7200),
+            ("366d", 366 * 86_400),
+        ] {
+            assert_eq!(
+                ok(&[(var::STALE_AFTER, text)]).stale_after,
+                Duration::from_secs(seconds),
+                "{text}"
+            );
+        }
+        for (text, words) in [
+            ("0h", "must be more than zero"),
+            ("0s", "must be more than zero"),
+            ("367d", "more than 366 days"),
+            ("99999999999999999999s", "more than 366 days"),
+            ("3", "not a duration"),
+            ("h", "not a duration"),
+            ("3x", "not a duration"),
+            ("1.5h", "not a duration"),
+            ("-1h", "not a duration"),
+            ("3 h", "not a duration"),
+            ("3h30m", "not a duration"),
+            ("3\u{e9}", "not a duration"),
+        ] {
+            refused(&[(var::STALE_AFTER, text)], var::STALE_AFTER, words);
+        }
+    }
+
+    #[test]
+    fn max_attempts_range_from_1_to_100() {
+        assert_eq!(ok(&[]).max_attempts, 5);
+        for (text, attempts) in [("1", 1), ("5", 5), ("100", 100), ("007", 7)] {
+            assert_eq!(ok(&[(var::MAX_ATTEMPTS, text)]).max_attempts, attempts);
+        }
+        for text in ["0", "101", "-1", "+1", "1.0", "five", "99999999999"] {
+            refused(
+                &[(var::MAX_ATTEMPTS, text)],
+                var::MAX_ATTEMPTS,
+                "from 1 to 100",
+            );
+        }
+    }
+
+    #[test]
+    fn every_variable_is_checked_and_reported_in_the_table_order() {
+        let bad: HashMap<&str, &str> = HashMap::from([
+            (var::DELIVERY_STREAM, "has space"),
+            (var::LOG_TYPES, "querylog"),
+            (var::CLOUDTRAIL_EVENT_SOURCES, "redshift"),
+            (var::AUDIT_BUCKET, "s3://audit"),
+            (var::AUDIT_PREFIX, "a b"),
+            (var::AUDIT_BUCKET_REGION, "mars"),
+            (var::SOURCE_ROLE_ARN, "reader"),
+            (var::SOURCE_EXTERNAL_ID, "x"),
+            (var::SOURCE_ACCESS_KEY_ID, "has space"),
+            (var::SOURCE_SECRET_ACCESS_KEY, "has space"),
+            (var::EXPECTED_BUCKET_OWNER, "nobody"),
+            (var::ALLOWED_BUCKETS, "a/b"),
+            (var::BACKFILL_START_TIME, "yesterday"),
+            (var::BACKFILL_LOOKBACK_DAYS, "400"),
+            (var::STATE_BUCKET, "a/b"),
+            (var::STATE_PREFIX, "st ate"),
+            (var::OUTPUT_FORMAT, "json"),
+            (var::REDACT_SECRETS, "maybe"),
+            (var::METRICS, "maybe"),
+            (var::METRICS_NAMESPACE, "AWS/x"),
+            (var::STALE_AFTER, "soon"),
+            (var::PACK_RECORDS, "maybe"),
+            (var::MAX_ATTEMPTS, "0"),
+        ]);
+        assert_eq!(bad.len(), var::ALL.len());
+        let err = match Settings::from_vars(|name| bad.get(name).map(|v| v.to_string())) {
+            Ok(s) => panic!("accepted: {s:?}"),
+            Err(e) => e,
+        };
+        let mut first_seen: Vec<&str> = Vec::new();
+        for problem in err.problems() {
+            if !first_seen.contains(&problem.variable) {
+                first_seen.push(problem.variable);
+            }
+        }
+        assert_eq!(first_seen, var::ALL);
     }
 }

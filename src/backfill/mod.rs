@@ -51,6 +51,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::aws_names::{is_account_id, is_region};
 use crate::events::BackfillRequest;
 use crate::forward::{ForwardError, Forwarder, Receipt};
 use crate::key;
@@ -876,9 +877,9 @@ impl Backfill {
                 .unwrap_or("");
             for child in children.iter().rev() {
                 let descend = match parent {
-                    "AWSLogs" => is_account(child),
-                    "redshift" => is_region_folder(child),
-                    p if is_account(p) && grandparent == "AWSLogs" => child == "redshift",
+                    "AWSLogs" => is_account_id(child),
+                    "redshift" => is_region(child),
+                    p if is_account_id(p) && grandparent == "AWSLogs" => child == "redshift",
                     _ => child == "AWSLogs",
                 };
                 if descend {
@@ -948,18 +949,6 @@ fn number(text: &str, digits: usize, min: u32, max: u32) -> Option<u32> {
 
 fn is_year(name: &str) -> bool {
     number(name, 4, 1970, 9999).is_some()
-}
-
-fn is_account(name: &str) -> bool {
-    name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// A region folder: lowercase words and a number, as `us-east-1` or `us-gov-west-1`.
-fn is_region_folder(name: &str) -> bool {
-    name.contains('-')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]
