@@ -180,6 +180,7 @@ async fn missing_key_is_a_non_retryable_not_found_naming_the_key() {
         size: None,
         etag: None,
         version_id: None,
+        alternate_key: None,
     };
     let fetched = clients.audit.fetch(&object).await.err();
     assert!(
@@ -217,6 +218,7 @@ async fn handler_fetch_streams_the_object() {
         size: None,
         etag: None,
         version_id: None,
+        alternate_key: None,
     };
     let fetched = clients
         .audit

@@ -715,6 +715,7 @@ impl Backfill {
             size: Some(object.size),
             etag: Some(object.etag.clone()),
             version_id: None,
+            alternate_key: None,
         };
         let began = self.clock.now_ms();
         let forwarded = forwarder.forward_quietly(&object_ref).await;

@@ -138,14 +138,7 @@ pub async fn forward_object<F: Fetch, S: Sink>(
         key: key.clone(),
         reason: e.to_string(),
     })?;
-    let fetched = fetch
-        .fetch(object)
-        .await
-        .map_err(|source| ForwardError::Fetch {
-            bucket: bucket.clone(),
-            key: key.clone(),
-            source,
-        })?;
+    let (fetched, key) = fetch_once_more(fetch, object).await?;
     let log_type = name.log_type;
     let provenance = Provenance::new(log_type, Some(&name), Some(&bucket), &key);
     let (lines_tx, lines_rx) = mpsc::channel::<Lines>(BATCHES_IN_FLIGHT);
@@ -193,6 +186,42 @@ pub async fn forward_object<F: Fetch, S: Sink>(
         last_record_time: summary.last_time.map(|t| t.to_string()),
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Fetches the object; when that fails for good and the event offered a decoded alternative of
+/// a key that looked URL-encoded (EventBridge), tries that once. Returns the body and the key
+/// it was read from.
+async fn fetch_once_more<F: Fetch>(
+    fetch: &F,
+    object: &ObjectRef,
+) -> Result<(crate::ports::Fetched, String), ForwardError> {
+    let failed = |source| ForwardError::Fetch {
+        bucket: object.bucket.clone(),
+        key: object.key.clone(),
+        source,
+    };
+    let first = match fetch.fetch(object).await {
+        Ok(fetched) => return Ok((fetched, object.key.clone())),
+        Err(e) => e,
+    };
+    let Some(alternate) = object.alternate_key.as_ref().filter(|_| !first.retryable) else {
+        return Err(failed(first));
+    };
+    let decoded = ObjectRef {
+        key: alternate.clone(),
+        alternate_key: None,
+        ..object.clone()
+    };
+    match fetch.fetch(&decoded).await {
+        Ok(fetched) => {
+            tracing::warn!(bucket = %object.bucket, key = %object.key, decoded = %alternate, "the key as sent could not be read; read its URL-decoded form instead");
+            Ok((fetched, alternate.clone()))
+        }
+        Err(second) => {
+            tracing::warn!(bucket = %object.bucket, key = %object.key, decoded = %alternate, error = %second, "neither the key as sent nor its URL-decoded form could be read");
+            Err(failed(first))
+        }
+    }
 }
 
 async fn send_all<S: Sink>(

@@ -70,6 +70,7 @@ fn object(key: &str) -> ObjectRef {
         size: None,
         etag: None,
         version_id: None,
+        alternate_key: None,
     }
 }
 

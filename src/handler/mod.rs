@@ -31,6 +31,10 @@ pub enum HandlerError {
     },
     #[error("{0}")]
     Unsupported(String),
+    /// SQS records without a `messageId`: `batchItemFailures` cannot name them, so the whole
+    /// batch fails and comes back.
+    #[error("{unnamed} of {total} SQS records have no messageId; the whole batch is failed so none is lost")]
+    UnnamedMessages { unnamed: usize, total: usize },
     #[error("{0}")]
     Backfill(#[from] BackfillError),
     /// The walk ran but some objects (or the walk itself) failed; the summary says which.
@@ -44,6 +48,8 @@ impl HandlerError {
     pub fn is_retryable(&self) -> bool {
         match self {
             HandlerError::Event(_) | HandlerError::Unsupported(_) => false,
+            // The batch comes back after the visibility timeout, then goes to the DLQ.
+            HandlerError::UnnamedMessages { .. } => true,
             HandlerError::Objects { first, .. } => first.is_retryable(),
             HandlerError::Backfill(e) => e.is_retryable(),
             // Failed objects pin the cursor before them: the next run tries them again.
@@ -57,6 +63,7 @@ impl HandlerError {
             HandlerError::Event(_) => "MalformedEvent",
             HandlerError::Objects { .. } => "ObjectsFailed",
             HandlerError::Unsupported(_) => "Unsupported",
+            HandlerError::UnnamedMessages { .. } => "UnnamedSqsMessages",
             HandlerError::Backfill(_) => "BackfillFailed",
             HandlerError::BackfillObjects { .. } => "BackfillObjectsFailed",
         }
@@ -138,6 +145,15 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                     if !ok {
                         failed.push(json!({ "itemIdentifier": message.message_id }));
                     }
+                }
+                let unnamed = messages.iter().filter(|m| !m.can_be_named()).count();
+                if unnamed > 0 {
+                    // Left out of batchItemFailures it would count as done and be deleted: fail
+                    // the whole batch instead (the others' done markers make the retry cheap).
+                    return Err(HandlerError::UnnamedMessages {
+                        unnamed,
+                        total: messages.len(),
+                    });
                 }
                 Ok(json!({ "batchItemFailures": failed }))
             }

@@ -114,3 +114,70 @@ async fn direct_event_with_a_failed_object_fails_the_invocation() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_record_without_message_id_fails_the_whole_batch_after_the_others_ran() {
+    let store = Memory(HashMap::from([(
+        KEY.to_string(),
+        gzip(&format!("{LINE}\n")),
+    )]));
+    let body = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "audit-bucket"}, "object": {"key": KEY.replace(':', "%3A")}}}]})
+    .to_string();
+    let event = json!({"Records": [
+        {"messageId": "good", "eventSource": "aws:sqs", "body": body},
+        {"eventSource": "aws:sqs", "receiptHandle": "rh-1", "body": body},
+    ]});
+    let out = Shared::default();
+    let handler = Handler {
+        forwarder: Forwarder::new(Filter::default(), store, || WriteSink::new(out.clone())),
+    };
+    let err = handler.handle(&event).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            HandlerError::UnnamedMessages {
+                unnamed: 1,
+                total: 2
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+    // The named message was still forwarded before the batch was failed.
+    assert_eq!(out.lines().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eventbridge_key_that_looked_encoded_is_read_decoded_when_missing_as_sent() {
+    // The stored key has a "+" in a folder; the event sent it percent-encoded.
+    let stored = format!("raw+copy/{KEY}");
+    let decoded = stored.clone();
+    let as_sent = format!("raw%2Bcopy/{KEY}");
+    let store = Memory(HashMap::from([(
+        stored.clone(),
+        gzip(&format!("{LINE}\n")),
+    )]));
+    let out = Shared::default();
+    let forwarder = Forwarder::new(Filter::default(), store, || WriteSink::new(out.clone()));
+    let object = ObjectRef {
+        bucket: "audit-bucket".into(),
+        key: as_sent,
+        size: None,
+        etag: None,
+        version_id: None,
+        alternate_key: Some(decoded.clone()),
+    };
+    let receipt = forwarder.forward_quietly(&object).await.unwrap();
+    assert_eq!(receipt.key, stored);
+    assert_eq!(out.lines()[0]["source"]["key"], stored.as_str());
+    // Without the alternative the object fails, naming the key as sent.
+    let err = forwarder
+        .forward_quietly(&ObjectRef {
+            alternate_key: None,
+            ..object
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("raw%2Bcopy/"), "{err}");
+}

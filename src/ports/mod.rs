@@ -28,6 +28,10 @@ pub struct ObjectRef {
     pub size: Option<u64>,
     pub etag: Option<String>,
     pub version_id: Option<String>,
+    /// The key decoded, when an EventBridge key looks URL-encoded and its decoded form is
+    /// selected too: the fetch tries it once when `key` names no object (and logs at WARN when
+    /// that is missing too). Always `None` for S3 notifications, whose keys are decoded here.
+    pub alternate_key: Option<String>,
 }
 
 impl ObjectRef {
