@@ -45,22 +45,30 @@
 //! it, so the next run tries it again. A crash mid-object leaves no marker and no cursor past it:
 //! the next run sends that object again, with the same record ids.
 
-use std::collections::BTreeMap;
+mod discover;
+mod pending;
+mod rules;
+mod summary;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use serde::Serialize;
-
-use crate::aws_names::{is_account_id, is_region};
 use crate::events::BackfillRequest;
-use crate::forward::{ForwardError, Forwarder, Receipt};
-use crate::key;
+use crate::forward::{ForwardError, Forwarder};
 use crate::ledger::{Cursor, DoneMarker, HeldLease, LeaseOutcome, Ledger, Position, Versioned};
-use crate::ports::{Clock, Fetch, ListError, ListObjects, Listed, ObjectRef, StateError};
+use crate::ports::{Clock, Fetch, ListObjects, Listed, ObjectRef};
 use crate::sink::Sink;
+use crate::time::parse_rfc3339_ms as rfc3339_to_ms;
 use crate::time::rfc3339_ms;
+use pending::Pending;
 
 pub use crate::time::{day_label, day_of, MS_PER_DAY};
+pub use rules::{
+    day_folder, first_day_for_cursor, first_day_for_start, is_behind_cursor, margin_ms,
+    starts_in_time,
+};
+use summary::Halt;
+pub use summary::{BackfillError, Event, Stopped, Summary};
 
 /// A file name's time has minute resolution (`...T00:53`): the file may hold records up to the
 /// end of that minute, so a file is kept when its time plus this is after the start time.
@@ -88,53 +96,6 @@ const MAX_REPORTED_ERRORS: usize = 10;
 /// Deepest discovery below the prefix: `AWSLogs/<account>/redshift/<region>/` plus one custom
 /// folder above it.
 const MAX_DISCOVERY_DEPTH: usize = 5;
-
-// --- days and times --------------------------------------------------------------------------
-
-/// The partition folder of `day` under a tree. A day outside the calendar (only a forged
-/// cursor can hold one) names a folder that holds nothing.
-pub fn day_folder(tree: &str, day: i64) -> String {
-    match crate::time::date_of_day(day) {
-        Some((y, m, d)) => key::day_prefix(tree, y, m, d),
-        None => format!("{tree}{}/", day_label(day)),
-    }
-}
-
-/// Whether a file whose name says `file_time_ms` may hold records at or after `start_ms`.
-///
-/// A file holds records older than its name's time (FORMAT.md), up to the end of the name's
-/// minute, so a file named before the start's minute holds nothing from the start on and is
-/// left out, and the first file named at or after it (which also holds older records: it
-/// straddles the start) is kept whole.
-pub fn starts_in_time(file_time_ms: i64, start_ms: i64) -> bool {
-    file_time_ms + FILE_TIME_SLACK_MS > start_ms
-}
-
-/// The first day to list for a start time: a file of the start's minute may sit in the
-/// previous day's partition when the start is just after midnight.
-pub fn first_day_for_start(start_ms: i64) -> i64 {
-    day_of(start_ms - FILE_TIME_SLACK_MS)
-}
-
-/// The first day to list when resuming from a cursor: its resume day (the first partition that
-/// may hold an object not handled yet) minus the look-back, for files that land late.
-pub fn first_day_for_cursor(cursor: &Cursor, lookback_days: u32) -> i64 {
-    cursor.resume_day - i64::from(lookback_days)
-}
-
-/// Whether an object at `position` is old enough, compared with the cursor, to be skipped
-/// without reading its done marker.
-pub fn is_behind_cursor(position: &Position, cursor: &Position) -> bool {
-    position <= cursor && position.last_modified_ms < cursor.last_modified_ms - CURSOR_GRACE_MS
-}
-
-/// Time kept in hand before the deadline: a fifth of the run's time, at most [`MAX_MARGIN_MS`],
-/// and at least twice the slowest object so far (so the object started last can finish).
-pub fn margin_ms(run_ms: i64, slowest_object_ms: i64) -> i64 {
-    (run_ms / 5).min(MAX_MARGIN_MS).max(2 * slowest_object_ms)
-}
-
-use crate::time::parse_rfc3339_ms as rfc3339_to_ms;
 
 // --- the walk --------------------------------------------------------------------------------
 
@@ -206,146 +167,6 @@ pub fn new_owner() -> String {
     )
 }
 
-/// Why a run ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stopped {
-    /// Every tree was walked up to today.
-    #[default]
-    Complete,
-    /// The time left fell below the margin; the next run goes on from the cursor.
-    Deadline,
-    /// `max_objects` objects were sent.
-    ObjectBudget,
-    /// Another walker holds the lease; nothing was done.
-    LeaseHeld,
-    /// Another walker took the lease over or moved a cursor: this one stopped at once.
-    Overtaken,
-    /// The sink failed (every later object would fail too), or the state store did.
-    Failed,
-}
-
-/// What one run did: the JSON line a run ends with.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
-    pub stopped: Stopped,
-    pub dry_run: bool,
-    /// Partition trees found under the prefix.
-    pub trees: u64,
-    pub days_walked: u64,
-    /// `ListObjectsV2` calls, discovery included.
-    pub list_calls: u64,
-    /// Keys listed in the walked days (anything, audit log or not).
-    pub keys_listed: u64,
-    /// Audit logs of the selected types in the walked days.
-    pub objects_seen: u64,
-    pub sent: u64,
-    /// Objects a dry run would send.
-    pub would_send: u64,
-    /// Objects whose done marker matched (sent by the live path or an earlier run).
-    pub skipped_done: u64,
-    /// Objects well before the cursor: not even their marker was read.
-    pub skipped_before_cursor: u64,
-    /// Files whose time is before the start time.
-    pub skipped_before_start: u64,
-    /// Objects that could not be forwarded (see `errors`).
-    pub failed: u64,
-    /// Records sent (parse errors included).
-    pub records: u64,
-    /// Stored bytes of the objects sent (or that a dry run would send).
-    pub bytes: u64,
-    pub state_reads: u64,
-    pub state_writes: u64,
-    /// Milliseconds left before the deadline when the run ended; `null` without one.
-    pub time_left_ms: Option<i64>,
-    pub duration_ms: i64,
-    /// The lease's holder, when it was held by another walker, and until when.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lease_owner: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lease_expires_at: Option<String>,
-    /// The walker whose expired lease this run took over.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub took_over_from: Option<String>,
-    /// The first errors, word for word.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-}
-
-impl Summary {
-    /// Whether the run must be reported as failed (Lambda error, non-zero exit). Being
-    /// overtaken is not: the other walker carries on, and nothing was lost.
-    pub fn is_failure(&self) -> bool {
-        self.failed > 0 || self.stopped == Stopped::Failed
-    }
-
-    fn error(&mut self, message: String) {
-        if self.errors.len() < MAX_REPORTED_ERRORS {
-            self.errors.push(message);
-        }
-    }
-}
-
-/// What the walk reports as it goes, for progress and dry-run listings.
-#[derive(Debug)]
-pub enum Event<'a> {
-    /// A day partition is being listed.
-    Day {
-        tree: &'a str,
-        day: i64,
-    },
-    /// A dry run would send this object.
-    WouldSend(&'a Listed),
-    Sent(&'a Receipt),
-    SkippedDone(&'a Listed),
-    Failed(&'a Listed, &'a ForwardError),
-}
-
-/// Why a run could not be carried out at all (before or around the walk; failures of single
-/// objects are counted in the [`Summary`] instead).
-#[derive(Debug, thiserror::Error)]
-pub enum BackfillError {
-    /// The request itself is wrong: retrying never helps.
-    #[error("backfill request: {0}")]
-    Request(String),
-    #[error(transparent)]
-    List(#[from] ListError),
-    #[error("backfill state: {0}")]
-    State(#[from] StateError),
-}
-
-impl BackfillError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            BackfillError::Request(_) => false,
-            BackfillError::List(e) => e.retryable,
-            BackfillError::State(e) => e.is_retryable(),
-        }
-    }
-}
-
-/// How walking one tree (or the whole run) ended, when it ended early.
-enum Halt {
-    Stop(Stopped),
-    Error(BackfillError),
-}
-
-impl From<ListError> for Halt {
-    fn from(e: ListError) -> Halt {
-        Halt::Error(e.into())
-    }
-}
-
-impl From<StateError> for Halt {
-    fn from(e: StateError) -> Halt {
-        match e {
-            // A conditional write lost: another walker is at work.
-            StateError::Conflict { .. } => Halt::Stop(Stopped::Overtaken),
-            e => Halt::Error(e.into()),
-        }
-    }
-}
-
 /// One run's mutable state.
 struct Run<'r> {
     options: &'r RunOptions,
@@ -372,44 +193,6 @@ struct TreeCursor {
     /// A manual run that started after the stored resume day must not move it past days it did
     /// not walk.
     floor_day: Option<i64>,
-}
-
-/// Objects listed but not handled yet, in (last-modified, key) order, with the partition days
-/// they lie in counted so the earliest is known at once.
-#[derive(Default)]
-struct Pending {
-    objects: BTreeMap<Position, (Listed, i64)>,
-    days: BTreeMap<i64, usize>,
-}
-
-impl Pending {
-    fn insert(&mut self, position: Position, object: Listed, day: i64) {
-        if self.objects.insert(position, (object, day)).is_none() {
-            *self.days.entry(day).or_default() += 1;
-        }
-    }
-
-    /// The first object if it was last modified before `horizon`.
-    fn first_before(&self, horizon: i64) -> bool {
-        self.objects
-            .first_key_value()
-            .is_some_and(|(p, _)| p.last_modified_ms < horizon)
-    }
-
-    fn pop_first(&mut self) -> Option<(Position, Listed, i64)> {
-        let (position, (object, day)) = self.objects.pop_first()?;
-        if let Some(count) = self.days.get_mut(&day) {
-            *count -= 1;
-            if *count == 0 {
-                self.days.remove(&day);
-            }
-        }
-        Some((position, object, day))
-    }
-
-    fn earliest_day(&self) -> Option<i64> {
-        self.days.keys().next().copied()
-    }
 }
 
 impl Backfill {
@@ -565,20 +348,7 @@ impl Backfill {
         let stored = cursor.stored.as_ref().map(|s| s.value.clone());
         // A manual run from a time walks from there and ignores the cursor's position.
         let resume_from = stored.as_ref().filter(|_| options.since_ms.is_none());
-        let first_day = match (options.since_ms, resume_from, self.start_time_ms) {
-            (Some(since), _, _) => Some(first_day_for_start(since)),
-            (None, Some(c), start) => {
-                let from_cursor = first_day_for_cursor(c, self.lookback_days);
-                Some(start.map_or(from_cursor, |s| from_cursor.max(first_day_for_start(s))))
-            }
-            (None, None, Some(start)) => Some(first_day_for_start(start)),
-            (None, None, None) => {
-                let years = std::mem::take(&mut cursor.years);
-                self.earliest_day(&cursor.tree, &years, &mut run.summary)
-                    .await?
-            }
-        };
-        let Some(first_day) = first_day else {
+        let Some(first_day) = self.first_day(run, cursor, resume_from).await? else {
             return Ok(());
         };
         if let Some(c) = &stored {
@@ -602,30 +372,11 @@ impl Backfill {
             run.summary.days_walked += 1;
             run.summary.keys_listed += objects.len() as u64;
             for object in objects {
-                let Ok(name) = forwarder.filter.select(&object.key) else {
-                    continue;
-                };
-                run.summary.objects_seen += 1;
-                if let Some(start) = start_ms {
-                    // A name that passed the filter always has a valid time.
-                    let file_ms = rfc3339_to_ms(&name.file_time).unwrap_or(i64::MAX);
-                    if !starts_in_time(file_ms, start) {
-                        run.summary.skipped_before_start += 1;
-                        continue;
-                    }
-                }
-                let position = Position {
-                    last_modified_ms: object.last_modified_ms,
-                    key: object.key.clone(),
-                };
-                if behind
-                    .as_ref()
-                    .is_some_and(|c| is_behind_cursor(&position, c))
+                if let Some(position) =
+                    self.admit(forwarder, run, &object, start_ms, behind.as_ref())
                 {
-                    run.summary.skipped_before_cursor += 1;
-                    continue;
+                    pending.insert(position, object, day);
                 }
-                pending.insert(position, object, day);
             }
             // Everything last modified before the next day began is known now.
             let horizon = if day == today {
@@ -647,6 +398,62 @@ impl Backfill {
         }
         cursor.resume_day = Some(today);
         Ok(())
+    }
+
+    /// The first day to list in a tree; see the module documentation. `None` when the tree
+    /// holds no day partition at all.
+    async fn first_day(
+        &self,
+        run: &mut Run<'_>,
+        cursor: &mut TreeCursor,
+        resume_from: Option<&Cursor>,
+    ) -> Result<Option<i64>, Halt> {
+        Ok(
+            match (run.options.since_ms, resume_from, self.start_time_ms) {
+                (Some(since), _, _) => Some(first_day_for_start(since)),
+                (None, Some(c), start) => {
+                    let from_cursor = first_day_for_cursor(c, self.lookback_days);
+                    Some(start.map_or(from_cursor, |s| from_cursor.max(first_day_for_start(s))))
+                }
+                (None, None, Some(start)) => Some(first_day_for_start(start)),
+                (None, None, None) => {
+                    let years = std::mem::take(&mut cursor.years);
+                    self.earliest_day(&cursor.tree, &years, &mut run.summary)
+                        .await?
+                }
+            },
+        )
+    }
+
+    /// Whether a listed object is one to handle in this walk (selected, in time, not well
+    /// behind the cursor), counted either way; its position when it is.
+    fn admit<F, M>(
+        &self,
+        forwarder: &Forwarder<F, M>,
+        run: &mut Run<'_>,
+        object: &Listed,
+        start_ms: Option<i64>,
+        behind: Option<&Position>,
+    ) -> Option<Position> {
+        let name = forwarder.filter.select(&object.key).ok()?;
+        run.summary.objects_seen += 1;
+        if let Some(start) = start_ms {
+            // A name that passed the filter always has a valid time.
+            let file_ms = rfc3339_to_ms(&name.file_time).unwrap_or(i64::MAX);
+            if !starts_in_time(file_ms, start) {
+                run.summary.skipped_before_start += 1;
+                return None;
+            }
+        }
+        let position = Position {
+            last_modified_ms: object.last_modified_ms,
+            key: object.key.clone(),
+        };
+        if behind.is_some_and(|c| is_behind_cursor(&position, c)) {
+            run.summary.skipped_before_cursor += 1;
+            return None;
+        }
+        Some(position)
     }
 
     /// Checks the limits before starting another object; renews the lease when it runs low.
@@ -739,26 +546,38 @@ impl Backfill {
                 advance(cursor, position);
                 self.save_cursor(run, cursor).await
             }
-            Err(e) => {
-                run.summary.failed += 1;
-                run.summary.error(e.to_string());
-                (run.on_event)(Event::Failed(object, &e));
-                tracing::error!(bucket = %self.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "backfill could not forward an object");
-                let sink_failed = matches!(e, ForwardError::Sink { .. });
-                if sink_failed || e.is_retryable() {
-                    // The next run starts at or before it and tries it again.
-                    cursor.pinned_day = Some(cursor.pinned_day.map_or(day, |d| d.min(day)));
-                } else {
-                    // Gone or refused for good: reported, and passed.
-                    advance(cursor, position);
-                }
-                if sink_failed {
-                    // The destination is failing: every later object would fail the same way.
-                    return Err(Halt::Stop(Stopped::Failed));
-                }
-                Ok(())
-            }
+            Err(e) => self.on_failure(run, cursor, position, object, day, &e),
         }
+    }
+
+    /// One object failed: counted and reported; a retryable failure pins the cursor before it,
+    /// a failing sink stops the walk.
+    fn on_failure(
+        &self,
+        run: &mut Run<'_>,
+        cursor: &mut TreeCursor,
+        position: Position,
+        object: &Listed,
+        day: i64,
+        e: &ForwardError,
+    ) -> Result<(), Halt> {
+        run.summary.failed += 1;
+        run.summary.error(e.to_string());
+        (run.on_event)(Event::Failed(object, e));
+        tracing::error!(bucket = %self.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "backfill could not forward an object");
+        let sink_failed = matches!(e, ForwardError::Sink { .. });
+        if sink_failed || e.is_retryable() {
+            // The next run starts at or before it and tries it again.
+            cursor.pinned_day = Some(cursor.pinned_day.map_or(day, |d| d.min(day)));
+        } else {
+            // Gone or refused for good: reported, and passed.
+            advance(cursor, position);
+        }
+        if sink_failed {
+            // The destination is failing: every later object would fail the same way.
+            return Err(Halt::Stop(Stopped::Failed));
+        }
+        Ok(())
     }
 
     /// Writes the tree's cursor when it changed (never on a dry run). A conflict means another
@@ -801,123 +620,6 @@ impl Backfill {
         cursor.stored = Some(Versioned { value, etag });
         Ok(())
     }
-
-    /// Every page of a listing: the objects and the common prefixes.
-    async fn list_all(
-        &self,
-        prefix: &str,
-        delimiter: Option<&str>,
-        summary: &mut Summary,
-    ) -> Result<(Vec<Listed>, Vec<String>), ListError> {
-        let (mut objects, mut prefixes, mut token) = (Vec::new(), Vec::new(), None);
-        loop {
-            summary.list_calls += 1;
-            let page = self
-                .list
-                .list_page(&self.bucket, prefix, delimiter, token)
-                .await?;
-            objects.extend(page.objects);
-            prefixes.extend(page.prefixes);
-            match page.next {
-                Some(next) => token = Some(next),
-                None => return Ok((objects, prefixes)),
-            }
-        }
-    }
-
-    /// The names of the folders directly under `folder`.
-    async fn children(
-        &self,
-        folder: &str,
-        summary: &mut Summary,
-    ) -> Result<Vec<String>, ListError> {
-        let (_, prefixes) = self.list_all(folder, Some("/"), summary).await?;
-        let mut names: Vec<String> = prefixes
-            .iter()
-            .filter_map(|p| p.strip_prefix(folder))
-            .map(|rest| rest.trim_end_matches('/').to_string())
-            .filter(|name| !name.is_empty())
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-
-    /// The partition trees under the audit prefix; see the module documentation.
-    pub async fn discover_trees(&self, summary: &mut Summary) -> Result<Vec<String>, ListError> {
-        let found = self.find_trees(summary).await?;
-        Ok(found.into_iter().map(|(tree, _)| tree).collect())
-    }
-
-    /// The partition trees and, for each, the folders directly under it (its years), which the
-    /// search for the earliest day would otherwise list again.
-    async fn find_trees(
-        &self,
-        summary: &mut Summary,
-    ) -> Result<Vec<(String, Vec<String>)>, ListError> {
-        let root = as_folder(&self.prefix);
-        let mut trees = Vec::new();
-        let mut stack = vec![(root, 0usize)];
-        while let Some((folder, depth)) = stack.pop() {
-            let children = self.children(&folder, summary).await?;
-            if children.iter().any(|c| is_year(c)) {
-                trees.push((folder, children));
-                continue;
-            }
-            if depth >= MAX_DISCOVERY_DEPTH {
-                continue;
-            }
-            let parent = folder
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .unwrap_or("");
-            let grandparent = folder
-                .trim_end_matches('/')
-                .rsplit('/')
-                .nth(1)
-                .unwrap_or("");
-            for child in children.iter().rev() {
-                let descend = match parent {
-                    "AWSLogs" => is_account_id(child),
-                    "redshift" => is_region(child),
-                    p if is_account_id(p) && grandparent == "AWSLogs" => child == "redshift",
-                    _ => child == "AWSLogs",
-                };
-                if descend {
-                    stack.push((format!("{folder}{child}/"), depth + 1));
-                }
-            }
-        }
-        trees.sort();
-        Ok(trees)
-    }
-
-    /// The earliest `YYYY/MM/DD/` partition in a tree, given the folders under it.
-    async fn earliest_day(
-        &self,
-        tree: &str,
-        years: &[String],
-        summary: &mut Summary,
-    ) -> Result<Option<i64>, Halt> {
-        for year in years {
-            let Some(y) = number(year, 4, 1, 9999) else {
-                continue;
-            };
-            let year_folder = format!("{tree}{year}/");
-            for month in self.children(&year_folder, summary).await? {
-                let Some(m) = number(&month, 2, 1, 12) else {
-                    continue;
-                };
-                let month_folder = format!("{year_folder}{month}/");
-                let last = crate::time::days_in_month(y, m);
-                let days = self.children(&month_folder, summary).await?;
-                if let Some(d) = days.iter().find_map(|d| number(d, 2, 1, last)) {
-                    return Ok(crate::time::day_of_date(i64::from(y), m, d));
-                }
-            }
-        }
-        Ok(None)
-    }
 }
 
 /// Moves the position forward (never back), unless a failure pinned it or the walk did not
@@ -930,26 +632,6 @@ fn advance(cursor: &mut TreeCursor, position: Position) {
     if cursor.position.as_ref().is_none_or(|p| position > *p) {
         cursor.position = Some(position);
     }
-}
-
-fn as_folder(prefix: &str) -> String {
-    let base = prefix.trim_end_matches('/');
-    if base.is_empty() {
-        String::new()
-    } else {
-        format!("{base}/")
-    }
-}
-
-fn number(text: &str, digits: usize, min: u32, max: u32) -> Option<u32> {
-    if text.len() != digits || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok().filter(|n| (min..=max).contains(n))
-}
-
-fn is_year(name: &str) -> bool {
-    number(name, 4, 1970, 9999).is_some()
 }
 
 #[cfg(test)]

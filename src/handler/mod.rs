@@ -120,43 +120,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                     }),
                 }
             }
-            Invocation::SqsBatch(messages) => {
-                let mut failed = Vec::new();
-                for message in &messages {
-                    let ok = match &message.objects {
-                        Err(e) => {
-                            tracing::error!(message_id = %message.message_id, error = %e, "malformed SQS message");
-                            false
-                        }
-                        Ok(objects) => {
-                            let mut all = true;
-                            for object in objects {
-                                // Later objects of a failed message are still tried: each one
-                                // that succeeds is one less to send again.
-                                all &= self
-                                    .forwarder
-                                    .forward_once(object, context.ledger)
-                                    .await
-                                    .is_ok();
-                            }
-                            all
-                        }
-                    };
-                    if !ok {
-                        failed.push(json!({ "itemIdentifier": message.message_id }));
-                    }
-                }
-                let unnamed = messages.iter().filter(|m| !m.can_be_named()).count();
-                if unnamed > 0 {
-                    // Left out of batchItemFailures it would count as done and be deleted: fail
-                    // the whole batch instead (the others' done markers make the retry cheap).
-                    return Err(HandlerError::UnnamedMessages {
-                        unnamed,
-                        total: messages.len(),
-                    });
-                }
-                Ok(json!({ "batchItemFailures": failed }))
-            }
+            Invocation::SqsBatch(messages) => self.sqs_batch(&messages, context).await,
             Invocation::Backfill(request) => {
                 let Some(backfill) = context.backfill else {
                     return Err(HandlerError::Unsupported(
@@ -179,6 +143,50 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                 Ok(json!(summary))
             }
         }
+    }
+
+    /// An SQS batch: each message's objects forwarded; the answer names the messages whose
+    /// objects failed or whose body was malformed.
+    async fn sqs_batch(
+        &self,
+        messages: &[events::SqsMessage],
+        context: Context<'_>,
+    ) -> Result<Value, HandlerError> {
+        let mut failed = Vec::new();
+        for message in messages {
+            let ok = match &message.objects {
+                Err(e) => {
+                    tracing::error!(message_id = %message.message_id, error = %e, "malformed SQS message");
+                    false
+                }
+                Ok(objects) => {
+                    let mut all = true;
+                    for object in objects {
+                        // Later objects of a failed message are still tried: each one
+                        // that succeeds is one less to send again.
+                        all &= self
+                            .forwarder
+                            .forward_once(object, context.ledger)
+                            .await
+                            .is_ok();
+                    }
+                    all
+                }
+            };
+            if !ok {
+                failed.push(json!({ "itemIdentifier": message.message_id }));
+            }
+        }
+        let unnamed = messages.iter().filter(|m| !m.can_be_named()).count();
+        if unnamed > 0 {
+            // Left out of batchItemFailures it would count as done and be deleted: fail
+            // the whole batch instead (the others' done markers make the retry cheap).
+            return Err(HandlerError::UnnamedMessages {
+                unnamed,
+                total: messages.len(),
+            });
+        }
+        Ok(json!({ "batchItemFailures": failed }))
     }
 }
 

@@ -1,0 +1,148 @@
+//! What a run reports: why it stopped, its summary line, the events it emits as it goes, and
+//! why it could not run at all.
+
+use serde::Serialize;
+
+use super::MAX_REPORTED_ERRORS;
+use crate::forward::{ForwardError, Receipt};
+use crate::ports::{ListError, Listed, StateError};
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stopped {
+    /// Every tree was walked up to today.
+    #[default]
+    Complete,
+    /// The time left fell below the margin; the next run goes on from the cursor.
+    Deadline,
+    /// `max_objects` objects were sent.
+    ObjectBudget,
+    /// Another walker holds the lease; nothing was done.
+    LeaseHeld,
+    /// Another walker took the lease over or moved a cursor: this one stopped at once.
+    Overtaken,
+    /// The sink failed (every later object would fail too), or the state store did.
+    Failed,
+}
+
+/// What one run did: the JSON line a run ends with.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub stopped: Stopped,
+    pub dry_run: bool,
+    /// Partition trees found under the prefix.
+    pub trees: u64,
+    pub days_walked: u64,
+    /// `ListObjectsV2` calls, discovery included.
+    pub list_calls: u64,
+    /// Keys listed in the walked days (anything, audit log or not).
+    pub keys_listed: u64,
+    /// Audit logs of the selected types in the walked days.
+    pub objects_seen: u64,
+    pub sent: u64,
+    /// Objects a dry run would send.
+    pub would_send: u64,
+    /// Objects whose done marker matched (sent by the live path or an earlier run).
+    pub skipped_done: u64,
+    /// Objects well before the cursor: not even their marker was read.
+    pub skipped_before_cursor: u64,
+    /// Files whose time is before the start time.
+    pub skipped_before_start: u64,
+    /// Objects that could not be forwarded (see `errors`).
+    pub failed: u64,
+    /// Records sent (parse errors included).
+    pub records: u64,
+    /// Stored bytes of the objects sent (or that a dry run would send).
+    pub bytes: u64,
+    pub state_reads: u64,
+    pub state_writes: u64,
+    /// Milliseconds left before the deadline when the run ended; `null` without one.
+    pub time_left_ms: Option<i64>,
+    pub duration_ms: i64,
+    /// The lease's holder, when it was held by another walker, and until when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<String>,
+    /// The walker whose expired lease this run took over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub took_over_from: Option<String>,
+    /// The first errors, word for word.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl Summary {
+    /// Whether the run must be reported as failed (Lambda error, non-zero exit). Being
+    /// overtaken is not: the other walker carries on, and nothing was lost.
+    pub fn is_failure(&self) -> bool {
+        self.failed > 0 || self.stopped == Stopped::Failed
+    }
+
+    pub(super) fn error(&mut self, message: String) {
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(message);
+        }
+    }
+}
+
+/// What the walk reports as it goes, for progress and dry-run listings.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A day partition is being listed.
+    Day {
+        tree: &'a str,
+        day: i64,
+    },
+    /// A dry run would send this object.
+    WouldSend(&'a Listed),
+    Sent(&'a Receipt),
+    SkippedDone(&'a Listed),
+    Failed(&'a Listed, &'a ForwardError),
+}
+
+/// Why a run could not be carried out at all (before or around the walk; failures of single
+/// objects are counted in the [`Summary`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// The request itself is wrong: retrying never helps.
+    #[error("backfill request: {0}")]
+    Request(String),
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error("backfill state: {0}")]
+    State(#[from] StateError),
+}
+
+impl BackfillError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            BackfillError::Request(_) => false,
+            BackfillError::List(e) => e.retryable,
+            BackfillError::State(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// How walking one tree (or the whole run) ended, when it ended early.
+pub(super) enum Halt {
+    Stop(Stopped),
+    Error(BackfillError),
+}
+
+impl From<ListError> for Halt {
+    fn from(e: ListError) -> Halt {
+        Halt::Error(e.into())
+    }
+}
+
+impl From<StateError> for Halt {
+    fn from(e: StateError) -> Halt {
+        match e {
+            // A conditional write lost: another walker is at work.
+            StateError::Conflict { .. } => Halt::Stop(Stopped::Overtaken),
+            e => Halt::Error(e.into()),
+        }
+    }
+}
