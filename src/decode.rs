@@ -1,11 +1,20 @@
 //! Compression detection and streaming decompression (gzip, every member, or plain text), and a
 //! read-ahead thread so inflating runs beside parsing.
+//!
+//! Inputs are what their bytes say, never what their names say. Other compressions and container
+//! formats (bzip2, xz, zstd, zip, Parquet, 7z, lz4) are refused before a byte is read as text:
+//! the error is an [`io::Error`] of kind [`io::ErrorKind::InvalidData`] carrying a
+//! [`ForeignFormat`]. After the last gzip member, zero padding (as some copy tools leave) ends
+//! the stream as `gzip -d` ends it; any other trailing byte is an error carrying
+//! [`TrailingBytes`]. Both are facts about the stored bytes, so retrying cannot help: tell them
+//! from read errors with [`not_retryable`] (or [`foreign_format`] for the format's name).
 
-use std::io::{self, BufReader, Read};
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::{self, JoinHandle};
 
-use flate2::bufread::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 
 /// The gzip magic bytes (RFC 1952).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -13,29 +22,131 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Input buffer for the decompressor.
 const COMPRESSED_BUFFER: usize = 128 * 1024;
 
+/// Bytes read before deciding: the longest magic in [`FOREIGN_MAGIC`].
+const SNIFF: usize = 6;
+
+/// A format that is not a Redshift audit log's (gzip or plain text), named by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignFormat {
+    Bzip2,
+    Xz,
+    Zstd,
+    Zip,
+    Parquet,
+    SevenZip,
+    Lz4,
+}
+
+/// Magic bytes of the foreign formats, from each format's specification. bzip2's `BZh` is
+/// followed by the block size digit, checked separately so text starting with `BZh` stays text.
+const FOREIGN_MAGIC: [(&[u8], ForeignFormat); 8] = [
+    (b"BZh", ForeignFormat::Bzip2),
+    (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], ForeignFormat::Xz),
+    (&[0x28, 0xb5, 0x2f, 0xfd], ForeignFormat::Zstd),
+    (b"PK\x03\x04", ForeignFormat::Zip),
+    (b"PK\x05\x06", ForeignFormat::Zip), // an empty archive
+    (b"PAR1", ForeignFormat::Parquet),
+    (
+        &[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c],
+        ForeignFormat::SevenZip,
+    ),
+    (&[0x04, 0x22, 0x4d, 0x18], ForeignFormat::Lz4),
+];
+
+impl ForeignFormat {
+    /// The format's usual name, for messages and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForeignFormat::Bzip2 => "bzip2",
+            ForeignFormat::Xz => "xz",
+            ForeignFormat::Zstd => "zstd",
+            ForeignFormat::Zip => "zip",
+            ForeignFormat::Parquet => "Parquet",
+            ForeignFormat::SevenZip => "7z",
+            ForeignFormat::Lz4 => "lz4",
+        }
+    }
+
+    fn of(prefix: &[u8]) -> Option<ForeignFormat> {
+        FOREIGN_MAGIC
+            .iter()
+            .find(|(magic, format)| {
+                prefix.starts_with(magic)
+                    && (*format != ForeignFormat::Bzip2
+                        || prefix.get(3).is_some_and(|d| (b'1'..=b'9').contains(d)))
+            })
+            .map(|&(_, format)| format)
+    }
+}
+
+impl fmt::Display for ForeignFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the input is {} data (by its first bytes), not gzip or plain text; it was not read",
+            self.name()
+        )
+    }
+}
+
+impl std::error::Error for ForeignFormat {}
+
+/// Bytes after a gzip member that are neither another member nor zero padding to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "trailing bytes after gzip member {members} that are neither another gzip member nor zero \
+     padding (first such byte 0x{first:02x}, {zeros} zero bytes before it)"
+)]
+pub struct TrailingBytes {
+    /// Members decoded before the trailing bytes.
+    pub members: u64,
+    /// The first byte that is not padding.
+    pub first: u8,
+    /// Zero bytes between the last member and `first`.
+    pub zeros: u64,
+}
+
+/// The foreign format an error from this module reports, if that is what it is.
+pub fn foreign_format(err: &io::Error) -> Option<ForeignFormat> {
+    err.get_ref()?.downcast_ref::<ForeignFormat>().copied()
+}
+
+/// Whether `err` says the stored bytes themselves are refused ([`ForeignFormat`] or
+/// [`TrailingBytes`]), so reading the same object again cannot succeed. Other errors (a broken
+/// connection, a truncated or corrupt gzip stream) cannot be told apart from transient ones.
+pub fn not_retryable(err: &io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|e| e.is::<ForeignFormat>() || e.is::<TrailingBytes>())
+}
+
 /// How the bytes of an object are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     Gzip,
     Plain,
+    /// Not an audit log's encoding: refused, never read.
+    Foreign(ForeignFormat),
 }
 
 /// Decides from the first bytes alone (names lie: `.gz` files may be plain, and the other way).
 pub fn detect(prefix: &[u8]) -> Compression {
     if prefix.starts_with(&GZIP_MAGIC) {
         Compression::Gzip
+    } else if let Some(format) = ForeignFormat::of(prefix) {
+        Compression::Foreign(format)
     } else {
         Compression::Plain
     }
 }
 
 /// Wraps `input` in a decompressor if its first bytes say gzip. An empty input is plain (and
-/// has no lines). Every gzip member is decoded; a truncated or corrupt stream is an I/O error
-/// from `read` once the good part has been read.
+/// has no lines). Every gzip member is decoded, and zero padding after the last one is skipped;
+/// a truncated or corrupt stream, or other trailing bytes, is an I/O error from `read` once the
+/// good part has been read. A foreign format is an error here, before anything is read as text.
 pub fn decompressed<R: Read + Send + 'static>(
     mut input: R,
 ) -> io::Result<(Compression, Box<dyn Read + Send>)> {
-    let mut prefix = [0u8; 2];
+    let mut prefix = [0u8; SNIFF];
     let mut have = 0;
     while have < prefix.len() {
         match input.read(&mut prefix[have..]) {
@@ -50,13 +161,115 @@ pub fn decompressed<R: Read + Send + 'static>(
     Ok(match detect(&prefix[..have]) {
         Compression::Gzip => (
             Compression::Gzip,
-            Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+            Box::new(Members::new(BufReader::with_capacity(
                 COMPRESSED_BUFFER,
                 whole,
             ))),
         ),
         Compression::Plain => (Compression::Plain, Box::new(whole)),
+        Compression::Foreign(format) => {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format))
+        }
     })
+}
+
+/// Every gzip member of a stream in turn, then the end: at the end of the input, or at zero
+/// padding that runs to the end. flate2's `MultiGzDecoder` would read padding as a broken
+/// header; this is the same member loop with `gzip -d`'s rule for what may follow.
+struct Members<R: BufRead> {
+    /// The member being read, or the last one once it ended.
+    decoder: Option<GzDecoder<R>>,
+    /// Members started so far.
+    members: u64,
+    /// Zero bytes consumed after the last member.
+    padding: u64,
+}
+
+/// What follows a finished member.
+enum AfterMember {
+    Member,
+    End,
+}
+
+impl<R: BufRead> Members<R> {
+    fn new(input: R) -> Self {
+        Members {
+            decoder: Some(GzDecoder::new(input)),
+            members: 1,
+            padding: 0,
+        }
+    }
+}
+
+/// Looks past gzip member number `members`, which just ended, consuming zero padding and
+/// counting it in `zeros`. An error leaves the input where it stopped, so asking again answers
+/// the same.
+fn after_member(
+    input: &mut impl BufRead,
+    members: u64,
+    zeros: &mut u64,
+) -> io::Result<AfterMember> {
+    let trailing = |first: u8, zeros: u64| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            TrailingBytes {
+                members,
+                first,
+                zeros,
+            },
+        )
+    };
+    loop {
+        let available = match input.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let Some(&first) = available.first() else {
+            return Ok(AfterMember::End);
+        };
+        if *zeros == 0 && first == GZIP_MAGIC[0] {
+            // Another member; a bad header is the decoder's error to report.
+            return Ok(AfterMember::Member);
+        }
+        match available.iter().position(|&b| b != 0) {
+            Some(at) => return Err(trailing(available[at], *zeros + at as u64)),
+            None => {
+                let n = available.len();
+                *zeros += n as u64;
+                input.consume(n);
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let Some(decoder) = self.decoder.as_mut() else {
+                return Ok(0);
+            };
+            // The single-member decoder answers 0 only once its member's trailer checked out,
+            // and from then on.
+            let n = decoder.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            match after_member(decoder.get_mut(), self.members, &mut self.padding)? {
+                AfterMember::End => return Ok(0),
+                AfterMember::Member => {
+                    let Some(done) = self.decoder.take() else {
+                        return Ok(0);
+                    };
+                    self.decoder = Some(GzDecoder::new(done.into_inner()));
+                    self.members += 1;
+                }
+            }
+        }
+    }
 }
 
 /// How every input is read for parsing: decompressed if its first bytes say gzip, on a read-ahead
@@ -184,6 +397,61 @@ mod tests {
         r.read_to_end(&mut out).map(|_| out)
     }
 
+    /// Reads until the end or the first error, keeping what came before the error.
+    fn read_until_error(mut r: impl Read) -> (Vec<u8>, Option<io::Error>) {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => return (out, None),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    /// Hands out one byte a call, so every buffer boundary is crossed.
+    struct OneByte(io::Cursor<Vec<u8>>);
+    impl Read for OneByte {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    fn lines(n: u32) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect()
+    }
+
+    /// A small but real file of each foreign format (first bytes as its writer puts them).
+    fn foreign_samples() -> Vec<(&'static str, Vec<u8>, ForeignFormat)> {
+        let with = |magic: &[u8]| {
+            let mut v = magic.to_vec();
+            v.extend_from_slice(b"\x00\x01\x02 the rest of the file");
+            v
+        };
+        vec![
+            ("bzip2", with(b"BZh91AY&SY"), ForeignFormat::Bzip2),
+            (
+                "xz",
+                with(&[0xfd, b'7', b'z', b'X', b'Z', 0]),
+                ForeignFormat::Xz,
+            ),
+            ("zstd", with(&[0x28, 0xb5, 0x2f, 0xfd]), ForeignFormat::Zstd),
+            ("zip", with(b"PK\x03\x04\x14\x00"), ForeignFormat::Zip),
+            ("empty zip", b"PK\x05\x06".to_vec(), ForeignFormat::Zip),
+            ("parquet", with(b"PAR1"), ForeignFormat::Parquet),
+            (
+                "7z",
+                with(&[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c]),
+                ForeignFormat::SevenZip,
+            ),
+            ("lz4", with(&[0x04, 0x22, 0x4d, 0x18]), ForeignFormat::Lz4),
+        ]
+    }
+
     #[test]
     fn detection_table() {
         for (prefix, want) in [
@@ -192,9 +460,164 @@ mod tests {
             (b"", Compression::Plain),
             (&[0x1f][..], Compression::Plain),
             (&[0x8b, 0x1f][..], Compression::Plain),
+            (b"BZh9", Compression::Foreign(ForeignFormat::Bzip2)),
+            (b"BZh1", Compression::Foreign(ForeignFormat::Bzip2)),
+            // Text that merely starts like a magic stays text.
+            (b"BZh", Compression::Plain),
+            (b"BZhello", Compression::Plain),
+            (b"PAR", Compression::Plain),
+            (b"PK ", Compression::Plain),
+            (&[0xfd, b'7', b'z', b'X', b'Z'][..], Compression::Plain),
+            (b"7z archive", Compression::Plain),
         ] {
             assert_eq!(detect(prefix), want, "{prefix:?}");
         }
+        for (name, bytes, format) in foreign_samples() {
+            assert_eq!(detect(&bytes), Compression::Foreign(format), "{name}");
+        }
+    }
+
+    #[test]
+    fn foreign_formats_are_refused_by_name_before_any_text_is_read() {
+        for (name, bytes, format) in foreign_samples() {
+            for err in [
+                decompressed(io::Cursor::new(bytes.clone())).err(),
+                open(io::Cursor::new(bytes.clone())).err(),
+                // A reader that dribbles its bytes still shows the whole magic.
+                decompressed(OneByte(io::Cursor::new(bytes.clone()))).err(),
+            ] {
+                let err = err.unwrap_or_else(|| panic!("{name}: read as text"));
+                assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{name}");
+                assert_eq!(foreign_format(&err), Some(format), "{name}");
+                assert!(not_retryable(&err), "{name}");
+                assert!(err.to_string().contains(format.name()), "{name}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_read_errors_are_not_foreign_nor_refused() {
+        let err = io::Error::new(io::ErrorKind::InvalidData, "corrupt deflate stream");
+        assert_eq!(foreign_format(&err), None);
+        assert!(!not_retryable(&err));
+        let err = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert!(!not_retryable(&err));
+    }
+
+    #[test]
+    fn zero_padding_after_the_last_member_ends_the_stream_cleanly() {
+        let data = lines(50_000);
+        let gz = gzip(&data);
+        for padding in [
+            1,
+            2,
+            512,
+            COMPRESSED_BUFFER - 1,
+            COMPRESSED_BUFFER,
+            COMPRESSED_BUFFER + 7,
+            3 * COMPRESSED_BUFFER + 5,
+            1 << 20,
+        ] {
+            let mut padded = gz.clone();
+            padded.resize(gz.len() + padding, 0);
+            let (c, r) = decompressed(io::Cursor::new(padded.clone())).unwrap();
+            assert_eq!(c, Compression::Gzip);
+            assert_eq!(read_all(r).unwrap(), data, "{padding} zero bytes");
+            let via_thread = read_all(open(io::Cursor::new(padded.clone())).unwrap());
+            assert_eq!(
+                via_thread.unwrap(),
+                data,
+                "{padding} zero bytes, read ahead"
+            );
+            if padding <= COMPRESSED_BUFFER + 7 {
+                let (_, r) = decompressed(OneByte(io::Cursor::new(padded))).unwrap();
+                assert_eq!(
+                    read_all(r).unwrap(),
+                    data,
+                    "{padding} zero bytes, one at a time"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn two_members_then_padding_are_both_read() {
+        let mut two = gzip(b"first\n");
+        two.extend(gzip(b"second\n"));
+        two.extend([0u8; 4096]);
+        let (_, r) = decompressed(io::Cursor::new(two)).unwrap();
+        assert_eq!(read_all(r).unwrap(), b"first\nsecond\n");
+    }
+
+    #[test]
+    fn other_trailing_bytes_are_an_error_after_the_good_data() {
+        let data = lines(1000);
+        let mut bzip2 = b"BZh91AY&SY".to_vec();
+        bzip2.extend([0u8; 100]);
+        let mut late_garbage = vec![0u8; 3 * COMPRESSED_BUFFER];
+        late_garbage.push(0x01);
+        let mut padding_then_member = vec![0u8; 10];
+        padding_then_member.extend(gzip(b"hidden\n"));
+        for (name, tail, first, zeros) in [
+            ("one byte", b"x".to_vec(), b'x', 0),
+            ("text", b"authenticated |...\n".to_vec(), b'a', 0),
+            ("bzip2 after gzip", bzip2, b'B', 0),
+            ("zeros then a byte", b"\x00\x00\x00x".to_vec(), b'x', 3),
+            (
+                "zeros past buffers then a byte",
+                late_garbage,
+                1,
+                3 * COMPRESSED_BUFFER as u64,
+            ),
+            ("zeros then a member", padding_then_member, 0x1f, 10),
+        ] {
+            let mut input = gzip(&data);
+            input.extend(&tail);
+            let (_, r) = decompressed(io::Cursor::new(input.clone())).unwrap();
+            let (got, err) = read_until_error(r);
+            assert_eq!(got, data, "{name}: the member before is delivered");
+            let err = err.unwrap_or_else(|| panic!("{name}: trailing bytes accepted"));
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{name}");
+            let found = err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<TrailingBytes>());
+            assert_eq!(
+                found,
+                Some(&TrailingBytes {
+                    members: 1,
+                    first,
+                    zeros
+                }),
+                "{name}"
+            );
+            assert!(not_retryable(&err), "{name}");
+            // Through the read-ahead thread the error keeps its type.
+            let (_, err) = read_until_error(open(io::Cursor::new(input)).unwrap());
+            assert!(err.as_ref().is_some_and(not_retryable), "{name}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_broken_second_member_is_an_error() {
+        for tail in [&[0x1f][..], &[0x1f, 0x8b], &[0x1f, 0x00, 0x00, 0x00]] {
+            let mut input = gzip(b"first\n");
+            input.extend(tail);
+            let (_, r) = decompressed(io::Cursor::new(input)).unwrap();
+            let (got, err) = read_until_error(r);
+            assert_eq!(got, b"first\n");
+            assert!(err.is_some(), "{tail:?} accepted");
+        }
+    }
+
+    #[test]
+    fn asking_again_after_trailing_bytes_repeats_the_error() {
+        let mut input = gzip(b"first\n");
+        input.extend([0, 0, 0x1f, 0x8b]);
+        let (_, mut r) = decompressed(io::Cursor::new(input)).unwrap();
+        let (_, err) = read_until_error(&mut r);
+        assert!(err.is_some());
+        let mut buf = [0u8; 16];
+        assert!(r.read(&mut buf).is_err(), "a second read ends cleanly");
     }
 
     #[test]
@@ -226,9 +649,12 @@ mod tests {
             .flat_map(|i| format!("line {i}\n").into_bytes())
             .collect();
         let gz = gzip(&data);
-        let cut = gz[..gz.len() / 2].to_vec();
-        let (_, r) = decompressed(io::Cursor::new(cut)).unwrap();
-        assert!(read_all(r).is_err());
+        for cut in [2, 10, gz.len() / 2, gz.len() - 4, gz.len() - 1] {
+            let (_, r) = decompressed(io::Cursor::new(gz[..cut].to_vec())).unwrap();
+            let err = read_all(r).err();
+            assert!(err.is_some(), "cut at {cut} of {}", gz.len());
+            assert!(!err.as_ref().is_some_and(not_retryable), "cut at {cut}");
+        }
     }
 
     #[test]
