@@ -115,7 +115,9 @@ impl ForwardError {
             ForwardError::Fetch { source, .. } => source.retryable,
             // A broken connection mid-body is worth another try; a corrupt gzip is not, but
             // the two cannot always be told apart, so the invocation is retried either way.
-            ForwardError::Read { .. } => true,
+            // An object in another format (bzip2, zstd, ...) or with trailing garbage never
+            // reads differently: final.
+            ForwardError::Read { source, .. } => !crate::decode::not_retryable(source),
             ForwardError::Sink { source, .. } => source.is_retryable(),
             ForwardError::NotAuditLog { .. } => false,
             ForwardError::Internal { .. } => true,

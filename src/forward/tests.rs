@@ -198,3 +198,22 @@ fn a_batch_of_lines_gives_back_each_line_in_order() {
     let got: Vec<&[u8]> = lines.iter().collect();
     assert_eq!(got, vec![&b"{\"a\":1}"[..], b"", b"{\"b\":2}"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_in_another_format_fails_for_good_and_sends_nothing() {
+    let bzip2 = b"BZh91AY&SY\x00\x00\x00\x00 the rest".to_vec();
+    let store = Memory(HashMap::from([(KEY.to_string(), bzip2)]));
+    let out = Shared::default();
+    let err = forward_object(
+        &store,
+        &object(KEY),
+        WriteSink::new(out.clone()),
+        Format::Raw,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ForwardError::Read { .. }), "{err}");
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("bzip2"), "{err}");
+    assert!(out.lines().is_empty());
+}
