@@ -13,6 +13,7 @@ pub mod key;
 pub mod ledger;
 pub mod logs;
 pub mod output;
+pub mod redact;
 pub mod runtime;
 pub mod settings;
 pub mod sink;

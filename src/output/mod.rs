@@ -136,6 +136,9 @@ fn write_record_part(
     if record.truncated {
         out.extend_from_slice(b",\"truncated\":true");
     }
+    if record.redacted {
+        out.extend_from_slice(b",\"redacted\":true");
+    }
     if let Some(p) = part {
         out.extend_from_slice(b",\"part\":");
         write_int(out, p.part as i64);
