@@ -18,8 +18,10 @@
 //! - An AWS access key id anywhere: `AKIA` or `ASIA` and 16 upper-case letters or digits, not
 //!   inside a longer word; the four-letter prefix stays (`AKIA[REDACTED]`).
 //!
-//! A quoted value ends at the first `'` that is not doubled (`''`) nor escaped by a backslash;
-//! an unterminated one is redacted to the end of the text. An empty value, or one that already
+//! A quoted value ends at the first `'` that is not doubled (`''`); when a backslash comes
+//! before it, the value runs to the later of the two ends that reading the backslash as an
+//! escape or as a plain character gives. An unterminated value is redacted to the end of the
+//! text. An empty value, or one that already
 //! reads `[REDACTED]`, is left as it is, so redacting twice changes nothing.
 //!
 //! Cost: one Aho-Corasick pass (ASCII case-insensitive) over the text finds the keywords; text
@@ -182,10 +184,26 @@ fn skip_space(text: &[u8], mut at: usize) -> usize {
 }
 
 /// The index of the quote closing a string whose content starts at `from`, or the text's length
-/// when it is never closed. `''` and a backslash followed by any byte do not close it.
+/// when it is never closed. `''` never closes it; whether a backslash escapes the next byte
+/// depends on the server's settings, so both readings are tried and the later end wins: the
+/// secret is covered either way.
 fn closing_quote(text: &[u8], from: usize) -> usize {
+    let standard = closing_quote_with(text, from, false);
+    if memchr(b'\\', &text[from.min(text.len())..standard]).is_none() {
+        return standard;
+    }
+    standard.max(closing_quote_with(text, from, true))
+}
+
+fn closing_quote_with(text: &[u8], from: usize, backslash_escapes: bool) -> usize {
     let mut at = from;
-    while let Some(i) = text.get(at..).and_then(|rest| memchr2(b'\'', b'\\', rest)) {
+    while let Some(i) = text.get(at..).and_then(|rest| {
+        if backslash_escapes {
+            memchr2(b'\'', b'\\', rest)
+        } else {
+            memchr(b'\'', rest)
+        }
+    }) {
         let i = at + i;
         if text[i] == b'\\' || text.get(i + 1) == Some(&b'\'') {
             at = i + 2;
@@ -403,6 +421,9 @@ mod tests {
             ("ALTER USER bob PASSWORD 'sha256|Mypassword1'", "ALTER USER bob PASSWORD '[REDACTED]'"),
             ("create user bob with\n  PassWord\n'x''y''z' createdb", "create user bob with\n  PassWord\n'[REDACTED]' createdb"),
             ("ALTER USER bob PASSWORD 'a\\'b' NOCREATEDB", "ALTER USER bob PASSWORD '[REDACTED]' NOCREATEDB"),
+            // With backslashes as plain characters the value is `a\'b`; as escapes, `a\'`.
+            ("ALTER USER bob PASSWORD 'a\\''b' NOCREATEDB", "ALTER USER bob PASSWORD '[REDACTED]' NOCREATEDB"),
+            ("ALTER USER bob PASSWORD 'a\\' NOCREATEDB 'x'", "ALTER USER bob PASSWORD '[REDACTED]'x'"),
             ("select 1 where password = 'hunter2'", "select 1 where password = '[REDACTED]'"),
         ] {
             assert_eq!(red(sql), want, "{sql:?}");
