@@ -22,6 +22,7 @@ pub mod logs;
 pub mod output;
 pub mod pipeline;
 pub mod ports;
+pub mod redact;
 pub mod report;
 pub mod runtime;
 pub mod settings;

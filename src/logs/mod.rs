@@ -158,6 +158,8 @@ pub struct Record<'a> {
     pub invalid_utf8: bool,
     /// The record's text went past `MAX_RECORD_BYTES`; the rest follows as `parse_error` records.
     pub truncated: bool,
+    /// Secrets in the record's text were replaced (`crate::redact`); parsers always say `false`.
+    pub redacted: bool,
 }
 
 impl<'a> Body<'a> {
@@ -277,6 +279,7 @@ impl<R: Read> Parser<R> {
             ordinal,
             invalid_utf8,
             truncated: cut,
+            redacted: false,
         }))
     }
 
@@ -322,6 +325,7 @@ impl<R: Read> Parser<R> {
             ordinal,
             invalid_utf8,
             truncated: piece.truncated,
+            redacted: false,
         }))
     }
 }

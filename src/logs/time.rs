@@ -231,9 +231,31 @@ pub fn parse_iso_seconds(s: &[u8]) -> Result<Timestamp, &'static str> {
     )
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`):
+/// the per-record epoch milliseconds of OCSF output need it on the hot path, so it stays here,
+/// by hand, beside the parser; everything else uses the calendar module (`crate::time`).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let (month, day) = (i64::from(month), i64::from(day));
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hot_path_days_agree_with_the_calendar() {
+        for day in [-719_162i64, -1, 0, 59, 19_782, 2_932_800] {
+            let (y, m, d) = crate::time::date_of_day(day).unwrap();
+            assert_eq!(days_from_civil(y.into(), m, d), day);
+        }
+    }
 
     #[test]
     fn unpadded_day_with_colon_milliseconds() {

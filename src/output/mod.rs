@@ -1,9 +1,13 @@
-//! Records to JSON lines: the `raw` schema of DESIGN.md, the provenance every record carries,
-//! its stable id, and the splitting of a record too large for one Firehose record.
+//! Records to JSON lines: the `raw` schema of DESIGN.md or OCSF 1.1.0 events ([`Format`]), the
+//! provenance every record carries, its stable id, and the splitting of a record too large for
+//! one Firehose record.
 
 pub mod json;
+pub mod ocsf;
 
 use std::cell::RefCell;
+use std::fmt;
+use std::str::FromStr;
 
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -23,6 +27,8 @@ pub struct Provenance {
     /// The log type's column table, and `"name":` for each of its columns, built once.
     table: &'static [(&'static str, Kind)],
     keys: Vec<Box<[u8]>>,
+    /// The same provenance as the OCSF writer puts it.
+    ocsf: ocsf::FileParts,
 }
 
 impl Provenance {
@@ -66,6 +72,7 @@ impl Provenance {
             id_input: RefCell::new(id_input),
             table,
             keys,
+            ocsf: ocsf::FileParts::new(log_type, name, bucket, key),
         }
     }
 
@@ -136,6 +143,9 @@ fn write_record_part(
     if record.truncated {
         out.extend_from_slice(b",\"truncated\":true");
     }
+    if record.redacted {
+        out.extend_from_slice(b",\"redacted\":true");
+    }
     if let Some(p) = part {
         out.extend_from_slice(b",\"part\":");
         write_int(out, p.part as i64);
@@ -165,17 +175,9 @@ fn write_columns(
                 out.extend_from_slice(b"\":");
             }
         }
-        match (value, split_at == Some(i)) {
-            (_, true) => write_str(out, split_text.unwrap_or("")),
-            (Value::Null, _) => out.extend_from_slice(b"null"),
-            (Value::Text(s), _) => write_str(out, s),
-            (Value::Int(n), _) => write_int(out, *n),
-            (Value::Bool(b), _) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-            (Value::Time(t), _) => {
-                let mut quoted = [b'"'; 26];
-                quoted[1..25].copy_from_slice(t.as_bytes());
-                out.extend_from_slice(&quoted);
-            }
+        match split_at == Some(i) {
+            true => write_str(out, split_text.unwrap_or("")),
+            false => write_value(out, value),
         }
     }
     if columns.extra.is_some() {
@@ -187,6 +189,22 @@ fn write_columns(
             write_str(out, column);
         }
         out.push(b']');
+    }
+}
+
+/// Appends one typed value as JSON.
+#[inline]
+fn write_value(out: &mut Vec<u8>, value: &Value<'_>) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Text(s) => write_str(out, s),
+        Value::Int(n) => write_int(out, *n),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Time(t) => {
+            let mut quoted = [b'"'; 26];
+            quoted[1..25].copy_from_slice(t.as_bytes());
+            out.extend_from_slice(&quoted);
+        }
     }
 }
 
@@ -211,46 +229,127 @@ fn split_text<'a>(record: &Record<'a>) -> Option<&'a str> {
 /// Room left for the `"part":N,"parts":N` fields.
 const PART_FIELDS_ROOM: usize = 40;
 
-/// Writes the record as one or more JSON lines of at most `max_len` bytes each, calling `emit`
-/// for each. A record that does not fit is split into ordered parts that share its id and carry
-/// `part` and `parts`, each holding a consecutive piece of its largest text; nothing is dropped.
-/// Fails only if even an empty piece does not fit (the rest of the record is over `max_len`).
+/// Writes the record as one or more `raw` JSON lines of at most `max_len` bytes each, calling
+/// `emit` for each: [`Format::write_parts`] with [`Format::Raw`].
 pub fn write_parts(
     record: &Record<'_>,
     provenance: &Provenance,
     max_len: usize,
     buf: &mut Vec<u8>,
-    mut emit: impl FnMut(&[u8]),
+    emit: impl FnMut(&[u8]),
 ) -> Result<usize, TooLarge> {
-    buf.clear();
-    write_record(buf, record, provenance);
-    if buf.len() <= max_len {
-        emit(buf);
-        return Ok(1);
+    Format::Raw.write_parts(record, provenance, max_len, buf, emit)
+}
+
+/// The shape of the records written: chosen once at start-up (`OUTPUT_FORMAT`, `--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// The record schema of DESIGN.md.
+    #[default]
+    Raw,
+    /// One OCSF 1.1.0 event per record ([`ocsf`]).
+    Ocsf,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Ocsf => "ocsf",
+        }
     }
-    let text = split_text(record).ok_or(TooLarge(buf.len()))?;
-    let overhead = buf.len() - json::escaped_len(text) + 2 + PART_FIELDS_ROOM;
-    let room = max_len
-        .checked_sub(overhead)
-        .filter(|&r| r >= 8)
-        .ok_or(TooLarge(overhead))?;
-    let pieces = split_escaped(text, room);
-    let parts = pieces.len();
-    for (i, piece) in pieces.into_iter().enumerate() {
+
+    /// Appends the record as one JSON object (no newline).
+    pub fn write_record(self, out: &mut Vec<u8>, record: &Record<'_>, provenance: &Provenance) {
+        self.write_part(out, record, provenance, None);
+    }
+
+    fn write_part(
+        self,
+        out: &mut Vec<u8>,
+        record: &Record<'_>,
+        provenance: &Provenance,
+        part: Option<Part<'_>>,
+    ) {
+        match self {
+            Format::Raw => write_record_part(out, record, provenance, part),
+            Format::Ocsf => ocsf::write_event(out, record, provenance, part),
+        }
+    }
+
+    /// Writes the record as one or more JSON lines of at most `max_len` bytes each, calling
+    /// `emit` for each. A record that does not fit is split into ordered parts that share its id
+    /// and carry `part` and `parts` (under `unmapped` in OCSF), each holding a consecutive piece
+    /// of its largest text; nothing is dropped. Fails, before emitting anything, only if even an
+    /// empty piece does not fit (the rest of the record is over `max_len`). Redact first
+    /// (`crate::redact::redact_record`): a secret cut in two is no longer found.
+    pub fn write_parts(
+        self,
+        record: &Record<'_>,
+        provenance: &Provenance,
+        max_len: usize,
+        buf: &mut Vec<u8>,
+        mut emit: impl FnMut(&[u8]),
+    ) -> Result<usize, TooLarge> {
         buf.clear();
-        write_record_part(
-            buf,
-            record,
-            provenance,
-            Some(Part {
+        self.write_record(buf, record, provenance);
+        if buf.len() <= max_len {
+            emit(buf);
+            return Ok(1);
+        }
+        let text = split_text(record).ok_or(TooLarge(buf.len()))?;
+        let overhead = buf
+            .len()
+            .checked_sub(json::escaped_len(text))
+            .map(|rest| rest + 2 + PART_FIELDS_ROOM)
+            .ok_or(TooLarge(buf.len()))?;
+        let room = max_len
+            .checked_sub(overhead)
+            .filter(|&r| r >= 8)
+            .ok_or(TooLarge(overhead))?;
+        let pieces = split_escaped(text, room);
+        let parts = pieces.len();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            buf.clear();
+            let part = Part {
                 text: piece,
                 part: i + 1,
                 parts,
-            }),
-        );
-        emit(buf);
+            };
+            self.write_part(buf, record, provenance, Some(part));
+            // Every piece fits its room, so the parts fit when the format writes the text once,
+            // as the room assumes; should a part not, nothing has been emitted yet.
+            if i == 0 && buf.len() > max_len {
+                return Err(TooLarge(buf.len()));
+            }
+            emit(buf);
+        }
+        Ok(parts)
     }
-    Ok(parts)
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name is not an output format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown output format {0:?} (expected raw or ocsf)")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("raw") {
+            Ok(Format::Raw)
+        } else if s.eq_ignore_ascii_case("ocsf") {
+            Ok(Format::Ocsf)
+        } else {
+            Err(UnknownFormat(s.to_string()))
+        }
+    }
 }
 
 /// The record would be this many bytes even without its largest text.

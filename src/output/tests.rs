@@ -206,3 +206,445 @@ fn columns_of_another_log_type_still_get_their_own_names() {
     assert_eq!(v["username"], "rdsdb");
     assert!(v.get("event").is_none());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Formats, OCSF and redaction
+
+fn ocsf_events(log_type: LogType, input: &str, provenance: &Provenance) -> Vec<serde_json::Value> {
+    let mut parser = Parser::new(log_type, input.as_bytes());
+    let mut out = Vec::new();
+    while let Some(record) = parser.next_record().unwrap() {
+        let mut buf = Vec::new();
+        Format::Ocsf.write_record(&mut buf, &record, provenance);
+        out.push(serde_json::from_slice(&buf).unwrap());
+    }
+    out
+}
+
+/// Every string, number and boolean inside a JSON value, as text.
+fn leaves(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => m.values().for_each(|v| leaves(v, out)),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| leaves(v, out)),
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Null => {}
+        other => out.push(other.to_string()),
+    }
+}
+
+#[test]
+fn format_names_parse_in_any_case() {
+    assert_eq!("raw".parse::<Format>(), Ok(Format::Raw));
+    assert_eq!("OCSF".parse::<Format>(), Ok(Format::Ocsf));
+    assert_eq!("Ocsf".parse::<Format>().map(Format::as_str), Ok("ocsf"));
+    let err = "json".parse::<Format>().unwrap_err();
+    assert!(err.to_string().contains("\"json\""), "{err}");
+    assert_eq!(Format::default(), Format::Raw);
+}
+
+#[test]
+fn ocsf_column_positions_match_the_column_tables() {
+    use crate::logs::{ACTIVITY_COLUMNS, CONNECTION_COLUMNS, USER_COLUMNS};
+    // The positions the OCSF writer reads, spelled out: a reordered table fails here.
+    for (table, names) in [
+        (
+            CONNECTION_COLUMNS,
+            &[
+                (0, "event"),
+                (1, "recordtime"),
+                (2, "remotehost"),
+                (3, "remoteport"),
+                (4, "pid"),
+                (5, "dbname"),
+                (6, "username"),
+                (8, "duration"),
+                (20, "sessionid"),
+            ][..],
+        ),
+        (
+            USER_COLUMNS,
+            &[
+                (0, "userid"),
+                (1, "username"),
+                (3, "action"),
+                (5, "usesuper"),
+                (10, "recordtime"),
+            ][..],
+        ),
+        (
+            ACTIVITY_COLUMNS,
+            &[
+                (0, "recordtime"),
+                (1, "db"),
+                (2, "user"),
+                (4, "userid"),
+                (6, "query"),
+            ][..],
+        ),
+    ] {
+        for (i, name) in names {
+            assert_eq!(table[*i].0, *name);
+        }
+    }
+}
+
+#[test]
+fn ocsf_event_keeps_every_value_of_the_raw_record() {
+    let name = name();
+    let connection_2022 = CONNECTION.trim_end().to_string() + "|zstd |future |\n";
+    for (log_type, input) in [
+        (LogType::ConnectionLog, connection_2022.as_str()),
+        (LogType::ConnectionLog, "disconnecting session |Mon, 7 Dec 2020 20:01:55:177|[local] | |5108|dev |rdsdb |Ident |1234567| | |0| | |\n"),
+        (LogType::UserLog, "1|rdsdb |old |rename |1|1|0|2030-01-01|14872|1061|Thu, 3 Dec 2020 10:18:38:416\n"),
+        (LogType::UserActivityLog, "'2020-12-08T22:01:55Z UTC [ db=dev user=rdsdb pid=23170 userid=1 xid=245636 ]' LOG: vacuum t\n"),
+    ] {
+        let p = Provenance::new(log_type, Some(&name), Some("audit-bucket"), "AWSLogs/k.gz");
+        let raw = &lines(log_type, input, &p)[0];
+        let event = &ocsf_events(log_type, input, &p)[0];
+        let mut have = Vec::new();
+        leaves(event, &mut have);
+        let mut want = Vec::new();
+        for (key, value) in raw.as_object().unwrap() {
+            match key.as_str() {
+                // Converted: time to epoch ms, usesuper to user.type_id, log_type to log_name.
+                "recordtime" | "usesuper" | "log_type" | "account_id" => {}
+                // A known event or action is the activity (and status); others are its name.
+                "event" | "action" if event["activity_id"] != 99 => {}
+                _ => leaves(value, &mut want),
+            }
+        }
+        for value in want {
+            assert!(have.contains(&value), "{log_type}: {value:?} lost in {event}");
+        }
+        assert_eq!(event["metadata"]["uid"], raw["id"]);
+        assert_eq!(event["metadata"]["log_name"], log_type.as_str());
+        assert_eq!(event["cloud"]["account"]["uid"], "123456789012");
+        assert_eq!(event["cloud"]["region"], "us-east-1");
+        assert_eq!(event["unmapped"]["source"]["key"], "AWSLogs/k.gz");
+        let recordtime = raw["recordtime"].as_str().unwrap();
+        let (date, clock) = recordtime.split_once('T').unwrap();
+        let ymd: Vec<i64> = date.split('-').map(|n| n.parse().unwrap()).collect();
+        let days = crate::logs::time::days_from_civil(ymd[0], ymd[1] as u32, ymd[2] as u32);
+        let hms: Vec<f64> = clock.trim_end_matches('Z').split(':').map(|n| n.parse().unwrap()).collect();
+        let ms = days * 86_400_000 + (hms[0] * 3.6e6 + hms[1] * 6e4 + hms[2] * 1e3).round() as i64;
+        assert_eq!(event["time"], ms, "{recordtime}");
+    }
+}
+
+#[test]
+fn connection_events_map_to_authentication_activities() {
+    let p = Provenance::new(LogType::ConnectionLog, None, None, "f");
+    let line = |event: &str, host: &str, port: &str| {
+        format!("{event} |Mon, 7 Dec 2020 20:01:55:177|{host} |{port} |5108|dev |rdsdb |Ident |2500| | |0| | |\n")
+    };
+    let cases = [
+        ("initiating session", 1, Some(0)),
+        ("authenticated", 1, Some(1)),
+        ("authentication failure", 1, Some(2)),
+        ("disconnecting session", 2, None),
+        ("set application_name", 99, None),
+    ];
+    for (event, activity, status) in cases {
+        let e = &ocsf_events(LogType::ConnectionLog, &line(event, "10.0.0.1", "5439"), &p)[0];
+        assert_eq!(e["class_uid"], 3002);
+        assert_eq!(e["activity_id"], activity, "{event}");
+        assert_eq!(e["type_uid"], 300200 + activity, "{event}");
+        assert_eq!(
+            e.get("status_id").and_then(|s| s.as_i64()),
+            status,
+            "{event}"
+        );
+        assert_eq!(e["user"]["name"], "rdsdb");
+        assert_eq!(e["src_endpoint"]["ip"], "10.0.0.1");
+        assert_eq!(e["src_endpoint"]["port"], 5439);
+        assert_eq!(
+            e["session"]["uid"], "5108",
+            "pid when there is no sessionid"
+        );
+        assert_eq!(e["unmapped"]["pid"], 5108, "the pid joins the activity log");
+    }
+    let logoff = &ocsf_events(
+        LogType::ConnectionLog,
+        &line("disconnecting session", "[local]", ""),
+        &p,
+    )[0];
+    assert_eq!(logoff["duration"], 2, "milliseconds");
+    assert_eq!(
+        logoff["unmapped"]["duration"], 2500,
+        "microseconds, as logged"
+    );
+    assert_eq!(
+        logoff["src_endpoint"],
+        serde_json::json!({"hostname": "[local]"})
+    );
+    let other = &ocsf_events(
+        LogType::ConnectionLog,
+        &line("set application_name", "h", "1"),
+        &p,
+    )[0];
+    assert_eq!(other["activity_name"], "set application_name");
+    let failure = &ocsf_events(LogType::ConnectionLog, CONNECTION, &p)[0];
+    assert_eq!(failure["status_detail"], "authentication failure");
+    assert_eq!(
+        failure["session"]["uid"],
+        "da9edc00-a1e6-44e0-8274-9417e5f355de"
+    );
+    assert_eq!(failure["src_endpoint"]["ip"], "::ffff:223.233.72.13");
+}
+
+#[test]
+fn user_events_map_to_account_changes() {
+    let p = Provenance::new(LogType::UserLog, None, None, "f");
+    let line = |action: &str, superuser: u8| {
+        format!("7|bob | |{action} |0|{superuser}|0| |14872|1061|Thu, 3 Dec 2020 10:18:38:416\n")
+    };
+    for (action, activity, name) in [
+        ("create", 1, "Create"),
+        ("drop", 6, "Delete"),
+        ("alter", 99, "alter"),
+        ("rename", 99, "rename"),
+    ] {
+        let e = &ocsf_events(LogType::UserLog, &line(action, 0), &p)[0];
+        assert_eq!(e["class_uid"], 3001);
+        assert_eq!(e["activity_id"], activity, "{action}");
+        assert_eq!(e["activity_name"], name, "{action}");
+        assert_eq!(e["type_uid"], 300100 + activity);
+        assert_eq!(
+            e["user"],
+            serde_json::json!({"name": "bob", "uid": "7", "type_id": 1, "type": "User"})
+        );
+    }
+    let admin = &ocsf_events(LogType::UserLog, &line("create", 1), &p)[0];
+    assert_eq!(admin["user"]["type_id"], 2);
+}
+
+#[test]
+fn statements_are_classified_by_their_first_keyword() {
+    use ocsf::first_keyword;
+    assert_eq!(first_keyword("  select 1"), "select");
+    assert_eq!(
+        first_keyword("-- note\n/* a */ ((WITH x AS (select 1) select 1))"),
+        "WITH"
+    );
+    assert_eq!(first_keyword("/* never closed"), "");
+    assert_eq!(first_keyword("-- only a comment"), "");
+    assert_eq!(first_keyword(""), "");
+    assert_eq!(first_keyword("é"), "");
+    let p = Provenance::new(LogType::UserActivityLog, None, None, "f");
+    for (sql, activity, name) in [
+        ("SELECT 1", 4, "Query"),
+        ("with a as (select 1) select 1", 4, "Query"),
+        ("show tables", 4, "Query"),
+        ("explain select 1", 4, "Query"),
+        ("insert into t values (1)", 5, "Write"),
+        ("copy t from 's3://b/k'", 5, "Write"),
+        ("merge into t using s on 1=1", 5, "Write"),
+        ("update t set a=1", 2, "Update"),
+        ("delete from t", 7, "Delete"),
+        ("truncate t", 7, "Delete"),
+        ("drop table t", 7, "Delete"),
+        ("create table t (a int)", 6, "Create"),
+        ("set query_group to 'x'", 99, "SET"),
+        ("Vacuum", 99, "VACUUM"),
+        ("123", 99, "Other"),
+    ] {
+        let input = format!(
+            "'2020-12-08T22:01:55Z UTC [ db=dev user=rdsdb pid=1 userid=1 xid=2 ]' LOG: {sql}\n"
+        );
+        let e = &ocsf_events(LogType::UserActivityLog, &input, &p)[0];
+        assert_eq!(e["class_uid"], 6005);
+        assert_eq!(
+            (e["activity_id"].as_i64(), e["activity_name"].as_str()),
+            (Some(activity), Some(name)),
+            "{sql}"
+        );
+        assert_eq!(e["type_uid"], 600500 + activity);
+        assert_eq!(e["query_info"]["query_string"], sql);
+        assert_eq!(
+            e["database"],
+            serde_json::json!({"name": "dev", "type_id": 1, "type": "Relational"})
+        );
+        assert_eq!(
+            e["actor"]["user"],
+            serde_json::json!({"name": "rdsdb", "uid": "1"})
+        );
+        assert_eq!(e["src_endpoint"], serde_json::json!({}), "nothing invented");
+    }
+}
+
+#[test]
+fn parse_errors_are_base_events_with_the_raw_text() {
+    let name = name();
+    let p = Provenance::new(LogType::UserLog, Some(&name), None, "k");
+    let e = &ocsf_events(LogType::UserLog, "garbage \"line\"\n", &p)[0];
+    assert_eq!(
+        (e["class_uid"].as_i64(), e["category_uid"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        (e["activity_id"].as_i64(), e["type_uid"].as_i64()),
+        (Some(99), Some(99))
+    );
+    assert_eq!(e["raw_data"], "garbage \"line\"");
+    assert!(e["status_detail"].as_str().unwrap().contains("userid"));
+    assert_eq!(
+        e["time"], 1_709_254_380_000i64,
+        "the file name's time, 2024-03-01T00:53:00Z"
+    );
+    let local = Provenance::new(LogType::UserLog, None, None, "k");
+    assert_eq!(ocsf_events(LogType::UserLog, "x\n", &local)[0]["time"], 0);
+}
+
+#[test]
+fn oversized_statement_splits_into_ocsf_parts_that_rejoin() {
+    let p = Provenance::new(LogType::UserActivityLog, None, Some("b"), "k");
+    let input = big_statement(50_000);
+    let mut parser = Parser::new(LogType::UserActivityLog, input.as_bytes());
+    let record = parser.next_record().unwrap().unwrap();
+    let max = 4096;
+    let mut parts = Vec::new();
+    let n = Format::Ocsf
+        .write_parts(&record, &p, max, &mut Vec::new(), |b| {
+            parts.push(b.to_vec())
+        })
+        .unwrap();
+    assert!(n > 10, "{n}");
+    let mut rejoined = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        assert!(part.len() <= max, "part {i} is {} bytes", part.len());
+        let v: serde_json::Value = serde_json::from_slice(part).unwrap();
+        assert_eq!(v["unmapped"]["part"], i + 1);
+        assert_eq!(v["unmapped"]["parts"], n);
+        assert_eq!(
+            v["activity_id"], 4,
+            "every part is classified by the whole statement"
+        );
+        assert_eq!(
+            v["metadata"]["uid"],
+            p.record_id(0)
+                .iter()
+                .map(|&b| b as char)
+                .collect::<String>()
+        );
+        rejoined.push_str(v["query_info"]["query_string"].as_str().unwrap());
+    }
+    let Body::Columns(c) = &record.body else {
+        panic!()
+    };
+    assert_eq!(rejoined, c.get("query").unwrap().as_text().unwrap());
+}
+
+#[test]
+fn raw_record_says_when_it_was_redacted() {
+    let p = Provenance::new(LogType::UserActivityLog, None, None, "f");
+    let input = "'2020-12-08T22:01:55Z UTC [ db=dev user=rdsdb pid=1 userid=1 xid=2 ]' LOG: alter user u password 'p'\n'2020-12-08T22:01:55Z UTC [ db=dev user=rdsdb pid=1 userid=1 xid=2 ]' LOG: select 1\n";
+    let mut parser = Parser::new(LogType::UserActivityLog, input.as_bytes());
+    let mut scratch = String::new();
+    let mut written = Vec::new();
+    while let Some(record) = parser.next_record().unwrap() {
+        let record = crate::redact::redact_record(record, &mut scratch);
+        for format in [Format::Raw, Format::Ocsf] {
+            let mut buf = Vec::new();
+            format.write_record(&mut buf, &record, &p);
+            written.push(serde_json::from_slice::<serde_json::Value>(&buf).unwrap());
+        }
+    }
+    assert_eq!(written[0]["query"], "alter user u password '[REDACTED]'");
+    assert_eq!(written[0]["redacted"], true);
+    assert_eq!(
+        written[1]["query_info"]["query_string"],
+        "alter user u password '[REDACTED]'"
+    );
+    assert_eq!(written[1]["unmapped"]["redacted"], true);
+    assert!(written[2].get("redacted").is_none());
+    assert!(written[3]["unmapped"].get("redacted").is_none());
+}
+
+/// A statement of about 2 MB whose password sits across the point where `write_parts` cuts the
+/// first part at `max_len`: found by splitting a filler statement of the same length first.
+fn statement_with_secret_across_the_split(
+    format: Format,
+    p: &Provenance,
+    max_len: usize,
+    secret: &str,
+) -> String {
+    let header = "'2020-12-08T22:01:55Z UTC [ db=dev user=rdsdb pid=1 userid=1 xid=2 ]' LOG: ";
+    let len = 2 * 1024 * 1024;
+    let filler = format!("{header}select 1 /*{}*/\n", "x".repeat(len));
+    let mut parser = Parser::new(LogType::UserActivityLog, filler.as_bytes());
+    let record = parser.next_record().unwrap().unwrap();
+    let mut first_len = None;
+    format
+        .write_parts(&record, p, max_len, &mut Vec::new(), |b| {
+            let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+            let text = v.get("query").unwrap_or(&v["query_info"]["query_string"]);
+            first_len.get_or_insert(text.as_str().unwrap().len());
+        })
+        .unwrap();
+    let cut = first_len.unwrap();
+    let lead = "select 1 /*";
+    let sql = format!("*/ ALTER USER bob PASSWORD '{secret}' /*");
+    // The secret's middle falls exactly at the cut, and the query keeps the filler's length.
+    let pad = cut - secret.len() / 2 - sql.find(secret).unwrap() - lead.len();
+    let total = lead.len() + len + 2;
+    let rest = total - (lead.len() + pad + sql.len() + 2);
+    format!(
+        "{header}{lead}{}{sql}{}*/\n",
+        "x".repeat(pad),
+        "x".repeat(rest)
+    )
+}
+
+#[test]
+fn secret_across_the_split_of_a_2mb_statement_is_redacted_in_every_part() {
+    let secret = "Zq8xW3kP9mN2vB7cT4yR6hJ1";
+    let max_len = 1_000_000;
+    for format in [Format::Raw, Format::Ocsf] {
+        let p = Provenance::new(LogType::UserActivityLog, None, Some("b"), "k");
+        let input = statement_with_secret_across_the_split(format, &p, max_len, secret);
+        let parts_of = |redact: bool| {
+            let mut parser = Parser::new(LogType::UserActivityLog, input.as_bytes());
+            let mut scratch = String::new();
+            let mut record = parser.next_record().unwrap().unwrap();
+            if redact {
+                record = crate::redact::redact_record(record, &mut scratch);
+                assert!(record.redacted);
+            }
+            let mut parts = Vec::new();
+            format
+                .write_parts(&record, &p, max_len, &mut Vec::new(), |b| {
+                    parts.push(String::from_utf8(b.to_vec()).unwrap())
+                })
+                .unwrap();
+            parts
+        };
+        let (head, tail) = secret.split_at(secret.len() / 2);
+        let plain = parts_of(false);
+        assert!(plain.len() >= 3, "{format}: {} parts", plain.len());
+        assert!(
+            plain.iter().all(|p| !p.contains(secret)),
+            "{format}: the secret is cut in two"
+        );
+        assert!(
+            plain[0].contains(&format!("'{head}\"")) && plain[1].contains(&format!("\"{tail}'")),
+            "{format}: the halves end part 1 and start part 2"
+        );
+        let redacted = parts_of(true);
+        for (i, part) in redacted.iter().enumerate() {
+            assert!(part.len() <= max_len);
+            assert!(
+                !part.contains(head) && !part.contains(tail),
+                "{format}: part {i} leaks"
+            );
+        }
+        let rejoined: String = redacted
+            .iter()
+            .map(|p| {
+                let v: serde_json::Value = serde_json::from_str(p).unwrap();
+                let text = v.get("query").unwrap_or(&v["query_info"]["query_string"]);
+                text.as_str().unwrap().to_string()
+            })
+            .collect();
+        assert!(rejoined.contains("PASSWORD '[REDACTED]'"), "{format}");
+    }
+}
