@@ -6,6 +6,7 @@
 
 pub mod backfill;
 pub mod cli;
+pub mod cloudtrail;
 pub mod decode;
 pub mod events;
 pub mod handler;
