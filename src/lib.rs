@@ -7,6 +7,7 @@
 pub mod backfill;
 pub mod cli;
 pub mod cloudtrail;
+pub mod cloudwatch;
 pub mod decode;
 pub mod events;
 pub mod handler;
