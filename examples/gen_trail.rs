@@ -55,7 +55,11 @@ fn main() -> io::Result<()> {
         std::process::exit(2);
     };
     let mb: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(50);
-    let every: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10).max(1);
+    let every: usize = args
+        .get(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+        .max(1);
     let target = mb * 1024 * 1024;
     let mut out = GzEncoder::new(BufWriter::new(File::create(path)?), Compression::default());
     out.write_all(b"{\"Records\":[")?;
