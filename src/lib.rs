@@ -12,6 +12,8 @@ pub mod aws;
 pub mod aws_names;
 pub mod backfill;
 pub mod cli;
+pub mod cloudtrail;
+pub mod cloudwatch;
 pub mod decode;
 pub mod events;
 pub mod forward;
