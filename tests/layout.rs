@@ -17,6 +17,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("time", 0),
     ("output", 0),
     ("aws_names", 0),
+    ("redact", 0),
+    ("cloudtrail", 0),
+    ("cloudwatch", 0),
     // ports
     ("ports", 1),
     ("sink", 1),
@@ -47,6 +50,9 @@ const AWS_MAY_IMPORT: &[&str] = &[
     "time",
     "output",
     "aws_names",
+    "redact",
+    "cloudtrail",
+    "cloudwatch",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -6,8 +6,6 @@
 //! decides; the folders give the organization ID when there is one, and say "digest" or
 //! "Insights" when the name alone would not.
 
-use crate::logs::time::days_from_civil;
-
 /// The service field of an event file name (`<account>_CloudTrail_...`).
 const EVENTS: &str = "CloudTrail";
 /// The service field, and folder, of digest files (integrity hashes, no events).
@@ -199,9 +197,7 @@ fn compact_time_rfc3339(time: &str) -> Result<String, &'static str> {
     if !(1..=12).contains(&month) {
         return Err("month out of range");
     }
-    // The day exists if it maps back to the same month.
-    let days = days_from_civil(i64::from(year), month, day);
-    if day == 0 || crate::logs::time::civil_from_days(days) != (i64::from(year), month, day) {
+    if day == 0 || day > crate::time::days_in_month(year, month) {
         return Err("day out of range for the month");
     }
     if hour > 23 {

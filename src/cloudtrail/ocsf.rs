@@ -11,7 +11,7 @@
 use serde_json::{json, Map, Value};
 
 use super::TrailProvenance;
-use crate::logs::time::days_from_civil;
+use crate::time::day_of_date;
 
 pub const CLASS_UID: u32 = 6003;
 pub const CATEGORY_UID: u32 = 6;
@@ -150,7 +150,7 @@ pub fn epoch_ms(time: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month as u32, day as u32);
+    let days = day_of_date(year, month as u32, day as u32)?;
     Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
 }
 
