@@ -10,7 +10,7 @@ use clap::{Parser as ClapParser, Subcommand};
 use crate::key::parse_file_name;
 use crate::logs::LogType;
 use crate::output::Provenance;
-use crate::pipeline::{self, Format, Input, Spec, Stopped};
+use crate::pipeline::{self, Format, Input, Output, Spec, Stopped};
 
 #[derive(Debug, ClapParser)]
 #[command(
@@ -30,6 +30,13 @@ pub enum Command {
         /// The log type, for files whose name is not a Redshift audit log name.
         #[arg(long, value_parser = parse_log_type)]
         log_type: Option<LogType>,
+        /// `raw` (DESIGN.md's record schema) or `ocsf` (OCSF 1.1.0 events); default:
+        /// `OUTPUT_FORMAT`, else raw.
+        #[arg(long, value_parser = parse_format)]
+        format: Option<Format>,
+        /// Keep secrets in SQL text as they are (default: masked, unless REDACT_SECRETS=false).
+        #[arg(long)]
+        no_redact: bool,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -60,6 +67,34 @@ fn parse_since(s: &str) -> Result<String, String> {
     crate::time::parse_rfc3339(s).map(|_| s.to_string())
 }
 
+fn parse_format(s: &str) -> Result<Format, String> {
+    crate::settings::parse_output_format(s)
+}
+
+/// The output of `parse`: the flags, else `OUTPUT_FORMAT` and `REDACT_SECRETS`, else the
+/// defaults (raw, masked). A bad variable is refused like a bad flag.
+fn parse_output(format: Option<Format>, no_redact: bool) -> Result<Output, String> {
+    let var = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let format = match (format, var(crate::settings::var::OUTPUT_FORMAT)) {
+        (Some(f), _) => f,
+        (None, Some(text)) => crate::settings::parse_output_format(&text)
+            .map_err(|e| format!("{}: {e}", crate::settings::var::OUTPUT_FORMAT))?,
+        (None, None) => Format::Raw,
+    };
+    let redact = match var(crate::settings::var::REDACT_SECRETS) {
+        _ if no_redact => false,
+        Some(text) => crate::settings::parse_bool(&text)
+            .map_err(|e| format!("{}: {e}", crate::settings::var::REDACT_SECRETS))?,
+        None => true,
+    };
+    Ok(Output { format, redact })
+}
+
 fn parse_log_type(s: &str) -> Result<LogType, String> {
     s.parse()
         .map_err(|e: crate::logs::UnknownLogType| e.to_string())
@@ -68,7 +103,18 @@ fn parse_log_type(s: &str) -> Result<LogType, String> {
 /// Runs a command; the caller turns the result into the process exit status.
 pub fn run(command: Command) -> ExitCode {
     match command {
-        Command::Parse { log_type, files } => run_parse(log_type, &files),
+        Command::Parse {
+            log_type,
+            format,
+            no_redact,
+            files,
+        } => match parse_output(format, no_redact) {
+            Ok(output) => run_parse(log_type, output, &files),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Invoke { event } => match tokio_runtime() {
             Ok(rt) => rt.block_on(crate::runtime::invoke(&event)),
             Err(e) => {
@@ -132,13 +178,13 @@ pub enum FileError {
     Write(io::Error),
 }
 
-fn run_parse(log_type: Option<LogType>, files: &[PathBuf]) -> ExitCode {
+fn run_parse(log_type: Option<LogType>, output: Output, files: &[PathBuf]) -> ExitCode {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut failed = false;
     for path in files {
         let shown = path.display().to_string();
-        match parse_path(path, log_type, &mut out) {
+        match parse_path(path, log_type, output, &mut out) {
             Ok(summary) => {
                 if let Some((line, reason)) = &summary.first_error {
                     eprintln!(
@@ -167,6 +213,7 @@ fn run_parse(log_type: Option<LogType>, files: &[PathBuf]) -> ExitCode {
 pub fn parse_path(
     path: &std::path::Path,
     log_type: Option<LogType>,
+    output: Output,
     out: &mut impl Write,
 ) -> Result<FileSummary, FileError> {
     let shown = path.to_string_lossy();
@@ -182,19 +229,20 @@ pub fn parse_path(
     } else {
         Box::new(File::open(path).map_err(FileError::Open)?)
     };
-    parse_stream(input, log_type, &provenance, out)
+    parse_stream(input, log_type, output, &provenance, out)
 }
 
 /// Decompresses (on a second thread), parses and writes every record of one input.
 pub fn parse_stream(
     input: Box<dyn Read + Send>,
     log_type: LogType,
+    output: Output,
     provenance: &Provenance,
     out: &mut impl Write,
 ) -> Result<FileSummary, FileError> {
     let spec = Spec {
         input: Input::AuditLog(log_type),
-        format: Format::Raw,
+        output,
         provenance,
         max_line: None,
     };

@@ -2,15 +2,20 @@
 //! the `parse` command and by the Lambda path alike.
 //!
 //! What it reads is an [`Input`] (today: a Redshift audit log file of a known type) and what it
-//! writes is a [`Format`] (today: `raw`), both chosen at start-up: a new source or a new output
-//! format is a module of its own plus one arm here, not a branch in every caller. Lines go to an
-//! `emit` callback, which says whether to go on; the loop never buffers more than one record.
+//! writes is a [`Format`] (`raw` or `ocsf`), both chosen at start-up: a new source or a new
+//! output format is a module of its own plus one arm here, not a branch in every caller. Secrets
+//! in SQL text are redacted before a record is rendered or split (`redact`), so no part of a
+//! split statement can carry half a secret. Lines go to an `emit` callback, which says whether
+//! to go on; the loop never buffers more than one record.
 
 use std::io::{self, Read};
 
 use crate::decode;
 use crate::logs::{Body, LogType, Parser, Record, Timestamp};
-use crate::output::{write_parts, write_record, Provenance};
+use crate::output::Provenance;
+use crate::redact::redact_record;
+
+pub use crate::output::Format;
 
 /// What the loop reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,18 +24,29 @@ pub enum Input {
     AuditLog(LogType),
 }
 
-/// How records are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Format {
-    /// DESIGN.md's record schema.
-    #[default]
-    Raw,
+/// How records leave: in which format, and whether secrets are masked first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    /// `OUTPUT_FORMAT`.
+    pub format: Format,
+    /// `REDACT_SECRETS`: mask secrets in SQL text and unparsable lines.
+    pub redact: bool,
+}
+
+impl Default for Output {
+    /// DESIGN.md's defaults: `raw`, secrets masked.
+    fn default() -> Self {
+        Output {
+            format: Format::Raw,
+            redact: true,
+        }
+    }
 }
 
 /// One run of the loop: what to read, how to write it, and the provenance every record carries.
 pub struct Spec<'a> {
     pub input: Input,
-    pub format: Format,
+    pub output: Output,
     pub provenance: &'a Provenance,
     /// Longest line to emit: a longer record is split into ordered parts (Firehose); `None`
     /// writes every record whole (the command line).
@@ -49,6 +65,8 @@ pub struct Counts {
     pub parse_errors: u64,
     /// Records split into parts because one line could not hold them.
     pub split_records: u64,
+    /// Records whose text had a secret masked.
+    pub redacted: u64,
     /// The line the last record started on.
     pub last_record_line: u64,
     /// The first parse error: (line, reason).
@@ -61,6 +79,7 @@ pub struct Counts {
 impl Counts {
     fn count(&mut self, record: &Record<'_>) {
         self.records += 1;
+        self.redacted += u64::from(record.redacted);
         self.last_record_line = record.line;
         match &record.body {
             Body::ParseError { reason, .. } => {
@@ -106,11 +125,17 @@ pub fn run(
     let Input::AuditLog(log_type) = spec.input;
     let mut parser = Parser::new(log_type, reader);
     let mut buf = Vec::new();
+    let mut scratch = String::new();
     let result = loop {
         let record = match parser.next_record() {
             Ok(Some(record)) => record,
             Ok(None) => break Ok(()),
             Err(e) => break Err(Stopped::Read(e)),
+        };
+        let record = if spec.output.redact {
+            redact_record(record, &mut scratch)
+        } else {
+            record
         };
         counts.count(&record);
         if !render(&record, spec, &mut buf, &mut counts, emit) {
@@ -130,22 +155,22 @@ fn render(
     counts: &mut Counts,
     emit: &mut dyn FnMut(&[u8]) -> bool,
 ) -> bool {
-    let Format::Raw = spec.format;
+    let format = spec.output.format;
     let Some(max_line) = spec.max_line else {
         buf.clear();
-        write_record(buf, record, spec.provenance);
+        format.write_record(buf, record, spec.provenance);
         return emit(buf);
     };
     let mut go_on = true;
     let mut sink = |line: &[u8]| go_on = go_on && emit(line);
-    match write_parts(record, spec.provenance, max_line, buf, &mut sink) {
+    match format.write_parts(record, spec.provenance, max_line, buf, &mut sink) {
         Ok(1) => {}
         Ok(_) => counts.split_records += 1,
         Err(_) => {
             // Even without its largest text the record is over the limit (thousands of extra
             // columns): forward its JSON as the raw text of a parse error instead.
             buf.clear();
-            write_record(buf, record, spec.provenance);
+            format.write_record(buf, record, spec.provenance);
             let raw = String::from_utf8_lossy(buf).into_owned();
             let fallback = Record {
                 body: Body::ParseError {
@@ -155,7 +180,10 @@ fn render(
                 ..record.clone()
             };
             let mut spare = Vec::new();
-            if write_parts(&fallback, spec.provenance, max_line, &mut spare, &mut sink).is_ok() {
+            if format
+                .write_parts(&fallback, spec.provenance, max_line, &mut spare, &mut sink)
+                .is_ok()
+            {
                 counts.split_records += 1;
             }
         }
@@ -172,7 +200,7 @@ mod tests {
     fn spec(provenance: &Provenance, max_line: Option<usize>) -> Spec<'_> {
         Spec {
             input: Input::AuditLog(LogType::ConnectionLog),
-            format: Format::Raw,
+            output: Output::default(),
             provenance,
             max_line,
         }

@@ -14,6 +14,7 @@ use crate::events::BackfillRequest;
 use crate::forward::Forwarder;
 use crate::handler::{Context, Handler, HandlerError};
 use crate::ledger::Ledger;
+use crate::pipeline::Output;
 use crate::ports::{Clock, SystemClock};
 use crate::settings::Settings;
 use crate::time::rfc3339_ms;
@@ -81,9 +82,12 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
     );
     let make_sink: Box<dyn Fn() -> FirehoseSink + Send + Sync> =
         Box::new(move || FirehoseSink::new(firehose.clone(), stream.clone(), pack));
-    let handler = Handler {
-        forwarder: Forwarder::new(settings.filter(), clients.audit.clone(), make_sink),
+    let mut forwarder = Forwarder::new(settings.filter(), clients.audit.clone(), make_sink);
+    forwarder.output = Output {
+        format: settings.output_format,
+        redact: settings.redact_secrets,
     };
+    let handler = Handler { forwarder };
     Live {
         settings,
         handler,

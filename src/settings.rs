@@ -17,6 +17,9 @@ use crate::logs::LogType;
 
 mod parse;
 
+/// The value parsers the command line shares with the settings.
+pub use parse::{boolean as parse_bool, output_format as parse_output_format};
+
 pub use crate::time::StartTime;
 
 /// The environment variables, as DESIGN.md's table names them: one constant each, named as the
@@ -172,14 +175,8 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// `OUTPUT_FORMAT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputFormat {
-    /// The record schema of DESIGN.md.
-    Raw,
-    /// OCSF 1.1.0 events.
-    Ocsf,
-}
+/// `OUTPUT_FORMAT`: the output formats' own type.
+pub use crate::output::Format as OutputFormat;
 
 /// One thing wrong with one variable.
 #[derive(Debug, Clone, PartialEq, Eq)]

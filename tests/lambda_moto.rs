@@ -695,3 +695,92 @@ async fn log_type_not_selected_delivers_nothing() {
     world.invoke(&sns, &[("LOG_TYPES", "userlog")]).response();
     assert!(!world.delivered().await.is_empty());
 }
+
+// --- output format and redaction (issue 8) -------------------------------------------------------
+
+/// Runs the OCSF checker (pydantic-ocsf, OCSF 1.1.0) on NDJSON lines: (success, report).
+fn ocsf_check(lines: &[String], test: &str) -> (bool, String) {
+    let path =
+        std::env::temp_dir().join(format!("lambda-moto-{}-{test}.ndjson", std::process::id()));
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write events");
+    let python = std::env::var_os("MOTO_SERVER")
+        .map(PathBuf::from)
+        .and_then(|p| p.parent().map(|d| d.join("python")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let out = Command::new(python)
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/ocsf_check.py"))
+        .arg(&path)
+        .output()
+        .expect("run the OCSF checker");
+    let _ = std::fs::remove_file(&path);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn output_format_ocsf_delivers_events_that_validate_with_the_records_ids() {
+    let world = World::new("ocsf").await;
+    let keys = [
+        world.upload_fixture(CONN).await,
+        world.upload_fixture(USER).await,
+        world.upload_fixture(ACTIVITY).await,
+    ];
+    let encoded: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let event = world.event_file("ocsf.json", &s3_event(&encoded));
+    world
+        .invoke(
+            &event,
+            &[("OUTPUT_FORMAT", "ocsf"), ("PACK_RECORDS", "false")],
+        )
+        .response();
+    let lines = common::delivered_lines(&world.s3, DEST).await;
+    let (ok, report) = ocsf_check(&lines, "ocsf");
+    assert!(ok, "{report}");
+    // One event per record parse gives, each carrying that record's id as metadata.uid.
+    let expected: HashSet<String> = world
+        .expected(&encoded)
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect();
+    let uids: HashSet<String> = lines
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("JSON");
+            v["metadata"]["uid"]
+                .as_str()
+                .expect("metadata.uid")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(lines.len(), expected.len());
+    assert_eq!(uids, expected);
+}
+
+#[tokio::test]
+async fn secrets_in_statements_never_reach_firehose_and_the_receipt_counts_them() {
+    let world = World::new("redact").await;
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let text = format!(
+        "'2024-03-01T00:10:00Z UTC [ db=dev user=etl pid=1 userid=100 xid=7 ]' LOG: COPY t FROM 's3://b/k'\n\
+         ACCESS_KEY_ID 'AKIAIOSFODNN7EXAMPLE'\nSECRET_ACCESS_KEY '{secret}';\n\
+         '2024-03-01T00:10:01Z UTC [ db=dev user=etl pid=1 userid=100 xid=8 ]' LOG: SELECT 1\n"
+    );
+    let key = format!("{DAY}{ACTIVITY}");
+    world.upload(&key, common::gzip(&text)).await;
+    let event = world.event_file("redact.json", &s3_event(&[key.as_str()]));
+    let invoked = world.invoke(&event, &[]);
+    invoked.response();
+    let receipt = invoked.receipt(&key);
+    assert_eq!(receipt["records"], 2);
+    assert_eq!(receipt["redacted_records"], 1);
+    let delivered = common::delivered_lines(&world.s3, DEST).await.join("\n");
+    assert!(!delivered.contains(secret), "{delivered}");
+    assert!(!delivered.contains("IOSFODNN7EXAMPLE"), "{delivered}");
+    assert!(
+        delivered.contains("SECRET_ACCESS_KEY '[REDACTED]'"),
+        "{delivered}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::events::Filter;
 use crate::ledger::{DoneMarker, Ledger};
 use crate::logs::LogType;
 use crate::output::Provenance;
-use crate::pipeline::{self, Format, Input, Spec, Stopped};
+use crate::pipeline::{self, Input, Output, Spec, Stopped};
 use crate::ports::{Fetch, FetchError, ObjectRef};
 use crate::report;
 use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
@@ -62,6 +62,8 @@ pub struct Receipt {
     pub parse_errors: u64,
     /// Records split into parts because one Firehose record could not hold them.
     pub split_records: u64,
+    /// Records whose SQL text (or unparsable text) had a secret masked.
+    pub redacted_records: u64,
     /// What the sink did: lines, Firehose records, payload and billed bytes, calls, retries.
     #[serde(flatten)]
     pub sink: SinkStats,
@@ -131,7 +133,7 @@ pub async fn forward_object<F: Fetch, S: Sink>(
     fetch: &F,
     object: &ObjectRef,
     sink: S,
-    format: Format,
+    output: Output,
 ) -> Result<Receipt, ForwardError> {
     let started = Instant::now();
     let (bucket, key) = (object.bucket.clone(), object.key.clone());
@@ -148,7 +150,7 @@ pub async fn forward_object<F: Fetch, S: Sink>(
     let parsing = tokio::task::spawn_blocking(move || {
         let spec = Spec {
             input: Input::AuditLog(log_type),
-            format,
+            output,
             provenance: &provenance,
             max_line: Some(MAX_LINE_BYTES),
         };
@@ -183,6 +185,7 @@ pub async fn forward_object<F: Fetch, S: Sink>(
         records: summary.records,
         parse_errors: summary.parse_errors,
         split_records: summary.split_records,
+        redacted_records: summary.redacted,
         sink: stats,
         first_record_time: summary.first_time.map(|t| t.to_string()),
         last_record_time: summary.last_time.map(|t| t.to_string()),
@@ -268,7 +271,8 @@ pub struct Forwarder<F, M> {
     pub fetch: F,
     /// Makes a fresh sink for each object.
     pub make_sink: M,
-    pub format: Format,
+    /// Format and redaction of the records.
+    pub output: Output,
 }
 
 /// What forwarding one object came to.
@@ -279,13 +283,13 @@ pub enum Forwarded {
 }
 
 impl<F, M> Forwarder<F, M> {
-    /// A forwarder writing the `raw` format.
+    /// A forwarder with the default output (`raw`, secrets masked).
     pub fn new(filter: Filter, fetch: F, make_sink: M) -> Self {
         Forwarder {
             filter,
             fetch,
             make_sink,
-            format: Format::Raw,
+            output: Output::default(),
         }
     }
 }
@@ -293,7 +297,7 @@ impl<F, M> Forwarder<F, M> {
 impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
     /// Forwards an object to a fresh sink, without logging.
     pub async fn forward_quietly(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
-        forward_object(&self.fetch, object, (self.make_sink)(), self.format).await
+        forward_object(&self.fetch, object, (self.make_sink)(), self.output).await
     }
 
     /// Forwards an object unless the ledger holds it as done for the same ETag, and marks it

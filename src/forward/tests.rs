@@ -97,7 +97,7 @@ async fn every_record_of_the_object_reaches_the_sink() {
         &store,
         &object(KEY),
         WriteSink::new(out.clone()),
-        Format::Raw,
+        Output::default(),
     )
     .await
     .unwrap();
@@ -121,7 +121,7 @@ async fn missing_object_names_the_object_and_is_not_retryable() {
         &Memory::default(),
         &object(KEY),
         WriteSink::new(Shared::default()),
-        Format::Raw,
+        Output::default(),
     )
     .await
     .unwrap_err();
@@ -146,7 +146,7 @@ async fn truncated_gzip_fails_after_sending_what_was_read() {
         &store,
         &object(KEY),
         WriteSink::new(out.clone()),
-        Format::Raw,
+        Output::default(),
     )
     .await
     .unwrap_err();
@@ -174,7 +174,7 @@ async fn a_statement_too_large_for_one_record_is_split_in_parts() {
         &store,
         &object(&key),
         WriteSink::new(out.clone()),
-        Format::Raw,
+        Output::default(),
     )
     .await
     .unwrap();
@@ -208,7 +208,7 @@ async fn an_object_in_another_format_fails_for_good_and_sends_nothing() {
         &store,
         &object(KEY),
         WriteSink::new(out.clone()),
-        Format::Raw,
+        Output::default(),
     )
     .await
     .unwrap_err();

@@ -237,7 +237,7 @@ pub(super) fn max_attempts(text: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{text:?} is not a whole number of attempts from {min} to {max}"))
 }
 
-pub(super) fn output_format(text: &str) -> Result<OutputFormat, String> {
+pub fn output_format(text: &str) -> Result<OutputFormat, String> {
     match text.to_ascii_lowercase().as_str() {
         "raw" => Ok(OutputFormat::Raw),
         "ocsf" => Ok(OutputFormat::Ocsf),
@@ -245,7 +245,7 @@ pub(super) fn output_format(text: &str) -> Result<OutputFormat, String> {
     }
 }
 
-pub(super) fn boolean(text: &str) -> Result<bool, String> {
+pub fn boolean(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
