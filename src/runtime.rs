@@ -310,3 +310,26 @@ pub fn diagnostic(error: &HandlerError) -> lambda_runtime::Diagnostic {
         error_message: error.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventError;
+
+    #[test]
+    fn lambda_sees_whether_a_retry_can_help_in_the_error_type() {
+        let malformed = HandlerError::Event(EventError::Missing {
+            path: "Records[0].s3.object.key".into(),
+        });
+        let d = diagnostic(&malformed);
+        assert_eq!(d.error_type, "NotRetryable.MalformedEvent");
+        assert!(d.error_message.contains("Records[0].s3.object.key missing"));
+        let walk = HandlerError::BackfillObjects {
+            failed: 2,
+            first: "s3://b/k: reset".into(),
+        };
+        let d = diagnostic(&walk);
+        assert_eq!(d.error_type, "Retryable.BackfillObjectsFailed");
+        assert!(d.error_message.contains("2 objects failed"));
+    }
+}
