@@ -48,6 +48,13 @@ PY
 } | tee "$out"
 
 echo
+echo "Output formats and redaction (CPU seconds; scripts/bench_output.sh):" | tee -a "$out"
+bash scripts/bench_output.sh | tee -a "$out"
+
+echo
+echo "Cold start (scripts/bench_startup.py): $(python3 scripts/bench_startup.py 20 "$bin")" | tee -a "$out"
+
+echo
 bash scripts/bench_lambda.sh | tee -a "$out"
 
 echo
