@@ -698,28 +698,6 @@ async fn log_type_not_selected_delivers_nothing() {
 
 // --- output format and redaction (issue 8) -------------------------------------------------------
 
-/// Runs the OCSF checker (pydantic-ocsf, OCSF 1.1.0) on NDJSON lines: (success, report).
-fn ocsf_check(lines: &[String], test: &str) -> (bool, String) {
-    let path =
-        std::env::temp_dir().join(format!("lambda-moto-{}-{test}.ndjson", std::process::id()));
-    std::fs::write(&path, lines.join("\n") + "\n").expect("write events");
-    let python = std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .and_then(|p| p.parent().map(|d| d.join("python")))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    let out = Command::new(python)
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/ocsf_check.py"))
-        .arg(&path)
-        .output()
-        .expect("run the OCSF checker");
-    let _ = std::fs::remove_file(&path);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 #[tokio::test]
 async fn output_format_ocsf_delivers_events_that_validate_with_the_records_ids() {
     let world = World::new("ocsf").await;
@@ -737,7 +715,7 @@ async fn output_format_ocsf_delivers_events_that_validate_with_the_records_ids()
         )
         .response();
     let lines = common::delivered_lines(&world.s3, DEST).await;
-    let (ok, report) = ocsf_check(&lines, "ocsf");
+    let (ok, report) = common::ocsf_check((lines.join("\n") + "\n").as_bytes(), "lambda-ocsf");
     assert!(ok, "{report}");
     // One event per record parse gives, each carrying that record's id as metadata.uid.
     let expected: HashSet<String> = world

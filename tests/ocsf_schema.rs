@@ -3,8 +3,7 @@
 //! redaction and OCSF writer, and `scripts/ocsf_check.py` (pydantic-ocsf plus the project's own
 //! checks) must accept every event and refuse broken ones.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
 use redshift_audit_forwarder::key::parse_file_name;
 use redshift_audit_forwarder::logs::{LogType, Parser};
@@ -136,35 +135,9 @@ fn all_events() -> Vec<u8> {
     out
 }
 
-fn python() -> PathBuf {
-    let from_moto = std::env::var_os("MOTO_SERVER")
-        .filter(|p| !p.is_empty())
-        .and_then(|p| PathBuf::from(p).parent().map(|d| d.join("python")));
-    let from_venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    from_moto.filter(|p| p.exists()).unwrap_or(from_venv)
-}
-
 /// Runs the checker on `events`: (success, stdout + stderr).
 fn check(events: &[u8], test: &str) -> (bool, String) {
-    let path =
-        std::env::temp_dir().join(format!("ocsf-schema-{}-{test}.ndjson", std::process::id()));
-    std::fs::write(&path, events).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/ocsf_check.py");
-    let python = python();
-    let out = Command::new(&python)
-        .arg(&script)
-        .arg(&path)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}): run `make venv` (pydantic-ocsf from requirements-dev.txt)",
-                python.display()
-            )
-        });
-    let _ = std::fs::remove_file(&path);
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    common::ocsf_check(events, &format!("schema-{test}"))
 }
 
 #[test]

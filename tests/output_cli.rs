@@ -3,6 +3,8 @@
 //! output is checked with the schema checker users would use (`scripts/ocsf_check.py`, over
 //! pydantic-ocsf's OCSF 1.1.0 models).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -69,32 +71,6 @@ fn records(out: &Output) -> Vec<Value> {
         .collect()
 }
 
-fn python() -> PathBuf {
-    let from_moto = std::env::var_os("MOTO_SERVER")
-        .filter(|p| !p.is_empty())
-        .and_then(|p| PathBuf::from(p).parent().map(|d| d.join("python")));
-    let from_venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    from_moto.filter(|p| p.exists()).unwrap_or(from_venv)
-}
-
-/// Runs the OCSF checker on NDJSON: (success, report).
-fn ocsf_check(ndjson: &[u8], test: &str) -> (bool, String) {
-    let path =
-        std::env::temp_dir().join(format!("output-cli-{}-{test}.ndjson", std::process::id()));
-    std::fs::write(&path, ndjson).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/ocsf_check.py");
-    let out = Command::new(python())
-        .arg(script)
-        .arg(&path)
-        .output()
-        .expect("run the OCSF checker (make venv)");
-    let _ = std::fs::remove_file(&path);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 fn every_log(test: &str) -> Vec<PathBuf> {
     vec![
         file(test, "connectionlog", CONNECTION),
@@ -114,7 +90,7 @@ fn format_ocsf_writes_events_that_validate_against_ocsf_1_1_0() {
         .map(|e| e["class_uid"].as_u64().unwrap())
         .collect();
     assert_eq!(classes, [3002, 3002, 0, 3001, 3001, 6005, 6005, 6005]);
-    let (ok, report) = ocsf_check(&out.stdout, "ocsf");
+    let (ok, report) = common::ocsf_check(&out.stdout, "cli-ocsf");
     assert!(ok, "{report}");
     // The same records in raw carry the same ids as the OCSF events' metadata.uid.
     let raw = records(&run(&[], &[], &files));

@@ -1,68 +1,11 @@
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use flate2::write::GzEncoder;
 
 use super::*;
 use crate::events::Filter;
+use crate::forward::test_support::{gzip, Memory, Shared, KEY, LINE};
 use crate::forward::Forwarder;
-use crate::ports::{FetchError, Fetched, ObjectRef};
+use crate::ports::ObjectRef;
 use crate::sink::WriteSink;
-use std::io;
-
-const KEY: &str = "AWSLogs/123456789012/redshift/us-east-1/2024/03/01/123456789012_redshift_us-east-1_analytics-prod_connectionlog_2024-03-01T00:53.gz";
-const LINE: &str =
-    "authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | |";
-
-/// Objects in memory, by key.
-#[derive(Default)]
-struct Memory(HashMap<String, Vec<u8>>);
-
-impl Fetch for Memory {
-    async fn fetch(&self, object: &ObjectRef) -> Result<Fetched, FetchError> {
-        match self.0.get(&object.key) {
-            Some(bytes) => Ok(Fetched {
-                body: Box::new(io::Cursor::new(bytes.clone())),
-                size: Some(bytes.len() as u64),
-                etag: Some("\"etag\"".into()),
-            }),
-            None => Err(FetchError {
-                message: format!("s3://{}/{} does not exist", object.bucket, object.key),
-                retryable: false,
-            }),
-        }
-    }
-}
-
-/// A `Write` the test keeps a handle to.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-impl Shared {
-    fn lines(&self) -> Vec<serde_json::Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        bytes
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap())
-            .collect()
-    }
-}
-
-fn gzip(text: &str) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(text.as_bytes()).unwrap();
-    e.finish().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_batch_reports_only_the_failed_message() {

@@ -412,3 +412,40 @@ pub fn sorted_records(mut records: Vec<serde_json::Value>) -> Vec<serde_json::Va
     });
     records
 }
+
+/// The venv's Python (beside `MOTO_SERVER`, else the project's `.venv`).
+pub fn python() -> std::path::PathBuf {
+    let from_moto = std::env::var_os("MOTO_SERVER")
+        .filter(|p| !p.is_empty())
+        .and_then(|p| {
+            std::path::PathBuf::from(p)
+                .parent()
+                .map(|d| d.join("python"))
+        });
+    let from_venv = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    from_moto.filter(|p| p.exists()).unwrap_or(from_venv)
+}
+
+/// Runs the OCSF 1.1.0 checker (`scripts/ocsf_check.py`, pydantic-ocsf) on NDJSON events:
+/// (success, its report).
+pub fn ocsf_check(ndjson: &[u8], test: &str) -> (bool, String) {
+    let path =
+        std::env::temp_dir().join(format!("ocsf-check-{}-{test}.ndjson", std::process::id()));
+    std::fs::write(&path, ndjson).expect("write events");
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/ocsf_check.py");
+    let python = python();
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}): run `make venv` (pydantic-ocsf from requirements-dev.txt)",
+                python.display()
+            )
+        });
+    let _ = std::fs::remove_file(&path);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
