@@ -160,3 +160,46 @@ async fn an_object_in_another_format_fails_for_good_and_sends_nothing() {
     assert!(err.to_string().contains("bzip2"), "{err}");
     assert!(out.lines().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_cut_by_a_failed_read_never_shares_its_id_with_the_whole_one() {
+    let key = KEY.replace("connectionlog", "useractivitylog");
+    let statement = |n: usize| {
+        format!(
+            "'2020-12-08T22:00:03Z UTC [ db=dev user=u pid={n} userid=2 xid=3 ]' LOG: SELECT {n}\n{}\n",
+            "  , some_column".repeat(2000)
+        )
+    };
+    let text: String = (0..200).map(statement).collect();
+    let whole = gzip(&text);
+    // The same object cut in the middle, as a dropped connection would leave it.
+    let cut = whole[..whole.len() / 2].to_vec();
+    let read = |bytes: Vec<u8>| async {
+        let store = Memory(HashMap::from([(key.clone(), bytes)]));
+        let out = Shared::default();
+        let result = forward_object(
+            &store,
+            &object(&key),
+            WriteSink::new(out.clone()),
+            Output::default(),
+        )
+        .await;
+        (result.is_ok(), out.lines())
+    };
+    let (cut_ok, cut_lines) = read(cut).await;
+    let (whole_ok, whole_lines) = read(whole).await;
+    assert!(!cut_ok && whole_ok);
+    let last = cut_lines.last().expect("records before the cut were sent");
+    assert_eq!(last["truncated"], true, "{last}");
+    let cut_id = last["id"].as_str().unwrap();
+    assert!(cut_id.ends_with("-cut"), "{cut_id}");
+    // The whole record at the same position has the plain id; every other record agrees.
+    let at = cut_lines.len() - 1;
+    let whole_id = whole_lines[at]["id"].as_str().unwrap();
+    assert_eq!(whole_id.len(), 32);
+    assert_eq!(&cut_id[..32], whole_id);
+    assert_ne!(cut_id, whole_id);
+    for (c, w) in cut_lines[..at].iter().zip(&whole_lines) {
+        assert_eq!(c, w, "records before the cut are the same records");
+    }
+}

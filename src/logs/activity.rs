@@ -166,6 +166,8 @@ pub struct Piece {
     pub kind: PieceKind,
     pub line: u64,
     pub truncated: bool,
+    /// The input failed while this statement was being read.
+    pub read_cut: bool,
 }
 
 /// Joins lines into statements. Each line is copied once, into the statement being built.
@@ -239,6 +241,7 @@ impl Assembler {
     pub fn abort(&mut self) -> Option<Piece> {
         if let Some(piece) = self.pending_piece.as_mut() {
             piece.truncated = true;
+            piece.read_cut = true;
         }
         self.finish_pending()
     }
@@ -250,6 +253,7 @@ impl Assembler {
             kind,
             line,
             truncated: false,
+            read_cut: false,
         });
     }
 

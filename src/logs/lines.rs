@@ -16,6 +16,8 @@ pub struct Line<'a> {
     pub continuation: bool,
     /// The line goes on past this piece (it was cut at the limit).
     pub cut: bool,
+    /// A read failed right after this piece: the line may be incomplete.
+    pub at_failure: bool,
 }
 
 /// Where the last line read sits in the reader's buffer; valid until the next read.
@@ -28,6 +30,8 @@ pub struct LineMeta {
     pub continuation: bool,
     /// The line goes on past this piece (it was cut at the limit).
     pub cut: bool,
+    /// A read failed right after this piece: the line may be incomplete.
+    pub at_failure: bool,
 }
 
 /// Reads lines of at most `max_line` bytes; a longer line is handed out in pieces of that size,
@@ -87,6 +91,7 @@ impl<R: Read> LineReader<R> {
             number: meta.number,
             continuation: meta.continuation,
             cut: meta.cut,
+            at_failure: meta.at_failure,
         }
     }
 
@@ -104,7 +109,7 @@ impl<R: Read> LineReader<R> {
                 {
                     let begin = self.start;
                     self.start = line_end + 1;
-                    return Ok(Some(self.emit(begin, line_end, false)));
+                    return Ok(Some(self.emit(begin, line_end, false, false)));
                 }
             }
             searched = self.end - self.start;
@@ -114,7 +119,7 @@ impl<R: Read> LineReader<R> {
                 // Cut: hand out max_line bytes, keep the rest for the next piece.
                 let begin = self.start;
                 self.start += self.max_line;
-                return Ok(Some(self.emit(begin, begin + self.max_line, true)));
+                return Ok(Some(self.emit(begin, begin + self.max_line, true, false)));
             }
             if self.eof || self.failed.is_some() {
                 if self.start == self.end {
@@ -127,7 +132,7 @@ impl<R: Read> LineReader<R> {
                 let (begin, end) = (self.start, self.end);
                 self.start = self.end;
                 let cut = self.failed.is_some();
-                return Ok(Some(self.emit(begin, end, cut)));
+                return Ok(Some(self.emit(begin, end, cut, cut)));
             }
             if let Err(e) = self.fill() {
                 self.failed = Some(e);
@@ -135,7 +140,7 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    fn emit(&mut self, begin: usize, end: usize, cut: bool) -> LineMeta {
+    fn emit(&mut self, begin: usize, end: usize, cut: bool, at_failure: bool) -> LineMeta {
         let continuation = self.in_long_line;
         self.in_long_line = cut;
         let number = self.next_number;
@@ -152,6 +157,7 @@ impl<R: Read> LineReader<R> {
             number,
             continuation,
             cut,
+            at_failure,
         }
     }
 

@@ -156,8 +156,12 @@ pub struct Record<'a> {
     pub ordinal: u64,
     /// Bytes that were not UTF-8 were replaced with U+FFFD.
     pub invalid_utf8: bool,
-    /// The record's text went past `MAX_RECORD_BYTES`; the rest follows as `parse_error` records.
+    /// The record's text went past `MAX_RECORD_BYTES` (the rest follows as `parse_error`
+    /// records), or the input failed inside it.
     pub truncated: bool,
+    /// The input failed inside this record: it may be incomplete, so it is told apart from the
+    /// whole record a retry sends (its id carries a `-cut` suffix).
+    pub read_cut: bool,
     /// Secrets in the record's text were replaced (`crate::redact`); parsers always say `false`.
     pub redacted: bool,
 }
@@ -253,6 +257,7 @@ impl<R: Read> Parser<R> {
             number,
             continuation,
             cut,
+            at_failure,
         } = self.lines.line(&meta);
         let (text, invalid_utf8) = decode(bytes, &mut self.text);
         let limit = self.limit;
@@ -279,6 +284,7 @@ impl<R: Read> Parser<R> {
             ordinal,
             invalid_utf8,
             truncated: cut,
+            read_cut: at_failure,
             redacted: false,
         }))
     }
@@ -325,6 +331,7 @@ impl<R: Read> Parser<R> {
             ordinal,
             invalid_utf8,
             truncated: piece.truncated,
+            read_cut: piece.read_cut,
             redacted: false,
         }))
     }

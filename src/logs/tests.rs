@@ -226,10 +226,26 @@ fn io_error_mid_file_comes_after_the_good_records() {
     }
     let input = format!("{H1}\n{H1}\n");
     let mut parser = Parser::new(LogType::UserActivityLog, Then(input.as_bytes()));
-    assert!(!parser.next_record().unwrap().unwrap().truncated);
+    let first = parser.next_record().unwrap().unwrap();
+    assert!(!first.truncated && !first.read_cut);
     // What was read of the statement in hand is still handed out, flagged, then the error.
-    assert!(parser.next_record().unwrap().unwrap().truncated);
+    let cut = parser.next_record().unwrap().unwrap();
+    assert!(cut.truncated && cut.read_cut);
     assert!(parser.next_record().is_err());
+
+    // A pipe-separated line cut by the failure is flagged the same way; a line cut only at the
+    // size limit is not a read cut.
+    let line = "authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | |";
+    let input = format!("{line}\n{}", &line[..30]);
+    let mut parser = Parser::new(LogType::ConnectionLog, Then(input.as_bytes()));
+    assert!(!parser.next_record().unwrap().unwrap().read_cut);
+    let cut = parser.next_record().unwrap().unwrap();
+    assert!(cut.truncated && cut.read_cut && cut.is_parse_error());
+    assert!(parser.next_record().is_err());
+    let long = format!("{line}{}\n", "x".repeat(200));
+    let mut parser = Parser::with_limit(LogType::ConnectionLog, long.as_bytes(), 100);
+    let piece = parser.next_record().unwrap().unwrap();
+    assert!(piece.truncated && !piece.read_cut);
 }
 
 #[test]

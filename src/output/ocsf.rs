@@ -309,7 +309,7 @@ fn head(
 ) {
     let file = &provenance.ocsf;
     out.extend_from_slice(&file.metadata);
-    out.extend_from_slice(&provenance.record_id(record.ordinal));
+    provenance.write_id(out, record);
     out.extend_from_slice(&file.cloud);
     out.extend_from_slice(b",\"class_uid\":");
     write_int(out, i64::from(class.uid));
