@@ -459,6 +459,14 @@ async fn a_corrupt_cursor_stops_the_walk_rather_than_restarting_from_the_beginni
     world.forge(&cursor_key, "{\"bucket\": \"audit-bu").await;
     let stderr = world.backfill_fails();
     assert_names(&stderr, &cursor_key, &["not JSON", "delete it"]);
+    // Too large to be one of ours: refused before its body is read.
+    world.forge(&cursor_key, vec![b' '; 1 << 20]).await;
+    let stderr = world.backfill_fails();
+    assert_names(
+        &stderr,
+        &cursor_key,
+        &["1048576 bytes, more than the 65536"],
+    );
     assert!(world.delivered().await.is_empty());
     world.delete(&cursor_key).await;
     assert_eq!(world.backfill_ok()["sent"], files.len());

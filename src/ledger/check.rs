@@ -42,8 +42,7 @@ pub const MAX_LEASE_HOLD_MS: i64 = 24 * 3_600_000;
 /// 2013), so no walk starts before it and no cursor points before it.
 pub const EARLIEST_DAY: i64 = 15_340;
 
-/// The largest state object read: the function's own are a few hundred bytes.
-pub const MAX_STATE_BYTES: usize = 64 * 1024;
+pub use crate::ports::MAX_STATE_BYTES;
 
 /// S3 keys are at most 1,024 bytes.
 const MAX_KEY_BYTES: usize = 1024;
