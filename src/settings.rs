@@ -336,11 +336,13 @@ impl Settings {
         })
     }
 
-    /// Which objects to forward: `AUDIT_PREFIX` and `LOG_TYPES`.
+    /// Which objects to forward: `AUDIT_PREFIX`, `LOG_TYPES`, and the buckets events may name
+    /// (`ALLOWED_BUCKETS`, else `AUDIT_BUCKET`; any without either).
     pub fn filter(&self) -> Filter {
         Filter {
             prefix: self.audit_prefix.clone(),
             log_types: self.log_types.clone(),
+            allowed_buckets: self.allowed_buckets.clone(),
         }
     }
 }
@@ -715,9 +717,23 @@ mod tests {
             Filter {
                 prefix: "logs".into(),
                 log_types: vec![LogType::UserLog],
+                allowed_buckets: Vec::new(),
             }
         );
         assert_eq!(ok(&[]).filter(), Filter::default());
+        assert_eq!(
+            ok(&[(var::AUDIT_BUCKET, "audit")]).filter().allowed_buckets,
+            vec!["audit".to_string()]
+        );
+        assert_eq!(
+            ok(&[
+                (var::AUDIT_BUCKET, "audit"),
+                (var::ALLOWED_BUCKETS, "audit,audit-eu")
+            ])
+            .filter()
+            .allowed_buckets,
+            vec!["audit".to_string(), "audit-eu".to_string()]
+        );
     }
 
     #[test]

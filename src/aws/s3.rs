@@ -8,6 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use super::retry;
 use crate::ports::{
     BoxFuture, ListError, ListObjects, Listed, Page, Precondition, StateError, StateStore, Stored,
+    MAX_STATE_BYTES,
 };
 
 /// `ListObjectsV2` returns at most this many keys a page (S3 API reference; the default too).
@@ -209,6 +210,16 @@ impl StateStore for StateBucket {
                 }
             };
             let etag = out.e_tag().unwrap_or_default().to_string();
+            let size = out.content_length().unwrap_or(0);
+            if usize::try_from(size).map_or(true, |n| n > MAX_STATE_BYTES) {
+                // Forged: never read into memory.
+                return Err(StateError::Corrupt {
+                    location: self.location(key),
+                    reason: format!(
+                        "{size} bytes, more than the {MAX_STATE_BYTES} a state object may have"
+                    ),
+                });
+            }
             let body = out.body.collect().await.map_err(|e| StateError::Store {
                 location: self.location(key),
                 message: format!("reading the body failed: {e}"),

@@ -44,6 +44,11 @@
 //! deleted, denied) is reported and the walk goes on, but a retryable one pins the cursor before
 //! it, so the next run tries it again. A crash mid-object leaves no marker and no cursor past it:
 //! the next run sends that object again, with the same record ids.
+//!
+//! State that cannot be trusted (see `ledger::check`): a corrupt or forged done marker counts as
+//! absent (the object is sent again) and is logged at WARN; a corrupt or forged cursor or lease
+//! stops the run with [`BackfillError::is_state_refused`], naming the key to delete. Both are
+//! counted in [`Summary::state_refused`]. No walk lists days before 2012 (`EARLIEST_DAY`).
 
 mod discover;
 mod pending;
@@ -56,7 +61,7 @@ use std::sync::Arc;
 use crate::events::BackfillRequest;
 use crate::forward::{ForwardError, Forwarder};
 use crate::ledger::{Cursor, DoneMarker, HeldLease, LeaseOutcome, Ledger, Position, Versioned};
-use crate::ports::{Clock, Fetch, ListObjects, Listed, ObjectRef};
+use crate::ports::{Clock, Fetch, ListObjects, Listed, ObjectRef, StateError};
 use crate::sink::Sink;
 use crate::time::parse_rfc3339_ms as rfc3339_to_ms;
 use crate::time::rfc3339_ms;
@@ -89,6 +94,9 @@ pub const LEASE_TTL_MS: i64 = 16 * 60_000;
 
 /// A lease outlives its holder's deadline by this much: the walker is gone by then for sure.
 pub const LEASE_SLACK_MS: i64 = 60_000;
+
+// The ledger refuses leases running longer than this walk ever writes.
+const _: () = assert!(LEASE_TTL_MS + LEASE_SLACK_MS <= crate::ledger::MAX_LEASE_MS);
 
 /// Errors kept word for word in the summary; the rest are counted.
 const MAX_REPORTED_ERRORS: usize = 10;
@@ -226,11 +234,21 @@ impl Backfill {
             let expires = self.lease_expiry(options, started_ms);
             run.summary.state_reads += 1;
             run.summary.state_writes += 1;
-            match self
+            let acquired = self
                 .ledger
                 .acquire_lease(&options.owner, started_ms, expires)
-                .await?
-            {
+                .await;
+            let acquired = match acquired {
+                Ok(acquired) => acquired,
+                Err(e) => {
+                    let e = BackfillError::from(e);
+                    run.summary.fail(&e);
+                    let summary = self.finish(run);
+                    tracing::error!(summary = %serde_json::to_string(&summary).unwrap_or_default(), error = %e, "backfill could not take the lease");
+                    return Err(e);
+                }
+            };
+            match acquired {
                 LeaseOutcome::Acquired(held) => {
                     run.summary.took_over_from = held.took_over_from.clone();
                     run.lease = Some(held);
@@ -254,8 +272,7 @@ impl Backfill {
                 Ok(())
             }
             Err(Halt::Error(e)) => {
-                run.summary.stopped = Stopped::Failed;
-                run.summary.error(e.to_string());
+                run.summary.fail(&e);
                 Err(e)
             }
         };
@@ -351,6 +368,7 @@ impl Backfill {
         let Some(first_day) = self.first_day(run, cursor, resume_from).await? else {
             return Ok(());
         };
+        let first_day = first_day.max(crate::ledger::EARLIEST_DAY);
         if let Some(c) = &stored {
             if first_day > c.resume_day {
                 cursor.floor_day = Some(c.resume_day);
@@ -499,12 +517,19 @@ impl Backfill {
         S: Sink,
     {
         run.summary.state_reads += 1;
-        if self
+        let done = match self
             .ledger
             .done(&self.bucket, &object.key, &object.etag)
-            .await?
-            .is_some()
+            .await
         {
+            // Not to be trusted: as if absent (sent again; its new marker replaces this one).
+            Err(e @ StateError::Corrupt { .. }) => {
+                run.summary.marker_refused(&e);
+                None
+            }
+            done => done?,
+        };
+        if done.is_some() {
             run.summary.skipped_done += 1;
             (run.on_event)(Event::SkippedDone(object));
             advance(cursor, position);

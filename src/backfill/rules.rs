@@ -29,13 +29,14 @@ pub fn starts_in_time(file_time_ms: i64, start_ms: i64) -> bool {
 /// The first day to list for a start time: a file of the start's minute may sit in the
 /// previous day's partition when the start is just after midnight.
 pub fn first_day_for_start(start_ms: i64) -> i64 {
-    day_of(start_ms - FILE_TIME_SLACK_MS)
+    day_of(start_ms.saturating_sub(FILE_TIME_SLACK_MS))
 }
 
 /// The first day to list when resuming from a cursor: its resume day (the first partition that
-/// may hold an object not handled yet) minus the look-back, for files that land late.
+/// may hold an object not handled yet) minus the look-back, for files that land late. The
+/// ledger refuses resume days outside the walked range; the arithmetic saturates all the same.
 pub fn first_day_for_cursor(cursor: &Cursor, lookback_days: u32) -> i64 {
-    cursor.resume_day - i64::from(lookback_days)
+    cursor.resume_day.saturating_sub(i64::from(lookback_days))
 }
 
 /// Whether an object at `position` is old enough, compared with the cursor, to be skipped

@@ -57,6 +57,10 @@ pub struct Summary {
     pub bytes: u64,
     pub state_reads: u64,
     pub state_writes: u64,
+    /// State objects refused as corrupt or forged (their keys are in `errors`): done markers,
+    /// which count as absent (the object was sent again), and a cursor or lease, which stopped
+    /// the walk. Anything above 0 deserves an alarm.
+    pub state_refused: u64,
     /// Milliseconds left before the deadline when the run ended; `null` without one.
     pub time_left_ms: Option<i64>,
     pub duration_ms: i64,
@@ -84,6 +88,23 @@ impl Summary {
         if self.errors.len() < MAX_REPORTED_ERRORS {
             self.errors.push(message);
         }
+    }
+
+    /// The walk could not go on: stopped as failed, with the error (and the refusal) counted.
+    pub(super) fn fail(&mut self, e: &BackfillError) {
+        self.stopped = Stopped::Failed;
+        if e.is_state_refused() {
+            self.state_refused += 1;
+        }
+        self.error(e.to_string());
+    }
+
+    /// A done marker that could not be trusted: counted, reported at WARN naming its key, and
+    /// taken as absent by the caller (the object is sent again: duplicates, not loss).
+    pub(super) fn marker_refused(&mut self, e: &StateError) {
+        tracing::warn!(error = %e, "done marker refused; the object is sent again");
+        self.state_refused += 1;
+        self.error(e.to_string());
     }
 }
 
@@ -116,6 +137,12 @@ pub enum BackfillError {
 }
 
 impl BackfillError {
+    /// Whether the walk stopped on a state object it refused (corrupt or forged cursor or
+    /// lease): not retryable, and repaired by deleting the object the message names.
+    pub fn is_state_refused(&self) -> bool {
+        matches!(self, BackfillError::State(StateError::Corrupt { .. }))
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self {
             BackfillError::Request(_) => false,

@@ -11,6 +11,8 @@ use crate::ports::memory::{ManualClock, MemoryBucket, MemoryStore};
 use crate::ports::{FetchError, Fetched};
 use crate::sink::WriteSink;
 
+mod refused;
+
 const BUCKET: &str = "audit";
 const TREE: &str = "AWSLogs/123456789012/redshift/us-east-1/";
 const LINE: &str =

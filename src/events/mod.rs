@@ -20,6 +20,15 @@
 //! created, lie outside the audit prefix, or are not audit logs of a selected type are left out
 //! with one `info` log line each saying why.
 //!
+//! # Pinned to the audit bucket
+//!
+//! An object of a bucket that is not `AUDIT_BUCKET` (or in `ALLOWED_BUCKETS`) is refused with
+//! one WARN line naming the bucket and never fetched: nothing else stands between a forged or
+//! misrouted event and the function's read access (and with `SOURCE_ROLE_ARN` or static keys,
+//! IAM does not either). It is a skip, not an error: the same event names the same bucket
+//! every time, so failing the invocation would only make Lambda (or SQS) deliver it again and
+//! again before it lands in the failure destination. The WARN line is the signal.
+//!
 //! # How envelopes are read
 //!
 //! The kind of envelope is decided from a few fields of the JSON (`Records[0].eventSource`,
@@ -85,21 +94,27 @@ const S3_TEST_EVENT: &str = "s3:TestEvent";
 
 pub use crate::ports::ObjectRef;
 
-/// Which objects to forward: the `AUDIT_PREFIX` and `LOG_TYPES` settings.
+/// Which objects to forward: the `AUDIT_PREFIX`, `LOG_TYPES` and `ALLOWED_BUCKETS` (else
+/// `AUDIT_BUCKET`) settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
     /// Folder the audit logs live under; empty for the whole bucket. A trailing `/` is optional.
     pub prefix: String,
     /// Selected log types; an empty list selects nothing.
     pub log_types: Vec<LogType>,
+    /// Buckets whose objects events may name; empty for any bucket (`invoke` without
+    /// `AUDIT_BUCKET`).
+    pub allowed_buckets: Vec<String>,
 }
 
 impl Default for Filter {
-    /// Every log type anywhere in the bucket, as the settings' defaults say.
+    /// Every log type anywhere in any bucket, as the settings' defaults say without
+    /// `AUDIT_BUCKET`.
     fn default() -> Self {
         Filter {
             prefix: String::new(),
             log_types: LogType::ALL.to_vec(),
+            allowed_buckets: Vec::new(),
         }
     }
 }
@@ -113,9 +128,22 @@ pub enum Skip {
     NotAuditLog(KeyError),
     #[error("log type {0} is not selected in LOG_TYPES")]
     LogTypeNotSelected(LogType),
+    #[error("bucket {bucket:?} is not AUDIT_BUCKET nor in ALLOWED_BUCKETS")]
+    ForeignBucket { bucket: String },
 }
 
 impl Filter {
+    /// Whether events may name objects of `bucket`.
+    pub fn allows_bucket(&self, bucket: &str) -> Result<(), Skip> {
+        if self.allowed_buckets.is_empty() || self.allowed_buckets.iter().any(|b| b == bucket) {
+            Ok(())
+        } else {
+            Err(Skip::ForeignBucket {
+                bucket: bucket.to_string(),
+            })
+        }
+    }
+
     /// Decides whether a decoded key is forwarded; on success, what its file name says.
     /// The backfill walk uses the same test, so both paths select the same objects.
     pub fn select(&self, key: &str) -> Result<LogFileName, Skip> {
@@ -306,8 +334,23 @@ fn notification(
     })
 }
 
+/// Refuses an object of a bucket the filter does not allow, with one WARN line naming it (see
+/// the module documentation); true when the bucket is allowed.
+fn bucket_allowed(object: &ObjectRef, filter: &Filter) -> bool {
+    match filter.allows_bucket(&object.bucket) {
+        Ok(()) => true,
+        Err(skip) => {
+            tracing::warn!(bucket = %object.bucket, key = %object.key, reason = %skip, "refused object of a bucket not allowed; not fetched");
+            false
+        }
+    }
+}
+
 /// Applies the filter, logging why an object is left out.
 fn admit(object: ObjectRef, filter: &Filter) -> Option<ObjectRef> {
+    if !bucket_allowed(&object, filter) {
+        return None;
+    }
     match filter.select(&object.key) {
         Ok(_) => Some(object),
         Err(skip) => {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::json_path::{
     as_object, expect_source, join, non_empty, req_str, required, str_at, typed_field,
 };
-use super::{admit, EventError, Filter, ObjectRef};
+use super::{admit, bucket_allowed, EventError, Filter, ObjectRef};
 use crate::key;
 
 /// `eventName` prefix of every S3 notification for a new object (`ObjectCreated:Put`, `...:Copy`).
@@ -158,6 +158,9 @@ pub(super) fn eventbridge_object(
 ///   as given is no audit log of ours;
 /// - neither is: ignored, with a WARN line instead of the usual INFO one.
 fn eventbridge_key(mut object: ObjectRef, filter: &Filter) -> Option<ObjectRef> {
+    if !bucket_allowed(&object, filter) {
+        return None;
+    }
     let decoded = key::decode_event_key(&object.key)
         .ok()
         .filter(|decoded| *decoded != object.key);

@@ -6,6 +6,8 @@ use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+mod pinned;
+
 const BUCKET: &str = "audit-bucket";
 const DAY: &str = "AWSLogs/123456789012/redshift/us-east-1/2024/03/01/";
 const CONN: &str =
@@ -199,6 +201,7 @@ fn notification_keys_are_decoded_before_filtering() {
     let filter = Filter {
         prefix: prefix.into(),
         log_types: LogType::ALL.to_vec(),
+        allowed_buckets: Vec::new(),
     };
     let got = objects(
         &s3_event(vec![s3_record("ObjectCreated:Put", &encoded)]),
@@ -270,6 +273,7 @@ fn eventbridge_alternate_key_is_offered_only_when_it_is_selected_too() {
     let filter = Filter {
         prefix: "audit+logs".into(),
         log_types: LogType::ALL.to_vec(),
+        allowed_buckets: Vec::new(),
     };
     let mut event = sample("s3-eventbridge");
     event["detail"]["object"]["key"] = json!(format!("audit+logs/{DAY}{ACTIVITY}"));
@@ -299,6 +303,7 @@ fn eventbridge_key_that_looks_encoded_and_is_ignored_is_logged_at_warn() {
     let filter = Filter {
         prefix: "elsewhere".into(),
         log_types: LogType::ALL.to_vec(),
+        allowed_buckets: Vec::new(),
     };
     let mut event = sample("s3-eventbridge");
     event["detail"]["object"]["key"] = json!(format!("{DAY}{}", ACTIVITY.replace(':', "%3A")));
@@ -390,6 +395,7 @@ fn ignored_objects_are_left_out_and_the_rest_kept() {
     let filter = Filter {
         prefix: "AWSLogs/123456789012/redshift/us-east-1".into(),
         log_types: vec![LogType::ConnectionLog, LogType::UserActivityLog],
+        allowed_buckets: Vec::new(),
     };
     let event = s3_event(vec![
         s3_record("ObjectCreated:Put", &full(CONN)),
@@ -418,6 +424,7 @@ fn empty_log_type_list_selects_nothing() {
     let filter = Filter {
         prefix: String::new(),
         log_types: vec![],
+        allowed_buckets: Vec::new(),
     };
     assert_eq!(objects(&sample("s3-direct"), &filter), vec![]);
 }
@@ -469,6 +476,7 @@ fn each_ignored_key_is_logged_once_with_its_reason() {
     let filter = Filter {
         prefix: "AWSLogs".into(),
         log_types: vec![LogType::ConnectionLog],
+        allowed_buckets: Vec::new(),
     };
     let event = s3_event(vec![
         s3_record("ObjectRemoved:Delete", &full(CONN)),

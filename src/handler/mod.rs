@@ -64,6 +64,8 @@ impl HandlerError {
             HandlerError::Objects { .. } => "ObjectsFailed",
             HandlerError::Unsupported(_) => "Unsupported",
             HandlerError::UnnamedMessages { .. } => "UnnamedSqsMessages",
+            // A corrupt or forged cursor or lease: its own kind, to alarm on.
+            HandlerError::Backfill(e) if e.is_state_refused() => "BackfillStateRefused",
             HandlerError::Backfill(_) => "BackfillFailed",
             HandlerError::BackfillObjects { .. } => "BackfillObjectsFailed",
         }

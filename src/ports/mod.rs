@@ -155,6 +155,10 @@ impl StateError {
     }
 }
 
+/// The largest state object read: the function's own are a few hundred bytes, and a larger one
+/// (forged) is refused as corrupt before its body is read.
+pub const MAX_STATE_BYTES: usize = 64 * 1024;
+
 /// Where state objects are kept. Keys are full keys (the ledger adds the prefix).
 pub trait StateStore: Send + Sync {
     /// The object, or `None` when it does not exist.

@@ -10,7 +10,17 @@
 //!
 //! Every name ends in `.json`, so no state object ever looks like an audit log file (`*.gz`) and
 //! writing one never triggers the function. Each object is JSON that names what it is about
-//! (bucket, key, tree prefix, owner), so an operator can read it with `aws s3 cp ... -`.
+//! (bucket, key, tree prefix, owner), so an operator can read it with `aws s3 cp ... -`, and
+//! carries its schema version (`"v": 1`).
+//!
+//! State is checked, not trusted ([`check`]): an object that is not JSON, of another schema, or
+//! holding values the function could not have written is refused with an error naming its key
+//! ([`StateError::Corrupt`], never retryable). What a refusal means depends on the object:
+//!
+//! - a done marker counts as absent: the object is sent again (duplicates, not loss), and the
+//!   marker written after it replaces the refused one; callers log the refusal at WARN;
+//! - a cursor or the lease stops the walk with an error that says how to repair it (delete the
+//!   object), never a silent success and never a silent restart from the beginning.
 //!
 //! The store is a port ([`StateStore`]) with an S3 adapter (`aws::StateBucket`) and an
 //! in-memory twin (`ports::memory::MemoryStore`) for tests. Its futures are boxed so that
@@ -21,8 +31,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
-use crate::ports::{Precondition, StateError, StateStore};
+use crate::ports::{Clock, Precondition, StateError, StateStore, SystemClock};
 pub use crate::time::rfc3339_ms;
+
+pub mod check;
+pub use check::{CLOCK_SKEW_MS, EARLIEST_DAY, MAX_LEASE_HOLD_MS, MAX_LEASE_MS, SCHEMA_VERSION};
 
 /// Folder of the done markers under the state prefix.
 const DONE_DIR: &str = "done/";
@@ -36,6 +49,17 @@ const LEASE_NAME: &str = "lease.json";
 pub fn normalize_etag(etag: &str) -> &str {
     etag.trim_start_matches("W/").trim_matches('"')
 }
+
+/// What the refusal of a done marker means, for its error.
+const MARKER_REFUSED: &str = "it counts as absent: the object is sent again and a new marker \
+                              replaces this one";
+/// How to repair a refused cursor, for its error.
+const CURSOR_REPAIR: &str = "the walk stops until it is repaired: delete it, and the next walk \
+                             starts from BACKFILL_START_TIME or the tree's first day, skipping \
+                             every object whose done marker matches";
+/// How to repair a refused lease, for its error.
+const LEASE_REPAIR: &str = "every walk stops until it is repaired: delete it once no backfill \
+                            is running";
 
 /// An object was forwarded completely: every record accepted by the sink.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +158,8 @@ pub struct Ledger {
     store: Arc<dyn StateStore>,
     /// Ends with `/` (or is empty).
     prefix: String,
+    /// What "the future" means when checking markers and cursors.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -152,7 +178,18 @@ impl Ledger {
         } else {
             format!("{prefix}/")
         };
-        Ledger { store, prefix }
+        Ledger {
+            store,
+            prefix,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same ledger checking markers and cursors against `clock` instead of the system
+    /// clock (tests that move time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Ledger {
+        self.clock = clock;
+        self
     }
 
     /// Key of the done marker of `s3://bucket/key`.
@@ -175,7 +212,9 @@ impl Ledger {
     }
 
     /// The marker of `s3://bucket/key` when it says this very version (`etag`) was forwarded.
-    /// A marker for another ETag (the object was overwritten) does not count.
+    /// A marker for another ETag (the object was overwritten) does not count. A marker that is
+    /// corrupt or refused by the checks is [`StateError::Corrupt`]: the caller logs it at WARN
+    /// and forwards the object as if there were none.
     pub async fn done(
         &self,
         bucket: &str,
@@ -186,10 +225,11 @@ impl Ledger {
         let Some(stored) = self.store.get(&marker_key).await? else {
             return Ok(None);
         };
-        let marker: DoneMarker = self.decode(&marker_key, &stored.body)?;
-        let same = marker.bucket == bucket
-            && marker.key == key
-            && normalize_etag(&marker.etag) == normalize_etag(etag);
+        let now = self.clock.now_ms();
+        let marker = check::decode::<DoneMarker>(&stored.body)
+            .and_then(|m| check::check_marker(&m, bucket, key, now).map(|()| m))
+            .map_err(|reason| self.refused(&marker_key, reason, MARKER_REFUSED))?;
+        let same = normalize_etag(&marker.etag) == normalize_etag(etag);
         Ok(same.then_some(marker))
     }
 
@@ -215,16 +255,10 @@ impl Ledger {
         let Some(stored) = self.store.get(&key).await? else {
             return Ok(None);
         };
-        let value: Cursor = self.decode(&key, &stored.body)?;
-        if value.bucket != bucket || value.prefix != tree {
-            return Err(StateError::Corrupt {
-                location: self.store.location(&key),
-                reason: format!(
-                    "it belongs to s3://{}/{}, not s3://{bucket}/{tree} (hash collision?)",
-                    value.bucket, value.prefix
-                ),
-            });
-        }
+        let now = self.clock.now_ms();
+        let value = check::decode::<Cursor>(&stored.body)
+            .and_then(|c| check::check_cursor(&c, bucket, tree, now).map(|()| c))
+            .map_err(|reason| self.refused(&key, reason, CURSOR_REPAIR))?;
         Ok(Some(Versioned {
             value,
             etag: stored.etag,
@@ -264,7 +298,7 @@ impl Ledger {
         let (condition, took_over_from) = match self.store.get(&key).await? {
             None => (Precondition::IfAbsent, None),
             Some(stored) => {
-                let current: Lease = self.decode(&key, &stored.body)?;
+                let current = self.read_lease(&key, &stored.body, now_ms)?;
                 if !current.is_free(now_ms) {
                     return Ok(LeaseOutcome::Held {
                         owner: current.owner,
@@ -284,7 +318,7 @@ impl Ledger {
             // Someone else took it between our read and our write: they hold it now.
             Err(StateError::Conflict { .. }) => match self.store.get(&key).await? {
                 Some(stored) => {
-                    let current: Lease = self.decode(&key, &stored.body)?;
+                    let current = self.read_lease(&key, &stored.body, now_ms)?;
                     Ok(LeaseOutcome::Held {
                         owner: current.owner,
                         expires_at_ms: current.expires_at_ms,
@@ -341,15 +375,20 @@ impl Ledger {
         }
     }
 
-    fn decode<T: for<'de> Deserialize<'de>>(
-        &self,
-        key: &str,
-        body: &[u8],
-    ) -> Result<T, StateError> {
-        serde_json::from_slice(body).map_err(|e| StateError::Corrupt {
+    /// The lease as stored, checked at `now_ms`.
+    fn read_lease(&self, key: &str, body: &[u8], now_ms: i64) -> Result<Lease, StateError> {
+        check::decode::<Lease>(body)
+            .and_then(|l| check::check_lease(&l, now_ms).map(|()| l))
+            .map_err(|reason| self.refused(key, reason, LEASE_REPAIR))
+    }
+
+    /// The error of a state object that is corrupt or refused: its location, why, and what
+    /// happens now.
+    fn refused(&self, key: &str, reason: String, consequence: &str) -> StateError {
+        StateError::Corrupt {
             location: self.store.location(key),
-            reason: e.to_string(),
-        })
+            reason: format!("{reason}; {consequence}"),
+        }
     }
 }
 
@@ -364,14 +403,20 @@ fn pair_hash(a: &str, b: &str) -> String {
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Serializing these plain structs cannot fail; an empty body would fail to decode loudly.
-    serde_json::to_vec(value).unwrap_or_default()
+    check::encode(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ports::memory::MemoryStore;
+
+    /// Two S3 ETags (MD5 hex), as the store lists them.
+    const E1: &str = "\"9b2cf535f27731c974343645a3985328\"";
+    const E2: &str = "\"d41d8cd98f00b204e9800998ecf8427e\"";
+    /// 2024-03-01T00:00:00Z.
+    const MAR_1: i64 = 1_709_251_200_000;
+    const TREE: &str = "AWSLogs/1/redshift/us-east-1/";
 
     fn ledger() -> (Arc<MemoryStore>, Ledger) {
         let store = Arc::new(MemoryStore::default());
@@ -389,13 +434,15 @@ mod tests {
         }
     }
 
+    /// A cursor at `ms` after 2024-03-01 on the key `TREE` + `key`.
     fn cursor(ms: i64, key: &str) -> Cursor {
+        let ms = MAR_1 + ms;
         Cursor {
             bucket: "audit".into(),
-            prefix: "AWSLogs/1/redshift/us-east-1/".into(),
+            prefix: TREE.into(),
             position: Some(Position {
                 last_modified_ms: ms,
-                key: key.into(),
+                key: format!("{TREE}{key}"),
             }),
             last_modified: Some(rfc3339_ms(ms)),
             resume_day: 19_783,
@@ -428,31 +475,28 @@ mod tests {
     async fn done_marker_counts_only_for_the_same_etag() {
         let (_, ledger) = ledger();
         assert_eq!(
-            ledger
-                .done("audit", "AWSLogs/x.gz", "\"e1\"")
-                .await
-                .unwrap(),
+            ledger.done("audit", "AWSLogs/x.gz", E1).await.unwrap(),
             None
         );
-        ledger.mark_done(&marker("\"e1\"")).await.unwrap();
+        ledger.mark_done(&marker(E1)).await.unwrap();
         // Quoted (listing) and bare (S3 notification) spellings are the same ETag.
         assert!(ledger
-            .done("audit", "AWSLogs/x.gz", "e1")
+            .done("audit", "AWSLogs/x.gz", E1.trim_matches('"'))
             .await
             .unwrap()
             .is_some());
         assert!(ledger
-            .done("audit", "AWSLogs/x.gz", "\"e1\"")
+            .done("audit", "AWSLogs/x.gz", E1)
             .await
             .unwrap()
             .is_some());
         assert_eq!(
-            ledger.done("audit", "AWSLogs/x.gz", "e2").await.unwrap(),
+            ledger.done("audit", "AWSLogs/x.gz", E2).await.unwrap(),
             None,
             "an overwritten object is forwarded again"
         );
         assert_eq!(
-            ledger.done("other", "AWSLogs/x.gz", "e1").await.unwrap(),
+            ledger.done("other", "AWSLogs/x.gz", E1).await.unwrap(),
             None
         );
     }
@@ -460,7 +504,7 @@ mod tests {
     #[tokio::test]
     async fn cursor_writes_are_conditional() {
         let (_, ledger) = ledger();
-        let tree = "AWSLogs/1/redshift/us-east-1/";
+        let tree = TREE;
         assert!(ledger.cursor("audit", tree).await.unwrap().is_none());
         let e1 = ledger.save_cursor(&cursor(1000, "a"), None).await.unwrap();
         // A second creator loses.
@@ -478,7 +522,7 @@ mod tests {
         assert!(!stale.unwrap_err().is_retryable());
         let now = ledger.cursor("audit", tree).await.unwrap().unwrap();
         assert_eq!(now.etag, e2);
-        assert_eq!(now.value.position.unwrap().key, "b");
+        assert_eq!(now.value.position.unwrap().key, format!("{TREE}b"));
     }
 
     #[test]
