@@ -113,6 +113,7 @@ fn expected(files: &[&LogFile]) -> Vec<Value> {
         redshift_audit_forwarder::cli::parse_stream(
             Box::new(std::io::Cursor::new(file.gz.clone())),
             name.log_type,
+            redshift_audit_forwarder::pipeline::Output::default(),
             &provenance,
             &mut out,
         )
