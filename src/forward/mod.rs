@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::events::Filter;
 use crate::ledger::{DoneMarker, Ledger};
 use crate::logs::LogType;
+use crate::metrics::Metrics;
 use crate::output::Provenance;
 use crate::pipeline::{self, Format, Input, Spec, Stopped};
 use crate::ports::{Fetch, FetchError, ObjectRef};
@@ -269,6 +270,8 @@ pub struct Forwarder<F, M> {
     /// Makes a fresh sink for each object.
     pub make_sink: M,
     pub format: Format,
+    /// Embedded-metric documents per object (`metrics.rs`); off unless set.
+    pub metrics: Metrics,
 }
 
 /// What forwarding one object came to.
@@ -286,14 +289,17 @@ impl<F, M> Forwarder<F, M> {
             fetch,
             make_sink,
             format: Format::Raw,
+            metrics: Metrics::off(),
         }
     }
 }
 
 impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
-    /// Forwards an object to a fresh sink, without logging.
+    /// Forwards an object to a fresh sink, without a log line (its metrics are emitted).
     pub async fn forward_quietly(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
-        forward_object(&self.fetch, object, (self.make_sink)(), self.format).await
+        let result = forward_object(&self.fetch, object, (self.make_sink)(), self.format).await;
+        metrics::emit_outcome(&self.metrics, object, &result);
+        result
     }
 
     /// Forwards an object unless the ledger holds it as done for the same ETag, and marks it
@@ -314,6 +320,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
             match ledger.done(&object.bucket, &object.key, etag).await {
                 Ok(Some(marker)) => {
                     tracing::info!(bucket = %object.bucket, key = %object.key, etag = %etag, done_at = %marker.done_at, via = %marker.via, "skipped object: already forwarded");
+                    self.metrics.emit(&metrics::skipped_document(object));
                     return Ok(Forwarded::AlreadyDone(marker));
                 }
                 Ok(None) => {}
@@ -352,5 +359,6 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
     }
 }
 
+pub mod metrics;
 #[cfg(test)]
 mod tests;
