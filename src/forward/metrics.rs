@@ -21,14 +21,24 @@ pub mod name {
     pub const CALLS: &str = "FirehoseCalls";
     pub const RETRIES: &str = "FirehoseRetries";
     pub const LAG_SECONDS: &str = "LagSeconds";
+    pub const BACKFILL_LAG_SECONDS: &str = "BackfillLagSeconds";
     pub const DURATION: &str = "ObjectDuration";
     pub const FAILED_OBJECTS: &str = "FailedObjects";
     pub const SKIPPED_DONE_OBJECTS: &str = "SkippedDoneObjects";
 }
 
+/// Which path forwarded an object. Lag means different things: on the live path it is how far
+/// delivery trails Redshift (the lag alarm watches it), on the backfill it is mostly the age of
+/// history, so the two are separate metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Live,
+    Backfill,
+}
+
 /// The document of an object forwarded at `now_ms`. Lag is from the file name's time (when
 /// Redshift wrote the file, to the minute) to now, the moment every record was accepted.
-pub fn receipt_document(receipt: &Receipt, now_ms: i64) -> Document {
+pub fn receipt_document(receipt: &Receipt, now_ms: i64, via: Via) -> Document {
     let name = crate::key::parse_file_name(&receipt.key).ok();
     let mut metrics = vec![
         Metric::count(name::OBJECTS_SENT, 1),
@@ -47,10 +57,11 @@ pub fn receipt_document(receipt: &Receipt, now_ms: i64) -> Document {
         .as_ref()
         .and_then(|n| parse_rfc3339_ms(&n.file_time).ok())
     {
-        metrics.push(Metric::seconds(
-            name::LAG_SECONDS,
-            (now_ms - file_ms).div_euclid(1000),
-        ));
+        let lag = match via {
+            Via::Live => name::LAG_SECONDS,
+            Via::Backfill => name::BACKFILL_LAG_SECONDS,
+        };
+        metrics.push(Metric::seconds(lag, (now_ms - file_ms).div_euclid(1000)));
     }
     let mut document = object_document(&receipt.bucket, &receipt.key, metrics);
     if document.log_type.is_none() {
@@ -98,12 +109,17 @@ fn object_document(bucket: &str, key: &str, metrics: Vec<Metric>) -> Document {
 }
 
 /// Emits the document of a forwarding's outcome.
-pub fn emit_outcome(metrics: &Metrics, object: &ObjectRef, result: &Result<Receipt, ForwardError>) {
+pub fn emit_outcome(
+    metrics: &Metrics,
+    object: &ObjectRef,
+    result: &Result<Receipt, ForwardError>,
+    via: Via,
+) {
     if !metrics.is_on() {
         return;
     }
     match result {
-        Ok(receipt) => metrics.emit(&receipt_document(receipt, crate::time::now_ms())),
+        Ok(receipt) => metrics.emit(&receipt_document(receipt, crate::time::now_ms(), via)),
         Err(e) => metrics.emit(&failure_document(object, e)),
     }
 }
@@ -158,7 +174,7 @@ mod tests {
             );
         let (metrics, lines) = Metrics::in_memory("RedshiftAuditForwarder", true);
         forwarder.metrics = metrics;
-        let receipt = forwarder.forward_quietly(&object(KEY)).await.unwrap();
+        let receipt = forwarder.forward(&object(KEY)).await.unwrap();
         let docs = documents(&lines);
         assert_eq!(docs.len(), 1);
         let doc = &docs[0];
@@ -221,6 +237,11 @@ mod tests {
         );
         assert_eq!(unit(name::LAG_SECONDS), Some("Seconds"));
         assert!(units.len() <= crate::metrics::MAX_METRICS_PER_DOCUMENT);
+        // The backfill's objects report their lag apart, so history never trips the lag alarm.
+        forwarder.forward_quietly(&object(KEY)).await.unwrap();
+        let docs = documents(&lines);
+        assert!(docs[1].get(name::LAG_SECONDS).is_none());
+        assert!(docs[1][name::BACKFILL_LAG_SECONDS].as_i64().unwrap() >= lag);
     }
 
     #[tokio::test]

@@ -295,10 +295,19 @@ impl<F, M> Forwarder<F, M> {
 }
 
 impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
-    /// Forwards an object to a fresh sink, without a log line (its metrics are emitted).
+    /// Forwards an object to a fresh sink, without a log line (the backfill's way; its metrics
+    /// are emitted).
     pub async fn forward_quietly(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
+        self.forward_via(object, metrics::Via::Backfill).await
+    }
+
+    async fn forward_via(
+        &self,
+        object: &ObjectRef,
+        via: metrics::Via,
+    ) -> Result<Receipt, ForwardError> {
         let result = forward_object(&self.fetch, object, (self.make_sink)(), self.format).await;
-        metrics::emit_outcome(&self.metrics, object, &result);
+        metrics::emit_outcome(&self.metrics, object, &result, via);
         result
     }
 
@@ -348,7 +357,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
 
     /// Forwards an object (no ledger) and logs its receipt or its failure.
     pub async fn forward(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
-        let result = self.forward_quietly(object).await;
+        let result = self.forward_via(object, metrics::Via::Live).await;
         match &result {
             Ok(receipt) => report::object_forwarded(receipt),
             Err(e) => {
