@@ -61,6 +61,14 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS")]
         max_duration: Option<u64>,
     },
+    /// Check the deployment with the function's settings and credentials: settings and
+    /// identity, audit bucket, audit files, a sample file, bucket policy, trigger, state store
+    /// and stream; one line per check. Exits 1 when any check failed.
+    Doctor {
+        /// The report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn parse_since(s: &str) -> Result<String, String> {
@@ -117,6 +125,13 @@ pub fn run(command: Command) -> ExitCode {
         },
         Command::Invoke { event } => match tokio_runtime() {
             Ok(rt) => rt.block_on(crate::runtime::invoke(&event)),
+            Err(e) => {
+                eprintln!("cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Doctor { json } => match tokio_runtime() {
+            Ok(rt) => rt.block_on(crate::diagnose::doctor_command(json)),
             Err(e) => {
                 eprintln!("cannot start the async runtime: {e}");
                 ExitCode::FAILURE

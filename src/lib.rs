@@ -4,9 +4,10 @@
 //!
 //! - core: `logs`, `decode`, `key`, `time`, `output` (formats, no AWS, no async);
 //! - ports: `ports` (traits the domain needs, in-memory twins), `sink` (the sink port);
-//! - domain: `events`, `settings`, `ledger`, `pipeline`, `report`;
-//! - use cases: `forward`, then `backfill`, then `handler`;
-//! - edges: `aws` (every SDK call), `runtime` (wiring), `cli`.
+//! - domain: `events`, `settings`, `ledger`, `pipeline`, `report`, `metrics`;
+//! - use cases: `forward`, then `backfill` and `doctor`, then `handler`;
+//! - edges: `aws` (every SDK call), `runtime` (wiring), `diagnose` (the doctor's wiring),
+//!   `progress` (the backfill's progress display), `cli`.
 
 pub mod aws;
 pub mod aws_names;
@@ -15,15 +16,19 @@ pub mod cli;
 pub mod cloudtrail;
 pub mod cloudwatch;
 pub mod decode;
+pub mod diagnose;
+pub mod doctor;
 pub mod events;
 pub mod forward;
 pub mod handler;
 pub mod key;
 pub mod ledger;
 pub mod logs;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod ports;
+pub mod progress;
 pub mod redact;
 pub mod report;
 pub mod runtime;

@@ -1,23 +1,24 @@
 //! Start-up wiring, done once: settings, AWS clients, the handler, the ledger and the backfill;
 //! then the Lambda runtime loop, one `invoke` of the handler on an event file, or one `backfill`.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::aws::{self, AuditBucket, Clients, FirehoseSink, StateBucket};
-use crate::backfill::{self, Backfill, Event, RunOptions};
+use crate::backfill::{Backfill, RunOptions};
+use crate::doctor::Doctor;
 use crate::events::BackfillRequest;
 use crate::forward::Forwarder;
 use crate::handler::{Context, Handler, HandlerError};
 use crate::ledger::Ledger;
+use crate::metrics::{Metrics, Out};
 use crate::pipeline::Output;
 use crate::ports::{Clock, SystemClock};
+use crate::progress::Progress;
 use crate::settings::Settings;
-use crate::time::rfc3339_ms;
 
 /// The handler as deployed: S3 in, Firehose out.
 pub type LiveHandler = Handler<AuditBucket, Box<dyn Fn() -> FirehoseSink + Send + Sync>>;
@@ -30,6 +31,8 @@ pub struct Live {
     pub ledger: Option<Ledger>,
     /// `None` without `AUDIT_BUCKET` or a state bucket.
     pub backfill: Option<Backfill>,
+    /// Answers `{"doctor": {}}`; set by [`build_live`].
+    pub doctor: Option<Doctor>,
 }
 
 impl Live {
@@ -39,6 +42,7 @@ impl Live {
             ledger: self.ledger.as_ref(),
             backfill: self.backfill.as_ref(),
             deadline_ms,
+            doctor: self.doctor.as_ref(),
         }
     }
 }
@@ -52,8 +56,20 @@ pub async fn build_handler() -> Result<(Settings, LiveHandler), String> {
 /// [`build_handler`] with the ledger and the backfill.
 pub async fn build_live() -> Result<Live, String> {
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    let clients = aws::clients(&settings).await.map_err(|e| e.to_string())?;
-    Ok(live_from(settings, &clients))
+    let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let clients = aws::clients_from_config(&base, &settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut live = live_from(settings, &clients);
+    live.doctor = Some(crate::diagnose::doctor_for(
+        &base,
+        &live.settings,
+        &clients,
+        Vec::new(),
+    ));
+    Ok(live)
 }
 
 /// The handler, ledger and backfill from settings and clients already built (tests pass
@@ -87,12 +103,14 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
         format: settings.output_format,
         redact: settings.redact_secrets,
     };
-    let handler = Handler { forwarder };
+    // Lambda sends stdout to CloudWatch Logs as it is; `invoke` and `backfill` use stderr.
+    forwarder.metrics = Metrics::from_settings(&settings, Out::Stdout);
     Live {
         settings,
-        handler,
+        handler: Handler { forwarder },
         ledger,
         backfill,
+        doctor: None,
     }
 }
 
@@ -140,13 +158,14 @@ pub async fn invoke(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let live = match build_live().await {
+    let mut live = match build_live().await {
         Ok(built) => built,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    live.handler.forwarder.metrics = Metrics::from_settings(&live.settings, Out::Stderr);
     match live.handler.handle_with(&event, live.context(None)).await {
         Ok(response) => {
             println!("{response}");
@@ -165,13 +184,14 @@ pub async fn invoke(path: &std::path::Path) -> ExitCode {
 /// the walk failed, 2 when the settings do not allow a backfill.
 pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) -> ExitCode {
     init_stderr_logging();
-    let live = match build_live().await {
+    let mut live = match build_live().await {
         Ok(built) => built,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    live.handler.forwarder.metrics = Metrics::from_settings(&live.settings, Out::Stderr);
     let Some(walk) = &live.backfill else {
         let reason = live
             .settings
@@ -215,73 +235,6 @@ pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) 
             eprintln!("backfill failed (retryable: {}): {e}", e.is_retryable());
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The command line's progress on stderr: objects and bytes, at most once a second.
-struct Progress {
-    sent: u64,
-    bytes: u64,
-    skipped: u64,
-    failed: u64,
-    day: String,
-    last: Instant,
-}
-
-/// Least time between two progress lines.
-const PROGRESS_EVERY: Duration = Duration::from_secs(1);
-
-impl Progress {
-    fn new() -> Progress {
-        Progress {
-            sent: 0,
-            bytes: 0,
-            skipped: 0,
-            failed: 0,
-            day: String::new(),
-            last: Instant::now(),
-        }
-    }
-
-    fn on(&mut self, event: Event<'_>) {
-        match event {
-            Event::Day { tree, day } => self.day = format!("{tree}{}", backfill::day_label(day)),
-            Event::WouldSend(object) => {
-                self.sent += 1;
-                self.bytes += object.size;
-                let line = json!({
-                    "key": object.key,
-                    "size": object.size,
-                    "last_modified": rfc3339_ms(object.last_modified_ms),
-                });
-                let _ = writeln!(std::io::stdout().lock(), "{line}");
-            }
-            Event::Sent(receipt) => {
-                self.sent += 1;
-                self.bytes += receipt.object_bytes.unwrap_or(0);
-            }
-            Event::SkippedDone(_) => self.skipped += 1,
-            Event::Failed(..) => self.failed += 1,
-        }
-        if self.last.elapsed() >= PROGRESS_EVERY {
-            self.print();
-        }
-    }
-
-    fn print(&mut self) {
-        self.last = Instant::now();
-        eprintln!(
-            "backfill: {} objects ({:.1} MB), {} already done, {} failed; at {}",
-            self.sent,
-            self.bytes as f64 / 1e6,
-            self.skipped,
-            self.failed,
-            self.day
-        );
-    }
-
-    fn done(&mut self) {
-        self.print();
     }
 }
 

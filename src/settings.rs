@@ -55,6 +55,7 @@ pub mod var {
         REDACT_SECRETS,
         METRICS,
         METRICS_NAMESPACE,
+        METRICS_CLUSTER_DIMENSION,
         STALE_AFTER,
         PACK_RECORDS,
         MAX_ATTEMPTS,
@@ -129,6 +130,9 @@ pub struct Settings {
     pub metrics: bool,
     /// `METRICS_NAMESPACE`.
     pub metrics_namespace: String,
+    /// `METRICS_CLUSTER_DIMENSION`: metrics also per cluster (one more metric series per cluster
+    /// and log type; CloudWatch bills each series).
+    pub metrics_cluster_dimension: bool,
     /// `STALE_AFTER`: more than zero, at most [`MAX_STALE_AFTER`].
     pub stale_after: Duration,
     /// `PACK_RECORDS`.
@@ -278,6 +282,8 @@ impl Settings {
             DEFAULT_METRICS_NAMESPACE.to_string(),
             parse::metrics_namespace,
         );
+        let metrics_cluster_dimension =
+            r.defaulted(var::METRICS_CLUSTER_DIMENSION, true, parse::boolean);
         let stale_after = r.defaulted(var::STALE_AFTER, DEFAULT_STALE_AFTER, parse::stale_after);
         let pack_records = r.defaulted(var::PACK_RECORDS, true, parse::boolean);
         let max_attempts =
@@ -304,6 +310,7 @@ impl Settings {
                 redact_secrets,
                 metrics,
                 metrics_namespace,
+                metrics_cluster_dimension,
                 stale_after,
                 pack_records,
                 max_attempts,
@@ -577,6 +584,7 @@ mod tests {
                 redact_secrets: true,
                 metrics: true,
                 metrics_namespace: "RedshiftAuditForwarder".into(),
+                metrics_cluster_dimension: true,
                 stale_after: Duration::from_secs(3 * 3600),
                 pack_records: true,
                 max_attempts: 5,
@@ -1348,6 +1356,18 @@ mod tests {
     }
 
     #[test]
+    fn metrics_cluster_dimension_is_a_boolean_on_by_default() {
+        assert!(ok(&[]).metrics_cluster_dimension);
+        assert!(!ok(&[(var::METRICS_CLUSTER_DIMENSION, "false")]).metrics_cluster_dimension);
+        assert!(ok(&[(var::METRICS_CLUSTER_DIMENSION, "TRUE")]).metrics_cluster_dimension);
+        refused(
+            &[(var::METRICS_CLUSTER_DIMENSION, "per-cluster")],
+            var::METRICS_CLUSTER_DIMENSION,
+            "\"per-cluster\" is not a boolean",
+        );
+    }
+
+    #[test]
     fn metrics_namespace_is_printable_and_not_reserved() {
         assert_eq!(ok(&[]).metrics_namespace, "RedshiftAuditForwarder");
         for name in [
@@ -1448,6 +1468,7 @@ mod tests {
             (var::REDACT_SECRETS, "maybe"),
             (var::METRICS, "maybe"),
             (var::METRICS_NAMESPACE, "AWS/x"),
+            (var::METRICS_CLUSTER_DIMENSION, "maybe"),
             (var::STALE_AFTER, "soon"),
             (var::PACK_RECORDS, "maybe"),
             (var::MAX_ATTEMPTS, "0"),

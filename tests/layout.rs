@@ -29,13 +29,17 @@ const LAYERS: &[(&str, u8)] = &[
     ("ledger", 2),
     ("pipeline", 2),
     ("report", 2),
+    ("metrics", 2),
     // use cases
     ("forward", 3),
     ("backfill", 4),
+    ("doctor", 4),
     ("handler", 5),
     // edges
     ("aws", 6),
     ("runtime", 7),
+    ("diagnose", 7),
+    ("progress", 7),
     ("cli", 7),
 ];
 

@@ -525,8 +525,9 @@ fn records_go_only_to_the_one_stream_and_only_by_batch() {
 #[test]
 fn the_role_grants_only_what_the_code_calls_and_nothing_on_star() {
     // The SDK calls in src/ (S3 GetObject, PutObject, ListObjectsV2 and HeadBucket, both
-    // ListBucket; GetBucketLocation; Firehose PutRecordBatch; STS AssumeRole), the log group,
-    // the failure destination, and what Lambda needs to poll the queue.
+    // ListBucket; GetBucketLocation; Firehose PutRecordBatch; STS AssumeRole; the doctor's
+    // GetBucketPolicy, GetBucketNotificationConfiguration and DescribeDeliveryStream), the log
+    // group, the failure destination, and what Lambda needs to poll the queue.
     let allowed: BTreeSet<&str> = [
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -534,7 +535,10 @@ fn the_role_grants_only_what_the_code_calls_and_nothing_on_star() {
         "s3:PutObject",
         "s3:ListBucket",
         "s3:GetBucketLocation",
+        "s3:GetBucketPolicy",
+        "s3:GetBucketNotification",
         "firehose:PutRecordBatch",
+        "firehose:DescribeDeliveryStream",
         "sqs:SendMessage",
         "sts:AssumeRole",
         "sqs:ReceiveMessage",
@@ -703,4 +707,98 @@ fn every_trigger_still_reaches_the_function_and_failures_still_alarm() {
         }
         assert_eq!(r.contains_key("DeadLetterAlarm"), queue);
     }
+}
+
+#[test]
+fn the_doctor_reads_only_the_audit_bucket_and_the_one_stream() {
+    let stack = Stack::with(&[]);
+    let inspect = stack.statement("InspectAuditBucket").unwrap();
+    assert_eq!(
+        list(&inspect["Action"]),
+        ["s3:GetBucketPolicy", "s3:GetBucketNotification"]
+    );
+    assert_eq!(inspect["Resource"], format!("arn:aws:s3:::{BUCKET}"));
+    let describe = stack.statement("DescribeStream").unwrap();
+    assert_eq!(
+        list(&describe["Action"]),
+        ["firehose:DescribeDeliveryStream"]
+    );
+    assert_eq!(
+        describe["Resource"],
+        format!("arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{STREAM}")
+    );
+}
+
+#[test]
+fn metric_settings_reach_the_function_and_the_alarms_watch_those_metrics() {
+    let topic = ("AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:alarms");
+    let stack = Stack::with(&[topic]);
+    assert_eq!(stack.env("METRICS"), "true");
+    assert_eq!(stack.env("METRICS_NAMESPACE"), "RedshiftAuditForwarder");
+    assert_eq!(stack.env("METRICS_CLUSTER_DIMENSION"), "true");
+    // 3 hours, in the unit STALE_AFTER takes.
+    assert_eq!(stack.env("STALE_AFTER"), "10800s");
+    let r = stack.resources();
+    for (alarm, log_type) in [
+        ("ConnectionLogStaleAlarm", "connectionlog"),
+        ("UserActivityLogStaleAlarm", "useractivitylog"),
+    ] {
+        let p = &r[alarm]["Properties"];
+        assert_eq!(p["MetricName"], "NewestFileAgeSeconds", "{alarm}");
+        assert_eq!(p["Namespace"], "RedshiftAuditForwarder");
+        assert_eq!(
+            p["Dimensions"],
+            json!([{"Name": "LogType", "Value": log_type}])
+        );
+        assert_eq!(p["Statistic"], "Maximum");
+        assert_eq!(p["Threshold"], "10800");
+        assert_eq!(p["AlarmActions"], json!([topic.1]));
+    }
+    // User logs appear only when users change: no staleness alarm unless asked for.
+    assert!(!r.contains_key("UserLogStaleAlarm"));
+    for (alarm, metric) in [
+        ("FailedObjectsAlarm", "FailedObjects"),
+        ("LagAlarm", "LagSeconds"),
+    ] {
+        let p = &r[alarm]["Properties"];
+        let watched: Vec<&Value> = p["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m.get("MetricStat"))
+            .collect();
+        assert_eq!(watched.len(), 3, "{alarm}: one per log type");
+        assert!(watched.iter().all(|m| m["Metric"]["MetricName"] == metric));
+        assert_eq!(p["AlarmActions"], json!([topic.1]));
+    }
+    assert_eq!(r["LagAlarm"]["Properties"]["Threshold"], "10800");
+    let body = r["Dashboard"]["Properties"]["DashboardBody"]
+        .as_str()
+        .unwrap();
+    let dashboard: Value = serde_json::from_str(body).expect("the dashboard body is JSON");
+    assert_eq!(dashboard["widgets"].as_array().unwrap().len(), 6);
+
+    let user = Stack::with(&[topic, ("UserLogStaleAfterSeconds", "86400")]);
+    assert_eq!(
+        user.resource("UserLogStaleAlarm").unwrap()["Properties"]["Threshold"],
+        "86400"
+    );
+    // Without the walk nothing reports freshness; without metrics nothing at all.
+    let no_walk = Stack::with(&[topic, ("BackfillEnabled", "false")]);
+    assert!(no_walk.resource("ConnectionLogStaleAlarm").is_none());
+    assert!(no_walk.resource("FailedObjectsAlarm").is_some());
+    let off = Stack::with(&[topic, ("Metrics", "false")]);
+    assert_eq!(off.env("METRICS"), "false");
+    for gone in [
+        "ConnectionLogStaleAlarm",
+        "FailedObjectsAlarm",
+        "LagAlarm",
+        "Dashboard",
+    ] {
+        assert!(off.resource(gone).is_none(), "{gone}");
+    }
+    // No topic: no alarms, still a dashboard.
+    let quiet = Stack::with(&[]);
+    assert!(quiet.resource("FailedObjectsAlarm").is_none());
+    assert!(quiet.resource("Dashboard").is_some());
 }

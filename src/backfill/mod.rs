@@ -51,6 +51,7 @@
 //! counted in [`Summary::state_refused`]. No walk lists days before 2012 (`EARLIEST_DAY`).
 
 mod discover;
+pub mod freshness;
 mod pending;
 mod rules;
 mod summary;
@@ -68,6 +69,7 @@ use crate::time::rfc3339_ms;
 use pending::Pending;
 
 pub use crate::time::{day_label, day_of, MS_PER_DAY};
+pub use freshness::{Freshness, NewestFile};
 pub use rules::{
     day_folder, first_day_for_cursor, first_day_for_start, is_behind_cursor, margin_ms,
     starts_in_time,
@@ -288,6 +290,11 @@ impl Backfill {
             }
         }
         let summary = self.finish(run);
+        if !summary.dry_run {
+            for document in freshness::run_documents(&summary) {
+                forwarder.metrics.emit(&document);
+            }
+        }
         if let Err(e) = &mut outcome {
             tracing::error!(summary = %serde_json::to_string(&summary).unwrap_or_default(), error = %e, "backfill stopped");
         }
@@ -298,6 +305,7 @@ impl Backfill {
         let now = self.clock.now_ms();
         run.summary.duration_ms = now - run.started_ms;
         run.summary.time_left_ms = run.options.deadline_ms.map(|d| d - now);
+        run.summary.freshness.finish(now);
         run.summary
     }
 
@@ -380,7 +388,9 @@ impl Backfill {
         for day in first_day..=today {
             // Not handled yet: what is pending, and this day onwards.
             cursor.resume_day = Some(pending.earliest_day().map_or(day, |d| d.min(day)));
-            self.check_time(run).await?;
+            self.check_time(run)
+                .await
+                .inspect_err(|_| run.summary.freshness.left_behind(&pending))?;
             (run.on_event)(Event::Day {
                 tree: &cursor.tree,
                 day,
@@ -389,13 +399,20 @@ impl Backfill {
             let (objects, _) = self.list_all(&folder, None, &mut run.summary).await?;
             run.summary.days_walked += 1;
             run.summary.keys_listed += objects.len() as u64;
+            let (mut admitted, mut admitted_bytes) = (0, 0);
             for object in objects {
                 if let Some(position) =
                     self.admit(forwarder, run, &object, start_ms, behind.as_ref())
                 {
+                    admitted += 1;
+                    admitted_bytes += object.size;
                     pending.insert(position, object, day);
                 }
             }
+            (run.on_event)(Event::Listed {
+                objects: admitted,
+                bytes: admitted_bytes,
+            });
             // Everything last modified before the next day began is known now.
             let horizon = if day == today {
                 i64::MAX
@@ -403,7 +420,9 @@ impl Backfill {
                 (day + 1) * MS_PER_DAY
             };
             while pending.first_before(horizon) {
-                self.check_time(run).await?;
+                self.check_time(run)
+                    .await
+                    .inspect_err(|_| run.summary.freshness.left_behind(&pending))?;
                 let Some((position, object, object_day)) = pending.pop_first() else {
                     break;
                 };
@@ -455,6 +474,7 @@ impl Backfill {
     ) -> Option<Position> {
         let name = forwarder.filter.select(&object.key).ok()?;
         run.summary.objects_seen += 1;
+        run.summary.freshness.see(&name);
         if let Some(start) = start_ms {
             // A name that passed the filter always has a valid time.
             let file_ms = rfc3339_to_ms(&name.file_time).unwrap_or(i64::MAX);

@@ -38,6 +38,17 @@ impl Pending {
         Some((position, object, day))
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// When the first object (the oldest) was last modified.
+    pub(super) fn oldest_last_modified_ms(&self) -> Option<i64> {
+        self.objects
+            .first_key_value()
+            .map(|(p, _)| p.last_modified_ms)
+    }
+
     pub(super) fn earliest_day(&self) -> Option<i64> {
         self.days.keys().next().copied()
     }

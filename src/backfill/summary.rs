@@ -75,6 +75,9 @@ pub struct Summary {
     /// The first errors, word for word.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// The newest file per source listed, and what an early stop left (`freshness.rs`).
+    #[serde(flatten)]
+    pub freshness: super::Freshness,
 }
 
 impl Summary {
@@ -115,6 +118,11 @@ pub enum Event<'a> {
     Day {
         tree: &'a str,
         day: i64,
+    },
+    /// A day was listed: this many objects (and stored bytes) of it are to be handled.
+    Listed {
+        objects: u64,
+        bytes: u64,
     },
     /// A dry run would send this object.
     WouldSend(&'a Listed),

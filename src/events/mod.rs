@@ -11,6 +11,7 @@
 //! | SQS (`Records[].body` is any of the above, or an SNS envelope of one) | [`Invocation::SqsBatch`] |
 //! | EventBridge `Scheduled Event` (`source: aws.events`) | [`Invocation::Backfill`] |
 //! | `{"backfill": {"since": "<RFC 3339>", "dry_run": true}}` (both optional) | [`Invocation::Backfill`] |
+//! | `{"doctor": {}}` | [`Invocation::Doctor`] |
 //!
 //! Keys from S3 notifications (direct, SNS, SQS) are URL-encoded and decoded here, strictly (a
 //! bad escape is an error naming the field and the key). Keys from EventBridge are taken as they
@@ -171,6 +172,8 @@ pub enum Invocation {
     SqsBatch(Vec<SqsMessage>),
     /// Walk the day partitions.
     Backfill(BackfillRequest),
+    /// Check the deployment and answer with the doctor's report.
+    Doctor,
 }
 
 /// One SQS message of a batch. A malformed message fails only itself.
@@ -242,6 +245,9 @@ pub fn parse_invocation(event: &Value, filter: &Filter) -> Result<Invocation, Ev
     }
     if top.contains_key("backfill") {
         return parse_backfill(top).map(Invocation::Backfill);
+    }
+    if top.contains_key("doctor") {
+        return parse_doctor(top);
     }
     if str_at(top, &["source"]) == Some("aws.events") {
         let detail_type = req_str(top, "", "detail-type")?;
@@ -410,6 +416,24 @@ fn parse_backfill(top: &Map<String, Value>) -> Result<BackfillRequest, EventErro
         }
     }
     Ok(request)
+}
+
+/// `{"doctor": {}}`: nothing beside it, nothing inside it.
+fn parse_doctor(top: &Map<String, Value>) -> Result<Invocation, EventError> {
+    if let Some(other) = top.keys().find(|k| *k != "doctor") {
+        return Err(EventError::Invalid {
+            path: other.clone(),
+            reason: "unexpected field beside doctor".into(),
+        });
+    }
+    let body = as_object(top.get("doctor").unwrap_or(&Value::Null), "doctor")?;
+    match body.keys().next() {
+        None => Ok(Invocation::Doctor),
+        Some(name) => Err(EventError::Invalid {
+            path: join("doctor", name),
+            reason: "unknown field (the doctor takes none)".into(),
+        }),
+    }
 }
 
 /// An RFC 3339 time with every field in range (the calendar module's rules).

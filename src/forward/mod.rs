@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::events::Filter;
 use crate::ledger::{DoneMarker, Ledger};
 use crate::logs::LogType;
+use crate::metrics::Metrics;
 use crate::output::Provenance;
 use crate::pipeline::{self, Input, Output, Spec, Stopped};
 use crate::ports::{Fetch, FetchError, ObjectRef};
@@ -273,6 +274,8 @@ pub struct Forwarder<F, M> {
     pub make_sink: M,
     /// Format and redaction of the records.
     pub output: Output,
+    /// Embedded-metric documents per object (`metrics.rs`); off unless set.
+    pub metrics: Metrics,
 }
 
 /// What forwarding one object came to.
@@ -290,14 +293,26 @@ impl<F, M> Forwarder<F, M> {
             fetch,
             make_sink,
             output: Output::default(),
+            metrics: Metrics::off(),
         }
     }
 }
 
 impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
-    /// Forwards an object to a fresh sink, without logging.
+    /// Forwards an object to a fresh sink, without a log line (the backfill's way; its metrics
+    /// are emitted).
     pub async fn forward_quietly(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
-        forward_object(&self.fetch, object, (self.make_sink)(), self.output).await
+        self.forward_via(object, metrics::Via::Backfill).await
+    }
+
+    async fn forward_via(
+        &self,
+        object: &ObjectRef,
+        via: metrics::Via,
+    ) -> Result<Receipt, ForwardError> {
+        let result = forward_object(&self.fetch, object, (self.make_sink)(), self.output).await;
+        metrics::emit_outcome(&self.metrics, object, &result, via);
+        result
     }
 
     /// Forwards an object unless the ledger holds it as done for the same ETag, and marks it
@@ -318,6 +333,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
             match ledger.done(&object.bucket, &object.key, etag).await {
                 Ok(Some(marker)) => {
                     tracing::info!(bucket = %object.bucket, key = %object.key, etag = %etag, done_at = %marker.done_at, via = %marker.via, "skipped object: already forwarded");
+                    self.metrics.emit(&metrics::skipped_document(object));
                     return Ok(Forwarded::AlreadyDone(marker));
                 }
                 Ok(None) => {}
@@ -345,7 +361,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
 
     /// Forwards an object (no ledger) and logs its receipt or its failure.
     pub async fn forward(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
-        let result = self.forward_quietly(object).await;
+        let result = self.forward_via(object, metrics::Via::Live).await;
         match &result {
             Ok(receipt) => report::object_forwarded(receipt),
             Err(e) => {
@@ -356,6 +372,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
     }
 }
 
+pub mod metrics;
 #[cfg(test)]
 mod tests;
 

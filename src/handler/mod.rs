@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::backfill::{Backfill, BackfillError, Event, RunOptions};
+use crate::doctor::Doctor;
 use crate::events::{self, Invocation};
 use crate::forward::{ForwardError, Forwarded, Forwarder};
 use crate::ledger::Ledger;
@@ -82,6 +83,8 @@ pub struct Context<'a> {
     pub backfill: Option<&'a Backfill>,
     /// Milliseconds since the epoch at which Lambda stops the invocation.
     pub deadline_ms: Option<i64>,
+    /// Answers `{"doctor": {}}`; without it that event fails as unsupported.
+    pub doctor: Option<&'a Doctor>,
 }
 
 impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
@@ -123,6 +126,13 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                 }
             }
             Invocation::SqsBatch(messages) => self.sqs_batch(&messages, context).await,
+            // The report is the answer, failed checks included: retrying would not fix them.
+            Invocation::Doctor => match context.doctor {
+                Some(doctor) => Ok(json!(doctor.run(&self.forwarder.fetch).await)),
+                None => Err(HandlerError::Unsupported(
+                    "the doctor is not wired into this handler".to_string(),
+                )),
+            },
             Invocation::Backfill(request) => {
                 let Some(backfill) = context.backfill else {
                     return Err(HandlerError::Unsupported(
@@ -200,7 +210,7 @@ fn log_walk_event(event: Event<'_>) {
         Event::WouldSend(object) => {
             report::would_send(&object.key, object.size, object.last_modified_ms)
         }
-        Event::Day { .. } | Event::SkippedDone(_) | Event::Failed(..) => {}
+        Event::Day { .. } | Event::Listed { .. } | Event::SkippedDone(_) | Event::Failed(..) => {}
     }
 }
 

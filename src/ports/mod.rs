@@ -5,6 +5,7 @@
 //!
 //! Nothing here knows AWS: errors say in words what failed and whether trying again can help.
 
+pub mod inspect;
 pub mod memory;
 
 use std::future::Future;
@@ -12,6 +13,9 @@ use std::io::Read;
 use std::pin::Pin;
 
 use crate::key::{self, KeyError, LogFileName};
+pub use inspect::{
+    BucketFacts, Identity, Inspect, InspectError, NotificationTarget, Notifications, StreamFacts,
+};
 
 /// A boxed future, so the traits that need it stay object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
