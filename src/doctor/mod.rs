@@ -634,6 +634,13 @@ impl Doctor {
         let key = format!("{}{STATE_PROBE}", self.settings.state_prefix);
         let location = store.location(&key);
         match probe_state(store.as_ref(), &key, self.clock.now_ms()).await {
+            Ok(()) if self.settings.state_bucket.is_some()
+                && self.settings.state_bucket == self.settings.audit_bucket =>
+            {
+                Check::not_ok(n, name, Status::Warning,
+                    format!("{location}: the round trip works, but the state lives in the audit bucket, where whoever can write audit logs can also forge done markers, cursors and leases"),
+                    "Keep the state in a bucket of its own (the template creates one when StateBucket is empty) and set STATE_BUCKET to it.")
+            }
             Ok(()) => Check::ok(n, name, format!("{location}: created if absent (If-None-Match), read, overwritten with If-Match, read back; a second create was refused")),
             Err(ProbeError::Ignored(what)) => Check::not_ok(n, name, Status::Failed,
                 format!("{location}: the store ignored {what}, so two walkers could both take the lease"),

@@ -339,6 +339,30 @@ async fn a_notification_for_the_prefix_and_gz_counts_as_a_trigger() {
 }
 
 #[tokio::test]
+async fn state_in_the_audit_bucket_is_a_warning_with_its_fix() {
+    let shared = run(
+        World::default(),
+        settings(&[("STATE_BUCKET", "audit")]),
+        healthy_bucket(),
+        true,
+    )
+    .await;
+    assert_eq!(
+        status(&shared, "state"),
+        Status::Warning,
+        "{}",
+        shared.text()
+    );
+    assert!(
+        shared.text().contains("bucket of its own"),
+        "{}",
+        shared.text()
+    );
+    let own = run(World::default(), settings(&[]), healthy_bucket(), true).await;
+    assert_eq!(status(&own, "state"), Status::Ok, "{}", own.text());
+}
+
+#[tokio::test]
 async fn no_state_store_fails_the_state_check() {
     let report = run(World::default(), settings(&[]), healthy_bucket(), false).await;
     assert_eq!(status(&report, "state"), Status::Failed);
