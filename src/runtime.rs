@@ -87,6 +87,8 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
         format: settings.output_format,
         redact: settings.redact_secrets,
     };
+    // CloudWatch Logs batches do not name their region: the function's (Firehose's) it is.
+    forwarder.region = clients.firehose.config().region().map(|r| r.to_string());
     let handler = Handler { forwarder };
     Live {
         settings,

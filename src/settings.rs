@@ -341,7 +341,15 @@ impl Settings {
         Filter {
             prefix: self.audit_prefix.clone(),
             log_types: self.log_types.clone(),
+            cloudtrail: self.cloudtrail.then(|| self.event_sources()),
         }
+    }
+
+    /// `CLOUDTRAIL_EVENT_SOURCES` as the trail reader's filter (validated already; the default
+    /// should the list be unusable).
+    pub fn event_sources(&self) -> crate::cloudtrail::EventSources {
+        crate::cloudtrail::EventSources::from_list(&self.cloudtrail_event_sources.join(","))
+            .unwrap_or_default()
     }
 }
 
@@ -715,6 +723,7 @@ mod tests {
             Filter {
                 prefix: "logs".into(),
                 log_types: vec![LogType::UserLog],
+                cloudtrail: None,
             }
         );
         assert_eq!(ok(&[]).filter(), Filter::default());

@@ -67,11 +67,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::key::{self, KeyError, LogFileName};
+use crate::cloudtrail::{EventSources, TrailKeyError};
+use crate::key::KeyError;
 use crate::logs::LogType;
 
 mod json_path;
+mod logs;
 mod s3;
+mod select;
 mod sqs;
 #[cfg(test)]
 mod tests;
@@ -84,6 +87,8 @@ const EB_SCHEDULED: &str = "Scheduled Event";
 const S3_TEST_EVENT: &str = "s3:TestEvent";
 
 pub use crate::ports::ObjectRef;
+pub use logs::{decode_log_batch, LogBatch};
+pub use select::Selected;
 
 /// Which objects to forward: the `AUDIT_PREFIX` and `LOG_TYPES` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +97,8 @@ pub struct Filter {
     pub prefix: String,
     /// Selected log types; an empty list selects nothing.
     pub log_types: Vec<LogType>,
+    /// `cloudtrail` in `LOG_TYPES`: trail files are selected too, keeping these event sources.
+    pub cloudtrail: Option<EventSources>,
 }
 
 impl Default for Filter {
@@ -100,6 +107,7 @@ impl Default for Filter {
         Filter {
             prefix: String::new(),
             log_types: LogType::ALL.to_vec(),
+            cloudtrail: None,
         }
     }
 }
@@ -113,23 +121,9 @@ pub enum Skip {
     NotAuditLog(KeyError),
     #[error("log type {0} is not selected in LOG_TYPES")]
     LogTypeNotSelected(LogType),
-}
-
-impl Filter {
-    /// Decides whether a decoded key is forwarded; on success, what its file name says.
-    /// The backfill walk uses the same test, so both paths select the same objects.
-    pub fn select(&self, key: &str) -> Result<LogFileName, Skip> {
-        if !key::is_under_prefix(key, &self.prefix) {
-            return Err(Skip::OutsidePrefix {
-                prefix: self.prefix.clone(),
-            });
-        }
-        let name = key::parse_file_name(key).map_err(Skip::NotAuditLog)?;
-        if !self.log_types.contains(&name.log_type) {
-            return Err(Skip::LogTypeNotSelected(name.log_type));
-        }
-        Ok(name)
-    }
+    /// A trail's file that holds no events (digest, Insights), or a malformed trail file name.
+    #[error("{0}")]
+    NotTrailEvents(TrailKeyError),
 }
 
 /// What one Lambda invocation asks for.
@@ -143,6 +137,8 @@ pub enum Invocation {
     SqsBatch(Vec<SqsMessage>),
     /// Walk the day partitions.
     Backfill(BackfillRequest),
+    /// A CloudWatch Logs subscription batch (`{"awslogs": {"data": ...}}`), decoded.
+    LogBatch(LogBatch),
 }
 
 /// One SQS message of a batch. A malformed message fails only itself.
@@ -211,6 +207,9 @@ pub fn parse_invocation(event: &Value, filter: &Filter) -> Result<Invocation, Ev
     let top = as_object(event, "event")?;
     if let Some(records) = top.get("Records") {
         return parse_records(records, filter);
+    }
+    if let Some(awslogs) = top.get("awslogs") {
+        return logs::invocation(awslogs).map(Invocation::LogBatch);
     }
     if top.contains_key("backfill") {
         return parse_backfill(top).map(Invocation::Backfill);
