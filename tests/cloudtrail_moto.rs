@@ -45,6 +45,10 @@ fn event(n: usize, source: &str, name: &str) -> Value {
 
 /// A trail file: Redshift events among S3 and EC2 ones (3 kept, 2 skipped).
 fn trail_body() -> Vec<u8> {
+    common::gzip(&trail_text())
+}
+
+fn trail_text() -> String {
     let records = vec![
         event(1, "redshift.amazonaws.com", "CreateCluster"),
         event(2, "s3.amazonaws.com", "GetObject"),
@@ -52,7 +56,7 @@ fn trail_body() -> Vec<u8> {
         event(4, "ec2.amazonaws.com", "DescribeInstances"),
         event(5, "redshift-serverless.amazonaws.com", "CreateWorkgroup"),
     ];
-    common::gzip(&json!({ "Records": records }).to_string())
+    json!({ "Records": records }).to_string()
 }
 
 struct World {
@@ -261,13 +265,7 @@ async fn sqs_and_eventbridge_envelopes_deliver_trail_files() {
 async fn a_truncated_trail_file_fails_naming_the_object_after_delivering_the_events_before_the_cut()
 {
     let world = World::new("truncated").await;
-    let text = String::from_utf8(
-        flate2::read::GzDecoder::new(&trail_body()[..])
-            .bytes()
-            .map(|b| b.expect("gunzip"))
-            .collect(),
-    )
-    .expect("UTF-8");
+    let text = trail_text();
     // Cut inside the fourth event: the first and third (Redshift) were complete.
     let cut = text.find("\"evt-4\"").expect("fourth event");
     world.upload(TRAIL, common::gzip(&text[..cut])).await;
@@ -305,8 +303,6 @@ async fn the_backfill_walks_trail_and_org_trail_trees() {
     assert!(again.status.success());
     assert_eq!(world.delivered().await.len(), 6);
 }
-
-use std::io::Read as _;
 
 /// A trail file of about `mb` MB of JSON, gzip: one Redshift event in ten.
 fn large_trail(mb: usize) -> Vec<u8> {
