@@ -12,6 +12,8 @@ use crate::logs::LogType;
 use crate::output::Provenance;
 use crate::pipeline::{self, Format, Input, Output, Spec, Stopped};
 
+mod replay;
+
 #[derive(Debug, ClapParser)]
 #[command(
     name = "redshift-audit-forwarder",
@@ -191,6 +193,9 @@ pub enum FileError {
     },
     #[error("writing the output failed: {0}")]
     Write(io::Error),
+    /// A trail file or a saved CloudWatch Logs event that cannot be read as one.
+    #[error("{0}")]
+    Batch(String),
 }
 
 fn run_parse(log_type: Option<LogType>, output: Output, files: &[PathBuf]) -> ExitCode {
@@ -233,6 +238,11 @@ pub fn parse_path(
 ) -> Result<FileSummary, FileError> {
     let shown = path.to_string_lossy();
     let name = parse_file_name(&shown);
+    if log_type.is_none() && name.is_err() && shown != "-" {
+        if let Some(result) = replay::parse_other(path, &shown, output, out) {
+            return result;
+        }
+    }
     let log_type = match (log_type, &name) {
         (Some(t), _) => t,
         (None, Ok(n)) => n.log_type,

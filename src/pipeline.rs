@@ -1,14 +1,20 @@
 //! decode -> parse -> render: the one loop that turns an input's bytes into NDJSON lines, used by
 //! the `parse` command and by the Lambda path alike.
 //!
-//! What it reads is an [`Input`] (today: a Redshift audit log file of a known type) and what it
-//! writes is a [`Format`] (`raw` or `ocsf`), both chosen at start-up: a new source or a new
-//! output format is a module of its own plus one arm here, not a branch in every caller. Secrets
+//! What it reads is an [`Input`] (a Redshift audit log file of a known type; a CloudTrail trail
+//! file, [`run_trail`] in `trail.rs`; a CloudWatch Logs batch, [`run_batch`] in `batch.rs`) and
+//! what it writes is a [`Format`] (`raw` or `ocsf`), both chosen at start-up: a new source or a
+//! new output format is a module of its own plus one arm here, not a branch in every caller. Secrets
 //! in SQL text are redacted before a record is rendered or split (`redact`), so no part of a
 //! split statement can carry half a secret. Lines go to an `emit` callback, which says whether
 //! to go on; the loop never buffers more than one record.
 
 use std::io::{self, Read};
+
+mod batch;
+mod trail;
+pub use batch::{run_batch, BatchSpec};
+pub use trail::{run_trail, TrailSpec};
 
 use crate::decode;
 use crate::logs::{Body, LogType, Parser, Record, Timestamp};
@@ -67,6 +73,8 @@ pub struct Counts {
     pub split_records: u64,
     /// Records whose text had a secret masked.
     pub redacted: u64,
+    /// Trail events left out because their `eventSource` is not selected.
+    pub skipped_events: u64,
     /// The line the last record started on.
     pub last_record_line: u64,
     /// The first parse error: (line, reason).

@@ -105,6 +105,8 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
     };
     // Lambda sends stdout to CloudWatch Logs as it is; `invoke` and `backfill` use stderr.
     forwarder.metrics = Metrics::from_settings(&settings, Out::Stdout);
+    // CloudWatch Logs batches do not name their region: the function's (Firehose's) it is.
+    forwarder.region = clients.firehose.config().region().map(|r| r.to_string());
     Live {
         settings,
         handler: Handler { forwarder },

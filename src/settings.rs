@@ -350,7 +350,15 @@ impl Settings {
             prefix: self.audit_prefix.clone(),
             log_types: self.log_types.clone(),
             allowed_buckets: self.allowed_buckets.clone(),
+            cloudtrail: self.cloudtrail.then(|| self.event_sources()),
         }
+    }
+
+    /// `CLOUDTRAIL_EVENT_SOURCES` as the trail reader's filter (validated already; the default
+    /// should the list be unusable).
+    pub fn event_sources(&self) -> crate::cloudtrail::EventSources {
+        crate::cloudtrail::EventSources::from_list(&self.cloudtrail_event_sources.join(","))
+            .unwrap_or_default()
     }
 }
 
@@ -726,6 +734,7 @@ mod tests {
                 prefix: "logs".into(),
                 log_types: vec![LogType::UserLog],
                 allowed_buckets: Vec::new(),
+                cloudtrail: None,
             }
         );
         assert_eq!(ok(&[]).filter(), Filter::default());

@@ -48,15 +48,18 @@ impl Backfill {
 
     /// The partition trees under the audit prefix; see the module documentation.
     pub async fn discover_trees(&self, summary: &mut Summary) -> Result<Vec<String>, ListError> {
-        let found = self.find_trees(summary).await?;
+        let found = self.find_trees(summary, false).await?;
         Ok(found.into_iter().map(|(tree, _)| tree).collect())
     }
 
     /// The partition trees and, for each, the folders directly under it (its years), which the
-    /// search for the earliest day would otherwise list again.
+    /// search for the earliest day would otherwise list again. With `trails`, CloudTrail's
+    /// `AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/` trees too (never its
+    /// `CloudTrail-Digest/` or `CloudTrail-Insight/` folders).
     pub(super) async fn find_trees(
         &self,
         summary: &mut Summary,
+        trails: bool,
     ) -> Result<Vec<(String, Vec<String>)>, ListError> {
         let root = as_folder(&self.prefix);
         let mut trees = Vec::new();
@@ -82,9 +85,16 @@ impl Backfill {
                 .unwrap_or("");
             for child in children.iter().rev() {
                 let descend = match parent {
-                    "AWSLogs" => is_account_id(child),
+                    "AWSLogs" => is_account_id(child) || (trails && is_org_id(child)),
                     "redshift" => is_region(child),
-                    p if is_account_id(p) && grandparent == "AWSLogs" => child == "redshift",
+                    TRAIL_FOLDER => trails && is_region(child),
+                    p if is_account_id(p) && grandparent == "AWSLogs" => {
+                        child == "redshift" || (trails && child == TRAIL_FOLDER)
+                    }
+                    p if is_account_id(p) && is_org_id(grandparent) => {
+                        trails && child == TRAIL_FOLDER
+                    }
+                    p if is_org_id(p) && grandparent == "AWSLogs" => trails && is_account_id(child),
                     _ => child == "AWSLogs",
                 };
                 if descend {
@@ -122,6 +132,19 @@ impl Backfill {
         }
         Ok(None)
     }
+}
+
+/// The folder of a trail's event files (not `CloudTrail-Digest` or `CloudTrail-Insight`).
+const TRAIL_FOLDER: &str = "CloudTrail";
+
+/// An AWS Organizations id: `o-` and 10 to 32 lowercase letters or digits.
+fn is_org_id(name: &str) -> bool {
+    name.strip_prefix("o-").is_some_and(|rest| {
+        (10..=32).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
 }
 
 fn as_folder(prefix: &str) -> String {

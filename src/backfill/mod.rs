@@ -327,7 +327,8 @@ impl Backfill {
         M: Fn() -> S + Send + Sync,
         S: Sink,
     {
-        let trees = self.find_trees(&mut run.summary).await?;
+        let trails = forwarder.filter.cloudtrail.is_some();
+        let trees = self.find_trees(&mut run.summary, trails).await?;
         run.summary.trees = trees.len() as u64;
         if trees.is_empty() {
             tracing::warn!(bucket = %self.bucket, prefix = %self.prefix, "no day partitions (YYYY/MM/DD/) found under the audit prefix");
@@ -474,10 +475,12 @@ impl Backfill {
     ) -> Option<Position> {
         let name = forwarder.filter.select(&object.key).ok()?;
         run.summary.objects_seen += 1;
-        run.summary.freshness.see(&name);
+        if let crate::events::Selected::AuditLog(audit) = &name {
+            run.summary.freshness.see(audit);
+        }
         if let Some(start) = start_ms {
             // A name that passed the filter always has a valid time.
-            let file_ms = rfc3339_to_ms(&name.file_time).unwrap_or(i64::MAX);
+            let file_ms = rfc3339_to_ms(name.file_time()).unwrap_or(i64::MAX);
             if !starts_in_time(file_ms, start) {
                 run.summary.skipped_before_start += 1;
                 return None;

@@ -77,11 +77,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::key::{self, KeyError, LogFileName};
+use crate::cloudtrail::{EventSources, TrailKeyError};
+use crate::key::KeyError;
 use crate::logs::LogType;
 
 mod json_path;
+mod logs;
 mod s3;
+mod select;
 mod sqs;
 #[cfg(test)]
 mod tests;
@@ -94,6 +97,8 @@ const EB_SCHEDULED: &str = "Scheduled Event";
 const S3_TEST_EVENT: &str = "s3:TestEvent";
 
 pub use crate::ports::ObjectRef;
+pub use logs::{decode_log_batch, LogBatch};
+pub use select::Selected;
 
 /// Which objects to forward: the `AUDIT_PREFIX`, `LOG_TYPES` and `ALLOWED_BUCKETS` (else
 /// `AUDIT_BUCKET`) settings.
@@ -106,6 +111,8 @@ pub struct Filter {
     /// Buckets whose objects events may name; empty for any bucket (`invoke` without
     /// `AUDIT_BUCKET`).
     pub allowed_buckets: Vec<String>,
+    /// `cloudtrail` in `LOG_TYPES`: trail files are selected too, keeping these event sources.
+    pub cloudtrail: Option<EventSources>,
 }
 
 impl Default for Filter {
@@ -116,6 +123,7 @@ impl Default for Filter {
             prefix: String::new(),
             log_types: LogType::ALL.to_vec(),
             allowed_buckets: Vec::new(),
+            cloudtrail: None,
         }
     }
 }
@@ -131,6 +139,9 @@ pub enum Skip {
     LogTypeNotSelected(LogType),
     #[error("bucket {bucket:?} is not AUDIT_BUCKET nor in ALLOWED_BUCKETS")]
     ForeignBucket { bucket: String },
+    /// A trail's file that holds no events (digest, Insights), or a malformed trail file name.
+    #[error("{0}")]
+    NotTrailEvents(TrailKeyError),
 }
 
 impl Filter {
@@ -143,21 +154,6 @@ impl Filter {
                 bucket: bucket.to_string(),
             })
         }
-    }
-
-    /// Decides whether a decoded key is forwarded; on success, what its file name says.
-    /// The backfill walk uses the same test, so both paths select the same objects.
-    pub fn select(&self, key: &str) -> Result<LogFileName, Skip> {
-        if !key::is_under_prefix(key, &self.prefix) {
-            return Err(Skip::OutsidePrefix {
-                prefix: self.prefix.clone(),
-            });
-        }
-        let name = key::parse_file_name(key).map_err(Skip::NotAuditLog)?;
-        if !self.log_types.contains(&name.log_type) {
-            return Err(Skip::LogTypeNotSelected(name.log_type));
-        }
-        Ok(name)
     }
 }
 
@@ -174,6 +170,8 @@ pub enum Invocation {
     Backfill(BackfillRequest),
     /// Check the deployment and answer with the doctor's report.
     Doctor,
+    /// A CloudWatch Logs subscription batch (`{"awslogs": {"data": ...}}`), decoded.
+    LogBatch(LogBatch),
 }
 
 /// One SQS message of a batch. A malformed message fails only itself.
@@ -242,6 +240,9 @@ pub fn parse_invocation(event: &Value, filter: &Filter) -> Result<Invocation, Ev
     let top = as_object(event, "event")?;
     if let Some(records) = top.get("Records") {
         return parse_records(records, filter);
+    }
+    if let Some(awslogs) = top.get("awslogs") {
+        return logs::invocation(awslogs).map(Invocation::LogBatch);
     }
     if top.contains_key("backfill") {
         return parse_backfill(top).map(Invocation::Backfill);

@@ -1,6 +1,7 @@
 //! Tests of the event envelopes, on the sample events and on hand-made ones.
 
 use super::*;
+use crate::key;
 use proptest::prelude::*;
 use serde_json::json;
 use std::io::Write;
@@ -202,6 +203,7 @@ fn notification_keys_are_decoded_before_filtering() {
         prefix: prefix.into(),
         log_types: LogType::ALL.to_vec(),
         allowed_buckets: Vec::new(),
+        cloudtrail: None,
     };
     let got = objects(
         &s3_event(vec![s3_record("ObjectCreated:Put", &encoded)]),
@@ -274,6 +276,7 @@ fn eventbridge_alternate_key_is_offered_only_when_it_is_selected_too() {
         prefix: "audit+logs".into(),
         log_types: LogType::ALL.to_vec(),
         allowed_buckets: Vec::new(),
+        cloudtrail: None,
     };
     let mut event = sample("s3-eventbridge");
     event["detail"]["object"]["key"] = json!(format!("audit+logs/{DAY}{ACTIVITY}"));
@@ -304,6 +307,7 @@ fn eventbridge_key_that_looks_encoded_and_is_ignored_is_logged_at_warn() {
         prefix: "elsewhere".into(),
         log_types: LogType::ALL.to_vec(),
         allowed_buckets: Vec::new(),
+        cloudtrail: None,
     };
     let mut event = sample("s3-eventbridge");
     event["detail"]["object"]["key"] = json!(format!("{DAY}{}", ACTIVITY.replace(':', "%3A")));
@@ -396,6 +400,7 @@ fn ignored_objects_are_left_out_and_the_rest_kept() {
         prefix: "AWSLogs/123456789012/redshift/us-east-1".into(),
         log_types: vec![LogType::ConnectionLog, LogType::UserActivityLog],
         allowed_buckets: Vec::new(),
+        cloudtrail: None,
     };
     let event = s3_event(vec![
         s3_record("ObjectCreated:Put", &full(CONN)),
@@ -425,6 +430,7 @@ fn empty_log_type_list_selects_nothing() {
         prefix: String::new(),
         log_types: vec![],
         allowed_buckets: Vec::new(),
+        cloudtrail: None,
     };
     assert_eq!(objects(&sample("s3-direct"), &filter), vec![]);
 }
@@ -477,6 +483,7 @@ fn each_ignored_key_is_logged_once_with_its_reason() {
         prefix: "AWSLogs".into(),
         log_types: vec![LogType::ConnectionLog],
         allowed_buckets: Vec::new(),
+        cloudtrail: None,
     };
     let event = s3_event(vec![
         s3_record("ObjectRemoved:Delete", &full(CONN)),
@@ -830,7 +837,9 @@ fn rfc3339_times_are_checked_field_by_field() {
 #[test]
 fn filter_select_reports_what_the_file_name_says() {
     let filter = Filter::default();
-    let name = filter.select(&full(USER)).expect("selected");
+    let Ok(Selected::AuditLog(name)) = filter.select(&full(USER)) else {
+        panic!("not selected as an audit log");
+    };
     assert_eq!(name.log_type, LogType::UserLog);
     assert_eq!(
         Filter {

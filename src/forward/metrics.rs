@@ -67,7 +67,7 @@ pub fn receipt_document(receipt: &Receipt, now_ms: i64, via: Via) -> Document {
     }
     let mut document = object_document(&receipt.bucket, &receipt.key, metrics);
     if document.log_type.is_none() {
-        document.log_type = receipt.log_type.map(|t| t.as_str().to_string());
+        document.log_type = receipt.log_type.map(str::to_string);
     }
     document
 }

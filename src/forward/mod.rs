@@ -2,21 +2,24 @@
 //! to a fresh sink, and return the receipt; with a ledger, skip objects already done and mark the
 //! ones forwarded. The live path and the backfill both forward through a [`Forwarder`].
 
-use std::io::{self, Read};
+use std::io;
 use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::cloudtrail::{parse_trail_key, EventSources, TrailProvenance};
 use crate::events::Filter;
 use crate::ledger::{DoneMarker, Ledger};
-use crate::logs::LogType;
 use crate::metrics::Metrics;
 use crate::output::Provenance;
-use crate::pipeline::{self, Input, Output, Spec, Stopped};
+use crate::pipeline::{self, Input, Output, Spec, Stopped, TrailSpec};
 use crate::ports::{Fetch, FetchError, ObjectRef};
 use crate::report;
 use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
+
+mod batch;
+pub use batch::{forward_batch, BatchError, BatchReceipt, Batched};
 
 /// Lines handed from the parsing thread to the sink in one buffer: the bytes, and where each line
 /// ends. One allocation a batch, not one a line.
@@ -50,7 +53,8 @@ const BATCHES_IN_FLIGHT: usize = 4;
 pub struct Receipt {
     pub bucket: String,
     pub key: String,
-    pub log_type: Option<LogType>,
+    /// `connectionlog`, `userlog`, `useractivitylog` or `cloudtrail`.
+    pub log_type: Option<&'static str>,
     pub etag: Option<String>,
     /// Stored (usually compressed) size of the object.
     pub object_bytes: Option<u64>,
@@ -61,6 +65,9 @@ pub struct Receipt {
     /// Audit records, parse errors included.
     pub records: u64,
     pub parse_errors: u64,
+    /// Trail events left out because their `eventSource` is not selected (trail files only).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped_events: u64,
     /// Records split into parts because one Firehose record could not hold them.
     pub split_records: u64,
     /// Records whose SQL text (or unparsable text) had a secret masked.
@@ -129,34 +136,80 @@ impl ForwardError {
 }
 
 /// Sends every record of `object` to `sink` and returns the receipt. Fails, naming the object,
-/// when the body could not be read to its end or the sink did not accept every record.
+/// when the body could not be read to its end or the sink did not accept every record. A trail
+/// file keeps Redshift's default event sources; see [`forward_with_sources`].
 pub async fn forward_object<F: Fetch, S: Sink>(
     fetch: &F,
     object: &ObjectRef,
     sink: S,
     output: Output,
 ) -> Result<Receipt, ForwardError> {
+    forward_with_sources(fetch, object, &EventSources::default(), sink, output).await
+}
+
+/// What a key is, which decides the pipeline's input.
+enum Kind {
+    AuditLog(crate::key::LogFileName),
+    Trail(crate::cloudtrail::TrailFileName),
+}
+
+/// [`forward_object`], the pipeline's input picked by the key: a Redshift audit log file, or a
+/// CloudTrail event file whose events from `sources` are kept.
+pub async fn forward_with_sources<F: Fetch, S: Sink>(
+    fetch: &F,
+    object: &ObjectRef,
+    sources: &EventSources,
+    sink: S,
+    output: Output,
+) -> Result<Receipt, ForwardError> {
     let started = Instant::now();
     let (bucket, key) = (object.bucket.clone(), object.key.clone());
-    let name = object.file_name().map_err(|e| ForwardError::NotAuditLog {
-        bucket: bucket.clone(),
-        key: key.clone(),
-        reason: e.to_string(),
-    })?;
+    let kind = match (object.file_name(), parse_trail_key(&key)) {
+        (Ok(name), _) => Kind::AuditLog(name),
+        (Err(_), Ok(name)) => Kind::Trail(name),
+        (Err(e), Err(_)) => {
+            return Err(ForwardError::NotAuditLog {
+                bucket,
+                key,
+                reason: e.to_string(),
+            })
+        }
+    };
     let (fetched, key) = fetch_once_more(fetch, object).await?;
-    let log_type = name.log_type;
-    let provenance = Provenance::new(log_type, Some(&name), Some(&bucket), &key);
     let (lines_tx, lines_rx) = mpsc::channel::<Lines>(BATCHES_IN_FLIGHT);
     let body = fetched.body;
-    let parsing = tokio::task::spawn_blocking(move || {
-        let spec = Spec {
-            input: Input::AuditLog(log_type),
-            output,
-            provenance: &provenance,
-            max_line: Some(MAX_LINE_BYTES),
-        };
-        parse_into(body, &spec, &lines_tx)
-    });
+    let log_type = match &kind {
+        Kind::AuditLog(name) => name.log_type.as_str(),
+        Kind::Trail(_) => crate::cloudtrail::LOG_TYPE,
+    };
+    let parsing = match kind {
+        Kind::AuditLog(name) => {
+            let provenance = Provenance::new(name.log_type, Some(&name), Some(&bucket), &key);
+            tokio::task::spawn_blocking(move || {
+                let spec = Spec {
+                    input: Input::AuditLog(name.log_type),
+                    output,
+                    provenance: &provenance,
+                    max_line: Some(MAX_LINE_BYTES),
+                };
+                parse_into(&lines_tx, |emit| pipeline::run(body, &spec, emit))
+            })
+        }
+        Kind::Trail(name) => {
+            let provenance = TrailProvenance::new(Some(&name), Some(&bucket), &key);
+            let (sources, shown) = (sources.clone(), format!("s3://{bucket}/{key}"));
+            tokio::task::spawn_blocking(move || {
+                let spec = TrailSpec {
+                    sources: &sources,
+                    format: output.format,
+                    provenance: &provenance,
+                    name: &shown,
+                    max_line: Some(MAX_LINE_BYTES),
+                };
+                parse_into(&lines_tx, |emit| pipeline::run_trail(body, &spec, emit))
+            })
+        }
+    };
     let sent = send_all(lines_rx, sink).await;
     let parsed = parsing.await.map_err(|e| ForwardError::Internal {
         bucket: bucket.clone(),
@@ -185,6 +238,7 @@ pub async fn forward_object<F: Fetch, S: Sink>(
         input_lines: summary.lines,
         records: summary.records,
         parse_errors: summary.parse_errors,
+        skipped_events: summary.skipped_events,
         split_records: summary.split_records,
         redacted_records: summary.redacted,
         sink: stats,
@@ -192,6 +246,10 @@ pub async fn forward_object<F: Fetch, S: Sink>(
         last_record_time: summary.last_time.map(|t| t.to_string()),
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Fetches the object; when that fails for good and the event offered a decoded alternative of
@@ -242,15 +300,14 @@ async fn send_all<S: Sink>(
     sink.finish().await
 }
 
-/// Runs on a blocking thread: the pipeline, its lines handed over in batches. Returns the
-/// counts, or the line after which reading failed.
+/// Runs on a blocking thread: a pipeline loop (`run`, given the emit callback), its lines handed
+/// over in batches. Returns the counts, or the line after which reading failed.
 fn parse_into(
-    body: Box<dyn Read + Send>,
-    spec: &Spec<'_>,
     lines: &mpsc::Sender<Lines>,
+    run: impl FnOnce(&mut dyn FnMut(&[u8]) -> bool) -> (pipeline::Counts, Result<(), Stopped>),
 ) -> Result<pipeline::Counts, (u64, io::Error)> {
     let mut batch = Lines::default();
-    let (counts, result) = pipeline::run(body, spec, &mut |line| {
+    let (counts, result) = run(&mut |line| {
         batch.push(line);
         // A failed send means the sink failed; its error is the one reported.
         batch.bytes.len() < BATCH_BYTES || lines.blocking_send(std::mem::take(&mut batch)).is_ok()
@@ -276,6 +333,8 @@ pub struct Forwarder<F, M> {
     pub output: Output,
     /// Embedded-metric documents per object (`metrics.rs`); off unless set.
     pub metrics: Metrics,
+    /// The function's region (`AWS_REGION`): CloudWatch Logs batches do not name theirs.
+    pub region: Option<String>,
 }
 
 /// What forwarding one object came to.
@@ -294,6 +353,7 @@ impl<F, M> Forwarder<F, M> {
             make_sink,
             output: Output::default(),
             metrics: Metrics::off(),
+            region: None,
         }
     }
 }
@@ -310,7 +370,22 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         object: &ObjectRef,
         via: metrics::Via,
     ) -> Result<Receipt, ForwardError> {
-        let result = forward_object(&self.fetch, object, (self.make_sink)(), self.output).await;
+        let default_sources;
+        let sources = match &self.filter.cloudtrail {
+            Some(sources) => sources,
+            None => {
+                default_sources = EventSources::default();
+                &default_sources
+            }
+        };
+        let result = forward_with_sources(
+            &self.fetch,
+            object,
+            sources,
+            (self.make_sink)(),
+            self.output,
+        )
+        .await;
         metrics::emit_outcome(&self.metrics, object, &result, via);
         result
     }

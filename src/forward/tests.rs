@@ -49,7 +49,7 @@ async fn every_record_of_the_object_reaches_the_sink() {
     assert_eq!(receipt.parse_errors, 1);
     assert_eq!(receipt.input_lines, 3);
     assert_eq!(receipt.text_bytes, text.len() as u64);
-    assert_eq!(receipt.log_type, Some(LogType::ConnectionLog));
+    assert_eq!(receipt.log_type, Some("connectionlog"));
     assert_eq!(receipt.sink.lines, 3);
     assert_eq!(
         receipt.first_record_time.as_deref(),

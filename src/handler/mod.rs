@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::backfill::{Backfill, BackfillError, Event, RunOptions};
 use crate::doctor::Doctor;
 use crate::events::{self, Invocation};
-use crate::forward::{ForwardError, Forwarded, Forwarder};
+use crate::forward::{BatchError, Batched, ForwardError, Forwarded, Forwarder};
 use crate::ledger::Ledger;
 use crate::ports::Fetch;
 use crate::report;
@@ -38,6 +38,9 @@ pub enum HandlerError {
     UnnamedMessages { unnamed: usize, total: usize },
     #[error("{0}")]
     Backfill(#[from] BackfillError),
+    /// A CloudWatch Logs batch failed (its group is unknown, or the sink did not take it).
+    #[error("{0}")]
+    LogBatch(#[from] BatchError),
     /// The walk ran but some objects (or the walk itself) failed; the summary says which.
     #[error("backfill: {failed} objects failed; first error: {first}")]
     BackfillObjects { failed: u64, first: String },
@@ -53,6 +56,7 @@ impl HandlerError {
             HandlerError::UnnamedMessages { .. } => true,
             HandlerError::Objects { first, .. } => first.is_retryable(),
             HandlerError::Backfill(e) => e.is_retryable(),
+            HandlerError::LogBatch(e) => e.is_retryable(),
             // Failed objects pin the cursor before them: the next run tries them again.
             HandlerError::BackfillObjects { .. } => true,
         }
@@ -68,6 +72,7 @@ impl HandlerError {
             // A corrupt or forged cursor or lease: its own kind, to alarm on.
             HandlerError::Backfill(e) if e.is_state_refused() => "BackfillStateRefused",
             HandlerError::Backfill(_) => "BackfillFailed",
+            HandlerError::LogBatch(_) => "LogBatchFailed",
             HandlerError::BackfillObjects { .. } => "BackfillObjectsFailed",
         }
     }
@@ -133,6 +138,17 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                     "the doctor is not wired into this handler".to_string(),
                 )),
             },
+            Invocation::LogBatch(batch) => {
+                Ok(match self.forwarder.forward_log_batch(batch.data).await? {
+                    Batched::Sent(receipt) => json!({ "receipts": [receipt] }),
+                    Batched::Control { log_group } => {
+                        json!({ "control_message": true, "log_group": log_group })
+                    }
+                    Batched::Skipped { log_group, reason } => {
+                        json!({ "skipped": [{ "log_group": log_group, "reason": reason }] })
+                    }
+                })
+            }
             Invocation::Backfill(request) => {
                 let Some(backfill) = context.backfill else {
                     return Err(HandlerError::Unsupported(

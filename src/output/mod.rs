@@ -3,6 +3,7 @@
 //! one Firehose record.
 
 pub mod json;
+mod log_event;
 pub mod ocsf;
 
 use std::cell::RefCell;
@@ -14,6 +15,7 @@ use xxhash_rust::xxh3::xxh3_128;
 use crate::key::LogFileName;
 use crate::logs::{Body, Columns, Kind, LogType, Record, Value};
 use json::{write_int, write_opt_str, write_str};
+pub use log_event::LogEventOrigin;
 
 /// Appended to the id of a record the input failed inside (DESIGN.md's ids stay 32 hex digits
 /// for every whole record).
@@ -33,6 +35,11 @@ pub struct Provenance {
     keys: Vec<Box<[u8]>>,
     /// The same provenance as the OCSF writer puts it.
     ocsf: ocsf::FileParts,
+    /// `source` ends with the record's line (files); a log event's source ends with its id,
+    /// already in `head` ([`Provenance::for_log_events`]).
+    line_in_source: bool,
+    /// What a CloudWatch Logs batch's provenance is rebuilt from for each log event.
+    log_events: Option<Box<log_event::Parts>>,
 }
 
 impl Provenance {
@@ -77,6 +84,8 @@ impl Provenance {
             table,
             keys,
             ocsf: ocsf::FileParts::new(log_type, name, bucket, key),
+            line_in_source: true,
+            log_events: None,
         }
     }
 
@@ -109,7 +118,9 @@ impl Provenance {
 
     fn write_tail(&self, out: &mut Vec<u8>, record: &Record<'_>) {
         out.extend_from_slice(&self.head);
-        write_int(out, record.line as i64);
+        if self.line_in_source {
+            write_int(out, record.line as i64);
+        }
         out.extend_from_slice(b"},\"id\":\"");
         self.write_id(out, record);
         out.extend_from_slice(b"\"}");

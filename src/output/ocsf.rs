@@ -37,17 +37,17 @@ const MAX_ACTIVITY_NAME: usize = 64;
 #[derive(Debug, Clone)]
 pub(super) struct FileParts {
     /// `{"metadata":{…,"log_name":…,"uid":"`
-    metadata: Vec<u8>,
+    pub(super) metadata: Vec<u8>,
     /// `"},"cloud":{…}`
-    cloud: Vec<u8>,
+    pub(super) cloud: Vec<u8>,
     /// `,"unmapped":{"source":{"bucket":…,"key":…,"line":`
-    source: Vec<u8>,
+    pub(super) source: Vec<u8>,
     /// `},"cluster":…,"file_time":…` (absent fields left out)
-    file: Vec<u8>,
+    pub(super) file: Vec<u8>,
     /// The cluster named in the file name.
-    cluster: Option<String>,
+    pub(super) cluster: Option<String>,
     /// The file name's time, for records without a time of their own.
-    file_time_ms: Option<i64>,
+    pub(super) file_time_ms: Option<i64>,
 }
 
 impl FileParts {
@@ -587,7 +587,9 @@ fn unmapped(
 ) {
     let file = &provenance.ocsf;
     out.extend_from_slice(&file.source);
-    write_int(out, record.line as i64);
+    if provenance.line_in_source {
+        write_int(out, record.line as i64);
+    }
     out.extend_from_slice(&file.file);
     if let Some(view) = view {
         let columns = view.columns;

@@ -1,0 +1,126 @@
+//! `parse` on the two other inputs, so users can replay what the function received:
+//!
+//! - a CloudTrail file, told by its name (`<account>_CloudTrail_<region>_<time>_<unique>.json[.gz]`):
+//!   its events of `CLOUDTRAIL_EVENT_SOURCES` (default: Redshift's) as the trail loop writes them,
+//!   streamed; `source.bucket` is `null`.
+//! - a saved CloudWatch Logs subscription event, told by its content: the event Lambda receives
+//!   (`{"awslogs": {"data": ...}}`) or its decoded payload (`{"logEvents": [...], ...}`). The
+//!   region is `AWS_REGION` (the function's), `null` when unset.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use super::{FileError, FileSummary, OUTPUT_BLOCK};
+use crate::cloudtrail::{parse_trail_key, EventSources, TrailProvenance};
+use crate::cloudwatch::parse_log_group;
+use crate::events::decode_log_batch;
+use crate::pipeline::{self, BatchSpec, Counts, Output, Stopped, TrailSpec};
+
+/// Largest file read to see whether it is a subscription event: Lambda's payload limit is
+/// 6 MB, so a larger file is not one.
+const MAX_EVENT_FILE: u64 = 8 * 1024 * 1024;
+
+/// Parses `path` when it is a trail file or a saved subscription event; `None` otherwise (the
+/// caller reads it as an audit log).
+pub(super) fn parse_other(
+    path: &Path,
+    shown: &str,
+    output: Output,
+    out: &mut impl Write,
+) -> Option<Result<FileSummary, FileError>> {
+    if let Ok(name) = parse_trail_key(shown) {
+        return Some(trail(path, shown, &name, output, out));
+    }
+    let mut text = Vec::new();
+    let file = File::open(path).ok()?;
+    file.take(MAX_EVENT_FILE).read_to_end(&mut text).ok()?;
+    let batch = match decode_log_batch(&text)? {
+        Ok(batch) => batch,
+        Err(reason) => return Some(Err(FileError::Batch(reason))),
+    };
+    let group = match parse_log_group(&batch.data.log_group) {
+        Ok(group) => group,
+        Err(e) => return Some(Err(FileError::Batch(e.to_string()))),
+    };
+    if batch.data.is_control() {
+        return Some(Ok(FileSummary::default()));
+    }
+    let region = std::env::var("AWS_REGION")
+        .ok()
+        .filter(|r| !r.trim().is_empty());
+    let spec = BatchSpec {
+        group: &group,
+        output,
+        region: region.as_deref(),
+        max_line: None,
+    };
+    Some(write_all(out, |emit| {
+        pipeline::run_batch(&batch.data, &spec, emit)
+    }))
+}
+
+fn trail(
+    path: &Path,
+    shown: &str,
+    name: &crate::cloudtrail::TrailFileName,
+    output: Output,
+    out: &mut impl Write,
+) -> Result<FileSummary, FileError> {
+    let sources = std::env::var(crate::settings::var::CLOUDTRAIL_EVENT_SOURCES)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(|list| EventSources::from_list(&list))
+        .transpose()
+        .map_err(|e| FileError::Batch(e.to_string()))?
+        .unwrap_or_default();
+    let provenance = TrailProvenance::new(Some(name), None, shown);
+    let input = File::open(path).map_err(FileError::Open)?;
+    let spec = TrailSpec {
+        sources: &sources,
+        format: output.format,
+        provenance: &provenance,
+        name: shown,
+        max_line: None,
+    };
+    write_all(out, |emit| pipeline::run_trail(input, &spec, emit))
+}
+
+/// Runs a loop, writing its lines to `out` in blocks.
+fn write_all(
+    out: &mut impl Write,
+    run: impl FnOnce(&mut dyn FnMut(&[u8]) -> bool) -> (Counts, Result<(), Stopped>),
+) -> Result<FileSummary, FileError> {
+    let mut buf = Vec::with_capacity(OUTPUT_BLOCK + 64 * 1024);
+    let mut write_error: Option<io::Error> = None;
+    let (counts, result) = run(&mut |line| {
+        buf.extend_from_slice(line);
+        buf.push(b'\n');
+        if buf.len() >= OUTPUT_BLOCK {
+            if let Err(e) = out.write_all(&buf) {
+                write_error = Some(e);
+                return false;
+            }
+            buf.clear();
+        }
+        true
+    });
+    if let Some(e) = write_error {
+        return Err(FileError::Write(e));
+    }
+    out.write_all(&buf).map_err(FileError::Write)?;
+    out.flush().map_err(FileError::Write)?;
+    let summary = FileSummary {
+        records: counts.records,
+        parse_errors: counts.parse_errors,
+        first_error: counts.first_error,
+    };
+    match result {
+        Ok(()) | Err(Stopped::Emit) => Ok(summary),
+        Err(Stopped::Read(source)) => Err(FileError::Read {
+            records: summary.records,
+            line: counts.last_record_line + 1,
+            source,
+        }),
+    }
+}
