@@ -3,11 +3,15 @@
 //!     cargo run --release --example gen_corpus -- day   OUT_DIR [--gzip]
 //!     cargo run --release --example gen_corpus -- bench OUT_DIR MB_PER_TYPE
 //!     cargo run --release --example gen_corpus -- big   OUT_FILE MB   (plain user activity log)
+//!     cargo run --release --example gen_corpus -- short OUT_DIR MB_PER_TYPE
 //!
 //! `day` writes one small day (2024-03-01, 24 hourly files of each log type) under the real key
 //! layout `AWSLogs/<account>/redshift/<region>/YYYY/MM/DD/`; `bench` writes one plain and one
 //! gzip file of each log type of at least MB_PER_TYPE megabytes of text. The mix is realistic:
 //! multi-line queries, long application names, IPv6-mapped hosts, IAM users, a little UTF-8.
+//! `short` writes the same files as `bench` with the statement mix of a busy cluster serving BI
+//! tools and dashboards: many `SELECT 1` and session settings, most statements dashboard queries
+//! of 100 to 300 bytes on one line, a few multi-line ETL statements.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -271,6 +275,61 @@ fn activity_line(rng: &mut Rng, ms: i64) -> String {
     )
 }
 
+/// A busy cluster's statements: short ones mostly (issue 11's "short statements" corpus).
+fn short_query(rng: &mut Rng) -> String {
+    match rng.below(100) {
+        0..=39 => rng
+            .pick(&[
+                "SELECT 1",
+                "select 1",
+                "SET statement_timeout TO 300000",
+                "SET datestyle TO ISO",
+                "BEGIN",
+                "COMMIT",
+                "SHOW search_path",
+                "select current_user",
+                "SELECT pg_backend_pid()",
+            ])
+            .to_string(),
+        40..=94 => {
+            // A dashboard tile: one line, 100 to 300 bytes.
+            let mut q = format!(
+                "SELECT date_trunc('{}', o.created_at) AS period, count(*) AS orders, sum(o.amount) AS revenue FROM sales.orders o WHERE o.region = '{}'",
+                rng.pick(&["day", "week", "month", "hour"]),
+                rng.pick(&["emea", "amer", "apac", "Zürich"])
+            );
+            for _ in 0..rng.below(3) {
+                q.push_str(&format!(" AND o.channel_id = {}", rng.below(1000)));
+            }
+            q.push_str(" GROUP BY 1 ORDER BY 1 DESC LIMIT 500");
+            q
+        }
+        _ => {
+            // An ETL step: several lines, up to a few KB.
+            let mut q =
+                String::from("INSERT INTO dw.fact_orders\nSELECT o.id,\n       o.customer_id,\n");
+            for c in 0..(5 + rng.below(40)) {
+                q.push_str(&format!("       coalesce(o.attr_{c}, '') AS attr_{c},\n"));
+            }
+            q.push_str("       getdate()\nFROM   staging.orders o\nLEFT JOIN dw.fact_orders f ON f.id = o.id\nWHERE  f.id IS NULL;");
+            q
+        }
+    }
+}
+
+fn short_activity_line(rng: &mut Rng, ms: i64) -> String {
+    format!(
+        "'{} UTC [ db={} user={} pid={} userid={} xid={} ]' LOG: {}",
+        iso_seconds(ms),
+        rng.pick(&["dev", "analytics", "prod_dw"]),
+        user(rng),
+        rng.below(1 << 30),
+        100 + rng.below(900),
+        rng.below(1 << 40),
+        short_query(rng)
+    )
+}
+
 type LineFn = fn(&mut Rng, i64) -> String;
 
 const TYPES: [(&str, LineFn); 3] = [
@@ -329,9 +388,16 @@ fn day(out: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn bench(out: &Path, mb: u64) -> io::Result<()> {
+/// The `short` corpus: `bench`'s connection and user logs, the short-statement activity log.
+const SHORT_TYPES: [(&str, LineFn); 3] = [
+    ("connectionlog", connection_line),
+    ("userlog", user_line),
+    ("useractivitylog", short_activity_line),
+];
+
+fn bench(out: &Path, mb: u64, types: &[(&str, LineFn); 3]) -> io::Result<()> {
     fs::create_dir_all(out)?;
-    for (i, (name, line)) in TYPES.iter().enumerate() {
+    for (i, (name, line)) in types.iter().enumerate() {
         let base = format!("{ACCOUNT}_redshift_{REGION}_{CLUSTER}_{name}_2024-03-01T00:53");
         let plain: PathBuf = out.join(&base);
         let mut rng = Rng(0xbe4c_0000 + i as u64);
@@ -366,13 +432,22 @@ fn main() -> io::Result<()> {
     let usage = || {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            "usage: gen_corpus day OUT | bench OUT MB | big FILE MB",
+            "usage: gen_corpus day OUT | bench OUT MB | short OUT MB | big FILE MB",
         )
     };
     let mb = |s: Option<&String>| s.and_then(|s| s.parse().ok()).ok_or_else(usage);
     match args.first().map(String::as_str) {
         Some("day") => day(Path::new(args.get(1).ok_or_else(usage)?)),
-        Some("bench") => bench(Path::new(args.get(1).ok_or_else(usage)?), mb(args.get(2))?),
+        Some("bench") => bench(
+            Path::new(args.get(1).ok_or_else(usage)?),
+            mb(args.get(2))?,
+            &TYPES,
+        ),
+        Some("short") => bench(
+            Path::new(args.get(1).ok_or_else(usage)?),
+            mb(args.get(2))?,
+            &SHORT_TYPES,
+        ),
         Some("big") => big(Path::new(args.get(1).ok_or_else(usage)?), mb(args.get(2))?),
         _ => Err(usage()),
     }

@@ -10,11 +10,13 @@ MB_PER_TYPE=${MB_PER_TYPE:-64}
 BIG_MB=${BIG_MB:-1000}
 RUNS=${RUNS:-5}
 corpus=.bench/corpus-$MB_PER_TYPE
+short=.bench/short-$MB_PER_TYPE
 big=.bench/123456789012_redshift_us-east-1_analytics-prod_useractivitylog_2024-03-01T00:53
 
 cargo build --release --quiet --bin redshift-audit-forwarder --example gen_corpus
 bin=target/release/redshift-audit-forwarder
 [ -d "$corpus" ] || target/release/examples/gen_corpus bench "$corpus" "$MB_PER_TYPE" >/dev/null
+[ -d "$short" ] || target/release/examples/gen_corpus short "$short" "$MB_PER_TYPE" >/dev/null
 [ -f "$big" ] || target/release/examples/gen_corpus big "$big" "$BIG_MB" >/dev/null
 
 measure() { python3 scripts/measure.py "$RUNS" -- "$@"; }
@@ -24,10 +26,13 @@ out=.bench/results.md
 {
   echo "Machine: $(nproc) cores, $(uname -m); best of $RUNS runs; NDJSON to /dev/null."
   echo
+  for dir in "$corpus" "$short"; do
+  echo "Corpus $dir ($( [ "$dir" = "$short" ] && echo "short statements, as BI tools send them" || echo "the original mix")):"
+  echo
   echo "| log type | plain MB | records | gzip -dc wall s | parse wall s | parse / gzip | parse CPU s | parse MB/s (plain) | peak RSS MiB |"
   echo "|---|---|---|---|---|---|---|---|---|"
   for t in connectionlog userlog useractivitylog; do
-    gz=$(ls "$corpus"/*_"$t"_*.gz)
+    gz=$(ls "$dir"/*_"$t"_*.gz)
     plain=${gz%.gz}
     bytes=$(stat -c %s "$plain")
     records=$("$bin" parse "$gz" | wc -l)
@@ -41,6 +46,8 @@ print(f"| {t} | {size/1e6:.0f} | {records} | {g['wall_s']:.3f} | {p['wall_s']:.3
       f"{p['wall_s']/g['wall_s']:.2f} | {p['cpu_s']:.3f} | {size/1e6/p['wall_s']:.0f} | "
       f"{p['peak_rss_bytes']/2**20:.1f} |")
 PY
+  done
+  echo
   done
   echo
   b=$(measure "$bin" parse "$big")
