@@ -263,6 +263,11 @@ fn query(rng: &mut Rng) -> String {
 }
 
 fn activity_line(rng: &mut Rng, ms: i64) -> String {
+    statement_line(rng, ms, query)
+}
+
+/// A user activity log record: the header, then a statement from `query`.
+fn statement_line(rng: &mut Rng, ms: i64, query: fn(&mut Rng) -> String) -> String {
     format!(
         "'{} UTC [ db={} user={} pid={} userid={} xid={} ]' LOG: {}",
         iso_seconds(ms),
@@ -318,16 +323,7 @@ fn short_query(rng: &mut Rng) -> String {
 }
 
 fn short_activity_line(rng: &mut Rng, ms: i64) -> String {
-    format!(
-        "'{} UTC [ db={} user={} pid={} userid={} xid={} ]' LOG: {}",
-        iso_seconds(ms),
-        rng.pick(&["dev", "analytics", "prod_dw"]),
-        user(rng),
-        rng.below(1 << 30),
-        100 + rng.below(900),
-        rng.below(1 << 40),
-        short_query(rng)
-    )
+    statement_line(rng, ms, short_query)
 }
 
 type LineFn = fn(&mut Rng, i64) -> String;

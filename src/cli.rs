@@ -10,7 +10,7 @@ use clap::{Parser as ClapParser, Subcommand};
 use crate::key::parse_file_name;
 use crate::logs::LogType;
 use crate::output::Provenance;
-use crate::pipeline::{self, Format, Input, Output, Spec, Stopped};
+use crate::pipeline::{self, Counts, Format, Input, Output, Spec, Stopped};
 
 mod replay;
 
@@ -271,9 +271,17 @@ pub fn parse_stream(
         provenance,
         max_line: None,
     };
+    write_all(out, |emit| pipeline::run(input, &spec, emit))
+}
+
+/// Runs a loop, writing its lines to `out` in blocks.
+pub(crate) fn write_all(
+    out: &mut impl Write,
+    run: impl FnOnce(&mut dyn FnMut(&[u8]) -> bool) -> (Counts, Result<(), Stopped>),
+) -> Result<FileSummary, FileError> {
     let mut buf = Vec::with_capacity(OUTPUT_BLOCK + 64 * 1024);
-    let mut write_error = None;
-    let (counts, result) = pipeline::run(input, &spec, &mut |line| {
+    let mut write_error: Option<io::Error> = None;
+    let (counts, result) = run(&mut |line| {
         buf.extend_from_slice(line);
         buf.push(b'\n');
         if buf.len() >= OUTPUT_BLOCK {
@@ -289,21 +297,18 @@ pub fn parse_stream(
         return Err(FileError::Write(e));
     }
     out.write_all(&buf).map_err(FileError::Write)?;
+    out.flush().map_err(FileError::Write)?;
     let summary = FileSummary {
         records: counts.records,
         parse_errors: counts.parse_errors,
         first_error: counts.first_error,
     };
     match result {
-        Ok(()) | Err(Stopped::Emit) => {}
-        Err(Stopped::Read(source)) => {
-            return Err(FileError::Read {
-                records: summary.records,
-                line: counts.last_record_line + 1,
-                source,
-            });
-        }
+        Ok(()) | Err(Stopped::Emit) => Ok(summary),
+        Err(Stopped::Read(source)) => Err(FileError::Read {
+            records: summary.records,
+            line: counts.last_record_line + 1,
+            source,
+        }),
     }
-    out.flush().map_err(FileError::Write)?;
-    Ok(summary)
 }

@@ -8,14 +8,14 @@
 //!   region is `AWS_REGION` (the function's), `null` when unset.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 
-use super::{FileError, FileSummary, OUTPUT_BLOCK};
+use super::{write_all, FileError, FileSummary};
 use crate::cloudtrail::{parse_trail_key, EventSources, TrailProvenance};
 use crate::cloudwatch::parse_log_group;
 use crate::events::decode_log_batch;
-use crate::pipeline::{self, BatchSpec, Counts, Output, Stopped, TrailSpec};
+use crate::pipeline::{self, BatchSpec, Output, TrailSpec};
 
 /// Largest file read to see whether it is a subscription event: Lambda's payload limit is
 /// 6 MB, so a larger file is not one.
@@ -84,43 +84,4 @@ fn trail(
         max_line: None,
     };
     write_all(out, |emit| pipeline::run_trail(input, &spec, emit))
-}
-
-/// Runs a loop, writing its lines to `out` in blocks.
-fn write_all(
-    out: &mut impl Write,
-    run: impl FnOnce(&mut dyn FnMut(&[u8]) -> bool) -> (Counts, Result<(), Stopped>),
-) -> Result<FileSummary, FileError> {
-    let mut buf = Vec::with_capacity(OUTPUT_BLOCK + 64 * 1024);
-    let mut write_error: Option<io::Error> = None;
-    let (counts, result) = run(&mut |line| {
-        buf.extend_from_slice(line);
-        buf.push(b'\n');
-        if buf.len() >= OUTPUT_BLOCK {
-            if let Err(e) = out.write_all(&buf) {
-                write_error = Some(e);
-                return false;
-            }
-            buf.clear();
-        }
-        true
-    });
-    if let Some(e) = write_error {
-        return Err(FileError::Write(e));
-    }
-    out.write_all(&buf).map_err(FileError::Write)?;
-    out.flush().map_err(FileError::Write)?;
-    let summary = FileSummary {
-        records: counts.records,
-        parse_errors: counts.parse_errors,
-        first_error: counts.first_error,
-    };
-    match result {
-        Ok(()) | Err(Stopped::Emit) => Ok(summary),
-        Err(Stopped::Read(source)) => Err(FileError::Read {
-            records: summary.records,
-            line: counts.last_record_line + 1,
-            source,
-        }),
-    }
 }
