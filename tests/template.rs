@@ -808,8 +808,11 @@ fn metric_settings_reach_the_function_and_the_alarms_watch_those_metrics() {
     assert!(quiet.resource("Dashboard").is_some());
 }
 
+/// Resources of a stack with their logical ids.
+type Named = Vec<(String, Value)>;
+
 /// The CloudWatch Logs subscription filters and the `logs.amazonaws.com` permissions of a stack.
-fn subscriptions(stack: &Stack) -> (Vec<(String, Value)>, Vec<(String, Value)>) {
+fn subscriptions(stack: &Stack) -> (Named, Named) {
     let resources = stack.resources();
     let filters = resources
         .iter()
