@@ -2,7 +2,9 @@
 # `make demo`: the function end to end with no AWS account. S3 and Firehose are emulated by
 # moto_server on a loopback port; a generated day of all three audit log types is uploaded under
 # the real key layout; the handler runs on the sample events in events/ (direct S3, SNS, SQS,
-# EventBridge, S3 test event), and the records Firehose delivered are read back.
+# EventBridge, S3 test event); then on a CloudTrail trail file in the same bucket and on a
+# CloudWatch Logs subscription batch (Redshift Serverless); the records Firehose delivered are
+# read back, per source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,18 +32,7 @@ for event in s3-direct s3-sns s3-sqs s3-eventbridge s3-test-event; do
   echo "== invoke events/$event.json"
   "$bin" invoke "events/$event.json" 2>.demo/$event.log | cut -c1-200
   # One receipt line per object forwarded (the function's log).
-  $PY - ".demo/$event.log" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    if '"receipt"' in line:
-        r = json.loads(line)["receipt"]
-        print(f"   receipt: {r['key'].rsplit('/', 1)[-1]}: {r['records']} records "
-              f"({r['parse_errors']} parse errors) in {r['firehose_records']} Firehose records, "
-              f"{r['payload_bytes']} bytes, billed {r['billed_bytes']}, {r['calls']} calls, "
-              f"{r['retries']} retries, records {r['first_record_time']} .. {r['last_record_time']}")
-    elif '"message"' in line and "receipt" not in line:
-        print("   log:", json.loads(line).get("fields", {}).get("message", line.strip()))
-PY
+  $PY scripts/demo_aws.py receipts ".demo/$event.log"
 done
 
 echo
@@ -50,5 +41,21 @@ echo "   forwarded above have done markers in the ledger and are skipped"
 BACKFILL_START_TIME=2024-03-01T00:00:00Z "$bin" invoke events/scheduled.json 2>.demo/backfill.log | cut -c1-600
 
 echo
-echo "== delivered to the Firehose destination bucket"
-$PY scripts/demo_aws.py delivered "$endpoint" 3
+echo "== CloudTrail: a trail file in the same bucket; LOG_TYPES names cloudtrail and AUDIT_PREFIX"
+echo "   AWSLogs covers both AWSLogs/<account>/redshift/... and AWSLogs/<account>/CloudTrail/..."
+$PY scripts/demo_aws.py trail "$endpoint"
+echo "== invoke events/s3-cloudtrail.json"
+AUDIT_PREFIX=AWSLogs LOG_TYPES=connectionlog,userlog,useractivitylog,cloudtrail \
+  "$bin" invoke events/s3-cloudtrail.json 2>.demo/s3-cloudtrail.log | cut -c1-300
+$PY scripts/demo_aws.py receipts .demo/s3-cloudtrail.log
+
+echo
+echo "== CloudWatch Logs: invoke events/cloudwatch-logs.json, a subscription batch of the Redshift"
+echo "   Serverless group /aws/redshift/sales-ns/useractivitylog (JSON, gzip, base64 as CloudWatch"
+echo "   Logs sends it; one statement spans two log events)"
+"$bin" invoke events/cloudwatch-logs.json 2>.demo/cloudwatch-logs.log | cut -c1-300
+$PY scripts/demo_aws.py receipts .demo/cloudwatch-logs.log
+
+echo
+echo "== delivered to the Firehose destination bucket, per source"
+$PY scripts/demo_aws.py delivered "$endpoint" 1

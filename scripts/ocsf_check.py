@@ -22,7 +22,13 @@ from pathlib import Path
 import ocsf
 from pydantic import SerializeAsAny
 from ocsf.v1_1_0 import objects
-from ocsf.v1_1_0.events import AccountChange, Authentication, BaseEvent, DatastoreActivity
+from ocsf.v1_1_0.events import (
+    AccountChange,
+    ApiActivity,
+    Authentication,
+    BaseEvent,
+    DatastoreActivity,
+)
 
 # The Base Event model refers to objects it does not import itself.
 BaseEvent.model_rebuild(
@@ -40,6 +46,7 @@ CLASSES = {
     0: (BaseEvent, 0, "base_event", None),
     3001: (AccountChange, 3, "account_change", None),
     3002: (Authentication, 3, "authentication", ("service", "dst_endpoint")),
+    6003: (ApiActivity, 6, "api_activity", None),
     6005: (DatastoreActivity, 6, "datastore_activity", ("database", "databucket", "table")),
 }
 
@@ -54,7 +61,7 @@ STATUSES = enum_keys(DICTIONARY["status_id"])
 BASE_ACTIVITIES = enum_keys(DICTIONARY["activity_id"])  # 0 Unknown, 99 Other
 USER_TYPES = enum_keys(SCHEMA["objects"]["user"]["attributes"]["type_id"])
 DATABASE_TYPES = enum_keys(SCHEMA["objects"]["database"]["attributes"]["type_id"])
-LOG_NAMES = {"connectionlog", "userlog", "useractivitylog"}
+LOG_NAMES = {"connectionlog", "userlog", "useractivitylog", "cloudtrail"}
 
 
 def activities(name: str) -> set[int]:
@@ -109,7 +116,11 @@ def own_checks(event: dict) -> list[str]:
     if metadata.get("log_name") not in LOG_NAMES:
         errors.append(f"metadata.log_name {metadata.get('log_name')!r} is not a log type")
     uid = metadata.get("uid")
-    if not (isinstance(uid, str) and len(uid) == 32 and all(c in "0123456789abcdef" for c in uid)):
+    if class_uid == 6003:
+        # API Activity (CloudTrail): metadata.uid is the event's eventID.
+        if not (isinstance(uid, str) and uid):
+            errors.append(f"metadata.uid {uid!r} is not a CloudTrail eventID")
+    elif not (isinstance(uid, str) and len(uid) == 32 and all(c in "0123456789abcdef" for c in uid)):
         errors.append(f"metadata.uid {uid!r} is not a record id (32 hex digits)")
     cloud = event.get("cloud")
     if not isinstance(cloud, dict) or cloud.get("provider") != "AWS":

@@ -257,3 +257,35 @@ async fn an_undeliverable_batch_fails_the_invocation() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_sample_event_in_events_is_a_serverless_batch_as_cloudwatch_sends_it() {
+    let world = World::new("sample").await;
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/cloudwatch-logs.json");
+    let event: Value =
+        serde_json::from_slice(&std::fs::read(&sample).expect("events/cloudwatch-logs.json"))
+            .expect("JSON");
+    let gz = base64::engine::general_purpose::STANDARD
+        .decode(event["awslogs"]["data"].as_str().expect("awslogs.data"))
+        .expect("base64");
+    // Java's GZIPOutputStream header, as CloudWatch Logs writes it: no name, no mtime, OS 0.
+    assert_eq!(gz[..10], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0]);
+    let response = response(&world.invoke(&sample, &[]));
+    assert_eq!(
+        response["receipts"][0]["log_group"], "/aws/redshift/sales-ns/useractivitylog",
+        "{response}"
+    );
+    let delivered = world.delivered().await;
+    assert_eq!(
+        delivered.len(),
+        3,
+        "three statements, one across two log events"
+    );
+    assert_eq!(
+        common::sorted_records(delivered.clone()),
+        common::sorted_records(parse(&sample, "raw"))
+    );
+    assert!(delivered
+        .iter()
+        .all(|r| r["namespace"] == "sales-ns" && r["account_id"] == OWNER));
+}

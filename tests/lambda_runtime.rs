@@ -1,6 +1,7 @@
 //! The real Lambda runtime loop: `cargo lambda watch` emulates the Lambda control plane and runs
 //! the function (`cargo run`, the debug build of this crate, same target folder), `cargo lambda
-//! invoke` sends it `events/s3-direct.json`, and the records land in moto's Firehose destination.
+//! invoke` sends it `events/s3-direct.json`, then a CloudWatch Logs subscription event built as
+//! CloudWatch Logs sends it, and the records of both land in moto's Firehose destination.
 //!
 //! cargo-lambda is found through `$CARGO_LAMBDA`, then the project's `.venv/bin` (`make venv`
 //! installs the pinned version), then `PATH`. Both commands get an explicit loopback address and
@@ -8,11 +9,13 @@
 
 mod common;
 
+use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
+use base64::Engine as _;
 use common::{create_bucket, create_delivery_stream_to_bucket, firehose_client, put_object, Moto};
 use redshift_audit_forwarder::key::parse_file_name;
 use redshift_audit_forwarder::output::Provenance;
@@ -45,6 +48,57 @@ initiating session |Fri, 1 Mar 2024 00:20:00:001|10.1.2.3 |40000 |9001|analytics
 not a connection log line
 disconnecting session |Fri, 1 Mar 2024 00:25:00:002|10.1.2.3 |40000 |9001|analytics |IAM:bob |IAM AssumeUser |300000001|TLSv1.3 |TLS_AES_256_GCM_SHA384 |1500| | | |psql café |Linux |libpq 16 |none |3|5c4e0f2a-0000-4000-8000-000000000001
 ";
+
+/// A user activity log group of a provisioned cluster, as Redshift names it in CloudWatch Logs.
+const LOG_GROUP: &str = "/aws/redshift/cluster/analytics-prod/useractivitylog";
+
+/// A subscription event exactly as CloudWatch Logs sends it: the batch as JSON, gzip, base64,
+/// under `awslogs.data`. The first statement spans two log events.
+fn subscription_event() -> Value {
+    let messages = [
+        "'2024-03-01T00:01:55Z UTC [ db=dev user=alice pid=23170 userid=104 xid=245636 ]' LOG: \
+         SELECT order_id,",
+        "       total FROM sales WHERE region = 'EU';",
+        "'2024-03-01T00:02:10Z UTC [ db=dev user=bob pid=23171 userid=105 xid=245637 ]' LOG: \
+         select 1;",
+    ];
+    let events: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, message)| {
+            json!({"id": format!("3813245680912345678901234567890123456789012345678901234{i}"),
+                   "timestamp": 1_709_251_315_000i64 + i as i64, "message": message})
+        })
+        .collect();
+    let batch = json!({"messageType": "DATA_MESSAGE", "owner": "123456789012",
+        "logGroup": LOG_GROUP, "logStream": "analytics-prod-useractivitylog",
+        "subscriptionFilters": ["redshift-audit-forwarder"], "logEvents": events});
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(batch.to_string().as_bytes()).expect("gzip");
+    let data = base64::engine::general_purpose::STANDARD.encode(gz.finish().expect("gzip"));
+    json!({"awslogs": {"data": data}})
+}
+
+/// `parse`'s records for a saved subscription event, with the function's region.
+fn parsed_subscription(event: &Path) -> Vec<Value> {
+    let output = Command::new(BIN)
+        .arg("parse")
+        .arg(event)
+        .env("AWS_REGION", common::REGION)
+        .env_remove("OUTPUT_FORMAT")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BIN} parse: {e}"));
+    assert!(
+        output.status.success(),
+        "parse failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect()
+}
 
 /// `cargo lambda watch` on a free loopback port, stopped (with the function it started) on drop.
 struct Watch {
@@ -273,7 +327,7 @@ fn expected_records(objects: &Path) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn cargo_lambda_runtime_loop_forwards_an_s3_event_to_firehose() {
+async fn cargo_lambda_runtime_loop_forwards_an_s3_event_and_a_cloudwatch_logs_batch_to_firehose() {
     let cargo_lambda = cargo_lambda();
     let moto = Moto::start();
     let s3 = common::s3_client(&moto).await;
@@ -309,26 +363,7 @@ async fn cargo_lambda_runtime_loop_forwards_an_s3_event_to_firehose() {
     let watch = Watch::start(&cargo_lambda, &env_file, dir.join("watch.log"));
 
     let event = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/s3-direct.json");
-    let mut invoke = Command::new(&cargo_lambda);
-    invoke
-        .args(["lambda", "invoke", FUNCTION])
-        .args(["-A", "127.0.0.1", "-P", &watch.port.to_string()])
-        .arg("--data-file")
-        .arg(&event)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    let (status, stdout, stderr) = run_invoke(invoke, &watch, &dir);
-    assert!(
-        status.success(),
-        "cargo lambda invoke failed ({status}):\nstdout:\n{stdout}\nstderr:\n{stderr}\n\
-         watch log:\n{}",
-        watch.output()
-    );
-    let response: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "the invoke printed no JSON response ({e}):\n{stdout}\nwatch log:\n{}",
-            watch.output()
-        )
-    });
+    let response = invoke(&cargo_lambda, &watch, &dir, &event);
     let receipts = response["receipts"].as_array().expect("receipts");
     assert_eq!(receipts.len(), 1, "{response}");
     assert_eq!(receipts[0]["key"], KEY);
@@ -345,5 +380,57 @@ async fn cargo_lambda_runtime_loop_forwards_an_s3_event_to_firehose() {
     let expected = expected_records(&dir.join("objects"));
     assert_eq!(expected.len(), 5);
     assert_eq!(delivered, expected, "delivered records are parse's");
+
+    // The same running function, now subscribed to a log group.
+    let event = dir.join("cloudwatch-logs.json");
+    std::fs::write(&event, subscription_event().to_string()).expect("event file");
+    let response = invoke(&cargo_lambda, &watch, &dir, &event);
+    let receipts = response["receipts"].as_array().expect("receipts");
+    assert_eq!(receipts.len(), 1, "{response}");
+    assert_eq!(receipts[0]["log_group"], LOG_GROUP, "{response}");
+    assert_eq!(receipts[0]["records"], 2, "{response}");
+    let all: Vec<Value> = common::delivered_lines(&s3, DEST)
+        .await
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("delivered JSON"))
+        .collect();
+    let from_logs = common::sorted_records(
+        all.into_iter()
+            .filter(|r| r["source"]["log_group"] == LOG_GROUP)
+            .collect(),
+    );
+    let expected = common::sorted_records(parsed_subscription(&event));
+    assert_eq!(expected.len(), 2);
+    assert_eq!(from_logs, expected, "delivered records are parse's");
+    assert!(
+        from_logs.iter().any(|r| r["query"]
+            .as_str()
+            .is_some_and(|q| q.contains("SELECT order_id") && q.contains("FROM sales"))),
+        "the statement across two log events is one record: {from_logs:?}"
+    );
     drop(watch);
+}
+
+/// `cargo lambda invoke` of `event` on the running function: its JSON response.
+fn invoke(cargo_lambda: &Path, watch: &Watch, dir: &Path, event: &Path) -> Value {
+    let mut invoke = Command::new(cargo_lambda);
+    invoke
+        .args(["lambda", "invoke", FUNCTION])
+        .args(["-A", "127.0.0.1", "-P", &watch.port.to_string()])
+        .arg("--data-file")
+        .arg(event)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let (status, stdout, stderr) = run_invoke(invoke, watch, dir);
+    assert!(
+        status.success(),
+        "cargo lambda invoke failed ({status}):\nstdout:\n{stdout}\nstderr:\n{stderr}\n\
+         watch log:\n{}",
+        watch.output()
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "the invoke printed no JSON response ({e}):\n{stdout}\nwatch log:\n{}",
+            watch.output()
+        )
+    })
 }

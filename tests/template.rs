@@ -1,7 +1,8 @@
 //! What `template.yaml` grants and protects, checked on the template as CloudFormation would
 //! resolve it for given parameters: the exact resource ARNs of the function's role, the absence
 //! of actions the code never calls, TLS-only policies on every queue and on the state bucket, and
-//! the rules that refuse unsafe parameters.
+//! the rules that refuse unsafe parameters, the CloudWatch Logs subscriptions and who may invoke
+//! through them, and the settings of the CloudTrail source.
 //!
 //! The YAML (with its `!Sub`, `!If`, ... tags) is read by cfn-lint's own loader from the venv's
 //! Python (`make venv`; `CFN_PYTHON` names another interpreter), which hands it over as JSON; a
@@ -227,6 +228,10 @@ impl Stack {
             "AWS::AccountId" => ACCOUNT.to_string(),
             "AWS::StackName" => "stack".to_string(),
             _ => match self.params.get(name) {
+                // A list parameter is its comma-separated items ("" is one empty item).
+                Some(value) if template()["Parameters"][name]["Type"] == "CommaDelimitedList" => {
+                    return Some(json!(value.split(',').collect::<Vec<_>>()));
+                }
                 Some(value) => value.clone(),
                 None => {
                     assert!(
@@ -801,4 +806,188 @@ fn metric_settings_reach_the_function_and_the_alarms_watch_those_metrics() {
     let quiet = Stack::with(&[]);
     assert!(quiet.resource("FailedObjectsAlarm").is_none());
     assert!(quiet.resource("Dashboard").is_some());
+}
+
+/// Resources of a stack with their logical ids.
+type Named = Vec<(String, Value)>;
+
+/// The CloudWatch Logs subscription filters and the `logs.amazonaws.com` permissions of a stack.
+fn subscriptions(stack: &Stack) -> (Named, Named) {
+    let resources = stack.resources();
+    let filters = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Logs::SubscriptionFilter")
+        .map(|(n, r)| (n.clone(), r.clone()))
+        .collect();
+    let permissions = resources
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"] == "AWS::Lambda::Permission"
+                && r["Properties"]["Principal"] == "logs.amazonaws.com"
+        })
+        .map(|(n, r)| (n.clone(), r.clone()))
+        .collect();
+    (filters, permissions)
+}
+
+#[test]
+fn each_named_log_group_gets_a_subscription_and_a_permission_limited_to_that_group() {
+    let groups = [
+        "/aws/redshift/cluster/prod/useractivitylog",
+        "/aws/redshift/sales-ns/connectionlog",
+    ];
+    let stack = Stack::with(&[("LogGroups", &groups.join(","))]);
+    let (filters, permissions) = subscriptions(&stack);
+    assert_eq!(filters.len(), 2, "{filters:?}");
+    assert_eq!(permissions.len(), 2, "{permissions:?}");
+    for (slot, group) in groups.iter().enumerate() {
+        let n = slot + 1;
+        let (_, permission) = permissions
+            .iter()
+            .find(|(name, _)| *name == format!("LogGroupPermission{n}"))
+            .unwrap_or_else(|| panic!("no permission for {group}"));
+        let p = &permission["Properties"];
+        assert_eq!(p["Action"], "lambda:InvokeFunction");
+        assert_eq!(p["FunctionName"], "{Function.Arn}");
+        assert_eq!(
+            p["SourceArn"],
+            format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*")
+        );
+        assert_eq!(p["SourceAccount"], ACCOUNT);
+        let (_, filter) = filters
+            .iter()
+            .find(|(name, _)| *name == format!("LogGroupSubscription{n}"))
+            .unwrap_or_else(|| panic!("no subscription for {group}"));
+        assert_eq!(filter["Properties"]["LogGroupName"], *group);
+        assert_eq!(filter["Properties"]["FilterPattern"], "", "every log event");
+        assert_eq!(filter["Properties"]["DestinationArn"], "{Function.Arn}");
+        // CloudWatch Logs checks it may invoke when the filter is created.
+        assert_eq!(filter["DependsOn"], format!("LogGroupPermission{n}"));
+    }
+    assert!(stack.resource("AtMost5LogGroups").is_none());
+}
+
+#[test]
+fn no_log_groups_means_no_subscription_and_no_logs_permission() {
+    let (filters, permissions) = subscriptions(&Stack::with(&[]));
+    assert!(filters.is_empty(), "{filters:?}");
+    assert!(permissions.is_empty(), "{permissions:?}");
+    for stack in deployments() {
+        let (filters, permissions) = subscriptions(&stack);
+        assert!(filters.is_empty() && permissions.is_empty());
+    }
+}
+
+#[test]
+fn five_log_groups_fill_the_slots_and_a_sixth_fails_the_stack_instead_of_being_ignored() {
+    let names: Vec<String> = (1..=6)
+        .map(|i| format!("/aws/redshift/ns{i}/userlog"))
+        .collect();
+    let five = Stack::with(&[("LogGroups", &names[..5].join(","))]);
+    let (filters, permissions) = subscriptions(&five);
+    let mut subscribed: Vec<String> = filters
+        .iter()
+        .map(|(_, f)| {
+            f["Properties"]["LogGroupName"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    subscribed.sort();
+    assert_eq!(subscribed, names[..5]);
+    assert_eq!(permissions.len(), 5);
+    assert!(five.resource("AtMost5LogGroups").is_none());
+    let six = Stack::with(&[("LogGroups", &names.join(","))]);
+    let refusal = six
+        .resource("AtMost5LogGroups")
+        .expect("a sixth group refused");
+    assert_eq!(refusal["Type"], "AWS::CloudFormation::WaitCondition");
+    assert_eq!(refusal["Properties"]["Handle"], "{AtMost5LogGroupsHandle}");
+}
+
+#[test]
+fn cloudtrail_settings_reach_the_function_and_a_trail_bucket_can_be_the_audit_bucket() {
+    let stack = Stack::with(&[
+        ("AuditPrefix", "AWSLogs"),
+        ("LogTypes", "useractivitylog,cloudtrail"),
+        (
+            "CloudTrailEventSources",
+            "redshift.amazonaws.com,redshift-data.amazonaws.com",
+        ),
+    ]);
+    assert_eq!(stack.broken_rules(), Vec::<String>::new());
+    assert_eq!(stack.env("LOG_TYPES"), "useractivitylog,cloudtrail");
+    assert_eq!(
+        stack.env("CLOUDTRAIL_EVENT_SOURCES"),
+        "redshift.amazonaws.com,redshift-data.amazonaws.com"
+    );
+    assert_eq!(Stack::with(&[]).env("CLOUDTRAIL_EVENT_SOURCES"), "");
+    // Both trees of one bucket: Redshift's own files and the trail's.
+    let read = stack.statement("ReadAuditLogs").unwrap();
+    let resource = read["Resource"].as_str().unwrap();
+    let folder = resource
+        .strip_prefix(&format!("arn:aws:s3:::{BUCKET}/"))
+        .and_then(|r| r.strip_suffix('*'))
+        .unwrap();
+    for key in [
+        "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/01/\
+         123456789012_CloudTrail_us-east-1_20240301T0055Z_AbCdEf0123456789.json.gz",
+        "AWSLogs/o-abcdef1234/210987654321/CloudTrail/eu-west-1/2024/03/02/x.json.gz",
+        "AWSLogs/123456789012/redshift/us-east-1/2024/03/01/\
+         123456789012_redshift_us-east-1_prod_useractivitylog_2024-03-01T00:53.gz",
+    ] {
+        assert!(key.starts_with(folder), "{key} outside {resource}");
+    }
+    let rule = stack.resource("AuditObjectCreatedRule").unwrap();
+    assert_eq!(
+        rule["Properties"]["EventPattern"]["detail"]["object"]["key"],
+        json!([{"wildcard": "AWSLogs/*.gz"}]),
+        "trail files (.json.gz) trigger too"
+    );
+    let patterns = json!([
+        [
+            template()["Parameters"]["LogTypes"]["AllowedPattern"],
+            [
+                ["cloudtrail", true],
+                ["connectionlog,userlog,useractivitylog,cloudtrail", true],
+                ["cloudtrail,", false],
+                ["trail", false]
+            ]
+        ],
+        [
+            template()["Parameters"]["CloudTrailEventSources"]["AllowedPattern"],
+            [
+                ["", true],
+                ["redshift.amazonaws.com", true],
+                ["redshift.amazonaws.com,s3.amazonaws.com", true],
+                ["redshift.amazonaws.com, s3.amazonaws.com", false]
+            ]
+        ]
+    ]);
+    let code = "import json, re, sys\n\
+                for pattern, values in json.loads(sys.argv[1]):\n\
+                \x20   for value, want in values:\n\
+                \x20       got = re.fullmatch(pattern, value) is not None\n\
+                \x20       if got != want: print(f'{pattern!r} on {value!r}: {got}')\n";
+    assert_eq!(run_python(code, &[&patterns.to_string()]), "");
+    let formats = &template()["Parameters"]["OutputFormat"]["AllowedValues"];
+    assert_eq!(*formats, json!(["raw", "ocsf"]));
+}
+
+#[test]
+fn cfn_lint_finds_nothing_in_the_template() {
+    // The command-line tool with its default rules, as `make lint` runs it.
+    let cfn_lint = python().with_file_name("cfn-lint");
+    let out = Command::new(&cfn_lint)
+        .arg("template.yaml")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run `make venv` first)", cfn_lint.display()));
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
