@@ -896,8 +896,10 @@ fn ocsf_maps_an_api_call_to_api_activity() {
     assert_eq!(v["cloud"]["provider"], "AWS");
     assert_eq!(v["src_endpoint"]["ip"], "198.51.100.7");
     let user = &v["actor"]["user"];
-    assert_eq!(user["type"], "AssumedRole");
+    // OCSF's caption for type_id 99; CloudTrail's own type stays in unmapped.
+    assert_eq!(user["type"], "Other");
     assert_eq!(user["type_id"], 99);
+    assert_eq!(v["unmapped"]["userIdentity"]["type"], "AssumedRole");
     assert_eq!(user["uid"], "AROAEXAMPLE:bob");
     assert_eq!(
         user["uid_alt"],
@@ -959,7 +961,11 @@ fn ocsf_success_service_caller_and_missing_time() {
     assert_eq!(v["actor"]["user"]["type_id"], 3);
     assert_eq!(v["actor"]["user"]["name"], "redshift.amazonaws.com");
     assert_eq!(v["actor"]["invoked_by"], "redshift.amazonaws.com");
-    assert_eq!(v["unmapped"].get("userIdentity"), None);
+    // Only CloudTrail's own identity type is left of userIdentity: it stays, unmapped.
+    assert_eq!(
+        v["unmapped"]["userIdentity"],
+        serde_json::json!({"type": "AWSService"})
+    );
 
     let before = out.len();
     let err = write_trail_ocsf(&mut out, br#"{"eventName":"X"}"#, 0, &provenance()).unwrap_err();

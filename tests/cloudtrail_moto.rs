@@ -371,7 +371,6 @@ async fn a_50_mb_trail_file_is_forwarded_with_bounded_memory() {
 // ("IAMUser") beside type_id 1, where OCSF wants the caption of type_id ("User", "Admin",
 // "System", "Other"). Remove the ignore with that fix.
 #[tokio::test]
-#[ignore = "actor.user.type must be the OCSF caption of type_id (src/cloudtrail/ocsf.rs)"]
 async fn ocsf_output_delivers_api_activity_events_that_pass_the_ocsf_checker() {
     let world = World::new("ocsf").await;
     world.upload(TRAIL, trail_body()).await;

@@ -320,15 +320,17 @@ fn actor(identity: Option<Value>) -> (Value, Option<Value>) {
         return (json!({ "user": {} }), identity);
     };
     let mut user = Map::new();
-    if let Some(kind) = id.remove("type") {
-        let type_id = match kind.as_str() {
-            Some("IAMUser") => 1,
-            Some("Root") => 2,
-            Some("AWSService") => 3,
-            _ => 99,
+    // OCSF's `type` is the caption of `type_id`; CloudTrail's own identity type stays with the
+    // rest of `userIdentity` (unmapped), so nothing is lost.
+    if let Some(kind) = id.get("type") {
+        let (type_id, caption) = match kind.as_str() {
+            Some("IAMUser") => (1, "User"),
+            Some("Root") => (2, "Admin"),
+            Some("AWSService") => (3, "System"),
+            _ => (99, "Other"),
         };
         user.insert("type_id".into(), json!(type_id));
-        user.insert("type".into(), kind);
+        user.insert("type".into(), json!(caption));
     }
     if let Some(uid) = id.remove("principalId") {
         user.insert("uid".into(), uid);
