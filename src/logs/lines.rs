@@ -84,6 +84,19 @@ impl<R: Read> LineReader<R> {
         Ok(self.advance()?.map(|m| self.line(&m)))
     }
 
+    /// Gives back the memory a long line grew the buffer to, once the bytes left in it fit the
+    /// initial size again. Invalidates the last `LineMeta`.
+    pub fn release(&mut self) {
+        let left = self.end - self.start;
+        if self.buf.len() > 4 * INITIAL_BUFFER && left <= INITIAL_BUFFER / 2 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.start = 0;
+            self.end = left;
+            self.buf.truncate(INITIAL_BUFFER.min(self.max_line + 2));
+            self.buf.shrink_to_fit();
+        }
+    }
+
     /// The line `meta` describes; `meta` must come from the latest `advance`.
     pub fn line(&self, meta: &LineMeta) -> Line<'_> {
         Line {
