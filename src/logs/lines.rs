@@ -3,7 +3,9 @@
 
 use std::io::{self, Read};
 
-/// Initial buffer size; it grows only for lines longer than this.
+/// Initial buffer size; it grows only for lines longer than this. Budget of the line reader:
+/// 256 KiB, up to the record limit (20 MiB) + 2 while a longer line is read, and back to 256 KiB
+/// after it ([`LineReader::release`]).
 const INITIAL_BUFFER: usize = 256 * 1024;
 
 /// One line, without its `\n` or `\r\n`.

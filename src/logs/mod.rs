@@ -83,7 +83,10 @@ use std::io::{self, Read};
 use lines::{Line, LineReader};
 
 /// The longest record text kept whole. Redshift caps one SQL statement at 16 MB; past this the
-/// record is cut, flagged `truncated`, and the rest follows as `parse_error` records.
+/// record is cut, flagged `truncated`, and the rest follows as `parse_error` records. Budget of
+/// the record stage: the activity log holds the statement being built and the one handed out
+/// (2 x 20 MiB at worst, given back after a huge one by [`Parser::release`]), beside the line
+/// reader's buffer; the pipe logs hold one line.
 pub const MAX_RECORD_BYTES: usize = 20 * 1024 * 1024;
 
 /// Most bytes of text a `parse_error` record keeps in `raw`: a real audit line that fails to
