@@ -303,10 +303,17 @@ impl Run {
 /// Whether more than half the bytes are control bytes other than tab and line ends (NUL,
 /// escape, DEL, ...): text no audit log holds, and which JSON escaping grows sixfold.
 pub fn mostly_control(bytes: &[u8]) -> bool {
-    let control = bytes
-        .iter()
-        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
-        .count();
+    // Every line of every object goes through here: branch-free byte counts in chunks of 255,
+    // which the compiler turns into SIMD, keep it far below the cost of parsing.
+    let mut control = 0usize;
+    for chunk in bytes.chunks(255) {
+        let mut n = 0u8;
+        for &b in chunk {
+            let is = ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0x7f);
+            n += u8::from(is);
+        }
+        control += usize::from(n);
+    }
     control * 2 > bytes.len()
 }
 
@@ -437,9 +444,11 @@ impl<R: Read> Parser<R> {
         let ordinal = self.ordinal;
         self.ordinal += 1;
         let line = self.lines.line(&meta);
-        let run_starts = {
+        // Counting control bytes is cheaper than parsing: a line is parsed twice only when it
+        // is mostly control bytes.
+        let run_starts = mostly_control(line.bytes) && {
             let (body, _) = Self::pipe_body(self.log_type, &line, &mut self.text, self.limit);
-            body_is_error(&body) && mostly_control(line.bytes)
+            body_is_error(&body)
         };
         if run_starts {
             let mut run = Run::new(meta.number, line.bytes, &mut self.sample);
@@ -477,10 +486,12 @@ impl<R: Read> Parser<R> {
                 }
             };
             let line = self.lines.line(&meta);
-            let goes_on = line.continuation || {
-                let (body, _) = Self::pipe_body(self.log_type, &line, &mut self.text, self.limit);
-                body_is_error(&body) && mostly_control(line.bytes)
-            };
+            let goes_on = line.continuation
+                || mostly_control(line.bytes) && {
+                    let (body, _) =
+                        Self::pipe_body(self.log_type, &line, &mut self.text, self.limit);
+                    body_is_error(&body)
+                };
             if !goes_on {
                 self.held_line = Some(meta);
                 return;
