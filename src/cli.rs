@@ -102,7 +102,11 @@ fn parse_output(format: Option<Format>, no_redact: bool) -> Result<Output, Strin
             .map_err(|e| format!("{}: {e}", crate::settings::var::REDACT_SECRETS))?,
         None => true,
     };
-    Ok(Output { format, redact })
+    Ok(Output {
+        format,
+        redact,
+        ..Output::default()
+    })
 }
 
 fn parse_log_type(s: &str) -> Result<LogType, String> {

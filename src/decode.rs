@@ -116,7 +116,72 @@ pub fn foreign_format(err: &io::Error) -> Option<ForeignFormat> {
 /// connection, a truncated or corrupt gzip stream) cannot be told apart from transient ones.
 pub fn not_retryable(err: &io::Error) -> bool {
     err.get_ref()
-        .is_some_and(|e| e.is::<ForeignFormat>() || e.is::<TrailingBytes>())
+        .is_some_and(|e| e.is::<ForeignFormat>() || e.is::<TrailingBytes>() || e.is::<Expanded>())
+}
+
+/// Text read before the expansion bound applies: a small object may expand far (an hour of
+/// idle connection log compresses 300 to 1), and 64 MiB of text is cheap to forward.
+pub const EXPANSION_GRACE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `MAX_EXPANSION` when unset: gzip of log text expands about 3 to 15 times (the bench corpus:
+/// 4 to 8), so 200 leaves room and still stops a gzip bomb (zeros expand about 1,000 times)
+/// after its first 64 MiB.
+pub const DEFAULT_MAX_EXPANSION: u32 = 200;
+
+/// The decompressed text grew past `max` times the compressed bytes read for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "stopped: the text grew past {max} times the compressed size ({text_bytes} bytes of text \
+     from {compressed_bytes} compressed bytes), which no Redshift audit log does (MAX_EXPANSION)"
+)]
+pub struct Expanded {
+    pub text_bytes: u64,
+    pub compressed_bytes: u64,
+    pub max: u32,
+}
+
+/// Counts the bytes read through it into a shared counter.
+struct Counted<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Fails with [`Expanded`] once the text is past the grace and `max` times the compressed bytes.
+struct Bounded<R> {
+    inner: R,
+    compressed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    text: u64,
+    max: u32,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.text += n as u64;
+        if self.text > EXPANSION_GRACE_BYTES {
+            let compressed = self.compressed.load(std::sync::atomic::Ordering::Relaxed);
+            if self.text > compressed.saturating_mul(u64::from(self.max)) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    Expanded {
+                        text_bytes: self.text,
+                        compressed_bytes: compressed,
+                        max: self.max,
+                    },
+                ));
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// How the bytes of an object are encoded.
@@ -278,9 +343,32 @@ pub fn open<R: Read + Send + 'static>(input: R) -> io::Result<ReadAhead> {
     decompressed(input).and_then(|(_, reader)| ReadAhead::new(reader))
 }
 
+/// [`open`], stopping with an [`Expanded`] error once the text is past
+/// [`EXPANSION_GRACE_BYTES`] and `max_expansion` times the compressed bytes read so far.
+pub fn open_bounded<R: Read + Send + 'static>(
+    input: R,
+    max_expansion: u32,
+) -> io::Result<ReadAhead> {
+    let compressed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Counted {
+        inner: input,
+        count: compressed.clone(),
+    };
+    decompressed(counted).and_then(|(_, reader)| {
+        ReadAhead::new(Bounded {
+            inner: reader,
+            compressed,
+            text: 0,
+            max: max_expansion,
+        })
+    })
+}
+
 /// Size of each chunk handed from the read-ahead thread.
 const CHUNK: usize = 256 * 1024;
-/// Chunks in flight between the threads: bounds memory to about `CHUNKS * CHUNK`.
+/// Chunks in flight between the threads. Budget of the decode stage: `(CHUNKS + 2) * CHUNK`
+/// (1.5 MiB: the chunks queued, the one being filled, the one being read) plus the 128 KiB
+/// compressed buffer and the inflater's 32 KiB window.
 const CHUNKS: usize = 4;
 
 /// Reads `inner` on its own thread, a few chunks ahead of the consumer.
@@ -384,6 +472,47 @@ mod tests {
     use super::*;
     use flate2::write::GzEncoder;
     use std::io::Write;
+
+    fn read_to_end_bounded(body: Vec<u8>, max: u32) -> (u64, io::Result<()>) {
+        let mut reader = open_bounded(io::Cursor::new(body), max).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return (total, Ok(())),
+                Ok(n) => total += n as u64,
+                Err(e) => return (total, Err(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn text_past_max_expansion_after_the_grace_stops_not_retryable() {
+        let text = vec![0u8; 80 << 20];
+        let mut encoder = GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&text).unwrap();
+        let body = encoder.finish().unwrap();
+        assert!(
+            (80u64 << 20) > body.len() as u64 * 200,
+            "zeros expand past 200"
+        );
+        let (read, result) = read_to_end_bounded(body.clone(), 200);
+        let err = result.expect_err("stopped");
+        assert!(not_retryable(&err), "{err}");
+        assert!(err.to_string().contains("MAX_EXPANSION"), "{err}");
+        assert!((EXPANSION_GRACE_BYTES..80 << 20).contains(&read), "{read}");
+        // With room for it, the same object reads to its end.
+        let (read, result) = read_to_end_bounded(body, 100_000);
+        assert!(result.is_ok());
+        assert_eq!(read, 80 << 20);
+    }
+
+    #[test]
+    fn text_under_the_grace_is_never_stopped_however_it_expands() {
+        let (read, result) = read_to_end_bounded(gzip(&vec![0u8; 10 << 20]), 50);
+        assert!(result.is_ok());
+        assert_eq!(read, 10 << 20);
+    }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = GzEncoder::new(Vec::new(), flate2::Compression::fast());

@@ -23,6 +23,12 @@ use crate::redact::redact_record;
 
 pub use crate::output::Format;
 
+/// Capacity the render buffer keeps between records. Budget of the record stage: the parser's
+/// buffers (line reader, statement being built, the one handed out: up to 3 x 20 MiB for an
+/// over-long activity statement, 256 KiB otherwise) plus this buffer, which holds one rendered
+/// line of at most `max_line` (1,000 KiB for Firehose), or one whole record for the command line.
+const RENDER_BUFFER: usize = 1024 * 1024;
+
 /// What the loop reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
@@ -37,6 +43,9 @@ pub struct Output {
     pub format: Format,
     /// `REDACT_SECRETS`: mask secrets in SQL text and unparsable lines.
     pub redact: bool,
+    /// `MAX_EXPANSION`: a bound on the input rather than the output, carried here because every
+    /// path hands these settings to the loop ([`decode::open_bounded`]).
+    pub max_expansion: u32,
 }
 
 impl Default for Output {
@@ -45,6 +54,7 @@ impl Default for Output {
         Output {
             format: Format::Raw,
             redact: true,
+            max_expansion: decode::DEFAULT_MAX_EXPANSION,
         }
     }
 }
@@ -126,7 +136,7 @@ pub fn run(
     emit: &mut dyn FnMut(&[u8]) -> bool,
 ) -> (Counts, Result<(), Stopped>) {
     let mut counts = Counts::default();
-    let reader = match decode::open(body) {
+    let reader = match decode::open_bounded(body, spec.output.max_expansion) {
         Ok(reader) => reader,
         Err(e) => return (counts, Err(Stopped::Read(e))),
     };
@@ -149,6 +159,9 @@ pub fn run(
         if !render(&record, spec, &mut buf, &mut counts, emit) {
             break Err(Stopped::Emit);
         }
+        // One huge record must not hold its memory for the rest of the object.
+        crate::logs::release(&mut buf, RENDER_BUFFER);
+        parser.release();
     };
     counts.lines = parser.lines_read();
     counts.text_bytes = parser.bytes_read();

@@ -102,6 +102,7 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
     forwarder.output = Output {
         format: settings.output_format,
         redact: settings.redact_secrets,
+        max_expansion: settings.max_expansion,
     };
     // Lambda sends stdout to CloudWatch Logs as it is; `invoke` and `backfill` use stderr.
     forwarder.metrics = Metrics::from_settings(&settings, Out::Stdout);

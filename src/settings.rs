@@ -59,6 +59,7 @@ pub mod var {
         STALE_AFTER,
         PACK_RECORDS,
         MAX_ATTEMPTS,
+        MAX_EXPANSION,
     ];
 }
 
@@ -87,6 +88,10 @@ pub const MAX_STALE_AFTER: Duration = Duration::from_secs(366 * 86_400);
 /// `MAX_ATTEMPTS` when unset, and its range.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 pub const MAX_ATTEMPTS_RANGE: RangeInclusive<u32> = 1..=100;
+/// `MAX_EXPANSION` when unset ([`crate::decode::DEFAULT_MAX_EXPANSION`]), and its range: below
+/// 50 a real, repetitive log could be stopped; above 100,000 nothing is.
+pub const DEFAULT_MAX_EXPANSION: u32 = crate::decode::DEFAULT_MAX_EXPANSION;
+pub const MAX_EXPANSION_RANGE: RangeInclusive<u32> = 50..=100_000;
 
 /// The validated settings. Build with [`Settings::from_env`] or [`Settings::from_vars`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +144,9 @@ pub struct Settings {
     pub pack_records: bool,
     /// `MAX_ATTEMPTS`, in [`MAX_ATTEMPTS_RANGE`].
     pub max_attempts: u32,
+    /// `MAX_EXPANSION`, in [`MAX_EXPANSION_RANGE`]: an object whose text grows past this many
+    /// times its compressed size (after its first 64 MiB) is stopped, not retryable.
+    pub max_expansion: u32,
 }
 
 /// Credentials for reading the audit bucket (`SOURCE_*`).
@@ -288,6 +296,11 @@ impl Settings {
         let pack_records = r.defaulted(var::PACK_RECORDS, true, parse::boolean);
         let max_attempts =
             r.defaulted(var::MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, parse::max_attempts);
+        let max_expansion = r.defaulted(
+            var::MAX_EXPANSION,
+            DEFAULT_MAX_EXPANSION,
+            parse::max_expansion,
+        );
 
         match delivery_stream {
             // Without a stream a problem was reported.
@@ -314,6 +327,7 @@ impl Settings {
                 stale_after,
                 pack_records,
                 max_attempts,
+                max_expansion,
             }),
             _ => Err(SettingsError::Invalid(r.problems)),
         }
@@ -596,6 +610,7 @@ mod tests {
                 stale_after: Duration::from_secs(3 * 3600),
                 pack_records: true,
                 max_attempts: 5,
+                max_expansion: 200,
             }
         );
     }
@@ -1455,6 +1470,21 @@ mod tests {
     }
 
     #[test]
+    fn max_expansion_range_from_50_to_100000() {
+        assert_eq!(ok(&[]).max_expansion, 200);
+        for (text, times) in [("50", 50), ("200", 200), ("100000", 100_000), ("0300", 300)] {
+            assert_eq!(ok(&[(var::MAX_EXPANSION, text)]).max_expansion, times);
+        }
+        for text in ["0", "49", "100001", "-1", "2e3", "200x", "99999999999"] {
+            refused(
+                &[(var::MAX_EXPANSION, text)],
+                var::MAX_EXPANSION,
+                "from 50 to 100000",
+            );
+        }
+    }
+
+    #[test]
     fn every_variable_is_checked_and_reported_in_the_table_order() {
         let bad: HashMap<&str, &str> = HashMap::from([
             (var::DELIVERY_STREAM, "has space"),
@@ -1481,6 +1511,7 @@ mod tests {
             (var::STALE_AFTER, "soon"),
             (var::PACK_RECORDS, "maybe"),
             (var::MAX_ATTEMPTS, "0"),
+            (var::MAX_EXPANSION, "1"),
         ]);
         assert_eq!(bad.len(), var::ALL.len());
         let err = match Settings::from_vars(|name| bad.get(name).map(|v| v.to_string())) {

@@ -168,6 +168,8 @@ pub struct Piece {
     pub truncated: bool,
     /// The input failed while this statement was being read.
     pub read_cut: bool,
+    /// The piece starts a line (a continuation may start inside one, cut at the limit).
+    pub new_line: bool,
 }
 
 /// Joins lines into statements. Each line is copied once, into the statement being built.
@@ -208,14 +210,14 @@ impl Assembler {
         };
         if !line.continuation && split_header(line.bytes).is_some() {
             let finished = self.finish_pending();
-            self.start(PieceKind::Statement, line.number, line.bytes);
+            self.start(PieceKind::Statement, &line);
             return finished.map(Some);
         }
         let Some(piece) = self.pending_piece.as_mut() else {
             if line.bytes.iter().all(u8::is_ascii_whitespace) && !line.continuation {
                 return None; // blank lines before anything else
             }
-            self.start(PieceKind::Orphan, line.number, line.bytes);
+            self.start(PieceKind::Orphan, &line);
             return None;
         };
         let separator = usize::from(!line.continuation);
@@ -226,7 +228,7 @@ impl Assembler {
                 _ => piece.line,
             };
             let finished = self.finish_pending();
-            self.start(PieceKind::Continuation { of_line }, line.number, line.bytes);
+            self.start(PieceKind::Continuation { of_line }, &line);
             return finished.map(Some);
         }
         if separator == 1 {
@@ -246,15 +248,21 @@ impl Assembler {
         self.finish_pending()
     }
 
-    fn start(&mut self, kind: PieceKind, line: u64, bytes: &[u8]) {
+    fn start(&mut self, kind: PieceKind, line: &Line<'_>) {
         self.pending.clear();
-        self.pending.extend_from_slice(bytes);
+        self.pending.extend_from_slice(line.bytes);
         self.pending_piece = Some(Piece {
             kind,
-            line,
+            line: line.number,
             truncated: false,
             read_cut: false,
+            new_line: !line.continuation,
         });
+    }
+
+    /// Gives back the memory of a huge piece once it was handed out (its text is gone then).
+    pub fn release(&mut self) {
+        super::release(&mut self.ready, super::MAX_RAW_BYTES);
     }
 
     fn finish_pending(&mut self) -> Option<Piece> {

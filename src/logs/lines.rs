@@ -3,7 +3,9 @@
 
 use std::io::{self, Read};
 
-/// Initial buffer size; it grows only for lines longer than this.
+/// Initial buffer size; it grows only for lines longer than this. Budget of the line reader:
+/// 256 KiB, up to the record limit (20 MiB) + 2 while a longer line is read, and back to 256 KiB
+/// after it ([`LineReader::release`]).
 const INITIAL_BUFFER: usize = 256 * 1024;
 
 /// One line, without its `\n` or `\r\n`.
@@ -82,6 +84,19 @@ impl<R: Read> LineReader<R> {
     /// dropped connection) ends the reading; what came before it was already handed out.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         Ok(self.advance()?.map(|m| self.line(&m)))
+    }
+
+    /// Gives back the memory a long line grew the buffer to, once the bytes left in it fit the
+    /// initial size again. Invalidates the last `LineMeta`.
+    pub fn release(&mut self) {
+        let left = self.end - self.start;
+        if self.buf.len() > 4 * INITIAL_BUFFER && left <= INITIAL_BUFFER / 2 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.start = 0;
+            self.end = left;
+            self.buf.truncate(INITIAL_BUFFER.min(self.max_line + 2));
+            self.buf.shrink_to_fit();
+        }
     }
 
     /// The line `meta` describes; `meta` must come from the latest `advance`.

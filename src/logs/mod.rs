@@ -83,8 +83,20 @@ use std::io::{self, Read};
 use lines::{Line, LineReader};
 
 /// The longest record text kept whole. Redshift caps one SQL statement at 16 MB; past this the
-/// record is cut, flagged `truncated`, and the rest follows as `parse_error` records.
+/// record is cut, flagged `truncated`, and the rest follows as `parse_error` records. Budget of
+/// the record stage: the activity log holds the statement being built and the one handed out
+/// (2 x 20 MiB at worst, given back after a huge one by [`Parser::release`]), beside the line
+/// reader's buffer; the pipe logs hold one line.
 pub const MAX_RECORD_BYTES: usize = 20 * 1024 * 1024;
+
+/// Most bytes of text a `parse_error` record keeps in `raw`: a real audit line that fails to
+/// parse is a few KiB, so this keeps every byte of those while a hostile object's megabytes cost
+/// 64 KiB a record (the whole text's length and hash come with it, [`WholeText`]). The pieces
+/// of an over-long activity statement are the exception: they keep `MAX_RECORD_BYTES`.
+pub const MAX_RAW_BYTES: usize = 64 * 1024;
+
+/// Bytes kept as the sample of a run of control bytes (one record for the whole run).
+pub const RUN_SAMPLE_BYTES: usize = 256;
 
 /// The most columns any log type has (the connection log's 22).
 pub const MAX_COLUMNS: usize = 22;
@@ -145,6 +157,23 @@ pub enum Body<'a> {
     ParseError { reason: Cow<'a, str>, raw: &'a str },
 }
 
+/// The whole text of a `parse_error` record whose `raw` holds only its start: its length and
+/// XXH3-128 hash, over the bytes as read (lines joined by `\n`, line ends otherwise left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeText {
+    pub bytes: u64,
+    pub xxh3: u128,
+}
+
+impl WholeText {
+    fn of(bytes: &[u8]) -> Self {
+        WholeText {
+            bytes: bytes.len() as u64,
+            xxh3: xxhash_rust::xxh3::xxh3_128(bytes),
+        }
+    }
+}
+
 /// One record as it comes out of a parser, borrowing from the parser's buffers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record<'a> {
@@ -164,6 +193,9 @@ pub struct Record<'a> {
     pub read_cut: bool,
     /// Secrets in the record's text were replaced (`crate::redact`); parsers always say `false`.
     pub redacted: bool,
+    /// A `parse_error` whose `raw` is only the start of its text ([`MAX_RAW_BYTES`], or the
+    /// sample of a run of control bytes): the whole text's length and hash.
+    pub whole: Option<WholeText>,
 }
 
 impl<'a> Body<'a> {
@@ -191,10 +223,115 @@ pub struct Parser<R> {
     /// Decoded text of the record being handed out (when it needed replacing or joining).
     text: String,
     activity: activity::Assembler,
-    /// A read error held back until the statement read before it is handed out.
+    /// A read error held back until the record read before it is handed out.
     failed: Option<io::Error>,
     /// The record size limit.
     limit: usize,
+    /// The sample of a run of control bytes (the run's record borrows it).
+    sample: String,
+    /// A line (pipe logs) or piece (activity log) read past the end of a run, handed out next;
+    /// its bytes are still where the reader left them.
+    held_line: Option<lines::LineMeta>,
+    held_piece: Option<activity::Piece>,
+}
+
+/// A run of control bytes being gathered into one record.
+struct Run {
+    line: u64,
+    last_line: u64,
+    hasher: xxhash_rust::xxh3::Xxh3Default,
+    bytes: u64,
+    invalid_utf8: bool,
+    read_cut: bool,
+}
+
+impl Run {
+    fn new(line: u64, bytes: &[u8], sample: &mut String) -> Self {
+        let head = &bytes[..bytes.len().min(RUN_SAMPLE_BYTES)];
+        sample.clear();
+        sample.push_str(&String::from_utf8_lossy(head));
+        let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+        hasher.update(bytes);
+        Run {
+            line,
+            last_line: line,
+            hasher,
+            bytes: bytes.len() as u64,
+            invalid_utf8: std::str::from_utf8(bytes).is_err(),
+            read_cut: false,
+        }
+    }
+
+    fn add(&mut self, line: u64, new_line: bool, bytes: &[u8]) {
+        if new_line {
+            self.hasher.update(b"\n");
+            self.bytes += 1;
+        }
+        self.hasher.update(bytes);
+        self.bytes += bytes.len() as u64;
+        self.last_line = line;
+    }
+
+    /// The run's record; `raw` is the sample, `whole` set when the sample is not all of it.
+    fn record<'a>(self, log_type: LogType, ordinal: u64, sample: &'a str) -> Record<'a> {
+        let reason = format!(
+            "text of control bytes (NUL and the like, no audit record), {} bytes on lines {} to \
+             {}: one record for the run, raw holds its first {} bytes",
+            self.bytes, self.line, self.last_line, RUN_SAMPLE_BYTES
+        );
+        let whole = (self.bytes > sample.len() as u64).then(|| WholeText {
+            bytes: self.bytes,
+            xxh3: self.hasher.digest128(),
+        });
+        Record {
+            log_type,
+            body: Body::ParseError {
+                reason: Cow::Owned(reason),
+                raw: sample,
+            },
+            line: self.line,
+            ordinal,
+            invalid_utf8: self.invalid_utf8,
+            truncated: false,
+            read_cut: self.read_cut,
+            redacted: false,
+            whole,
+        }
+    }
+}
+
+/// Whether more than half the bytes are control bytes other than tab and line ends (NUL,
+/// escape, DEL, ...): text no audit log holds, and which JSON escaping grows sixfold.
+pub fn mostly_control(bytes: &[u8]) -> bool {
+    // Every line of every object goes through here: branch-free byte counts in chunks of 255,
+    // which the compiler turns into SIMD, keep it far below the cost of parsing.
+    let mut control = 0usize;
+    for chunk in bytes.chunks(255) {
+        let mut n = 0u8;
+        for &b in chunk {
+            let is = ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0x7f);
+            n += u8::from(is);
+        }
+        control += usize::from(n);
+    }
+    control * 2 > bytes.len()
+}
+
+/// Cuts a parse error's `raw` to [`MAX_RAW_BYTES`] (at a char boundary), returning the whole
+/// text's length and hash when it did.
+fn cap_raw(body: &mut Body<'_>, bytes: &[u8]) -> Option<WholeText> {
+    let Body::ParseError { raw, .. } = body else {
+        return None;
+    };
+    if raw.len() <= MAX_RAW_BYTES {
+        return None;
+    }
+    let mut end = MAX_RAW_BYTES;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    *raw = &raw[..end];
+    Some(WholeText::of(bytes))
 }
 
 impl<R: Read> Parser<R> {
@@ -212,6 +349,9 @@ impl<R: Read> Parser<R> {
             activity: activity::Assembler::new(max_record),
             failed: None,
             limit: max_record,
+            sample: String::new(),
+            held_line: None,
+            held_piece: None,
         }
     }
 
@@ -229,6 +369,18 @@ impl<R: Read> Parser<R> {
         self.lines.bytes_read()
     }
 
+    /// Gives back memory a huge record left in the parser's buffers (call between records).
+    pub fn release(&mut self) {
+        release(&mut self.text, MAX_RAW_BYTES);
+        // A held piece's text is still in the assembler, a held line's in the reader.
+        if self.held_piece.is_none() {
+            self.activity.release();
+        }
+        if self.held_line.is_none() {
+            self.lines.release();
+        }
+    }
+
     /// The next record, or `None` at the end of the input. Unparsable text comes out as a
     /// `parse_error` record; only an I/O error (say, a truncated gzip stream) is an `Err`.
     pub fn next_record(&mut self) -> io::Result<Option<Record<'_>>> {
@@ -239,80 +391,152 @@ impl<R: Read> Parser<R> {
         Ok(record)
     }
 
-    fn next_pipe_record(&mut self) -> io::Result<Option<Record<'_>>> {
-        let meta = loop {
+    /// The next line that is not blank (a later piece of a long line always counts).
+    fn next_pipe_line(&mut self) -> io::Result<Option<lines::LineMeta>> {
+        if let Some(meta) = self.held_line.take() {
+            return Ok(Some(meta));
+        }
+        loop {
             let Some(meta) = self.lines.advance()? else {
                 return Ok(None);
             };
             let line = self.lines.line(&meta);
-            // Blank lines are not records.
             if line.continuation || !line.bytes.iter().all(u8::is_ascii_whitespace) {
-                break meta;
+                return Ok(Some(meta));
             }
-        };
-        let ordinal = self.ordinal;
-        self.ordinal += 1;
-        let Line {
-            bytes,
-            number,
-            continuation,
-            cut,
-            at_failure,
-        } = self.lines.line(&meta);
-        let (text, invalid_utf8) = decode(bytes, &mut self.text);
-        let limit = self.limit;
-        let body = if continuation {
+        }
+    }
+
+    /// The body of a pipe-log line (borrowing `bytes`, or `text` when it needed replacing).
+    fn pipe_body<'a>(
+        log_type: LogType,
+        line: &Line<'a>,
+        text: &'a mut String,
+        limit: usize,
+    ) -> (Body<'a>, bool) {
+        let (text, invalid_utf8) = decode(line.bytes, text);
+        let body = if line.continuation {
             Body::ParseError {
-                reason: Cow::Owned(continuation_reason(number, limit)),
+                reason: Cow::Owned(continuation_reason(line.number, limit)),
                 raw: text,
             }
-        } else if cut {
+        } else if line.cut {
             // Typing a cut line would give wrong values (a port cut mid-number): keep it raw.
             Body::ParseError {
                 reason: Cow::Owned(cut_reason(limit)),
                 raw: text,
             }
-        } else if self.log_type == LogType::ConnectionLog {
+        } else if log_type == LogType::ConnectionLog {
             connection::parse(text)
         } else {
             user::parse(text)
         };
-        Ok(Some(Record {
-            log_type: self.log_type,
-            body,
-            line: number,
-            ordinal,
-            invalid_utf8,
-            truncated: cut,
-            read_cut: at_failure,
-            redacted: false,
-        }))
+        (body, invalid_utf8)
     }
 
-    fn next_activity_record(&mut self) -> io::Result<Option<Record<'_>>> {
+    fn next_pipe_record(&mut self) -> io::Result<Option<Record<'_>>> {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        let piece = loop {
+        let Some(meta) = self.next_pipe_line()? else {
+            return Ok(None);
+        };
+        let ordinal = self.ordinal;
+        self.ordinal += 1;
+        let line = self.lines.line(&meta);
+        // Counting control bytes is cheaper than parsing: a line is parsed twice only when it
+        // is mostly control bytes.
+        let run_starts = mostly_control(line.bytes) && {
+            let (body, _) = Self::pipe_body(self.log_type, &line, &mut self.text, self.limit);
+            body_is_error(&body)
+        };
+        if run_starts {
+            let mut run = Run::new(meta.number, line.bytes, &mut self.sample);
+            run.read_cut = meta.at_failure;
+            self.gather_pipe_run(&mut run);
+            return Ok(Some(run.record(self.log_type, ordinal, &self.sample)));
+        }
+        let line = self.lines.line(&meta);
+        let (mut body, invalid_utf8) =
+            Self::pipe_body(self.log_type, &line, &mut self.text, self.limit);
+        let whole = cap_raw(&mut body, line.bytes);
+        Ok(Some(Record {
+            log_type: self.log_type,
+            body,
+            line: meta.number,
+            ordinal,
+            invalid_utf8,
+            truncated: meta.cut,
+            read_cut: meta.at_failure,
+            redacted: false,
+            whole,
+        }))
+    }
+
+    /// Adds the lines that go on a run of control bytes; the first that does not is held.
+    fn gather_pipe_run(&mut self, run: &mut Run) {
+        loop {
+            let meta = match self.next_pipe_line() {
+                Ok(Some(meta)) => meta,
+                Ok(None) => return,
+                Err(e) => {
+                    self.failed = Some(e);
+                    run.read_cut = true;
+                    return;
+                }
+            };
+            let line = self.lines.line(&meta);
+            let goes_on = line.continuation
+                || mostly_control(line.bytes) && {
+                    let (body, _) =
+                        Self::pipe_body(self.log_type, &line, &mut self.text, self.limit);
+                    body_is_error(&body)
+                };
+            if !goes_on {
+                self.held_line = Some(meta);
+                return;
+            }
+            run.add(meta.number, !line.continuation, line.bytes);
+            run.read_cut |= meta.at_failure;
+        }
+    }
+
+    /// The next finished piece of the activity log, the held one first.
+    fn next_piece(&mut self) -> io::Result<Option<activity::Piece>> {
+        if let Some(piece) = self.held_piece.take() {
+            return Ok(Some(piece));
+        }
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        loop {
             match self.lines.next_line() {
                 Ok(line) => {
                     if let Some(piece) = self.activity.push(line) {
-                        break piece;
+                        return Ok(piece);
                     }
                 }
-                Err(e) => match self.activity.abort() {
-                    Some(piece) => {
-                        self.failed = Some(e);
-                        break Some(piece);
+                Err(e) => {
+                    return match self.activity.abort() {
+                        Some(piece) => {
+                            self.failed = Some(e);
+                            Ok(Some(piece))
+                        }
+                        None => Err(e),
                     }
-                    None => return Err(e),
-                },
+                }
             }
-        };
-        let Some(piece) = piece else { return Ok(None) };
-        let ordinal = self.ordinal;
-        self.ordinal += 1;
-        let (text, invalid_utf8) = decode(self.activity.ready(), &mut self.text);
+        }
+    }
+
+    /// The body of the piece whose text is in the assembler.
+    fn piece_body<'a>(
+        piece: &activity::Piece,
+        ready: &'a [u8],
+        text: &'a mut String,
+        limit: usize,
+    ) -> (Body<'a>, bool) {
+        let (text, invalid_utf8) = decode(ready, text);
         let body = match piece.kind {
             activity::PieceKind::Statement => activity::parse(text),
             activity::PieceKind::Orphan => Body::ParseError {
@@ -320,9 +544,45 @@ impl<R: Read> Parser<R> {
                 raw: text,
             },
             activity::PieceKind::Continuation { of_line } => Body::ParseError {
-                reason: Cow::Owned(continuation_reason(of_line, self.limit)),
+                reason: Cow::Owned(continuation_reason(of_line, limit)),
                 raw: text,
             },
+        };
+        (body, invalid_utf8)
+    }
+
+    /// Whether the piece in the assembler is a parse error of control bytes.
+    fn piece_is_control(&mut self, piece: &activity::Piece) -> bool {
+        let ready = self.activity.ready();
+        match piece.kind {
+            activity::PieceKind::Statement => {
+                mostly_control(ready) && {
+                    let (body, _) = Self::piece_body(piece, ready, &mut self.text, self.limit);
+                    body_is_error(&body)
+                }
+            }
+            _ => mostly_control(ready),
+        }
+    }
+
+    fn next_activity_record(&mut self) -> io::Result<Option<Record<'_>>> {
+        let Some(piece) = self.next_piece()? else {
+            return Ok(None);
+        };
+        let ordinal = self.ordinal;
+        self.ordinal += 1;
+        if self.piece_is_control(&piece) {
+            let mut run = Run::new(piece.line, self.activity.ready(), &mut self.sample);
+            run.read_cut = piece.read_cut;
+            self.gather_activity_run(&mut run);
+            return Ok(Some(run.record(self.log_type, ordinal, &self.sample)));
+        }
+        let ready = self.activity.ready();
+        let (mut body, invalid_utf8) = Self::piece_body(&piece, ready, &mut self.text, self.limit);
+        // The pieces of an over-long statement keep the record limit: they are its text.
+        let whole = match piece.kind {
+            activity::PieceKind::Continuation { .. } => None,
+            _ => cap_raw(&mut body, ready),
         };
         Ok(Some(Record {
             log_type: self.log_type,
@@ -333,7 +593,73 @@ impl<R: Read> Parser<R> {
             truncated: piece.truncated,
             read_cut: piece.read_cut,
             redacted: false,
+            whole,
         }))
+    }
+
+    /// Adds the pieces that go on a run of control bytes; the first that does not is held.
+    fn gather_activity_run(&mut self, run: &mut Run) {
+        loop {
+            let piece = match self.next_piece() {
+                Ok(Some(piece)) => piece,
+                Ok(None) => return,
+                Err(e) => {
+                    self.failed = Some(e);
+                    run.read_cut = true;
+                    return;
+                }
+            };
+            if !self.piece_is_control(&piece) {
+                self.held_piece = Some(piece);
+                return;
+            }
+            run.add(piece.line, piece.new_line, self.activity.ready());
+            run.read_cut |= piece.read_cut;
+        }
+    }
+}
+
+fn body_is_error(body: &Body<'_>) -> bool {
+    matches!(body, Body::ParseError { .. })
+}
+
+/// Shrinks a buffer a huge record grew back to `keep` bytes of capacity, so one hostile record
+/// does not hold its memory for the rest of the object.
+pub fn release<T: Shrink>(buf: &mut T, keep: usize) {
+    if buf.capacity() > keep.saturating_mul(4) {
+        buf.clear();
+        buf.shrink_to(keep);
+    }
+}
+
+/// A growable buffer [`release`] can shrink.
+pub trait Shrink {
+    fn capacity(&self) -> usize;
+    fn clear(&mut self);
+    fn shrink_to(&mut self, keep: usize);
+}
+
+impl Shrink for String {
+    fn capacity(&self) -> usize {
+        String::capacity(self)
+    }
+    fn clear(&mut self) {
+        String::clear(self)
+    }
+    fn shrink_to(&mut self, keep: usize) {
+        String::shrink_to(self, keep)
+    }
+}
+
+impl Shrink for Vec<u8> {
+    fn capacity(&self) -> usize {
+        Vec::capacity(self)
+    }
+    fn clear(&mut self) {
+        Vec::clear(self)
+    }
+    fn shrink_to(&mut self, keep: usize) {
+        Vec::shrink_to(self, keep)
     }
 }
 

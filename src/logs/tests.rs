@@ -276,3 +276,154 @@ fn record_time_is_the_timestamp_column_of_every_log_type() {
         );
     }
 }
+
+// --- bounded cost on hostile text -----------------------------------------------------------
+
+const CONN_LINE: &str =
+    "authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | |";
+const USER_LINE: &str =
+    "1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Thu, 3 Dec 2020 10:18:38:416";
+
+/// (parse error?, raw length, whole text's bytes, line) of every record.
+fn shapes(log_type: LogType, input: &[u8], limit: usize) -> Vec<(bool, usize, Option<u64>, u64)> {
+    let mut parser = Parser::with_limit(log_type, input, limit);
+    let mut out = Vec::new();
+    while let Some(r) = parser.next_record().unwrap() {
+        let raw = match &r.body {
+            Body::ParseError { raw, .. } => raw.len(),
+            Body::Columns(_) => 0,
+        };
+        out.push((r.is_parse_error(), raw, r.whole.map(|w| w.bytes), r.line));
+        parser.release();
+    }
+    out
+}
+
+fn good_line(log_type: LogType) -> &'static str {
+    match log_type {
+        LogType::ConnectionLog => CONN_LINE,
+        LogType::UserLog => USER_LINE,
+        LogType::UserActivityLog => H1,
+    }
+}
+
+#[test]
+fn a_long_unparsable_line_keeps_64_kib_of_raw_with_the_whole_length_and_hash() {
+    for log_type in LogType::ALL {
+        let junk = "not a record ".repeat(20_000); // 260,000 bytes
+        let input = format!("{junk}\n{}\n", good_line(log_type));
+        let mut parser = Parser::new(log_type, input.as_bytes());
+        let first = parser.next_record().unwrap().unwrap();
+        let Body::ParseError { raw, .. } = first.body else {
+            panic!("{log_type}: not a parse error");
+        };
+        assert_eq!(raw.len(), MAX_RAW_BYTES, "{log_type}");
+        assert!(junk.starts_with(raw));
+        let whole = first.whole.expect("the whole text is described");
+        assert_eq!(whole.bytes, junk.len() as u64, "{log_type}");
+        assert_eq!(whole.xxh3, xxhash_rust::xxh3::xxh3_128(junk.as_bytes()));
+        let next = parser.next_record().unwrap().unwrap();
+        assert!(!next.is_parse_error(), "{log_type}: the good line after it");
+    }
+}
+
+#[test]
+fn a_short_unparsable_line_is_whole_and_has_no_length_or_hash() {
+    for log_type in LogType::ALL {
+        let got = shapes(log_type, b"not a record at all\n", MAX_RECORD_BYTES);
+        assert_eq!(got, vec![(true, 19, None, 1)], "{log_type}");
+    }
+}
+
+#[test]
+fn a_run_of_control_bytes_is_one_record_in_every_log_type() {
+    for log_type in LogType::ALL {
+        // Zeros with no newline, then zero lines, then a good record: pieces of 1,000 bytes.
+        let mut input = vec![0u8; 10_500];
+        input.extend_from_slice(b"\n\x01\x02\x03\n\n\x1b\x1b\n");
+        input.extend_from_slice(good_line(log_type).as_bytes());
+        input.push(b'\n');
+        let got = shapes(log_type, &input, 1000);
+        // 10,500 zeros, then 3 + 2 control bytes on lines joined by `\n` (the blank line left
+        // out where a pipe log skips it, kept inside an activity orphan).
+        let run_bytes = match log_type {
+            LogType::UserActivityLog => 10_500 + 1 + 3 + 1 + 1 + 2,
+            _ => 10_500 + 1 + 3 + 1 + 2,
+        };
+        assert_eq!(
+            got,
+            vec![
+                (true, RUN_SAMPLE_BYTES, Some(run_bytes), 1),
+                (false, 0, None, 5)
+            ],
+            "{log_type}"
+        );
+    }
+}
+
+#[test]
+fn a_run_hash_covers_the_whole_run_and_its_reason_names_the_lines() {
+    let input = [vec![7u8; 5000], b"\n".to_vec(), vec![7u8; 10]].concat();
+    let mut parser = Parser::with_limit(LogType::ConnectionLog, &input[..], 1000);
+    let r = parser.next_record().unwrap().unwrap();
+    let whole = r.whole.expect("whole");
+    assert_eq!(whole.bytes, 5011);
+    assert_eq!(whole.xxh3, xxhash_rust::xxh3::xxh3_128(&input));
+    match r.body {
+        Body::ParseError { reason, raw } => {
+            assert!(reason.contains("lines 1 to 2"), "{reason}");
+            assert_eq!(raw.len(), RUN_SAMPLE_BYTES);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(parser.next_record().unwrap().is_none());
+}
+
+#[test]
+fn text_with_few_control_bytes_is_no_run() {
+    let line = format!("{}\u{1}\n", "x".repeat(50));
+    let input = line.repeat(3);
+    let got = shapes(LogType::UserLog, input.as_bytes(), MAX_RECORD_BYTES);
+    assert_eq!(got.len(), 3, "one parse error a line: {got:?}");
+    assert!(mostly_control(b"\0\0\0a"));
+    assert!(!mostly_control(b"\0\0aa"));
+    assert!(!mostly_control(b""));
+    assert!(!mostly_control(b"\t\t\r\n"));
+}
+
+#[test]
+fn the_pieces_of_an_over_long_statement_keep_the_record_limit() {
+    let query = "select 1 from t where x = 'abc' ".repeat(400); // 12,800 bytes
+    let input = format!("{H1} {query}\n{H2}\n");
+    let limit = 5000;
+    let got = shapes(LogType::UserActivityLog, input.as_bytes(), limit);
+    assert!(!got[0].0, "the statement itself");
+    let continuations: Vec<_> = got[1..got.len() - 1].to_vec();
+    assert!(!continuations.is_empty());
+    for (error, raw, whole, _) in continuations {
+        assert!(error && whole.is_none() && raw > 1000, "{got:?}");
+    }
+}
+
+#[test]
+fn a_read_failure_inside_a_run_ends_it_cut_then_fails() {
+    struct ZerosThenFail(usize);
+    impl Read for ZerosThenFail {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset"));
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(0);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    for log_type in LogType::ALL {
+        let mut parser = Parser::with_limit(log_type, ZerosThenFail(5000), 1000);
+        let r = parser.next_record().unwrap().unwrap();
+        assert!(r.read_cut, "{log_type}");
+        assert_eq!(r.whole.map(|w| w.bytes), Some(5000), "{log_type}");
+        assert!(parser.next_record().is_err(), "{log_type}");
+    }
+}

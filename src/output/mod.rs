@@ -98,13 +98,7 @@ impl Provenance {
             input[n - 8..].copy_from_slice(&ordinal.to_le_bytes());
             xxh3_128(&input)
         };
-        let mut hex = [0u8; 32];
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for (i, byte) in hash.to_be_bytes().iter().enumerate() {
-            hex[2 * i] = DIGITS[usize::from(byte >> 4)];
-            hex[2 * i + 1] = DIGITS[usize::from(byte & 15)];
-        }
-        hex
+        hex128(hash)
     }
 
     /// The record's id as written: 32 hex digits, with `-cut` after them for a record the input
@@ -125,6 +119,28 @@ impl Provenance {
         self.write_id(out, record);
         out.extend_from_slice(b"\"}");
     }
+}
+
+/// `,"raw_bytes":N,"raw_xxh3":"…"` when a parse error's `raw` holds only the start of its text.
+fn write_whole(out: &mut Vec<u8>, record: &Record<'_>) {
+    if let Some(whole) = record.whole {
+        out.extend_from_slice(b",\"raw_bytes\":");
+        write_int(out, i64::try_from(whole.bytes).unwrap_or(i64::MAX));
+        out.extend_from_slice(b",\"raw_xxh3\":\"");
+        out.extend_from_slice(&hex128(whole.xxh3));
+        out.push(b'"');
+    }
+}
+
+/// 32 lowercase hex digits.
+fn hex128(n: u128) -> [u8; 32] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 32];
+    for (i, byte) in n.to_be_bytes().iter().enumerate() {
+        hex[2 * i] = DIGITS[usize::from(byte >> 4)];
+        hex[2 * i + 1] = DIGITS[usize::from(byte & 15)];
+    }
+    hex
 }
 
 /// One part of a record split across Firehose records: this part's share of the split text.
@@ -159,6 +175,7 @@ fn write_record_part(
             write_str(out, reason);
             out.extend_from_slice(b",\"raw\":");
             write_str(out, part.map_or(raw, |p| p.text));
+            write_whole(out, record);
         }
     }
     if record.invalid_utf8 {
@@ -250,6 +267,10 @@ fn split_text<'a>(record: &Record<'a>) -> Option<&'a str> {
     }
 }
 
+/// The part fields of a part numbered 0 of 0, as measured by `write_parts` (the room below
+/// replaces them).
+const EMPTY_PART_FIELDS: &str = ",\"part\":0,\"parts\":0";
+
 /// Room left for the `"part":N,"parts":N` fields.
 const PART_FIELDS_ROOM: usize = 40;
 
@@ -316,17 +337,35 @@ impl Format {
         mut emit: impl FnMut(&[u8]),
     ) -> Result<usize, TooLarge> {
         buf.clear();
-        self.write_record(buf, record, provenance);
-        if buf.len() <= max_len {
-            emit(buf);
-            return Ok(1);
-        }
-        let text = split_text(record).ok_or(TooLarge(buf.len()))?;
-        let overhead = buf
-            .len()
-            .checked_sub(json::escaped_len(text))
-            .map(|rest| rest + 2 + PART_FIELDS_ROOM)
-            .ok_or(TooLarge(buf.len()))?;
+        let text = split_text(record);
+        let overhead = match text {
+            // Too long to fit however it escapes: measured without its text, never rendered
+            // whole (a 20 MiB statement of control bytes would take 120 MiB as JSON).
+            Some(text) if text.len() > max_len => {
+                let empty = Part {
+                    text: "",
+                    part: 0,
+                    parts: 0,
+                };
+                self.write_part(buf, record, provenance, Some(empty));
+                (buf.len() + PART_FIELDS_ROOM)
+                    .checked_sub(EMPTY_PART_FIELDS.len())
+                    .ok_or(TooLarge(buf.len()))?
+            }
+            _ => {
+                self.write_record(buf, record, provenance);
+                if buf.len() <= max_len {
+                    emit(buf);
+                    return Ok(1);
+                }
+                let text = text.ok_or(TooLarge(buf.len()))?;
+                buf.len()
+                    .checked_sub(json::escaped_len(text))
+                    .map(|rest| rest + 2 + PART_FIELDS_ROOM)
+                    .ok_or(TooLarge(buf.len()))?
+            }
+        };
+        let text = text.ok_or(TooLarge(overhead))?;
         let room = max_len
             .checked_sub(overhead)
             .filter(|&r| r >= 8)

@@ -632,6 +632,7 @@ fn unmapped(
     if record.redacted {
         out.extend_from_slice(b",\"redacted\":true");
     }
+    super::write_whole(out, record);
     if let Some(p) = part {
         out.extend_from_slice(b",\"part\":");
         write_int(out, p.part as i64);

@@ -648,3 +648,58 @@ fn secret_across_the_split_of_a_2mb_statement_is_redacted_in_every_part() {
         assert!(rejoined.contains("PASSWORD '[REDACTED]'"), "{format}");
     }
 }
+
+#[test]
+fn a_shortened_raw_text_carries_its_length_and_hash_in_both_formats() {
+    let p = Provenance::new(LogType::ConnectionLog, Some(&name()), Some("b"), "k");
+    let junk = "x".repeat(100_000);
+    let input = format!("{junk}\n{CONNECTION}");
+    let hash = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(junk.as_bytes()));
+    let raw = lines(LogType::ConnectionLog, &input, &p);
+    assert_eq!(raw[0]["raw"].as_str().map(str::len), Some(64 * 1024));
+    assert_eq!(raw[0]["raw_bytes"], 100_000);
+    assert_eq!(raw[0]["raw_xxh3"].as_str(), Some(hash.as_str()));
+    assert!(
+        raw[1].get("raw_bytes").is_none(),
+        "a record has no raw_bytes"
+    );
+    let ocsf = ocsf_events(LogType::ConnectionLog, &input, &p);
+    assert_eq!(ocsf[0]["raw_data"].as_str().map(str::len), Some(64 * 1024));
+    assert_eq!(ocsf[0]["unmapped"]["raw_bytes"], 100_000);
+    assert_eq!(
+        ocsf[0]["unmapped"]["raw_xxh3"].as_str(),
+        Some(hash.as_str())
+    );
+}
+
+#[test]
+fn a_statement_of_control_bytes_is_split_without_rendering_it_whole() {
+    // 200,000 control bytes escape to 1.2 MB: split into parts that rejoin to the text.
+    let p = Provenance::new(LogType::UserActivityLog, None, Some("b"), "k");
+    let query = "\u{1}".repeat(200_000);
+    let input =
+        format!("'2024-03-01T00:00:00Z UTC [ db=d user=u pid=1 userid=2 xid=3 ]' LOG: {query}\n");
+    let mut parser = Parser::new(LogType::UserActivityLog, input.as_bytes());
+    let record = parser.next_record().unwrap().unwrap();
+    assert!(!record.is_parse_error());
+    for format in [Format::Raw, Format::Ocsf] {
+        let mut parts = Vec::new();
+        let n = format
+            .write_parts(&record, &p, 100_000, &mut Vec::new(), |b| {
+                parts.push(b.to_vec())
+            })
+            .unwrap();
+        assert!(n >= 12, "{format}: {n}");
+        let mut rejoined = String::new();
+        for part in &parts {
+            assert!(part.len() <= 100_000, "{format}: {}", part.len());
+            let v: serde_json::Value = serde_json::from_slice(part).unwrap();
+            let text = match format {
+                Format::Raw => &v["query"],
+                Format::Ocsf => &v["query_info"]["query_string"],
+            };
+            rejoined.push_str(text.as_str().unwrap_or_else(|| panic!("{format}: no text")));
+        }
+        assert_eq!(rejoined, query, "{format}");
+    }
+}

@@ -119,6 +119,7 @@ mod tests {
             output: Output {
                 format,
                 redact: true,
+                ..Output::default()
             },
             region: Some("us-east-1"),
             max_line: Some(1_000_000),

@@ -6,7 +6,8 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::{
-    var, OutputFormat, Secret, CLOUDTRAIL, MAX_ATTEMPTS_RANGE, MAX_LOOKBACK_DAYS, MAX_STALE_AFTER,
+    var, OutputFormat, Secret, CLOUDTRAIL, MAX_ATTEMPTS_RANGE, MAX_EXPANSION_RANGE,
+    MAX_LOOKBACK_DAYS, MAX_STALE_AFTER,
 };
 use crate::aws_names;
 use crate::key;
@@ -235,6 +236,13 @@ pub(super) fn max_attempts(text: &str) -> Result<u32, String> {
     let (min, max) = (MAX_ATTEMPTS_RANGE.start(), MAX_ATTEMPTS_RANGE.end());
     whole_number(text, MAX_ATTEMPTS_RANGE)
         .ok_or_else(|| format!("{text:?} is not a whole number of attempts from {min} to {max}"))
+}
+
+pub(super) fn max_expansion(text: &str) -> Result<u32, String> {
+    let (min, max) = (MAX_EXPANSION_RANGE.start(), MAX_EXPANSION_RANGE.end());
+    whole_number(text, MAX_EXPANSION_RANGE).ok_or_else(|| {
+        format!("{text:?} is not a whole number of times from {min} to {max} (the most text an object may expand to, per compressed byte)")
+    })
 }
 
 pub fn output_format(text: &str) -> Result<OutputFormat, String> {
