@@ -78,6 +78,22 @@ impl StateStore for MemoryStore {
         Box::pin(async move { result })
     }
 
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, StateError>> {
+        let objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys: Vec<String> = objects
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys.truncate(max);
+        Box::pin(async move { Ok(keys) })
+    }
+
     fn location(&self, key: &str) -> String {
         format!("memory://{key}")
     }
