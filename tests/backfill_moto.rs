@@ -35,7 +35,7 @@ use redshift_audit_forwarder::ports::memory::ManualClock;
 use redshift_audit_forwarder::ports::{Precondition, StateError, StateStore};
 use redshift_audit_forwarder::runtime::{ledger_in, live_from, Live};
 use redshift_audit_forwarder::settings::Settings;
-use redshift_audit_forwarder::sink::{Sink, SinkError, SinkStats};
+use redshift_audit_forwarder::sink::{Accepted, Sink, SinkError, SinkStats};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_redshift-audit-forwarder");
@@ -582,6 +582,13 @@ impl Sink for DyingSink {
 
     async fn finish(self) -> Result<SinkStats, SinkError> {
         Ok(self.stats)
+    }
+
+    fn accepted(&self) -> Accepted {
+        Accepted {
+            lines: self.stats.lines,
+            bytes: self.stats.payload_bytes,
+        }
     }
 }
 

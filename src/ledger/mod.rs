@@ -40,7 +40,10 @@ pub use crate::time::rfc3339_ms;
 pub mod check;
 pub mod progress;
 pub use check::{CLOCK_SKEW_MS, EARLIEST_DAY, MAX_LEASE_HOLD_MS, MAX_LEASE_MS, SCHEMA_VERSION};
-pub use progress::{Progress, SetAside, MAX_LISTED_ASIDE, PROGRESS_EVERY_BYTES, PROGRESS_EVERY_MS};
+pub use progress::{
+    Progress, SetAside, MAX_LISTED_ASIDE, PROGRESS_EVERY_BYTES, PROGRESS_EVERY_MS,
+    PROGRESS_MIN_BYTES,
+};
 
 /// Folder of the done markers under the state prefix.
 const DONE_DIR: &str = "done/";

@@ -4,7 +4,7 @@
 //!
 //! | object | key | written |
 //! |---|---|---|
-//! | progress | `<prefix>progress/<32 hex of xxh3-128(bucket \0 key)>.json` | while an object is sent, at most once per [`PROGRESS_EVERY_BYTES`] of accepted payload or [`PROGRESS_EVERY_MS`]; when sending stops at a deadline; after a failed attempt (with the attempt counted) |
+//! | progress | `<prefix>progress/<32 hex of xxh3-128(bucket \0 key)>.json` | while an object is sent, at most once per [`PROGRESS_EVERY_BYTES`] of accepted payload (or [`PROGRESS_EVERY_MS`] and [`PROGRESS_MIN_BYTES`]); when sending stops at a deadline; after a failed attempt (with the attempt counted) |
 //! | set aside | `<prefix>aside/<same hash>.json` | when an object failed [`MAX_ATTEMPTS`](crate::settings) times, or once with an error no retry can fix |
 //!
 //! A progress record says how many NDJSON lines of one version (ETag) of the object, rendered
@@ -38,8 +38,13 @@ const ASIDE_DIR: &str = "aside/";
 /// calls in flight because the deadline and failures save progress too.
 pub const PROGRESS_EVERY_BYTES: u64 = 10 * 1024 * 1024;
 
-/// Longest time between two progress writes while lines are being accepted (slow streams).
+/// Longest time between two progress writes while lines are being accepted (slow streams),
+/// once at least [`PROGRESS_MIN_BYTES`] more were accepted.
 pub const PROGRESS_EVERY_MS: i64 = 60_000;
+
+/// Accepted payload below which no progress is written before the object ends: a retry of so
+/// little costs less than the writes.
+pub const PROGRESS_MIN_BYTES: u64 = 1024 * 1024;
 
 /// Most set-aside records listed (`backfill --dry-run`) or retried (`--retry-set-aside`) in one
 /// run.
