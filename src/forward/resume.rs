@@ -13,8 +13,8 @@
 //!    [`PROGRESS_EVERY_MS`] passed with at least [`PROGRESS_MIN_BYTES`] more: at most one write
 //!    per 10 MiB of payload (or per minute and MiB on a slow stream), none for an object under
 //!    1 MiB of payload that completes;
-//! 4. between Firehose calls (each 256 KiB of lines handed over) the clock is checked against
-//!    the stop time; past it, sending stops at a call boundary ([`crate::sink::Sink::stop`]:
+//! 4. between Firehose calls (when one ended, and at each 256 KiB of lines handed over) the
+//!    clock is checked against the stop time; past it, sending stops at a call boundary ([`crate::sink::Sink::stop`]:
 //!    the calls in flight finish, nothing more is sent), progress is written, and the attempt
 //!    ends with [`ForwardError::Paused`] (retryable; not a failed attempt);
 //! 5. completed: the done marker is written (it supersedes the progress record); failed: the
@@ -133,6 +133,12 @@ impl<'a> Resume<'a> {
         }
     }
 
+    /// Whether the stop time has come.
+    fn past_stop(&self) -> bool {
+        self.stop_at_ms
+            .is_some_and(|stop| self.clock.now_ms() >= stop)
+    }
+
     /// Progress records written so far.
     pub(crate) fn writes(&self) -> u64 {
         self.saver.as_ref().map_or(0, |s| s.writes)
@@ -204,7 +210,8 @@ pub(crate) async fn send_resuming<S: Sink>(
     let pattern = cut_pattern();
     let cut = memmem::Finder::new(&pattern);
     let mut last = Accepted::default();
-    while let Some(batch) = lines.recv().await {
+    let mut stopping = false;
+    'receive: while let Some(batch) = lines.recv().await {
         for line in batch.iter() {
             let index = resume.seen;
             resume.seen += 1;
@@ -216,25 +223,31 @@ pub(crate) async fn send_resuming<S: Sink>(
             }
             let sent = sink.send(line).await;
             let accepted = sink.accepted();
-            if accepted != last {
+            let call_ended = accepted != last;
+            if call_ended {
                 last = accepted;
                 resume.update(base, accepted);
                 resume.save(false).await;
             }
             sent?;
+            if call_ended && resume.past_stop() {
+                stopping = true;
+                break 'receive;
+            }
         }
-        if resume
-            .stop_at_ms
-            .is_some_and(|stop| resume.clock.now_ms() >= stop)
-        {
-            // The parser stops when its channel closes.
-            drop(lines);
-            let (stats, accepted) = sink.stop().await?;
-            resume.update(base, accepted);
-            resume.paused = true;
-            resume.save(true).await;
-            return Ok(stats);
+        if resume.past_stop() {
+            stopping = true;
+            break;
         }
+    }
+    if stopping {
+        // The parser stops when its channel closes.
+        drop(lines);
+        let (stats, accepted) = sink.stop().await?;
+        resume.update(base, accepted);
+        resume.paused = true;
+        resume.save(true).await;
+        return Ok(stats);
     }
     let stats = sink.finish().await?;
     resume.update(
