@@ -181,7 +181,7 @@ async fn sqs_hands_back_an_object_stopped_at_the_deadline_and_not_one_set_aside(
     assert_eq!(answers[1], json!([{"itemIdentifier": "big"}]));
     assert_eq!(answers[2], json!([]), "finished by the second redelivery");
     assert_eq!(answers[3], json!([]), "done, and the missing one set aside");
-    let lines = delivered.lock().unwrap();
+    let lines = delivered.lock().unwrap().clone();
     let ids: std::collections::HashSet<String> = lines
         .iter()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
