@@ -17,7 +17,16 @@
 //!    (two state writes per object, none for an object found done, and one more per tree when
 //!    a walk ends with the cursor's resume day moved);
 //! 5. stops before starting an object when the time left is below the margin ([`margin_ms`]),
-//!    saves the cursor, releases the lease, and reports one [`Summary`].
+//!    and inside an object between Firehose calls [`IN_OBJECT_MARGIN_MS`] before the deadline
+//!    (its progress saved, the cursor pinned before it: the next run goes on from the line
+//!    where it stopped; `forward::resume`); saves the cursor, releases the lease, and reports one
+//!    [`Summary`]. A run so ends within its limit plus the one call in flight.
+//!
+//! Objects set aside (failed `MAX_ATTEMPTS` times, or once for good; `forward::resume`) are
+//! skipped with one log line and counted in [`Summary::skipped_set_aside`]; a failure that sets
+//! one aside counts as failed once and the cursor passes it. `--dry-run` lists every set-aside
+//! record (a JSON line each and [`Summary::set_aside_objects`]); `--retry-set-aside` tries each
+//! once more before the walk (records of objects done since are passed over).
 //!
 //! The first day is the `since` of a manual run, else the cursor's resume day minus
 //! `BACKFILL_LOOKBACK_DAYS`, else the day of `BACKFILL_START_TIME`, else the earliest day in the
@@ -39,7 +48,8 @@
 //! [`CURSOR_GRACE_MS`]. Everything else in the walked days is checked against the ledger, so an
 //! object that lands late, or in the same second as the cursor with a smaller key, is still sent.
 //!
-//! Failures: a sink failure (Firehose refusing or throttling past the retries) stops the walk,
+//! Failures: a sink failure (Firehose refusing or throttling past the retries) saves the
+//! object's progress and stops the walk,
 //! since every later object would fail the same way. A failure of one object (unreadable body,
 //! deleted, denied) is reported and the walk goes on, but a retryable one pins the cursor before
 //! it, so the next run tries it again. A crash mid-object leaves no marker and no cursor past it:

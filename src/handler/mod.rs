@@ -1,6 +1,12 @@
 //! One Lambda event to its response: object notifications are forwarded (through the
 //! [`Forwarder`], with the ledger when there is one), an SQS batch answers with
 //! `batchItemFailures`, a scheduled or manual backfill event runs the walk.
+//!
+//! With a ledger, each object is tracked (`forward::resume`): one stopped
+//! [`LIVE_MARGIN_MS`](crate::forward::LIVE_MARGIN_MS) before the deadline with its progress
+//! saved is handed back (its SQS message in `batchItemFailures`; a direct or EventBridge
+//! invocation fails with a retryable error, and the scheduled backfill picks it up too); one
+//! set aside is answered under `set_aside` and not handed back: retrying cannot help it.
 
 use serde_json::{json, Value};
 
