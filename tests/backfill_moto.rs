@@ -623,7 +623,7 @@ async fn assert_none_missing(world: &World, stream: &str, files: &[&LogFile]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_walk_that_dies_mid_object_duplicates_only_that_object() {
+async fn a_walk_whose_sink_dies_mid_object_resumes_it_without_duplicates() {
     let world = World::new().await;
     let files = corpus(
         ACCOUNT,
@@ -672,12 +672,10 @@ async fn a_walk_that_dies_mid_object_duplicates_only_that_object() {
         assert_eq!(recovered.stopped, Stopped::Complete);
         assert_eq!(recovered.sent + died.sent, files.len() as u64);
         assert_none_missing(&world, &stream, &refs(&files)).await;
+        // The failure saved the object's progress (every line the dying sink sent was
+        // accepted, one call each): the next run skips those lines, so nothing repeats.
         let duplicated = duplicated_keys(&world, &stream).await;
-        if lines % 3 == 0 {
-            assert!(duplicated.is_empty(), "{duplicated:?}");
-        } else {
-            assert_eq!(duplicated, BTreeSet::from([in_flight[0].clone()]));
-        }
+        assert!(duplicated.is_empty(), "{duplicated:?}");
     }
 }
 

@@ -5,8 +5,9 @@
 //! With a ledger, each object is tracked (`forward::resume`): one stopped
 //! [`LIVE_MARGIN_MS`](crate::forward::LIVE_MARGIN_MS) before the deadline with its progress
 //! saved is handed back (its SQS message in `batchItemFailures`; a direct or EventBridge
-//! invocation fails with a retryable error, and the scheduled backfill picks it up too); one
-//! set aside is answered under `set_aside` and not handed back: retrying cannot help it.
+//! invocation fails with a retryable error, and the scheduled backfill picks it up too). The
+//! attempt that sets an object aside fails as before (once: the error says whether a retry
+//! helps); every later delivery skips it, answered under `set_aside`, not handed back.
 
 use serde_json::{json, Value};
 
@@ -123,8 +124,10 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                     match self.forward_live(object, &context).await {
                         Ok(Forwarded::Sent(receipt)) => receipts.push(receipt),
                         Ok(Forwarded::AlreadyDone(marker)) => skipped.push(marker),
-                        // Retrying cannot help it: recorded, and the invocation succeeds.
-                        Ok(Forwarded::SetAside { record, .. }) => set_aside.push(record),
+                        // Set aside by this attempt: the failure is reported once (the error
+                        // says no retry helps); every later delivery skips it.
+                        Ok(Forwarded::SetAside { by: Some(e), .. }) => failures.push(e),
+                        Ok(Forwarded::SetAside { record, by: None }) => set_aside.push(record),
                         Err(e) => failures.push(e),
                     }
                 }
@@ -227,9 +230,15 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                     let mut all = true;
                     for object in objects {
                         // Later objects of a failed message are still tried: each one
-                        // that succeeds is one less to send again. One set aside is handled
-                        // (its record keeps it); one stopped at the deadline comes back.
-                        all &= self.forward_live(object, &context).await.is_ok();
+                        // that succeeds is one less to send again. One set aside before is
+                        // handled (its record keeps it); one set aside now fails its message
+                        // once, and one stopped at the deadline comes back to go on.
+                        all &= matches!(
+                            self.forward_live(object, &context).await,
+                            Ok(Forwarded::Sent(_)
+                                | Forwarded::AlreadyDone(_)
+                                | Forwarded::SetAside { by: None, .. })
+                        );
                     }
                     all
                 }
