@@ -307,7 +307,12 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         let ledger = tracking.ledger;
         // Events without an ETag cannot be matched to any record: forwarding is the safe side.
         let Some(etag) = object.etag.clone() else {
-            return self.forward(object).await.map(Forwarded::Sent);
+            let receipt = self.forward(object).await?;
+            // The store named the version it served: the marker can still be written.
+            if let Some(etag) = receipt.etag.clone() {
+                self.mark_done(ledger, &receipt, &etag, tracking).await;
+            }
+            return Ok(Forwarded::Sent(receipt));
         };
         let (bucket, key) = (&object.bucket, &object.key);
         if tracking.check_done {
