@@ -62,6 +62,10 @@ pub enum Command {
         /// and the next run goes on from it.
         #[arg(long, value_name = "SECONDS")]
         max_duration: Option<u64>,
+        /// Try the objects set aside (failed MAX_ATTEMPTS times, or for good) once more
+        /// before the walk; `--dry-run` lists them.
+        #[arg(long)]
+        retry_set_aside: bool,
     },
     /// Check the deployment with the function's settings and credentials: settings and
     /// identity, audit bucket, audit files, a sample file, bucket policy, trigger, state store
@@ -147,8 +151,13 @@ pub fn run(command: Command) -> ExitCode {
             since,
             dry_run,
             max_duration,
+            retry_set_aside,
         } => {
-            let request = crate::events::BackfillRequest { since, dry_run };
+            let request = crate::events::BackfillRequest {
+                since,
+                dry_run,
+                retry_set_aside,
+            };
             let max_duration = max_duration.map(std::time::Duration::from_secs);
             match tokio_runtime() {
                 Ok(rt) => rt.block_on(crate::runtime::backfill(request, max_duration)),

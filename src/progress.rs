@@ -60,6 +60,7 @@ impl Tally {
                 self.done += 1;
                 self.done_bytes += object.size;
             }
+            Event::SetAside(_) => {}
         }
     }
 
@@ -126,6 +127,10 @@ impl Progress {
                 "size": object.size,
                 "last_modified": rfc3339_ms(object.last_modified_ms),
             });
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        }
+        if let Event::SetAside(record) = event {
+            let line = json!({ "set_aside": record });
             let _ = writeln!(std::io::stdout().lock(), "{line}");
         }
         match &self.bar {

@@ -108,6 +108,7 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
     forwarder.metrics = Metrics::from_settings(&settings, Out::Stdout);
     // CloudWatch Logs batches do not name their region: the function's (Firehose's) it is.
     forwarder.region = clients.firehose.config().region().map(|r| r.to_string());
+    forwarder.max_attempts = settings.max_attempts;
     Live {
         settings,
         handler: Handler { forwarder },

@@ -4,8 +4,14 @@
 //! ([`RetryPolicy::max_attempts`]) then covers both failed entries of a successful call (which the
 //! SDK never retries) and whole-call errors, instead of SDK attempts multiplying ours; the worst
 //! case stays known against the Lambda deadline, and the error names the last code seen.
+//!
+//! Progress ([`Sink::accepted`]): each batch is numbered when dispatched and carries a
+//! consecutive run of lines; a batch counts once every entry of it was accepted, and the
+//! accepted prefix grows only over the leading run of such batches, so calls that end out of
+//! order (more than one in flight) never count lines past one still pending.
 
 use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +27,9 @@ use tokio::task::{JoinError, JoinSet};
 
 use super::retry;
 use crate::sink::pack::{Batch, Packer};
-use crate::sink::{Sink, SinkError, SinkStats, BASE_DELAY, MAX_ATTEMPTS, MAX_DELAY, MAX_IN_FLIGHT};
+use crate::sink::{
+    Accepted, Sink, SinkError, SinkStats, BASE_DELAY, MAX_ATTEMPTS, MAX_DELAY, MAX_IN_FLIGHT,
+};
 
 /// How often and how patiently a batch is re-sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,8 +84,15 @@ pub struct FirehoseSink {
     policy: RetryPolicy,
     max_in_flight: usize,
     packer: Packer,
-    in_flight: JoinSet<Result<CallStats, SinkError>>,
+    in_flight: JoinSet<(u64, Result<CallStats, SinkError>)>,
     calls: CallStats,
+    /// Batches dispatched and not yet counted: number, lines and bytes, and whether all their
+    /// entries were accepted.
+    pending: VecDeque<(u64, Accepted, bool)>,
+    next_batch: u64,
+    accepted: Accepted,
+    /// What the dispatched batches hold (records, payload, billed bytes).
+    dispatched: SinkStats,
 }
 
 impl FirehoseSink {
@@ -91,6 +106,10 @@ impl FirehoseSink {
             packer: Packer::new(pack),
             in_flight: JoinSet::new(),
             calls: CallStats::default(),
+            pending: VecDeque::new(),
+            next_batch: 0,
+            accepted: Accepted::default(),
+            dispatched: SinkStats::default(),
         }
     }
 
@@ -118,21 +137,49 @@ impl FirehoseSink {
                 None => break,
             }
         }
-        self.in_flight.spawn(put_batch(
+        let number = self.next_batch;
+        self.next_batch += 1;
+        let size = Accepted {
+            lines: batch.lines,
+            bytes: batch.bytes as u64,
+        };
+        self.pending.push_back((number, size, false));
+        self.dispatched.lines += batch.lines;
+        self.dispatched.firehose_records += batch.records.len() as u64;
+        self.dispatched.payload_bytes += batch.bytes as u64;
+        self.dispatched.billed_bytes += batch.billed;
+        let call = put_batch(
             self.client.clone(),
             Arc::clone(&self.stream),
             batch.records,
             self.policy,
-        ));
+        );
+        self.in_flight.spawn(async move { (number, call.await) });
         Ok(())
     }
 
     fn absorb(
         &mut self,
-        done: Result<Result<CallStats, SinkError>, JoinError>,
+        done: Result<(u64, Result<CallStats, SinkError>), JoinError>,
     ) -> Result<(), SinkError> {
-        let stats = done.map_err(|e| SinkError::Internal(format!("call task: {e}")))??;
-        self.calls.add(stats);
+        let (number, result) = done.map_err(|e| SinkError::Internal(format!("call task: {e}")))?;
+        self.calls.add(result?);
+        if let Some(entry) = self.pending.iter_mut().find(|(n, _, _)| *n == number) {
+            entry.2 = true;
+        }
+        while let Some(&(_, size, true)) = self.pending.front() {
+            self.accepted.lines += size.lines;
+            self.accepted.bytes += size.bytes;
+            self.pending.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Waits for every call in flight.
+    async fn drain(&mut self) -> Result<(), SinkError> {
+        while let Some(done) = self.in_flight.join_next().await {
+            self.absorb(done)?;
+        }
         Ok(())
     }
 }
@@ -153,13 +200,24 @@ impl Sink for FirehoseSink {
         for batch in batches {
             self.dispatch(batch).await?;
         }
-        while let Some(done) = self.in_flight.join_next().await {
-            self.absorb(done)?;
-        }
+        self.drain().await?;
         stats.calls = self.calls.calls;
         stats.retries = self.calls.retries;
         stats.resent_records = self.calls.resent_records;
         Ok(stats)
+    }
+
+    fn accepted(&self) -> Accepted {
+        self.accepted
+    }
+
+    async fn stop(mut self) -> Result<(SinkStats, Accepted), SinkError> {
+        self.drain().await?;
+        let mut stats = self.dispatched;
+        stats.calls = self.calls.calls;
+        stats.retries = self.calls.retries;
+        stats.resent_records = self.calls.resent_records;
+        Ok((stats, self.accepted))
     }
 }
 

@@ -273,6 +273,37 @@ impl StateStore for StateBucket {
         })
     }
 
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, StateError>> {
+        Box::pin(async move {
+            let mut keys = Vec::new();
+            let mut token = None;
+            loop {
+                let out = self
+                    .s3
+                    .list_objects_v2(&self.bucket)
+                    .prefix(prefix)
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|err| store_error(self.location(prefix), &err))?;
+                keys.extend(
+                    out.contents()
+                        .iter()
+                        .filter_map(|o| o.key().map(str::to_owned)),
+                );
+                token = out.next_continuation_token().map(str::to_owned);
+                if keys.len() >= max || token.is_none() {
+                    keys.truncate(max);
+                    return Ok(keys);
+                }
+            }
+        })
+    }
+
     fn location(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.bucket)
     }

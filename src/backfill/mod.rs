@@ -17,7 +17,16 @@
 //!    (two state writes per object, none for an object found done, and one more per tree when
 //!    a walk ends with the cursor's resume day moved);
 //! 5. stops before starting an object when the time left is below the margin ([`margin_ms`]),
-//!    saves the cursor, releases the lease, and reports one [`Summary`].
+//!    and inside an object between Firehose calls [`IN_OBJECT_MARGIN_MS`] before the deadline
+//!    (its progress saved, the cursor pinned before it: the next run goes on from the line
+//!    where it stopped; `forward::resume`); saves the cursor, releases the lease, and reports one
+//!    [`Summary`]. A run so ends within its limit plus the one call in flight.
+//!
+//! Objects set aside (failed `MAX_ATTEMPTS` times, or once for good; `forward::resume`) are
+//! skipped with one log line and counted in [`Summary::skipped_set_aside`]; a failure that sets
+//! one aside counts as failed once and the cursor passes it. `--dry-run` lists every set-aside
+//! record (a JSON line each and [`Summary::set_aside_objects`]); `--retry-set-aside` tries each
+//! once more before the walk (records of objects done since are passed over).
 //!
 //! The first day is the `since` of a manual run, else the cursor's resume day minus
 //! `BACKFILL_LOOKBACK_DAYS`, else the day of `BACKFILL_START_TIME`, else the earliest day in the
@@ -39,7 +48,8 @@
 //! [`CURSOR_GRACE_MS`]. Everything else in the walked days is checked against the ledger, so an
 //! object that lands late, or in the same second as the cursor with a smaller key, is still sent.
 //!
-//! Failures: a sink failure (Firehose refusing or throttling past the retries) stops the walk,
+//! Failures: a sink failure (Firehose refusing or throttling past the retries) saves the
+//! object's progress and stops the walk,
 //! since every later object would fail the same way. A failure of one object (unreadable body,
 //! deleted, denied) is reported and the walk goes on, but a retryable one pins the cursor before
 //! it, so the next run tries it again. A crash mid-object leaves no marker and no cursor past it:
@@ -60,8 +70,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::events::BackfillRequest;
-use crate::forward::{ForwardError, Forwarder};
-use crate::ledger::{Cursor, DoneMarker, HeldLease, LeaseOutcome, Ledger, Position, Versioned};
+use crate::forward::metrics::Via;
+use crate::forward::{ForwardError, Forwarded, Forwarder, Tracking};
+use crate::ledger::{Cursor, HeldLease, LeaseOutcome, Ledger, Position, Versioned};
 use crate::ports::{Clock, Fetch, ListObjects, Listed, ObjectRef, StateError};
 use crate::sink::Sink;
 use crate::time::parse_rfc3339_ms as rfc3339_to_ms;
@@ -89,6 +100,10 @@ pub const CURSOR_GRACE_MS: i64 = 15 * 60_000;
 /// Most margin kept before the deadline: enough for a large user activity log (about 50 MB of
 /// text, a few hundred Firehose calls at the stream's default 5 MiB/s).
 pub const MAX_MARGIN_MS: i64 = 60_000;
+
+/// Time kept before the deadline when an object is stopped partway: the call in flight ends
+/// after it, then the progress, the cursor and the lease are written.
+pub const IN_OBJECT_MARGIN_MS: i64 = 2_000;
 
 /// A lease lives this long unless renewed: longer than the longest Lambda run (15 minutes), so
 /// a Lambda walker never needs to renew; the command line renews it between objects.
@@ -139,6 +154,8 @@ pub struct RunOptions {
     pub max_objects: Option<u64>,
     /// Who holds the lease: unique per run.
     pub owner: String,
+    /// Try the set-aside objects once more before the walk; a dry run lists them anyway.
+    pub retry_set_aside: bool,
 }
 
 impl RunOptions {
@@ -159,6 +176,7 @@ impl RunOptions {
             deadline_ms,
             max_objects: None,
             owner: new_owner(),
+            retry_set_aside: request.retry_set_aside,
         })
     }
 }
@@ -327,6 +345,9 @@ impl Backfill {
         M: Fn() -> S + Send + Sync,
         S: Sink,
     {
+        if run.options.dry_run || run.options.retry_set_aside {
+            self.set_aside_objects(forwarder, run).await?;
+        }
         let trails = forwarder.filter.cloudtrail.is_some();
         let trees = self.find_trees(&mut run.summary, trails).await?;
         run.summary.trees = trees.len() as u64;
@@ -559,6 +580,15 @@ impl Backfill {
             return Ok(());
         }
         if run.options.dry_run {
+            run.summary.state_reads += 1;
+            let aside = self
+                .ledger
+                .set_aside(&self.bucket, &object.key, &object.etag)
+                .await;
+            if matches!(aside, Ok(Some(_))) && !run.options.retry_set_aside {
+                run.summary.skipped_set_aside += 1;
+                return Ok(());
+            }
             run.summary.would_send += 1;
             run.summary.bytes += object.size;
             (run.on_event)(Event::WouldSend(object));
@@ -573,20 +603,15 @@ impl Backfill {
             alternate_key: None,
         };
         let began = self.clock.now_ms();
-        let forwarded = forwarder.forward_quietly(&object_ref).await;
+        // Set-aside and progress records are read; the done marker was read above.
+        run.summary.state_reads += 2;
+        let forwarded = forwarder
+            .forward_tracked(&object_ref, &self.tracking(run.options, false))
+            .await;
         run.slowest_ms = run.slowest_ms.max(self.clock.now_ms() - began);
         match forwarded {
-            Ok(receipt) => {
-                let marker = DoneMarker {
-                    bucket: self.bucket.clone(),
-                    key: object.key.clone(),
-                    etag: receipt.etag.clone().unwrap_or_else(|| object.etag.clone()),
-                    done_at: rfc3339_ms(self.clock.now_ms()),
-                    records: receipt.records,
-                    via: "backfill".into(),
-                };
-                run.summary.state_writes += 1;
-                self.ledger.mark_done(&marker).await?;
+            Ok(Forwarded::Sent(receipt)) => {
+                run.summary.state_writes += 1 + receipt.progress_writes;
                 run.summary.sent += 1;
                 run.summary.records += receipt.records;
                 run.summary.bytes += receipt.object_bytes.unwrap_or(object.size);
@@ -594,8 +619,134 @@ impl Backfill {
                 advance(cursor, position);
                 self.save_cursor(run, cursor).await
             }
-            Err(e) => self.on_failure(run, cursor, position, object, day, &e),
+            Ok(Forwarded::AlreadyDone(_)) => {
+                run.summary.skipped_done += 1;
+                (run.on_event)(Event::SkippedDone(object));
+                advance(cursor, position);
+                Ok(())
+            }
+            Ok(Forwarded::SetAside { by, .. }) => {
+                match by {
+                    None => run.summary.skipped_set_aside += 1,
+                    Some(e) => {
+                        run.summary.state_writes += 2;
+                        run.summary.set_aside += 1;
+                        run.summary.failed += 1;
+                        run.summary.error(e.to_string());
+                        (run.on_event)(Event::Failed(object, &e));
+                    }
+                }
+                // Handled: the record keeps it, and `--retry-set-aside` finds it there.
+                advance(cursor, position);
+                Ok(())
+            }
+            Err(ForwardError::Paused { .. }) => {
+                run.summary.state_writes += 1;
+                run.summary.paused += 1;
+                // The next run starts at or before it; its progress says from which line.
+                cursor.pinned_day = Some(cursor.pinned_day.map_or(day, |d| d.min(day)));
+                Err(Halt::Stop(Stopped::Deadline))
+            }
+            Err(e) => {
+                if e.counts_as_attempt() {
+                    run.summary.state_writes += 1;
+                }
+                self.on_failure(run, cursor, position, object, day, &e)
+            }
         }
+    }
+
+    /// How the walk tracks an object: stopping [`IN_OBJECT_MARGIN_MS`] before the deadline.
+    fn tracking<'a>(&'a self, options: &RunOptions, retry_set_aside: bool) -> Tracking<'a> {
+        Tracking {
+            ledger: &self.ledger,
+            stop_at_ms: options.deadline_ms.map(|d| d - IN_OBJECT_MARGIN_MS),
+            via: Via::Backfill,
+            retry_set_aside,
+            check_done: false,
+            clock: Some(&*self.clock),
+        }
+    }
+
+    /// The set-aside records: listed on a dry run, else tried once more
+    /// (`--retry-set-aside`). Records of objects done since are passed over.
+    async fn set_aside_objects<F, M, S>(
+        &self,
+        forwarder: &Forwarder<F, M>,
+        run: &mut Run<'_>,
+    ) -> Result<(), Halt>
+    where
+        F: Fetch,
+        M: Fn() -> S + Send + Sync,
+        S: Sink,
+    {
+        let records = self.ledger.list_set_aside().await?;
+        run.summary.state_reads += 1 + records.len() as u64;
+        for record in records {
+            let record = match record {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::warn!(error = %e, "set-aside record refused");
+                    run.summary.state_refused += 1;
+                    run.summary.error(e.to_string());
+                    continue;
+                }
+            };
+            run.summary.state_reads += 1;
+            let done = self
+                .ledger
+                .done(&record.bucket, &record.key, &record.etag)
+                .await;
+            if matches!(done, Ok(Some(_))) {
+                continue;
+            }
+            if run.options.dry_run {
+                (run.on_event)(Event::SetAside(&record));
+                run.summary.set_aside_objects.push(record);
+                continue;
+            }
+            self.check_time(run).await?;
+            run.summary.retried_set_aside += 1;
+            let object = ObjectRef {
+                bucket: record.bucket.clone(),
+                key: record.key.clone(),
+                size: None,
+                etag: Some(record.etag.clone()),
+                version_id: None,
+                alternate_key: None,
+            };
+            match forwarder
+                .forward_tracked(&object, &self.tracking(run.options, true))
+                .await
+            {
+                Ok(Forwarded::Sent(receipt)) => {
+                    run.summary.state_writes += 1 + receipt.progress_writes;
+                    run.summary.recovered_set_aside += 1;
+                    run.summary.sent += 1;
+                    run.summary.records += receipt.records;
+                    (run.on_event)(Event::Sent(&receipt));
+                }
+                Ok(Forwarded::SetAside { by: Some(e), .. }) => {
+                    // Still failing: its record was rewritten with this error.
+                    run.summary.failed += 1;
+                    run.summary.error(e.to_string());
+                }
+                Ok(_) => {}
+                Err(ForwardError::Paused { .. }) => {
+                    run.summary.paused += 1;
+                    return Err(Halt::Stop(Stopped::Deadline));
+                }
+                Err(e) => {
+                    // Still failing: its record was rewritten with this error.
+                    run.summary.failed += 1;
+                    run.summary.error(e.to_string());
+                    if matches!(e, ForwardError::Sink { .. }) {
+                        return Err(Halt::Stop(Stopped::Failed));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One object failed: counted and reported; a retryable failure pins the cursor before it,

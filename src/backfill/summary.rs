@@ -49,8 +49,23 @@ pub struct Summary {
     pub skipped_before_cursor: u64,
     /// Files whose time is before the start time.
     pub skipped_before_start: u64,
-    /// Objects that could not be forwarded (see `errors`).
+    /// Objects that could not be forwarded (see `errors`); those set aside by this run
+    /// included.
     pub failed: u64,
+    /// Objects this run set aside (failed `MAX_ATTEMPTS` times, or for good).
+    pub set_aside: u64,
+    /// Objects skipped because they were set aside before.
+    pub skipped_set_aside: u64,
+    /// Set-aside objects tried again (`--retry-set-aside`), and how many of them went through.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retried_set_aside: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub recovered_set_aside: u64,
+    /// Objects stopped at the deadline partway, their progress saved.
+    pub paused: u64,
+    /// A dry run: the objects set aside (`key`, `etag`, `attempts`, `last_error`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set_aside_objects: Vec<crate::ledger::SetAside>,
     /// Records sent (parse errors included).
     pub records: u64,
     /// Stored bytes of the objects sent (or that a dry run would send).
@@ -129,6 +144,12 @@ pub enum Event<'a> {
     Sent(&'a Receipt),
     SkippedDone(&'a Listed),
     Failed(&'a Listed, &'a ForwardError),
+    /// A dry run lists a set-aside object.
+    SetAside(&'a crate::ledger::SetAside),
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Why a run could not be carried out at all (before or around the walk; failures of single

@@ -11,6 +11,7 @@ use crate::ports::memory::{ManualClock, MemoryBucket, MemoryStore};
 use crate::ports::{FetchError, Fetched};
 use crate::sink::WriteSink;
 
+mod faults;
 mod refused;
 
 const BUCKET: &str = "audit";

@@ -10,7 +10,7 @@
 //! | `{"Event": "s3:TestEvent", ...}` | [`Invocation::Objects`], empty |
 //! | SQS (`Records[].body` is any of the above, or an SNS envelope of one) | [`Invocation::SqsBatch`] |
 //! | EventBridge `Scheduled Event` (`source: aws.events`) | [`Invocation::Backfill`] |
-//! | `{"backfill": {"since": "<RFC 3339>", "dry_run": true}}` (both optional) | [`Invocation::Backfill`] |
+//! | `{"backfill": {"since": "<RFC 3339>", "dry_run": true, "retry_set_aside": true}}` (all optional) | [`Invocation::Backfill`] |
 //! | `{"doctor": {}}` | [`Invocation::Doctor`] |
 //!
 //! Keys from S3 notifications (direct, SNS, SQS) are URL-encoded and decoded here, strictly (a
@@ -199,6 +199,8 @@ pub struct BackfillRequest {
     pub since: Option<String>,
     /// List what would be sent without sending or saving anything.
     pub dry_run: bool,
+    /// Try the objects set aside once more before the walk.
+    pub retry_set_aside: bool,
 }
 
 /// A malformed event, naming the field at fault (`Records[0].s3.object.key missing`).
@@ -407,11 +409,21 @@ fn parse_backfill(top: &Map<String, Value>) -> Result<BackfillRequest, EventErro
                     })
                 }
             },
+            "retry_set_aside" => match value {
+                Value::Null => {}
+                Value::Bool(retry) => request.retry_set_aside = *retry,
+                _ => {
+                    return Err(EventError::WrongType {
+                        path,
+                        expected: "true or false",
+                    })
+                }
+            },
             // A misspelt `dry_run` must not turn a dry run into a real one.
             _ => {
                 return Err(EventError::Invalid {
                     path,
-                    reason: "unknown field (expected since, dry_run)".into(),
+                    reason: "unknown field (expected since, dry_run, retry_set_aside)".into(),
                 })
             }
         }

@@ -174,7 +174,8 @@ fn sample_manual_backfill_carries_since_and_dry_run() {
         parse(&sample("backfill-manual")),
         Ok(Invocation::Backfill(BackfillRequest {
             since: Some("2024-03-01T00:00:00Z".into()),
-            dry_run: true
+            dry_run: true,
+            retry_set_aside: false,
         }))
     );
 }
@@ -778,7 +779,7 @@ fn backfill_requests_are_checked() {
         ),
         (
             json!({"backfill": {"dry-run": true}}),
-            "backfill.dry-run: unknown field (expected since, dry_run)",
+            "backfill.dry-run: unknown field (expected since, dry_run, retry_set_aside)",
         ),
         (
             json!({"backfill": {"dry_run": "yes"}}),

@@ -14,12 +14,15 @@ use crate::ledger::{DoneMarker, Ledger};
 use crate::metrics::Metrics;
 use crate::output::Provenance;
 use crate::pipeline::{self, Input, Output, Spec, Stopped, TrailSpec};
-use crate::ports::{Fetch, FetchError, ObjectRef};
+use crate::ports::{Clock, Fetch, FetchError, ObjectRef, SystemClock};
 use crate::report;
 use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
 
 mod batch;
+mod resume;
 pub use batch::{forward_batch, BatchError, BatchReceipt, Batched};
+use resume::Resume;
+pub use resume::{Tracking, LIVE_MARGIN_MS};
 
 /// Lines handed from the parsing thread to the sink in one buffer: the bytes, and where each line
 /// ends. One allocation a batch, not one a line.
@@ -79,6 +82,12 @@ pub struct Receipt {
     /// What the sink did: lines, Firehose records, payload and billed bytes, calls, retries.
     #[serde(flatten)]
     pub sink: SinkStats,
+    /// Lines parsed but not sent: an earlier attempt's progress said they were accepted.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped_lines: u64,
+    /// Progress records written while sending (see `resume.rs`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub progress_writes: u64,
     /// Earliest and latest `recordtime` among the records.
     pub first_record_time: Option<String>,
     pub last_record_time: Option<String>,
@@ -120,6 +129,14 @@ pub enum ForwardError {
         key: String,
         reason: String,
     },
+    /// Sending stopped at a call boundary before the deadline, with the progress saved: the
+    /// next attempt goes on from line `lines`.
+    #[error("s3://{bucket}/{key}: stopped before the deadline after {lines} accepted lines; the next attempt goes on from there")]
+    Paused {
+        bucket: String,
+        key: String,
+        lines: u64,
+    },
 }
 
 impl ForwardError {
@@ -135,7 +152,17 @@ impl ForwardError {
             ForwardError::Sink { source, .. } => source.is_retryable(),
             ForwardError::NotAuditLog { .. } => false,
             ForwardError::Internal { .. } => true,
+            ForwardError::Paused { .. } => true,
         }
+    }
+
+    /// Whether the failure is the object's own, so it counts towards `MAX_ATTEMPTS`: not a
+    /// failing destination (every object would fail alike) and not a stop at the deadline.
+    pub fn counts_as_attempt(&self) -> bool {
+        !matches!(
+            self,
+            ForwardError::Sink { .. } | ForwardError::Paused { .. }
+        )
     }
 }
 
@@ -165,6 +192,22 @@ pub async fn forward_with_sources<F: Fetch, S: Sink>(
     sources: &EventSources,
     sink: S,
     output: Output,
+) -> Result<Receipt, ForwardError> {
+    let clock = SystemClock;
+    let mut resume = Resume::from_start(&clock);
+    forward_resuming(fetch, object, sources, sink, output, &mut resume).await
+}
+
+/// [`forward_with_sources`] skipping the lines an earlier attempt had accepted, stopping at the
+/// deadline and saving progress as `resume` says; `resume.accepted` tells afterwards how far the
+/// object got, also when it failed.
+pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
+    fetch: &F,
+    object: &ObjectRef,
+    sources: &EventSources,
+    sink: S,
+    output: Output,
+    resume: &mut Resume<'_>,
 ) -> Result<Receipt, ForwardError> {
     let started = Instant::now();
     let (bucket, key) = (object.bucket.clone(), object.key.clone());
@@ -214,7 +257,7 @@ pub async fn forward_with_sources<F: Fetch, S: Sink>(
             })
         }
     };
-    let sent = send_all(lines_rx, sink).await;
+    let sent = resume::send_resuming(lines_rx, sink, resume).await;
     let parsed = parsing.await.map_err(|e| ForwardError::Internal {
         bucket: bucket.clone(),
         key: key.clone(),
@@ -226,6 +269,13 @@ pub async fn forward_with_sources<F: Fetch, S: Sink>(
         key: key.clone(),
         source,
     })?;
+    if resume.paused {
+        return Err(ForwardError::Paused {
+            bucket,
+            key,
+            lines: resume.accepted.lines,
+        });
+    }
     let summary = parsed.map_err(|(line, source)| ForwardError::Read {
         bucket: bucket.clone(),
         key: key.clone(),
@@ -246,6 +296,8 @@ pub async fn forward_with_sources<F: Fetch, S: Sink>(
         split_records: summary.split_records,
         redacted_records: summary.redacted,
         sink: stats,
+        skipped_lines: resume.skip.min(resume.seen),
+        progress_writes: resume.writes(),
         first_record_time: summary.first_time.map(|t| t.to_string()),
         last_record_time: summary.last_time.map(|t| t.to_string()),
         duration_ms: started.elapsed().as_millis() as u64,
@@ -339,13 +391,24 @@ pub struct Forwarder<F, M> {
     pub metrics: Metrics,
     /// The function's region (`AWS_REGION`): CloudWatch Logs batches do not name theirs.
     pub region: Option<String>,
+    /// `MAX_ATTEMPTS`: failed attempts after which an object is set aside.
+    pub max_attempts: u32,
+    /// Deadlines and progress timing.
+    pub clock: std::sync::Arc<dyn Clock>,
 }
 
 /// What forwarding one object came to.
+#[derive(Debug)]
 pub enum Forwarded {
     Sent(Receipt),
     /// Its done marker matches: sent before, by either path.
     AlreadyDone(DoneMarker),
+    /// It is set aside: skipped now (`by` is `None`), or set aside by this attempt's failure
+    /// (`by`, which the caller does not retry).
+    SetAside {
+        record: crate::ledger::SetAside,
+        by: Option<ForwardError>,
+    },
 }
 
 impl<F, M> Forwarder<F, M> {
@@ -358,6 +421,8 @@ impl<F, M> Forwarder<F, M> {
             output: Output::default(),
             metrics: Metrics::off(),
             region: None,
+            max_attempts: crate::settings::DEFAULT_MAX_ATTEMPTS,
+            clock: std::sync::Arc::new(SystemClock),
         }
     }
 }
@@ -374,6 +439,18 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         object: &ObjectRef,
         via: metrics::Via,
     ) -> Result<Receipt, ForwardError> {
+        let mut resume = Resume::from_start(&*self.clock);
+        self.forward_resumed(object, via, &mut resume).await
+    }
+
+    /// Forwards `object` as `resume` says, and emits its metrics (none for a stop at the
+    /// deadline: the object is not done, nor failed).
+    async fn forward_resumed(
+        &self,
+        object: &ObjectRef,
+        via: metrics::Via,
+        resume: &mut Resume<'_>,
+    ) -> Result<Receipt, ForwardError> {
         let default_sources;
         let sources = match &self.filter.cloudtrail {
             Some(sources) => sources,
@@ -382,23 +459,27 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
                 &default_sources
             }
         };
-        let result = forward_with_sources(
+        let result = forward_resuming(
             &self.fetch,
             object,
             sources,
             (self.make_sink)(),
             self.output,
+            resume,
         )
         .await;
-        metrics::emit_outcome(&self.metrics, object, &result, via);
+        if !matches!(result, Err(ForwardError::Paused { .. })) {
+            metrics::emit_outcome(&self.metrics, object, &result, via);
+        }
         result
     }
 
     /// Forwards an object unless the ledger holds it as done for the same ETag, and marks it
-    /// done once every record was accepted. The ledger only saves work: when it cannot be read
-    /// the object is forwarded anyway, and when the marker cannot be written the invocation
-    /// still succeeds (failing it would resend records that were delivered); at worst the
-    /// backfill sends the object again, with the same record ids.
+    /// done once every record was accepted; with progress, attempts and set-aside records as
+    /// [`Forwarder::forward_tracked`] keeps them (the live path, no deadline). The ledger only
+    /// saves work: when it cannot be read the object is forwarded anyway, and when the marker
+    /// cannot be written the invocation still succeeds (failing it would resend records that
+    /// were delivered); at worst the backfill sends the object again, with the same record ids.
     pub async fn forward_once(
         &self,
         object: &ObjectRef,
@@ -407,35 +488,8 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         let Some(ledger) = ledger else {
             return self.forward(object).await.map(Forwarded::Sent);
         };
-        // Events without an ETag cannot be matched to a marker: forwarding is the safe side.
-        if let Some(etag) = &object.etag {
-            match ledger.done(&object.bucket, &object.key, etag).await {
-                Ok(Some(marker)) => {
-                    tracing::info!(bucket = %object.bucket, key = %object.key, etag = %etag, done_at = %marker.done_at, via = %marker.via, "skipped object: already forwarded");
-                    self.metrics.emit(&metrics::skipped_document(object));
-                    return Ok(Forwarded::AlreadyDone(marker));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(bucket = %object.bucket, key = %object.key, error = %e, "cannot read the done marker; forwarding anyway")
-                }
-            }
-        }
-        let receipt = self.forward(object).await?;
-        if let Some(etag) = &receipt.etag {
-            let marker = DoneMarker {
-                bucket: receipt.bucket.clone(),
-                key: receipt.key.clone(),
-                etag: etag.clone(),
-                done_at: crate::time::now_rfc3339(),
-                records: receipt.records,
-                via: "live".into(),
-            };
-            if let Err(e) = ledger.mark_done(&marker).await {
-                tracing::warn!(bucket = %object.bucket, key = %object.key, error = %e, "forwarded, but the done marker could not be written; the backfill may send the object again");
-            }
-        }
-        Ok(Forwarded::Sent(receipt))
+        self.forward_tracked(object, &Tracking::live(ledger, None))
+            .await
     }
 
     /// Forwards an object (no ledger) and logs its receipt or its failure.

@@ -1,13 +1,20 @@
 //! One Lambda event to its response: object notifications are forwarded (through the
 //! [`Forwarder`], with the ledger when there is one), an SQS batch answers with
 //! `batchItemFailures`, a scheduled or manual backfill event runs the walk.
+//!
+//! With a ledger, each object is tracked (`forward::resume`): one stopped
+//! [`LIVE_MARGIN_MS`](crate::forward::LIVE_MARGIN_MS) before the deadline with its progress
+//! saved is handed back (its SQS message in `batchItemFailures`; a direct or EventBridge
+//! invocation fails with a retryable error, and the scheduled backfill picks it up too). The
+//! attempt that sets an object aside fails as before (once: the error says whether a retry
+//! helps); every later delivery skips it, answered under `set_aside`, not handed back.
 
 use serde_json::{json, Value};
 
 use crate::backfill::{Backfill, BackfillError, Event, RunOptions};
 use crate::doctor::Doctor;
 use crate::events::{self, Invocation};
-use crate::forward::{BatchError, Batched, ForwardError, Forwarded, Forwarder};
+use crate::forward::{BatchError, Batched, ForwardError, Forwarded, Forwarder, Tracking};
 use crate::ledger::Ledger;
 use crate::ports::Fetch;
 use crate::report;
@@ -111,20 +118,35 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
             Invocation::Objects(objects) => {
                 let mut receipts = Vec::new();
                 let mut skipped = Vec::new();
+                let mut set_aside = Vec::new();
                 let mut failures = Vec::new();
                 for object in &objects {
-                    match self.forwarder.forward_once(object, context.ledger).await {
+                    match self.forward_live(object, &context).await {
                         Ok(Forwarded::Sent(receipt)) => receipts.push(receipt),
                         Ok(Forwarded::AlreadyDone(marker)) => skipped.push(marker),
+                        // Set aside by this attempt: the failure is reported once (the error
+                        // says no retry helps); every later delivery skips it.
+                        Ok(Forwarded::SetAside { by: Some(e), .. }) => failures.push(e),
+                        Ok(Forwarded::SetAside { record, by: None }) => set_aside.push(record),
                         Err(e) => failures.push(e),
                     }
                 }
                 let total = objects.len();
+                let handled = receipts.len() + skipped.len() + set_aside.len();
                 match failures.into_iter().next() {
-                    None if skipped.is_empty() => Ok(json!({ "receipts": receipts })),
-                    None => Ok(json!({ "receipts": receipts, "skipped": skipped })),
+                    None => {
+                        let mut response = json!({ "receipts": receipts });
+                        if !skipped.is_empty() {
+                            response["skipped"] = json!(skipped);
+                        }
+                        if !set_aside.is_empty() {
+                            response["set_aside"] = json!(set_aside);
+                        }
+                        Ok(response)
+                    }
+                    // A stop at the deadline is retryable: the retry goes on from the progress.
                     Some(first) => Err(HandlerError::Objects {
-                        failed: total - receipts.len() - skipped.len(),
+                        failed: total - handled,
                         total,
                         first,
                     }),
@@ -173,6 +195,23 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
         }
     }
 
+    /// One object of a notification: with a ledger, tracked (done marker, set-aside record,
+    /// progress, a stop [`LIVE_MARGIN_MS`](crate::forward::LIVE_MARGIN_MS) before the
+    /// deadline); without one, forwarded from its start.
+    async fn forward_live(
+        &self,
+        object: &crate::ports::ObjectRef,
+        context: &Context<'_>,
+    ) -> Result<Forwarded, ForwardError> {
+        match context.ledger {
+            Some(ledger) => {
+                let tracking = Tracking::live(ledger, context.deadline_ms);
+                self.forwarder.forward_tracked(object, &tracking).await
+            }
+            None => self.forwarder.forward(object).await.map(Forwarded::Sent),
+        }
+    }
+
     /// An SQS batch: each message's objects forwarded; the answer names the messages whose
     /// objects failed or whose body was malformed.
     async fn sqs_batch(
@@ -191,12 +230,15 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                     let mut all = true;
                     for object in objects {
                         // Later objects of a failed message are still tried: each one
-                        // that succeeds is one less to send again.
-                        all &= self
-                            .forwarder
-                            .forward_once(object, context.ledger)
-                            .await
-                            .is_ok();
+                        // that succeeds is one less to send again. One set aside before is
+                        // handled (its record keeps it); one set aside now fails its message
+                        // once, and one stopped at the deadline comes back to go on.
+                        all &= matches!(
+                            self.forward_live(object, &context).await,
+                            Ok(Forwarded::Sent(_)
+                                | Forwarded::AlreadyDone(_)
+                                | Forwarded::SetAside { by: None, .. })
+                        );
                     }
                     all
                 }
@@ -225,6 +267,9 @@ fn log_walk_event(event: Event<'_>) {
         Event::Sent(receipt) => report::object_forwarded(receipt),
         Event::WouldSend(object) => {
             report::would_send(&object.key, object.size, object.last_modified_ms)
+        }
+        Event::SetAside(record) => {
+            tracing::warn!(bucket = %record.bucket, key = %record.key, attempts = record.attempts, last_error = %record.last_error, set_aside_at = %record.set_aside_at, "set aside")
         }
         Event::Day { .. } | Event::Listed { .. } | Event::SkippedDone(_) | Event::Failed(..) => {}
     }

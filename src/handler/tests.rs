@@ -124,3 +124,80 @@ async fn an_eventbridge_key_that_looked_encoded_is_read_decoded_when_missing_as_
         .unwrap_err();
     assert!(err.to_string().contains("raw%2Bcopy/"), "{err}");
 }
+
+/// SQS with a ledger: an object larger than one invocation is handed back (its message in
+/// `batchItemFailures`) and finished by the redeliveries without duplicates; a missing object is
+/// set aside at once, its message failed that once and skipped after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_hands_back_an_object_stopped_at_the_deadline_and_not_one_set_aside() {
+    use crate::ports::memory::{etag_of, ManualClock, MemoryBucket, MemorySink, MemoryStore};
+    use crate::ports::Clock;
+    use std::sync::{Arc, Mutex};
+
+    const NOW: i64 = 1_709_337_600_000;
+    let clock = Arc::new(ManualClock::new(NOW));
+    let bucket = Arc::new(MemoryBucket::new(clock.clone()));
+    let text = format!("{LINE}\n").repeat(3_000);
+    bucket.put(KEY, &text, NOW - 60_000);
+    let missing = KEY.replace("T00:53", "T01:53");
+    let body = |key: &str, etag: &str| {
+        json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "audit"}, "object": {"key": key.replace(':', "%3A"), "size": 10, "eTag": etag}}}]})
+        .to_string()
+    };
+    let event = json!({"Records": [
+        {"messageId": "big", "eventSource": "aws:sqs", "body": body(KEY, etag_of(text.as_bytes()).trim_matches('"'))},
+        {"messageId": "gone", "eventSource": "aws:sqs", "body": body(&missing, "d41d8cd98f00b204e9800998ecf8427e")},
+    ]});
+    struct Fetching(Arc<MemoryBucket>);
+    impl Fetch for Fetching {
+        async fn fetch(
+            &self,
+            object: &ObjectRef,
+        ) -> Result<crate::ports::Fetched, crate::ports::FetchError> {
+            self.0.fetch(object).await
+        }
+    }
+    let delivered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (sink_out, sink_clock) = (delivered.clone(), clock.clone());
+    let mut forwarder = Forwarder::new(Filter::default(), Fetching(bucket.clone()), move || {
+        MemorySink::new(sink_out.clone(), 100).taking(sink_clock.clone(), 1_000)
+    });
+    forwarder.clock = clock.clone();
+    let handler = Handler { forwarder };
+    let ledger = Ledger::new(Arc::new(MemoryStore::default()), "state/").with_clock(clock.clone());
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        // 10.5 s to send in each invocation: eleven calls of 100 lines.
+        let context = Context {
+            ledger: Some(&ledger),
+            deadline_ms: Some(clock.now_ms() + crate::forward::LIVE_MARGIN_MS + 10_500),
+            ..Context::default()
+        };
+        let response = handler.handle_with(&event, context).await.unwrap();
+        answers.push(response["batchItemFailures"].clone());
+    }
+    assert_eq!(
+        answers[0],
+        json!([{"itemIdentifier": "big"}, {"itemIdentifier": "gone"}])
+    );
+    assert_eq!(answers[1], json!([{"itemIdentifier": "big"}]));
+    assert_eq!(answers[2], json!([]), "finished by the second redelivery");
+    assert_eq!(answers[3], json!([]), "done, and the missing one set aside");
+    let lines = delivered.lock().unwrap().clone();
+    let ids: std::collections::HashSet<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    assert_eq!(
+        (ids.len(), lines.len()),
+        (3_000, 3_000),
+        "every record once"
+    );
+    let aside = ledger
+        .set_aside("audit", &missing, "d41d8cd98f00b204e9800998ecf8427e")
+        .await
+        .unwrap()
+        .expect("set aside at once");
+    assert!(!aside.retryable);
+}

@@ -14,13 +14,15 @@
 //! | any | larger than [`MAX_STATE_BYTES`], not a JSON object, `v` other than [`SCHEMA_VERSION`] (missing `v`: written before versions, read as 1 when the fields fit), a field missing or of the wrong type |
 //! | done marker | it names another bucket or key, its `etag` is not an S3 ETag, `via` is not `live` or `backfill`, `done_at` is not RFC 3339, before 2012 or after now plus [`CLOCK_SKEW_MS`] |
 //! | cursor | it names another bucket or tree, its resume day is before [`EARLIEST_DAY`] or after tomorrow, its position is last modified before 2012 or after now plus the skew, or its key is not under the tree |
+//! | progress | it names another bucket or key, its `etag` is not an S3 ETag, `output` is not one the function writes, fewer payload bytes than lines, more than [`MAX_RECORDED_ATTEMPTS`] attempts, an error longer than [`MAX_ERROR_BYTES`], `updated_at` not RFC 3339, before 2012 or in the future |
+//! | set aside | as progress, and no attempt counted unless the error was final, `via` neither `live` nor `backfill` |
 //! | lease | no owner, acquired after now plus the skew, expiring more than [`MAX_LEASE_MS`] plus the skew from now, or held (not expired, not released) for more than [`MAX_LEASE_HOLD_MS`] |
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{normalize_etag, Cursor, DoneMarker, Lease};
+use super::{normalize_etag, Cursor, DoneMarker, Lease, Progress, SetAside};
 use crate::time::{day_label, day_of, parse_rfc3339_ms, rfc3339_ms, MS_PER_DAY};
 
 /// The `v` every state object is written with.
@@ -52,6 +54,16 @@ const MAX_OWNER_BYTES: usize = 512;
 
 /// Parts of a multipart upload: at most 10,000.
 const MAX_PARTS: u32 = 10_000;
+
+/// Most failed attempts a record may count: `MAX_ATTEMPTS` is at most 100, and
+/// `--retry-set-aside` adds one a run.
+pub const MAX_RECORDED_ATTEMPTS: u32 = 100_000;
+
+/// Longest error message a record keeps (the function truncates longer ones).
+pub const MAX_ERROR_BYTES: usize = 4096;
+
+/// The outputs a progress record may name.
+const OUTPUTS: [&str; 4] = ["raw", "ocsf", "raw+unmasked", "ocsf+unmasked"];
 
 /// The first instant a state object may name.
 const EARLIEST_MS: i64 = EARLIEST_DAY * MS_PER_DAY;
@@ -137,6 +149,88 @@ pub fn check_marker(m: &DoneMarker, bucket: &str, key: &str, now_ms: i64) -> Res
     let done_ms = parse_rfc3339_ms(&m.done_at)
         .map_err(|e| format!("done_at {:?} is not an RFC 3339 time: {e}", m.done_at))?;
     instant_in_range("done_at", done_ms, now_ms)
+}
+
+/// A progress record read for `s3://bucket/key`.
+pub fn check_progress(p: &Progress, bucket: &str, key: &str, now_ms: i64) -> Result<(), String> {
+    names_object(&p.bucket, &p.key, &p.etag, bucket, key)?;
+    if !OUTPUTS.contains(&p.output.as_str()) {
+        return Err(format!(
+            "output {:?} is none the function writes ({})",
+            truncated(&p.output),
+            OUTPUTS.join(", ")
+        ));
+    }
+    if p.payload_bytes < p.lines {
+        return Err(format!(
+            "{} lines cannot take {} bytes (each has a newline)",
+            p.lines, p.payload_bytes
+        ));
+    }
+    attempts_in_range(p.attempts, p.last_error.as_deref().unwrap_or(""))?;
+    let updated = parse_rfc3339_ms(&p.updated_at)
+        .map_err(|e| format!("updated_at {:?} is not an RFC 3339 time: {e}", p.updated_at))?;
+    instant_in_range("updated_at", updated, now_ms)
+}
+
+/// A set-aside record read for `s3://bucket/key`.
+pub fn check_aside(a: &SetAside, bucket: &str, key: &str, now_ms: i64) -> Result<(), String> {
+    names_object(&a.bucket, &a.key, &a.etag, bucket, key)?;
+    attempts_in_range(a.attempts, &a.last_error)?;
+    if a.attempts == 0 && a.retryable {
+        return Err("set aside without a failed attempt, yet for an error worth retrying".into());
+    }
+    if a.via != "live" && a.via != "backfill" {
+        return Err(format!(
+            "via {:?} is neither \"live\" nor \"backfill\"",
+            truncated(&a.via)
+        ));
+    }
+    let at = parse_rfc3339_ms(&a.set_aside_at).map_err(|e| {
+        format!(
+            "set_aside_at {:?} is not an RFC 3339 time: {e}",
+            a.set_aside_at
+        )
+    })?;
+    instant_in_range("set_aside_at", at, now_ms)
+}
+
+/// The object a record names, and its ETag's shape.
+fn names_object(
+    has_bucket: &str,
+    has_key: &str,
+    etag: &str,
+    bucket: &str,
+    key: &str,
+) -> Result<(), String> {
+    if has_bucket != bucket || has_key != key {
+        return Err(format!(
+            "it names s3://{has_bucket}/{}, not s3://{bucket}/{key}",
+            truncated(has_key)
+        ));
+    }
+    if !is_etag(etag) {
+        return Err(format!(
+            "etag {:?} is not an S3 ETag (32 hex digits, then -N for a multipart upload)",
+            truncated(etag)
+        ));
+    }
+    Ok(())
+}
+
+fn attempts_in_range(attempts: u32, error: &str) -> Result<(), String> {
+    if attempts > MAX_RECORDED_ATTEMPTS {
+        return Err(format!(
+            "{attempts} attempts, more than the {MAX_RECORDED_ATTEMPTS} any record counts"
+        ));
+    }
+    if error.len() > MAX_ERROR_BYTES {
+        return Err(format!(
+            "an error of {} bytes, more than the {MAX_ERROR_BYTES} the function keeps",
+            error.len()
+        ));
+    }
+    Ok(())
 }
 
 /// A cursor read for the tree `tree` of `bucket`.

@@ -7,6 +7,8 @@
 //! | done marker | `<prefix>done/<32 hex of xxh3-128(bucket \0 key)>.json` | after every record of the object was accepted |
 //! | cursor | `<prefix>cursor/<32 hex of xxh3-128(bucket \0 tree prefix)>.json` | after each forwarded object, `If-Match` the previous cursor (`If-None-Match: *` the first) |
 //! | lease | `<prefix>lease.json` | `If-None-Match: *` to create, `If-Match` to take over an expired one, renew or release |
+//! | progress | `<prefix>progress/<same hash as the marker>.json` | while a large object is sent, at a deadline, after a failed attempt ([`progress`]) |
+//! | set aside | `<prefix>aside/<same hash>.json` | when an object failed `MAX_ATTEMPTS` times or for good ([`progress`]) |
 //!
 //! Every name ends in `.json`, so no state object ever looks like an audit log file (`*.gz`) and
 //! writing one never triggers the function. Each object is JSON that names what it is about
@@ -17,8 +19,9 @@
 //! holding values the function could not have written is refused with an error naming its key
 //! ([`StateError::Corrupt`], never retryable). What a refusal means depends on the object:
 //!
-//! - a done marker counts as absent: the object is sent again (duplicates, not loss), and the
-//!   marker written after it replaces the refused one; callers log the refusal at WARN;
+//! - a done marker, a progress or a set-aside record counts as absent: the object is sent
+//!   again from its start (duplicates, not loss), and the record written after it replaces the
+//!   refused one; callers log the refusal at WARN;
 //! - a cursor or the lease stops the walk with an error that says how to repair it (delete the
 //!   object), never a silent success and never a silent restart from the beginning.
 //!
@@ -35,7 +38,12 @@ use crate::ports::{Clock, Precondition, StateError, StateStore, SystemClock};
 pub use crate::time::rfc3339_ms;
 
 pub mod check;
+pub mod progress;
 pub use check::{CLOCK_SKEW_MS, EARLIEST_DAY, MAX_LEASE_HOLD_MS, MAX_LEASE_MS, SCHEMA_VERSION};
+pub use progress::{
+    Progress, SetAside, MAX_LISTED_ASIDE, PROGRESS_EVERY_BYTES, PROGRESS_EVERY_MS,
+    PROGRESS_MIN_BYTES,
+};
 
 /// Folder of the done markers under the state prefix.
 const DONE_DIR: &str = "done/";
@@ -459,6 +467,8 @@ mod tests {
             ledger.done_key("audit", "AWSLogs/x.gz"),
             ledger.cursor_key("audit", "AWSLogs/1/redshift/us-east-1/"),
             ledger.lease_key(),
+            ledger.progress_key("audit", "AWSLogs/x.gz"),
+            ledger.aside_key("audit", "AWSLogs/x.gz"),
         ] {
             assert!(key.starts_with("state/"), "{key}");
             assert!(key.ends_with(".json"), "{key}");

@@ -1,5 +1,6 @@
 //! In-memory twins of the ports, for tests: a state store with S3's conditional-write rules, a
-//! bucket that lists and serves objects as S3 does, and a clock that moves only when told.
+//! bucket that lists and serves objects as S3 does, a clock that moves only when told, and a
+//! Firehose-like sink that sends in calls, takes time and fails when told.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -7,6 +8,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use xxhash_rust::xxh3::xxh3_128;
+
+use crate::sink::{Accepted, Sink, SinkError, SinkStats};
 
 use super::{
     BoxFuture, Clock, Fetch, FetchError, Fetched, ListError, ListObjects, Listed, ObjectRef, Page,
@@ -76,6 +79,22 @@ impl StateStore for MemoryStore {
             })
         };
         Box::pin(async move { result })
+    }
+
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, StateError>> {
+        let objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys: Vec<String> = objects
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys.truncate(max);
+        Box::pin(async move { Ok(keys) })
     }
 
     fn location(&self, key: &str) -> String {
@@ -235,5 +254,105 @@ pub struct Broken;
 impl io::Read for Broken {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
         Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset"))
+    }
+}
+
+/// A Firehose twin for tests: lines go out in calls of `per_call` lines, in order; each call
+/// moves `clock` on by `call_ms` (a call that takes time); once `calls_left` (shared between the
+/// sinks of several attempts) runs out, a call fails as Firehose does when its retries are
+/// exhausted, after delivering the first half of its lines (taken, but the answer was lost).
+/// `delivered` holds every line that reached the "stream", duplicates included.
+pub struct MemorySink {
+    delivered: Arc<Mutex<Vec<String>>>,
+    per_call: usize,
+    clock: Option<(Arc<ManualClock>, i64)>,
+    calls_left: Option<Arc<AtomicI64>>,
+    buffer: Vec<Vec<u8>>,
+    accepted: Accepted,
+    stats: SinkStats,
+}
+
+impl MemorySink {
+    pub fn new(delivered: Arc<Mutex<Vec<String>>>, per_call: usize) -> MemorySink {
+        MemorySink {
+            delivered,
+            per_call: per_call.max(1),
+            clock: None,
+            calls_left: None,
+            buffer: Vec::new(),
+            accepted: Accepted::default(),
+            stats: SinkStats::default(),
+        }
+    }
+
+    /// Each call moves `clock` on by `call_ms`.
+    pub fn taking(mut self, clock: Arc<ManualClock>, call_ms: i64) -> MemorySink {
+        self.clock = Some((clock, call_ms));
+        self
+    }
+
+    /// Calls fail once `calls_left` is spent.
+    pub fn failing_after(mut self, calls_left: Arc<AtomicI64>) -> MemorySink {
+        self.calls_left = Some(calls_left);
+        self
+    }
+
+    fn call(&mut self) -> Result<(), SinkError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let lines = std::mem::take(&mut self.buffer);
+        if let Some((clock, ms)) = &self.clock {
+            clock.advance(*ms);
+        }
+        self.stats.calls += 1;
+        let mut delivered = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
+        let text = |l: &Vec<u8>| String::from_utf8_lossy(l).into_owned();
+        if let Some(left) = &self.calls_left {
+            if left.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                delivered.extend(lines[..lines.len() / 2].iter().map(text));
+                return Err(SinkError::RetriesExhausted {
+                    stream: "memory".into(),
+                    records: lines.len(),
+                    lines: lines.len(),
+                    attempts: 1,
+                    code: "ServiceUnavailableException".into(),
+                    message: "Slow down.".into(),
+                });
+            }
+        }
+        delivered.extend(lines.iter().map(text));
+        self.accepted.lines += lines.len() as u64;
+        self.accepted.bytes += lines.iter().map(|l| l.len() as u64 + 1).sum::<u64>();
+        Ok(())
+    }
+}
+
+impl Sink for MemorySink {
+    async fn send<L>(&mut self, line: L) -> Result<(), SinkError>
+    where
+        L: AsRef<[u8]> + Send,
+    {
+        let line = line.as_ref().to_vec();
+        self.stats.lines += 1;
+        self.stats.payload_bytes += line.len() as u64 + 1;
+        self.buffer.push(line);
+        if self.buffer.len() >= self.per_call {
+            self.call()?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<SinkStats, SinkError> {
+        self.call()?;
+        Ok(self.stats)
+    }
+
+    fn accepted(&self) -> Accepted {
+        self.accepted
+    }
+
+    async fn stop(self) -> Result<(SinkStats, Accepted), SinkError> {
+        Ok((self.stats, self.accepted))
     }
 }

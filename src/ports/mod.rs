@@ -175,6 +175,13 @@ pub trait StateStore: Send + Sync {
         body: Vec<u8>,
         condition: Precondition,
     ) -> BoxFuture<'a, Result<String, StateError>>;
+    /// Keys under `prefix` in key order, at most `max` of them (set-aside records, which an
+    /// operator lists and retries).
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<String>, StateError>>;
     /// `s3://bucket/key`, for messages.
     fn location(&self, key: &str) -> String;
 }

@@ -5,6 +5,13 @@
 //! record schema. The handler drives it through the [`Sink`] trait: `send` each line, then
 //! `finish` to flush and wait for everything in flight; the returned [`SinkStats`] feed the
 //! receipt. After any error the sink must be dropped: the object it was sending failed.
+//!
+//! Progress: [`Sink::accepted`] is the prefix of the lines sent so far that the destination has
+//! taken, in send order. A Firehose record packs several lines and a call's failed entries are
+//! re-sent alone, so a line counts only once every call carrying it or an earlier line has
+//! been fully accepted; a retry that skips that many lines resends nothing that was accepted
+//! except the calls in flight at the failure. [`Sink::stop`] ends sending at a call boundary
+//! (the deadline): the calls in flight finish, what is buffered is dropped unsent.
 
 pub(crate) mod pack;
 mod stdout;
@@ -69,6 +76,36 @@ pub trait Sink: Send {
     fn finish(self) -> impl Future<Output = Result<SinkStats, SinkError>> + Send
     where
         Self: Sized;
+
+    /// The lines (and their bytes, newlines included) accepted so far: a prefix of the lines
+    /// sent, in order, every one of them taken by the destination. Known once a call ended,
+    /// which the sink notices at the next `send` or at `finish`/`stop`.
+    fn accepted(&self) -> Accepted;
+
+    /// Stops at a call boundary: waits for the calls in flight, sends nothing more, and returns
+    /// the stats; [`Sink::accepted`] then covers every line that was sent in a call. Sinks
+    /// without calls (stdout) write everything, as `finish` does.
+    fn stop(self) -> impl Future<Output = Result<(SinkStats, Accepted), SinkError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let stats = self.finish().await?;
+            let accepted = Accepted {
+                lines: stats.lines,
+                bytes: stats.payload_bytes,
+            };
+            Ok((stats, accepted))
+        }
+    }
+}
+
+/// A prefix of the lines sent that the destination accepted: how many, and their bytes
+/// (newlines included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accepted {
+    pub lines: u64,
+    pub bytes: u64,
 }
 
 /// What one sink did, for the receipt.

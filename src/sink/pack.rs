@@ -10,6 +10,10 @@ use super::{
 pub(crate) struct Batch {
     pub(crate) records: Vec<Vec<u8>>,
     pub(crate) bytes: usize,
+    /// NDJSON lines in the records: a batch carries a consecutive run of the lines pushed.
+    pub(crate) lines: u64,
+    /// What Firehose bills for the records.
+    pub(crate) billed: u64,
 }
 
 /// Packs lines into records and records into batches; pure and synchronous, so every boundary is
@@ -23,6 +27,8 @@ pub(crate) struct Batch {
 pub(crate) struct Packer {
     pack: bool,
     open: Vec<u8>,
+    /// Lines in the open record.
+    open_lines: u64,
     batch: Batch,
     stats: SinkStats,
 }
@@ -32,6 +38,7 @@ impl Packer {
         Packer {
             pack,
             open: Vec::new(),
+            open_lines: 0,
             batch: Batch::default(),
             stats: SinkStats::default(),
         }
@@ -48,12 +55,13 @@ impl Packer {
             let mut record = Vec::with_capacity(len);
             record.extend_from_slice(line);
             record.push(b'\n');
-            return Ok(self.seal(record));
+            return Ok(self.seal(record, 1));
         }
         let mut full = None;
         if !self.open.is_empty() && self.open.len() + len > self.record_room() {
             let record = std::mem::take(&mut self.open);
-            full = self.seal(record);
+            let lines = std::mem::take(&mut self.open_lines);
+            full = self.seal(record, lines);
         }
         if self.open.is_empty() && (len > self.record_room() || self.batch_is_full()) {
             // The line needs a fresh batch. `seal` above only hands out a batch when the count is
@@ -66,6 +74,7 @@ impl Packer {
         }
         self.open.extend_from_slice(line);
         self.open.push(b'\n');
+        self.open_lines += 1;
         Ok(full)
     }
 
@@ -74,7 +83,8 @@ impl Packer {
         let mut out = Vec::new();
         if !self.open.is_empty() {
             let record = std::mem::take(&mut self.open);
-            out.extend(self.seal(record));
+            let lines = std::mem::take(&mut self.open_lines);
+            out.extend(self.seal(record, lines));
         }
         out.extend(self.take_batch());
         (out, self.stats)
@@ -90,7 +100,7 @@ impl Packer {
     }
 
     /// Moves a finished record into the batch, first handing out the batch if it has no room.
-    fn seal(&mut self, mut record: Vec<u8>) -> Option<Batch> {
+    fn seal(&mut self, mut record: Vec<u8>, lines: u64) -> Option<Batch> {
         if record.capacity() > 2 * record.len() {
             // A short record cut off by a long next line would otherwise hold a 1 MB buffer
             // until its call completes.
@@ -104,6 +114,8 @@ impl Packer {
         self.stats.firehose_records += 1;
         self.stats.payload_bytes += record.len() as u64;
         self.stats.billed_bytes += billed_bytes(record.len());
+        self.batch.billed += billed_bytes(record.len());
+        self.batch.lines += lines;
         self.batch.bytes += record.len();
         self.batch.records.push(record);
         full

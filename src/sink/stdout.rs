@@ -2,7 +2,7 @@
 
 use std::io::{BufWriter, Write};
 
-use super::{Sink, SinkError, SinkStats};
+use super::{Accepted, Sink, SinkError, SinkStats};
 
 /// Writes each line followed by `\n`, buffered. Only `lines` and `payload_bytes` (bytes written)
 /// are counted; the Firehose fields stay zero.
@@ -45,6 +45,14 @@ impl<W: Write + Send> Sink for WriteSink<W> {
     async fn finish(mut self) -> Result<SinkStats, SinkError> {
         self.out.flush()?;
         Ok(self.stats)
+    }
+
+    /// Lines written to the buffer count: the buffer is flushed before the sink is dropped.
+    fn accepted(&self) -> Accepted {
+        Accepted {
+            lines: self.stats.lines,
+            bytes: self.stats.payload_bytes,
+        }
     }
 }
 

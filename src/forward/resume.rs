@@ -1,0 +1,481 @@
+//! Objects that take more than one attempt: progress within an object, stops at the deadline,
+//! failed attempts counted, poison objects set aside. The state objects are the ledger's
+//! (`ledger::progress`); this is how forwarding uses them.
+//!
+//! One attempt at an object ([`Forwarder::forward_tracked`]):
+//!
+//! 1. a done marker for its ETag: skipped; a set-aside record for its ETag: skipped with one
+//!    log line (unless `--retry-set-aside`);
+//! 2. its progress record for the same ETag and output gives `lines`: those lines are parsed
+//!    and rendered again but not sent;
+//! 3. while sending, the sink reports the prefix of lines accepted ([`crate::sink::Sink::accepted`]);
+//!    progress is written when [`PROGRESS_EVERY_BYTES`] more were accepted, or
+//!    [`PROGRESS_EVERY_MS`] passed with at least [`PROGRESS_MIN_BYTES`] more: at most one write
+//!    per 10 MiB of payload (or per minute and MiB on a slow stream), none for an object under
+//!    1 MiB of payload that completes;
+//! 4. between Firehose calls (when one ended, and at each 256 KiB of lines handed over) the
+//!    clock is checked against the stop time; past it, sending stops at a call boundary ([`crate::sink::Sink::stop`]:
+//!    the calls in flight finish, nothing more is sent), progress is written, and the attempt
+//!    ends with [`ForwardError::Paused`] (retryable; not a failed attempt);
+//! 5. completed: the done marker is written (it supersedes the progress record); failed: the
+//!    progress is written with the attempt counted and the error. After `MAX_ATTEMPTS` counted
+//!    failures, or one that no retry can fix, the object is set aside. Failures of the
+//!    destination (Firehose throttling or refusing) and stops at the deadline are not the
+//!    object's and are not counted.
+//!
+//! Bounds. Duplicates per attempt: the lines of the calls in flight when it ended (with one
+//! call in flight, at most one 4 MiB call), plus what was accepted since the last progress
+//! write when the process died without writing (at most 10 MiB, or a minute of sending).
+//! State writes per object: one progress write per 10 MiB of accepted payload (or minute),
+//! one at each stop or failure, the done marker; reads: done marker, set-aside record and
+//! progress record, once per attempt.
+//!
+//! A record cut by a failed read (its id ends in `-cut`) is sent, but progress never passes its
+//! first line: the retry reads the whole record at that place and must send it.
+
+use memchr::memmem;
+use tokio::sync::mpsc;
+
+use super::{metrics, Forwarded, Forwarder, Lines, Receipt};
+use crate::forward::ForwardError;
+use crate::ledger::{
+    DoneMarker, Ledger, Progress, SetAside, PROGRESS_EVERY_BYTES, PROGRESS_EVERY_MS,
+    PROGRESS_MIN_BYTES,
+};
+use crate::pipeline::Output;
+use crate::ports::{Clock, Fetch, ObjectRef, StateError};
+use crate::sink::{Accepted, Sink, SinkError, SinkStats};
+use crate::time::rfc3339_ms;
+
+/// Time kept before the Lambda deadline when an object is sent live: the call in flight (one
+/// 4 MiB call takes about a second at the default quota; its retries could take longer, then
+/// the last progress write stands) and the progress write.
+pub const LIVE_MARGIN_MS: i64 = 10_000;
+
+/// Longest error message kept in a record (`ledger::check` refuses longer ones).
+const MAX_ERROR_BYTES: usize = crate::ledger::check::MAX_ERROR_BYTES;
+
+/// How an attempt is tracked in the state store.
+#[derive(Clone, Copy)]
+pub struct Tracking<'a> {
+    pub ledger: &'a Ledger,
+    /// Stop sending at this instant (ms since the epoch), at a call boundary.
+    pub stop_at_ms: Option<i64>,
+    pub via: metrics::Via,
+    /// Forward objects even when set aside (`backfill --retry-set-aside`).
+    pub retry_set_aside: bool,
+    /// Read the done marker first (the backfill reads it itself).
+    pub check_done: bool,
+    /// The clock `stop_at_ms` is read on; `None`: the forwarder's.
+    pub clock: Option<&'a dyn Clock>,
+}
+
+impl<'a> Tracking<'a> {
+    /// The live path: done marker checked, set-aside objects skipped, stopping at
+    /// `deadline_ms` minus [`LIVE_MARGIN_MS`].
+    pub fn live(ledger: &'a Ledger, deadline_ms: Option<i64>) -> Tracking<'a> {
+        Tracking {
+            ledger,
+            stop_at_ms: deadline_ms.map(|d| d - LIVE_MARGIN_MS),
+            via: metrics::Via::Live,
+            retry_set_aside: false,
+            check_done: true,
+            clock: None,
+        }
+    }
+
+    fn via_name(&self) -> &'static str {
+        match self.via {
+            metrics::Via::Live => "live",
+            metrics::Via::Backfill => "backfill",
+        }
+    }
+}
+
+/// One attempt's view of the object's lines: what to skip, when to stop, how far it got.
+pub(crate) struct Resume<'a> {
+    /// Lines an earlier attempt had accepted: parsed, not sent.
+    pub(crate) skip: u64,
+    pub(crate) stop_at_ms: Option<i64>,
+    clock: &'a dyn Clock,
+    saver: Option<Saver<'a>>,
+    /// Lines the parser handed over so far, skipped ones included.
+    pub(crate) seen: u64,
+    /// The prefix of the object's lines accepted, skipped ones included.
+    pub(crate) accepted: Accepted,
+    /// First line of a record cut by a failed read: progress stops before it.
+    cut_at: Option<u64>,
+    /// Sending stopped at the deadline.
+    pub(crate) paused: bool,
+}
+
+/// Writes progress records at a bounded rate.
+struct Saver<'a> {
+    ledger: &'a Ledger,
+    record: Progress,
+    saved: Accepted,
+    saved_at_ms: i64,
+    writes: u64,
+}
+
+impl<'a> Resume<'a> {
+    /// From the first line, no deadline, nothing saved.
+    pub(crate) fn from_start(clock: &'a dyn Clock) -> Resume<'a> {
+        Resume {
+            skip: 0,
+            stop_at_ms: None,
+            clock,
+            saver: None,
+            seen: 0,
+            accepted: Accepted::default(),
+            cut_at: None,
+            paused: false,
+        }
+    }
+
+    /// Whether the stop time has come.
+    fn past_stop(&self) -> bool {
+        self.stop_at_ms
+            .is_some_and(|stop| self.clock.now_ms() >= stop)
+    }
+
+    /// Progress records written so far.
+    pub(crate) fn writes(&self) -> u64 {
+        self.saver.as_ref().map_or(0, |s| s.writes)
+    }
+
+    /// The accepted prefix: the skipped lines plus what the sink accepted, never past a cut
+    /// record.
+    fn update(&mut self, base: Accepted, sink: Accepted) {
+        let mut lines = base.lines + sink.lines;
+        if let Some(cut) = self.cut_at {
+            lines = lines.min(cut.max(base.lines));
+        }
+        self.accepted = Accepted {
+            lines,
+            bytes: (base.bytes + sink.bytes).max(lines),
+        };
+    }
+
+    /// Writes the progress when due (or `force`d) and something new was accepted. A failed
+    /// write is logged: the next attempt then resends more, nothing is lost.
+    async fn save(&mut self, force: bool) {
+        let accepted = self.accepted;
+        let now = self.clock.now_ms();
+        let Some(saver) = &mut self.saver else {
+            return;
+        };
+        if accepted.lines <= saver.saved.lines {
+            return;
+        }
+        let new_bytes = accepted.bytes.saturating_sub(saver.saved.bytes);
+        let due = force
+            || new_bytes >= PROGRESS_EVERY_BYTES
+            || (now - saver.saved_at_ms >= PROGRESS_EVERY_MS && new_bytes >= PROGRESS_MIN_BYTES);
+        if !due {
+            return;
+        }
+        saver.record.lines = accepted.lines;
+        saver.record.payload_bytes = accepted.bytes;
+        saver.record.updated_at = rfc3339_ms(now);
+        match saver.ledger.save_progress(&saver.record).await {
+            Ok(()) => {
+                saver.saved = accepted;
+                saver.saved_at_ms = now;
+                saver.writes += 1;
+            }
+            Err(e) => {
+                tracing::warn!(bucket = %saver.record.bucket, key = %saver.record.key, lines = accepted.lines, error = %e, "cannot save the progress; a retry resends from the last saved point")
+            }
+        }
+    }
+}
+
+/// The ids of records cut by a failed read end with this (`output::CUT_ID_SUFFIX`, then the
+/// closing quote). A string value that happens to end so only stops progress early.
+fn cut_pattern() -> Vec<u8> {
+    let mut pattern = crate::output::CUT_ID_SUFFIX.as_bytes().to_vec();
+    pattern.push(b'"');
+    pattern
+}
+
+/// Sends the lines after the first `resume.skip` to `sink`, saving progress, stopping at the
+/// stop time; see the module documentation.
+pub(crate) async fn send_resuming<S: Sink>(
+    mut lines: mpsc::Receiver<Lines>,
+    mut sink: S,
+    resume: &mut Resume<'_>,
+) -> Result<SinkStats, SinkError> {
+    let base = resume.accepted;
+    let pattern = cut_pattern();
+    let cut = memmem::Finder::new(&pattern);
+    let mut last = Accepted::default();
+    let mut stopping = false;
+    'receive: while let Some(batch) = lines.recv().await {
+        for line in batch.iter() {
+            let index = resume.seen;
+            resume.seen += 1;
+            if index < resume.skip {
+                continue;
+            }
+            if resume.cut_at.is_none() && cut.find(line).is_some() {
+                resume.cut_at = Some(index);
+            }
+            let sent = sink.send(line).await;
+            let accepted = sink.accepted();
+            let call_ended = accepted != last;
+            if call_ended {
+                last = accepted;
+                resume.update(base, accepted);
+                resume.save(false).await;
+            }
+            sent?;
+            if call_ended && resume.past_stop() {
+                stopping = true;
+                break 'receive;
+            }
+        }
+        if resume.past_stop() {
+            stopping = true;
+            break;
+        }
+    }
+    if stopping {
+        // The parser stops when its channel closes.
+        drop(lines);
+        let (stats, accepted) = sink.stop().await?;
+        resume.update(base, accepted);
+        resume.paused = true;
+        resume.save(true).await;
+        return Ok(stats);
+    }
+    let stats = sink.finish().await?;
+    resume.update(
+        base,
+        Accepted {
+            lines: stats.lines,
+            bytes: stats.payload_bytes,
+        },
+    );
+    Ok(stats)
+}
+
+/// `output` as a progress record names it.
+fn output_name(output: Output) -> String {
+    if output.redact {
+        output.format.as_str().to_string()
+    } else {
+        format!("{}+unmasked", output.format.as_str())
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// A state read that failed: logged, and the object handled as if the record were absent.
+fn absent_on_error<T>(
+    read: Result<Option<T>, StateError>,
+    object: &ObjectRef,
+    what: &str,
+) -> Option<T> {
+    match read {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(bucket = %object.bucket, key = %object.key, error = %e, "cannot read the {what}; going on as if there were none");
+            None
+        }
+    }
+}
+
+impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
+    /// One tracked attempt at `object`; see the module documentation. `Err` is an attempt that
+    /// failed and was not set aside (try again later), or [`ForwardError::Paused`].
+    pub async fn forward_tracked(
+        &self,
+        object: &ObjectRef,
+        tracking: &Tracking<'_>,
+    ) -> Result<Forwarded, ForwardError> {
+        let ledger = tracking.ledger;
+        // Events without an ETag cannot be matched to any record: forwarding is the safe side.
+        let Some(etag) = object.etag.clone() else {
+            let receipt = self.forward(object).await?;
+            // The store named the version it served: the marker can still be written.
+            if let Some(etag) = receipt.etag.clone() {
+                self.mark_done(ledger, &receipt, &etag, tracking).await;
+            }
+            return Ok(Forwarded::Sent(receipt));
+        };
+        let (bucket, key) = (&object.bucket, &object.key);
+        if tracking.check_done {
+            let done = ledger.done(bucket, key, &etag).await;
+            if let Some(marker) = absent_on_error(done, object, "done marker") {
+                tracing::info!(bucket = %bucket, key = %key, etag = %etag, done_at = %marker.done_at, via = %marker.via, "skipped object: already forwarded");
+                self.metrics.emit(&metrics::skipped_document(object));
+                return Ok(Forwarded::AlreadyDone(marker));
+            }
+        }
+        if !tracking.retry_set_aside {
+            let aside = ledger.set_aside(bucket, key, &etag).await;
+            if let Some(record) = absent_on_error(aside, object, "set-aside record") {
+                tracing::warn!(bucket = %bucket, key = %key, etag = %etag, attempts = record.attempts, last_error = %record.last_error, "skipped object: set aside (backfill --retry-set-aside tries it again)");
+                return Ok(Forwarded::SetAside { record, by: None });
+            }
+        }
+        let output = output_name(self.output);
+        let progress = absent_on_error(
+            ledger.progress(bucket, key, &etag).await,
+            object,
+            "progress record",
+        );
+        let mut record = progress.unwrap_or_else(|| Progress {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            etag: etag.clone(),
+            lines: 0,
+            payload_bytes: 0,
+            output: output.clone(),
+            attempts: 0,
+            last_error: None,
+            updated_at: String::new(),
+        });
+        if record.output != output {
+            // Lines of another output do not line up with these: start over, keep the count.
+            record.lines = 0;
+            record.payload_bytes = 0;
+            record.output = output;
+        }
+        let start = Accepted {
+            lines: record.lines,
+            bytes: record.payload_bytes,
+        };
+        if start.lines > 0 {
+            tracing::info!(bucket = %bucket, key = %key, lines = start.lines, attempts = record.attempts, "resuming object after the lines already accepted");
+        }
+        let clock: &dyn Clock = tracking.clock.unwrap_or(&*self.clock);
+        let mut resume = Resume::from_start(clock);
+        resume.skip = start.lines;
+        resume.accepted = start;
+        resume.stop_at_ms = tracking.stop_at_ms;
+        resume.saver = Some(Saver {
+            ledger,
+            record: record.clone(),
+            saved: start,
+            saved_at_ms: clock.now_ms(),
+            writes: 0,
+        });
+        let result = self
+            .forward_resumed(object, tracking.via, &mut resume)
+            .await;
+        match result {
+            Ok(receipt) => {
+                if resume.seen < resume.skip {
+                    tracing::warn!(bucket = %bucket, key = %key, lines = resume.seen, progress = resume.skip, "the progress record counted more lines than the object has");
+                }
+                if matches!(tracking.via, metrics::Via::Live) {
+                    crate::report::object_forwarded(&receipt);
+                }
+                self.mark_done(ledger, &receipt, &etag, tracking).await;
+                Ok(Forwarded::Sent(receipt))
+            }
+            Err(e @ ForwardError::Paused { .. }) => {
+                tracing::info!(bucket = %bucket, key = %key, lines = resume.accepted.lines, "stopped before the deadline; the next attempt goes on from there");
+                Err(e)
+            }
+            Err(e) => {
+                if matches!(tracking.via, metrics::Via::Live) {
+                    tracing::error!(bucket = %bucket, key = %key, retryable = e.is_retryable(), error = %e, "object failed");
+                }
+                self.on_failure(object, &etag, record, &resume, e, tracking)
+                    .await
+            }
+        }
+    }
+
+    /// Writes the done marker; a failure is logged (the backfill may send the object again).
+    async fn mark_done(
+        &self,
+        ledger: &Ledger,
+        receipt: &Receipt,
+        etag: &str,
+        tracking: &Tracking<'_>,
+    ) {
+        let marker = DoneMarker {
+            bucket: receipt.bucket.clone(),
+            key: receipt.key.clone(),
+            etag: receipt.etag.clone().unwrap_or_else(|| etag.to_string()),
+            done_at: rfc3339_ms(self.clock.now_ms()),
+            records: receipt.records,
+            via: tracking.via_name().into(),
+        };
+        if let Err(e) = ledger.mark_done(&marker).await {
+            tracing::warn!(bucket = %receipt.bucket, key = %receipt.key, error = %e, "forwarded, but the done marker could not be written; the object may be sent again");
+        }
+    }
+
+    /// A failed attempt: progress saved with the attempt counted (when it is the object's), and
+    /// the object set aside when its attempts ran out or no retry can help.
+    async fn on_failure(
+        &self,
+        object: &ObjectRef,
+        etag: &str,
+        mut record: Progress,
+        resume: &Resume<'_>,
+        error: ForwardError,
+        tracking: &Tracking<'_>,
+    ) -> Result<Forwarded, ForwardError> {
+        let counts = error.counts_as_attempt();
+        let advanced = resume.accepted.lines > record.lines;
+        if !counts && !advanced {
+            return Err(error);
+        }
+        record.lines = record.lines.max(resume.accepted.lines);
+        record.payload_bytes = record
+            .payload_bytes
+            .max(resume.accepted.bytes)
+            .max(record.lines);
+        record.updated_at = rfc3339_ms(self.clock.now_ms());
+        if counts {
+            record.attempts = record.attempts.saturating_add(1);
+            record.last_error = Some(truncate(error.to_string(), MAX_ERROR_BYTES));
+        }
+        if let Err(e) = tracking.ledger.save_progress(&record).await {
+            tracing::warn!(bucket = %object.bucket, key = %object.key, error = %e, "cannot save the progress and the failed attempt");
+        }
+        let final_error = !error.is_retryable();
+        if !counts || (!final_error && record.attempts < self.max_attempts) {
+            return Err(error);
+        }
+        let aside = SetAside {
+            bucket: object.bucket.clone(),
+            key: object.key.clone(),
+            etag: etag.to_string(),
+            attempts: record.attempts,
+            last_error: truncate(error.to_string(), MAX_ERROR_BYTES),
+            retryable: !final_error,
+            set_aside_at: rfc3339_ms(self.clock.now_ms()),
+            via: tracking.via_name().into(),
+        };
+        if let Err(e) = tracking.ledger.mark_set_aside(&aside).await {
+            tracing::warn!(bucket = %object.bucket, key = %object.key, error = %e, "cannot write the set-aside record; the object will be tried again");
+            return Err(error);
+        }
+        tracing::error!(bucket = %object.bucket, key = %object.key, attempts = aside.attempts, retryable = aside.retryable, error = %error, "object set aside: no more attempts until backfill --retry-set-aside");
+        Ok(Forwarded::SetAside {
+            record: aside,
+            by: Some(error),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "resume_tests.rs"]
+mod tests;

@@ -1,0 +1,357 @@
+//! Attempts at one object over the in-memory twins: a sink that fails after N calls, a clock
+//! that passes the deadline mid-object, bodies that break, a state store that remembers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::events::Filter;
+use crate::forward::test_support::{KEY, LINE};
+use crate::ports::memory::{etag_of, ManualClock, MemoryBucket, MemorySink, MemoryStore};
+use crate::ports::{FetchError, Fetched};
+
+/// 2024-03-02T00:00:00Z.
+const NOW: i64 = 1_709_337_600_000;
+
+/// The forwarder owns its fetch; the test keeps a handle on the same bucket.
+struct Shared(Arc<MemoryBucket>);
+impl Fetch for Shared {
+    async fn fetch(&self, object: &ObjectRef) -> Result<Fetched, FetchError> {
+        self.0.fetch(object).await
+    }
+}
+
+struct World {
+    clock: Arc<ManualClock>,
+    bucket: Arc<MemoryBucket>,
+    store: Arc<MemoryStore>,
+    ledger: Ledger,
+    delivered: Arc<Mutex<Vec<String>>>,
+    /// Calls the sinks may still make before failing (shared by every attempt).
+    calls_left: Arc<AtomicI64>,
+    /// The object's text as stored.
+    body: Mutex<String>,
+    /// How long a call takes.
+    call_ms: Arc<AtomicI64>,
+}
+
+fn world(lines: usize) -> World {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let bucket = Arc::new(MemoryBucket::new(clock.clone()));
+    let body = format!("{LINE}\n").repeat(lines);
+    bucket.put(KEY, &body, NOW - 3_600_000);
+    let store = Arc::new(MemoryStore::default());
+    let ledger = Ledger::new(store.clone(), "state/").with_clock(clock.clone());
+    World {
+        clock,
+        bucket,
+        store,
+        ledger,
+        delivered: Arc::default(),
+        calls_left: Arc::new(AtomicI64::new(i64::MAX)),
+        body: Mutex::new(body),
+        call_ms: Arc::new(AtomicI64::new(1_000)),
+    }
+}
+
+impl World {
+    /// A forwarder whose sinks send 100 lines a call, each call taking a second.
+    fn forwarder(&self) -> Forwarder<Shared, impl Fn() -> MemorySink + Send + Sync> {
+        let (delivered, clock, left) = (
+            self.delivered.clone(),
+            self.clock.clone(),
+            self.calls_left.clone(),
+        );
+        let call_ms = self.call_ms.load(Ordering::SeqCst);
+        let mut forwarder =
+            Forwarder::new(Filter::default(), Shared(self.bucket.clone()), move || {
+                MemorySink::new(delivered.clone(), 100)
+                    .taking(clock.clone(), call_ms)
+                    .failing_after(left.clone())
+            });
+        forwarder.clock = self.clock.clone();
+        forwarder.max_attempts = 3;
+        forwarder
+    }
+
+    fn object(&self) -> ObjectRef {
+        let body = self.body.lock().unwrap().clone();
+        ObjectRef {
+            bucket: "audit".into(),
+            key: KEY.into(),
+            size: None,
+            etag: Some(etag_of(body.as_bytes())),
+            version_id: None,
+            alternate_key: None,
+        }
+    }
+
+    /// Stores `text` as the object (a new version).
+    fn put(&self, text: &str) {
+        self.bucket.put(KEY, text, NOW - 1_000);
+        *self.body.lock().unwrap() = text.to_string();
+    }
+
+    fn tracking(&self, stop_at_ms: Option<i64>) -> Tracking<'_> {
+        Tracking {
+            stop_at_ms,
+            ..Tracking::live(&self.ledger, None)
+        }
+    }
+
+    /// Delivered records by id: (distinct ids, lines delivered more than once).
+    fn tally(&self) -> (usize, usize) {
+        let delivered = self.delivered.lock().unwrap();
+        let mut by_id: HashMap<String, usize> = HashMap::new();
+        for line in delivered.iter() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            *by_id
+                .entry(v["id"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+        let dups = by_id.values().map(|n| n - 1).sum();
+        (by_id.len(), dups)
+    }
+
+    async fn progress(&self) -> Option<crate::ledger::Progress> {
+        let etag = self.object().etag.unwrap();
+        self.ledger.progress("audit", KEY, &etag).await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_failed_call_resends_only_that_call() {
+    let w = world(1_000);
+    let forwarder = w.forwarder();
+    // Three calls go through, the fourth fails (half of it was taken, its answer lost).
+    w.calls_left.store(3, Ordering::SeqCst);
+    let err = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ForwardError::Sink { .. }), "{err}");
+    let progress = w.progress().await.expect("progress saved at the failure");
+    assert_eq!(
+        progress.lines, 300,
+        "three calls of 100 lines were accepted"
+    );
+    assert_eq!(
+        progress.attempts, 0,
+        "a failing stream is not the object's fault"
+    );
+    w.calls_left.store(i64::MAX, Ordering::SeqCst);
+    let Forwarded::Sent(receipt) = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap()
+    else {
+        panic!("the retry completes");
+    };
+    assert_eq!(receipt.skipped_lines, 300);
+    assert_eq!(receipt.sink.lines, 700);
+    let (distinct, dups) = w.tally();
+    assert_eq!(distinct, 1_000, "every record arrived");
+    assert_eq!(
+        dups, 50,
+        "only the lines of the call in flight at the failure"
+    );
+    let marker = w.ledger.done("audit", KEY, &w.object().etag.unwrap()).await;
+    assert!(marker.unwrap().is_some(), "the done marker is written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_stops_between_calls_and_the_next_attempt_goes_on() {
+    let w = world(3_000);
+    let forwarder = w.forwarder();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        assert!(attempts < 10, "every attempt makes progress");
+        let stop_at = w.clock.now_ms() + 10_500;
+        match forwarder
+            .forward_tracked(&w.object(), &w.tracking(Some(stop_at)))
+            .await
+        {
+            Ok(Forwarded::Sent(_)) => break,
+            Err(ForwardError::Paused { lines, .. }) => {
+                // The call that crossed the stop time is the last one: one second past it.
+                assert!(w.clock.now_ms() <= stop_at + 1_000, "ended within one call");
+                assert_eq!(lines % 100, 0, "stopped at a call boundary");
+                assert_eq!(w.progress().await.unwrap().lines, lines);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(attempts, 3, "eleven calls of 100 lines an attempt");
+    assert_eq!(w.tally(), (3_000, 0), "every record once");
+    let progress = w.progress().await.unwrap();
+    assert_eq!(
+        progress.attempts, 0,
+        "a stop at the deadline is not a failed attempt"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_of_another_version_is_ignored() {
+    let w = world(500);
+    let forwarder = w.forwarder();
+    w.calls_left.store(2, Ordering::SeqCst);
+    forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap_err();
+    // The object is overwritten with other text: its old progress must not skip anything.
+    w.put(&format!("{LINE}\n").repeat(400));
+    w.calls_left.store(i64::MAX, Ordering::SeqCst);
+    w.delivered.lock().unwrap().clear();
+    let Forwarded::Sent(receipt) = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap()
+    else {
+        panic!("the new version is sent");
+    };
+    assert_eq!(receipt.skipped_lines, 0);
+    assert_eq!(w.tally(), (400, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_that_keeps_failing_is_set_aside_after_max_attempts() {
+    let w = world(10);
+    w.bucket.broken.lock().unwrap().push(KEY.into());
+    let forwarder = w.forwarder();
+    for attempt in 1..=2 {
+        let err = forwarder
+            .forward_tracked(&w.object(), &w.tracking(None))
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        assert_eq!(w.progress().await.unwrap().attempts, attempt);
+    }
+    let Forwarded::SetAside { record, by } = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap()
+    else {
+        panic!("the third failure sets it aside");
+    };
+    assert!(by.is_some());
+    assert_eq!(record.attempts, 3);
+    assert!(record.last_error.contains("reset"), "{}", record.last_error);
+    assert!(record.retryable);
+    // From now on it is skipped without being read.
+    let fetches = w.store.snapshot().len();
+    w.bucket.broken.lock().unwrap().clear();
+    let skipped = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap();
+    assert!(matches!(skipped, Forwarded::SetAside { by: None, .. }));
+    assert_eq!(w.store.snapshot().len(), fetches, "nothing written");
+    assert!(w.delivered.lock().unwrap().is_empty());
+    // Retried on request: it goes through now, and its done marker wins over the record.
+    let retry = Tracking {
+        retry_set_aside: true,
+        ..w.tracking(None)
+    };
+    let sent = forwarder
+        .forward_tracked(&w.object(), &retry)
+        .await
+        .unwrap();
+    assert!(matches!(sent, Forwarded::Sent(_)));
+    assert_eq!(w.tally(), (10, 0));
+    let again = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap();
+    assert!(matches!(again, Forwarded::AlreadyDone(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_no_retry_can_fix_sets_the_object_aside_at_once() {
+    let w = world(0);
+    // bzip2's magic bytes: a foreign format, never read differently.
+    w.put("BZh91AY&SY");
+    let forwarder = w.forwarder();
+    let Forwarded::SetAside { record, by } = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap()
+    else {
+        panic!("set aside at the first failure");
+    };
+    assert!(!by.unwrap().is_retryable());
+    assert_eq!(record.attempts, 1);
+    assert!(!record.retryable);
+    let listed = w.ledger.list_set_aside().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].as_ref().unwrap().key, KEY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_written_at_most_once_per_10_mib_of_payload() {
+    // About 40,000 lines of ~400 bytes: ~16 MB of NDJSON, one progress write on the way.
+    let w = world(40_000);
+    // A fast stream: the minute-based writes do not come into it.
+    w.call_ms.store(0, Ordering::SeqCst);
+    let forwarder = w.forwarder();
+    let Forwarded::Sent(receipt) = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap()
+    else {
+        panic!("sent");
+    };
+    let payload = receipt.sink.payload_bytes;
+    assert!(payload > PROGRESS_EVERY_BYTES, "{payload}");
+    assert!(receipt.progress_writes >= 1);
+    assert!(
+        receipt.progress_writes <= payload / PROGRESS_EVERY_BYTES,
+        "at most one write per 10 MiB accepted: {} for {payload} bytes",
+        receipt.progress_writes
+    );
+    // A small object writes none: the done marker is its only state write.
+    let small = world(50);
+    let before = small.store.writes.load(Ordering::Relaxed);
+    let forwarder = small.forwarder();
+    forwarder
+        .forward_tracked(&small.object(), &small.tracking(None))
+        .await
+        .unwrap();
+    assert_eq!(small.store.writes.load(Ordering::Relaxed) - before, 1);
+}
+
+#[test]
+fn progress_never_passes_a_record_cut_by_a_failed_read() {
+    let clock = ManualClock::new(NOW);
+    let mut resume = Resume::from_start(&clock);
+    resume.cut_at = Some(7);
+    resume.update(
+        Accepted::default(),
+        Accepted {
+            lines: 9,
+            bytes: 900,
+        },
+    );
+    assert_eq!(resume.accepted.lines, 7);
+    resume.cut_at = None;
+    resume.update(
+        Accepted {
+            lines: 5,
+            bytes: 50,
+        },
+        Accepted {
+            lines: 4,
+            bytes: 40,
+        },
+    );
+    assert_eq!(
+        resume.accepted,
+        Accepted {
+            lines: 9,
+            bytes: 90
+        }
+    );
+    assert_eq!(cut_pattern(), b"-cut\"");
+}
