@@ -134,8 +134,8 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
     let live = &live;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
-            // The walk stops before this instant, with its cursor saved.
-            let deadline_ms = i64::try_from(event.context.deadline).ok();
+            // The walk and the live path stop before this instant, with their state saved.
+            let deadline_ms = usable_deadline(event.context.deadline, crate::time::now_ms());
             let context = live.context(deadline_ms);
             live.handler
                 .handle_with(&event.payload, context)
@@ -253,6 +253,24 @@ pub fn init_stderr_logging() {
         .try_init();
 }
 
+/// The invocation's deadline in ms since the epoch, when it is one: Lambda always sends a future
+/// instant, but local emulators may send something else (`cargo lambda watch` sends the timeout
+/// itself, 600000); a deadline already past when the invocation starts is ignored with a
+/// warning rather than stopping every object before it starts.
+pub fn usable_deadline(deadline_ms: u64, now_ms: i64) -> Option<i64> {
+    let deadline = i64::try_from(deadline_ms).ok()?;
+    if deadline > now_ms {
+        Some(deadline)
+    } else {
+        tracing::warn!(
+            deadline_ms,
+            now_ms,
+            "the invocation's deadline is already past; ignoring it"
+        );
+        None
+    }
+}
+
 /// How a failed invocation reaches Lambda: an error type that tells retryable failures (a
 /// later attempt can succeed: throttling, a dropped connection, a walk cut short) from final
 /// ones (a malformed event, a missing object, a refused stream), and the message.
@@ -272,6 +290,17 @@ pub fn diagnostic(error: &HandlerError) -> lambda_runtime::Diagnostic {
 mod tests {
     use super::*;
     use crate::events::EventError;
+
+    #[test]
+    fn a_deadline_in_the_past_is_ignored_a_future_one_kept() {
+        let now = 1_796_093_170_095;
+        assert_eq!(usable_deadline(600_000, now), None);
+        assert_eq!(usable_deadline(u64::MAX, now), None);
+        assert_eq!(
+            usable_deadline(now as u64 + 30_000, now),
+            Some(now + 30_000)
+        );
+    }
 
     #[test]
     fn lambda_sees_whether_a_retry_can_help_in_the_error_type() {

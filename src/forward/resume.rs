@@ -47,10 +47,17 @@ use crate::ports::{Clock, Fetch, ObjectRef, StateError};
 use crate::sink::{Accepted, Sink, SinkError, SinkStats};
 use crate::time::rfc3339_ms;
 
-/// Time kept before the Lambda deadline when an object is sent live: the call in flight (one
-/// 4 MiB call takes about a second at the default quota; its retries could take longer, then
-/// the last progress write stands) and the progress write.
+/// Most time kept before the Lambda deadline when an object is sent live: the call in flight
+/// (one 4 MiB call takes about a second at the default quota; its retries could take longer,
+/// then the last progress write stands) and the progress write. A short invocation keeps a fifth
+/// of its time instead ([`live_margin_ms`]), so a function with a short timeout still sends.
 pub const LIVE_MARGIN_MS: i64 = 10_000;
+
+/// The margin kept before `deadline_ms` by an invocation with `left_ms` to go: a fifth of the
+/// time left, at most [`LIVE_MARGIN_MS`].
+pub fn live_margin_ms(left_ms: i64) -> i64 {
+    (left_ms.max(0) / 5).min(LIVE_MARGIN_MS)
+}
 
 /// Longest error message kept in a record (`ledger::check` refuses longer ones).
 const MAX_ERROR_BYTES: usize = crate::ledger::check::MAX_ERROR_BYTES;
@@ -72,11 +79,12 @@ pub struct Tracking<'a> {
 
 impl<'a> Tracking<'a> {
     /// The live path: done marker checked, set-aside objects skipped, stopping at
-    /// `deadline_ms` minus [`LIVE_MARGIN_MS`].
+    /// `deadline_ms` minus the margin ([`live_margin_ms`] of the time left now).
     pub fn live(ledger: &'a Ledger, deadline_ms: Option<i64>) -> Tracking<'a> {
+        let now = crate::time::now_ms();
         Tracking {
             ledger,
-            stop_at_ms: deadline_ms.map(|d| d - LIVE_MARGIN_MS),
+            stop_at_ms: deadline_ms.map(|d| d - live_margin_ms(d - now)),
             via: metrics::Via::Live,
             retry_set_aside: false,
             check_done: true,

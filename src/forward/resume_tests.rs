@@ -355,3 +355,12 @@ fn progress_never_passes_a_record_cut_by_a_failed_read() {
     );
     assert_eq!(cut_pattern(), b"-cut\"");
 }
+
+#[test]
+fn a_short_invocation_keeps_a_fifth_of_its_time_a_long_one_ten_seconds() {
+    assert_eq!(live_margin_ms(900_000), LIVE_MARGIN_MS);
+    assert_eq!(live_margin_ms(50_000), LIVE_MARGIN_MS);
+    assert_eq!(live_margin_ms(15_000), 3_000);
+    assert_eq!(live_margin_ms(0), 0);
+    assert_eq!(live_margin_ms(-5), 0);
+}
