@@ -661,6 +661,7 @@ impl Backfill {
         Tracking {
             ledger: &self.ledger,
             stop_at_ms: options.deadline_ms.map(|d| d - IN_OBJECT_MARGIN_MS),
+            before_deadline: false,
             via: Via::Backfill,
             retry_set_aside,
             check_done: false,

@@ -68,6 +68,9 @@ pub struct Tracking<'a> {
     pub ledger: &'a Ledger,
     /// Stop sending at this instant (ms since the epoch), at a call boundary.
     pub stop_at_ms: Option<i64>,
+    /// `stop_at_ms` is the Lambda deadline: stop [`live_margin_ms`] of the time left before it,
+    /// as read on the attempt's clock when it starts.
+    pub before_deadline: bool,
     pub via: metrics::Via,
     /// Forward objects even when set aside (`backfill --retry-set-aside`).
     pub retry_set_aside: bool,
@@ -81,10 +84,10 @@ impl<'a> Tracking<'a> {
     /// The live path: done marker checked, set-aside objects skipped, stopping at
     /// `deadline_ms` minus the margin ([`live_margin_ms`] of the time left now).
     pub fn live(ledger: &'a Ledger, deadline_ms: Option<i64>) -> Tracking<'a> {
-        let now = crate::time::now_ms();
         Tracking {
             ledger,
-            stop_at_ms: deadline_ms.map(|d| d - live_margin_ms(d - now)),
+            stop_at_ms: deadline_ms,
+            before_deadline: true,
             via: metrics::Via::Live,
             retry_set_aside: false,
             check_done: true,
@@ -372,7 +375,12 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         let mut resume = Resume::from_start(clock);
         resume.skip = start.lines;
         resume.accepted = start;
-        resume.stop_at_ms = tracking.stop_at_ms;
+        resume.stop_at_ms = match tracking.stop_at_ms {
+            Some(deadline) if tracking.before_deadline => {
+                Some(deadline - live_margin_ms(deadline - clock.now_ms()))
+            }
+            stop => stop,
+        };
         resume.saver = Some(Saver {
             ledger,
             record: record.clone(),

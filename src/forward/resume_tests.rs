@@ -96,6 +96,7 @@ impl World {
     fn tracking(&self, stop_at_ms: Option<i64>) -> Tracking<'_> {
         Tracking {
             stop_at_ms,
+            before_deadline: false,
             ..Tracking::live(&self.ledger, None)
         }
     }
