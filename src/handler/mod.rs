@@ -2,8 +2,8 @@
 //! [`Forwarder`], with the ledger when there is one), an SQS batch answers with
 //! `batchItemFailures`, a scheduled or manual backfill event runs the walk.
 //!
-//! With a ledger, each object is tracked (`forward::resume`): one stopped
-//! [`LIVE_MARGIN_MS`](crate::forward::LIVE_MARGIN_MS) before the deadline with its progress
+//! With a ledger, each object is tracked (`forward::resume`): one stopped before the deadline
+//! (at most [`LIVE_MARGIN_MS`](crate::forward::LIVE_MARGIN_MS) before it) with its progress
 //! saved is handed back (its SQS message in `batchItemFailures`; a direct or EventBridge
 //! invocation fails with a retryable error, and the scheduled backfill picks it up too). The
 //! attempt that sets an object aside fails as before (once: the error says whether a retry
@@ -196,7 +196,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
     }
 
     /// One object of a notification: with a ledger, tracked (done marker, set-aside record,
-    /// progress, a stop [`LIVE_MARGIN_MS`](crate::forward::LIVE_MARGIN_MS) before the
+    /// progress, a stop at most [`LIVE_MARGIN_MS`](crate::forward::LIVE_MARGIN_MS) before the
     /// deadline); without one, forwarded from its start.
     async fn forward_live(
         &self,
