@@ -418,7 +418,7 @@ impl CloudWatchProvenance {
         input.extend_from_slice(event_id.as_bytes());
         input.push(0);
         input.extend_from_slice(&ordinal.to_le_bytes());
-        crate::cloudtrail::hex32(xxh3_128(&input))
+        crate::output::hex32(xxh3_128(&input))
     }
 
     /// Appends the provenance members (no leading comma, no braces) for a record.

@@ -9,13 +9,12 @@ pub mod ocsf;
 pub mod reader;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::io::{self, Read};
 
 use serde::Deserialize;
-use xxhash_rust::xxh3::xxh3_128;
 
 use crate::output::json::{write_int, write_opt_str, write_str};
+use crate::output::RecordIds;
 pub use key::{parse_trail_key, NotEvents, TrailFileName, TrailKeyError};
 pub use reader::{TrailItem, TrailReader, MAX_EVENT_BYTES};
 
@@ -290,7 +289,7 @@ impl<R: Read> TrailEvents<R> {
 pub struct TrailProvenance {
     /// `"log_type":…,"source":{"bucket":…,"key":…,"event":`
     head: Vec<u8>,
-    id_input: RefCell<Vec<u8>>,
+    ids: RecordIds,
 }
 
 impl TrailProvenance {
@@ -311,27 +310,15 @@ impl TrailProvenance {
         head.extend_from_slice(b",\"key\":");
         write_str(&mut head, key);
         head.extend_from_slice(b",\"event\":");
-        let mut id_input = Vec::with_capacity(bucket.map_or(0, str::len) + key.len() + 10);
-        id_input.extend_from_slice(bucket.unwrap_or("").as_bytes());
-        id_input.push(0);
-        id_input.extend_from_slice(key.as_bytes());
-        id_input.push(0);
-        id_input.extend_from_slice(&[0; 8]);
         TrailProvenance {
             head,
-            id_input: RefCell::new(id_input),
+            ids: RecordIds::for_object(bucket, key),
         }
     }
 
     /// The record id of the event at `ordinal` (0-based), as 32 lowercase hex digits.
     pub fn record_id(&self, ordinal: u64) -> [u8; 32] {
-        let hash = {
-            let mut input = self.id_input.borrow_mut();
-            let n = input.len();
-            input[n - 8..].copy_from_slice(&ordinal.to_le_bytes());
-            xxh3_128(&input)
-        };
-        hex32(hash)
+        self.ids.id(ordinal)
     }
 
     /// Appends the provenance members (no leading comma, no braces) for the event at `ordinal`.
@@ -342,16 +329,6 @@ impl TrailProvenance {
         out.extend_from_slice(&self.record_id(ordinal));
         out.push(b'"');
     }
-}
-
-pub(crate) fn hex32(hash: u128) -> [u8; 32] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = [0u8; 32];
-    for (i, byte) in hash.to_be_bytes().iter().enumerate() {
-        hex[2 * i] = DIGITS[usize::from(byte >> 4)];
-        hex[2 * i + 1] = DIGITS[usize::from(byte & 15)];
-    }
-    hex
 }
 
 /// Appends one `raw` record (no newline): the event as CloudTrail wrote it, with the

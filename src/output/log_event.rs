@@ -119,12 +119,8 @@ impl Provenance {
         self.head.extend_from_slice(&parts.source);
         write_str(&mut self.head, event_id);
 
-        let input = self.id_input.get_mut();
-        input.clear();
-        input.extend_from_slice(&parts.id_prefix);
-        input.extend_from_slice(event_id.as_bytes());
-        input.push(0);
-        input.extend_from_slice(&[0; 8]);
+        self.ids
+            .reset(&[&parts.id_prefix, event_id.as_bytes(), b"\0"]);
 
         let ocsf = &mut self.ocsf;
         ocsf.source.clear();

@@ -2,18 +2,17 @@
 //! provenance every record carries, its stable id, and the splitting of a record too large for
 //! one Firehose record.
 
+pub mod id;
 pub mod json;
 mod log_event;
 pub mod ocsf;
 
-use std::cell::RefCell;
 use std::fmt;
 use std::str::FromStr;
 
-use xxhash_rust::xxh3::xxh3_128;
-
 use crate::key::LogFileName;
 use crate::logs::{Body, Columns, Kind, LogType, Record, Value};
+pub use id::{hex32, RecordIds};
 use json::{write_int, write_opt_str, write_str};
 pub use log_event::LogEventOrigin;
 
@@ -27,9 +26,8 @@ pub const CUT_ID_SUFFIX: &str = "-cut";
 pub struct Provenance {
     /// `,"log_type":…,"source":{"bucket":…,"key":…,"line":`
     head: Vec<u8>,
-    /// `bucket \0 key \0 ordinal`: the ordinal's 8 bytes are rewritten for each record and
-    /// the whole hashed into the id.
-    id_input: RefCell<Vec<u8>>,
+    /// The records' ids (`id.rs`).
+    ids: RecordIds,
     /// The log type's column table, and `"name":` for each of its columns, built once.
     table: &'static [(&'static str, Kind)],
     keys: Vec<Box<[u8]>>,
@@ -67,12 +65,6 @@ impl Provenance {
         head.extend_from_slice(b",\"key\":");
         write_str(&mut head, key);
         head.extend_from_slice(b",\"line\":");
-        let mut id_input = Vec::with_capacity(bucket.map_or(0, str::len) + key.len() + 10);
-        id_input.extend_from_slice(bucket.unwrap_or("").as_bytes());
-        id_input.push(0);
-        id_input.extend_from_slice(key.as_bytes());
-        id_input.push(0);
-        id_input.extend_from_slice(&[0; 8]);
         let table = log_type.columns();
         let keys = table
             .iter()
@@ -80,7 +72,7 @@ impl Provenance {
             .collect();
         Provenance {
             head,
-            id_input: RefCell::new(id_input),
+            ids: RecordIds::for_object(bucket, key),
             table,
             keys,
             ocsf: ocsf::FileParts::new(log_type, name, bucket, key),
@@ -92,13 +84,7 @@ impl Provenance {
     /// The record id: XXH3-128 of `bucket \0 key \0 ordinal` (ordinal as 8 little-endian
     /// bytes), as 32 lowercase hex digits. The same object always yields the same ids.
     pub fn record_id(&self, ordinal: u64) -> [u8; 32] {
-        let hash = {
-            let mut input = self.id_input.borrow_mut();
-            let n = input.len();
-            input[n - 8..].copy_from_slice(&ordinal.to_le_bytes());
-            xxh3_128(&input)
-        };
-        hex128(hash)
+        self.ids.id(ordinal)
     }
 
     /// The record's id as written: 32 hex digits, with `-cut` after them for a record the input
@@ -127,20 +113,9 @@ fn write_whole(out: &mut Vec<u8>, record: &Record<'_>) {
         out.extend_from_slice(b",\"raw_bytes\":");
         write_int(out, i64::try_from(whole.bytes).unwrap_or(i64::MAX));
         out.extend_from_slice(b",\"raw_xxh3\":\"");
-        out.extend_from_slice(&hex128(whole.xxh3));
+        out.extend_from_slice(&hex32(whole.xxh3));
         out.push(b'"');
     }
-}
-
-/// 32 lowercase hex digits.
-fn hex128(n: u128) -> [u8; 32] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = [0u8; 32];
-    for (i, byte) in n.to_be_bytes().iter().enumerate() {
-        hex[2 * i] = DIGITS[usize::from(byte >> 4)];
-        hex[2 * i + 1] = DIGITS[usize::from(byte & 15)];
-    }
-    hex
 }
 
 /// One part of a record split across Firehose records: this part's share of the split text.

@@ -1,5 +1,6 @@
 use super::*;
 use crate::logs::Parser;
+use xxhash_rust::xxh3::xxh3_128;
 
 fn name() -> LogFileName {
     crate::key::parse_file_name(
