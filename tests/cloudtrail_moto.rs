@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{create_bucket, create_delivery_stream_to_bucket, firehose_client, put_object, Moto};
+use common::{put_object, Moto};
 use redshift_audit_forwarder::cloudtrail::{parse_trail_key, TrailProvenance};
 use serde_json::{json, Value};
 
@@ -67,17 +67,8 @@ struct World {
 
 impl World {
     async fn new(test: &str) -> World {
-        let moto = Moto::start();
-        let s3 = common::s3_client(&moto).await;
-        let firehose = firehose_client(&moto).await;
-        create_bucket(&s3, BUCKET).await;
-        create_bucket(&s3, DEST).await;
-        create_delivery_stream_to_bucket(&firehose, STREAM, DEST).await;
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("cloudtrail_moto")
-            .join(format!("{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch folder");
+        let (moto, s3, dir) =
+            common::stream_world("cloudtrail_moto", test, &[BUCKET], STREAM, DEST).await;
         World { moto, s3, dir }
     }
 

@@ -10,10 +10,10 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use common::{create_bucket, create_delivery_stream_to_bucket, firehose_client, put_object, Moto};
+use common::{put_object, Moto};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_redshift-audit-forwarder");
@@ -71,17 +71,8 @@ struct Run {
 
 impl World {
     async fn new(test: &str) -> World {
-        let moto = Moto::start();
-        let s3 = common::s3_client(&moto).await;
-        let firehose = firehose_client(&moto).await;
-        create_bucket(&s3, BUCKET).await;
-        create_bucket(&s3, DEST).await;
-        create_delivery_stream_to_bucket(&firehose, STREAM, DEST).await;
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("hostile_moto")
-            .join(format!("{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch folder");
+        let (moto, s3, dir) =
+            common::stream_world("hostile_moto", test, &[BUCKET], STREAM, DEST).await;
         World { moto, s3, dir }
     }
 

@@ -449,3 +449,29 @@ pub fn ocsf_check(ndjson: &[u8], test: &str) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
+
+/// A moto server with `buckets` and a Firehose stream `stream` delivering to the bucket `dest`
+/// (created too), and an empty scratch folder `<target tmp>/<suite>/<test>-<pid>`: the world
+/// most integration tests start from.
+pub async fn stream_world(
+    suite: &str,
+    test: &str,
+    buckets: &[&str],
+    stream: &str,
+    dest: &str,
+) -> (Moto, aws_sdk_s3::Client, std::path::PathBuf) {
+    let moto = Moto::start();
+    let s3 = s3_client(&moto).await;
+    let firehose = firehose_client(&moto).await;
+    for bucket in buckets {
+        create_bucket(&s3, bucket).await;
+    }
+    create_bucket(&s3, dest).await;
+    create_delivery_stream_to_bucket(&firehose, stream, dest).await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(suite)
+        .join(format!("{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    (moto, s3, dir)
+}
