@@ -1,11 +1,16 @@
-//! The real Lambda runtime loop: `cargo lambda watch` emulates the Lambda control plane and runs
-//! the function (`cargo run`, the debug build of this crate, same target folder), `cargo lambda
+//! The real Lambda runtime loop: `cargo lambda watch --only-lambda-apis` emulates the Lambda
+//! control plane, the function is this crate's binary as cargo built it for the tests (started
+//! here with the environment the emulator asks for, as Lambda starts `bootstrap`), `cargo lambda
 //! invoke` sends it `events/s3-direct.json`, then a CloudWatch Logs subscription event built as
 //! CloudWatch Logs sends it, and the records of both land in moto's Firehose destination.
 //!
+//! The test does not let the emulator build the function with `cargo run`: that build has no
+//! dev-dependencies, so cargo resolves other features for the AWS SDK crates and builds them all a
+//! second time, which doubles the target folder (gigabytes) and the time of a clean `make test`.
+//!
 //! cargo-lambda is found through `$CARGO_LAMBDA`, then the project's `.venv/bin` (`make venv`
 //! installs the pinned version), then `PATH`. Both commands get an explicit loopback address and
-//! a free port. The function reads its settings and the moto endpoint from an `--env-file`.
+//! a free port. The function gets its settings and the moto endpoint as its environment.
 
 mod common;
 
@@ -35,8 +40,7 @@ const KEY: &str = "AWSLogs/123456789012/redshift/us-east-1/2024/03/01/\
 /// long a broken start hangs; no result depends on it.
 const READY_PAUSE: Duration = Duration::from_millis(100);
 const READY_ATTEMPTS: u32 = 600;
-/// Bound on one `cargo lambda invoke`, which includes compiling the function when the sources
-/// changed since the last build (debug, incremental).
+/// Bound on one `cargo lambda invoke` (the function is already built).
 const INVOKE_ATTEMPTS: u32 = 6_000;
 /// Bound on the emulator's orderly shutdown after SIGTERM, before SIGKILL.
 const STOP_ATTEMPTS: u32 = 100;
@@ -100,40 +104,69 @@ fn parsed_subscription(event: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// `cargo lambda watch` on a free loopback port, stopped (with the function it started) on drop.
+/// `cargo lambda watch --only-lambda-apis` on a free loopback port, and the function polling it;
+/// both stopped on drop.
 struct Watch {
     child: Child,
+    function: Option<Child>,
     port: u16,
     log: PathBuf,
 }
 
 impl Watch {
-    fn start(cargo_lambda: &Path, env_file: &Path, log: PathBuf) -> Watch {
+    fn start(cargo_lambda: &Path, function_env: &[(String, String)], log: PathBuf) -> Watch {
         let port = free_port();
         let out = std::fs::File::create(&log).expect("watch log");
         let mut command = Command::new(cargo_lambda);
         command
-            .args(["lambda", "watch", "--ignore-changes"])
+            .args(["lambda", "watch", "--only-lambda-apis", "--ignore-changes"])
             .args(["-A", "127.0.0.1", "-P", &port.to_string()])
-            .arg("--env-file")
-            .arg(env_file)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("watch log"))
-            .stderr(out);
-        // The function must see only the env file's settings, not the developer's.
-        for name in common::setting_names().iter().chain(common::AWS_ENV_REMOVE) {
-            command.env_remove(name);
-        }
-        // A process group of its own for the emulator and its cargo builds; watchexec gives the
-        // function another one, which `Drop` stops as well.
+            .stderr(out.try_clone().expect("watch log"));
+        // A process group of its own for the emulator.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", cargo_lambda.display()));
-        let mut watch = Watch { child, port, log };
+        let mut watch = Watch {
+            child,
+            function: None,
+            port,
+            log,
+        };
         watch.wait_until_listening();
+
+        // The function, with what the emulator says it MUST see (it logs these names at start)
+        // and the test's settings; nothing of the developer's own environment.
+        let mut function = Command::new(BIN);
+        function
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt/{FUNCTION}"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+            .envs(function_env.iter().map(|(n, v)| (n, v)))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("watch log"))
+            .stderr(out);
+        watch.function = Some(
+            function
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}")),
+        );
         watch
+    }
+
+    /// Whether the function process has ended (a start-up error): the emulator then holds the
+    /// invoke request forever, so the test stops waiting at once.
+    fn function_exited(&mut self) -> Option<ExitStatus> {
+        self.function.as_mut()?.try_wait().ok().flatten()
     }
 
     /// A TCP connect, not an HTTP request: a request to the emulator can start a function
@@ -165,10 +198,12 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
+        if let Some(function) = self.function.as_mut() {
+            let _ = function.kill();
+            let _ = function.wait();
+        }
         let pgid = self.child.id();
-        // The function runs in a process group of its own (watchexec): remember them all now.
-        let groups = descendant_pids(pgid);
-        // SIGTERM lets cargo-lambda stop the function itself; SIGKILL is the fallback.
+        // SIGTERM lets cargo-lambda stop in order; SIGKILL is the fallback.
         signal_group("TERM", pgid);
         for _ in 0..STOP_ATTEMPTS {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
@@ -178,11 +213,6 @@ impl Drop for Watch {
         }
         signal_group("KILL", pgid);
         let _ = self.child.wait();
-        for pid in groups {
-            if Path::new(&format!("/proc/{pid}")).exists() {
-                signal_group("KILL", pid);
-            }
-        }
     }
 }
 
@@ -192,37 +222,6 @@ fn signal_group(signal: &str, pgid: u32) {
         .args([format!("-{signal}"), "--".into(), format!("-{pgid}")])
         .stderr(Stdio::null())
         .status();
-}
-
-/// Every process below `root`, from /proc; empty where /proc is not readable.
-fn descendant_pids(root: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
-            let after = &stat[stat.rfind(')')? + 1..];
-            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
-            Some((pid, ppid))
-        })
-        .collect();
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
-            parents
-                .iter()
-                .filter(|&&(_, ppid)| ppid == parent)
-                .map(|&(pid, _)| pid),
-        );
-        i += 1;
-    }
-    found.remove(0);
-    found
 }
 
 fn free_port() -> u16 {
@@ -264,12 +263,8 @@ fn scratch_dir() -> PathBuf {
     dir
 }
 
-/// What cargo-lambda logs when the function process ended (a failed build, a start-up error):
-/// the emulator then holds the invoke request forever, so the test stops waiting at once.
-const FUNCTION_EXITED: &str = "command exited";
-
 /// Runs `invoke` against `watch` to its end, bounded, with its output (kept in `dir`).
-fn run_invoke(mut invoke: Command, watch: &Watch, dir: &Path) -> (ExitStatus, String, String) {
+fn run_invoke(mut invoke: Command, watch: &mut Watch, dir: &Path) -> (ExitStatus, String, String) {
     let (out_path, err_path) = (dir.join("invoke.out"), dir.join("invoke.err"));
     let mut child = invoke
         .stdin(Stdio::null())
@@ -283,8 +278,12 @@ fn run_invoke(mut invoke: Command, watch: &Watch, dir: &Path) -> (ExitStatus, St
         if let Ok(Some(status)) = child.try_wait() {
             return (status, read(&out_path), read(&err_path));
         }
-        if watch.output().contains(FUNCTION_EXITED) {
-            outcome = "waits for a function that exited";
+        if let Some(status) = watch.function_exited() {
+            outcome = if status.success() {
+                "waits for a function that exited"
+            } else {
+                "waits for a function that failed"
+            };
             break;
         }
         std::thread::sleep(READY_PAUSE);
@@ -350,20 +349,17 @@ async fn cargo_lambda_runtime_loop_forwards_an_s3_event_and_a_cloudwatch_logs_ba
         ("AUDIT_PREFIX", PREFIX.to_string()),
         ("PACK_RECORDS", "true".to_string()),
     ];
-    let env_text: String = moto
+    let function_env: Vec<(String, String)> = moto
         .aws_env()
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
         .chain(settings.iter().map(|(n, v)| (n.to_string(), v.clone())))
-        .map(|(name, value)| format!("{name}={value}\n"))
         .collect();
-    let env_file = dir.join("function.env");
-    std::fs::write(&env_file, env_text).expect("env file");
 
-    let watch = Watch::start(&cargo_lambda, &env_file, dir.join("watch.log"));
+    let mut watch = Watch::start(&cargo_lambda, &function_env, dir.join("watch.log"));
 
     let event = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/s3-direct.json");
-    let response = invoke(&cargo_lambda, &watch, &dir, &event);
+    let response = invoke(&cargo_lambda, &mut watch, &dir, &event);
     let receipts = response["receipts"].as_array().expect("receipts");
     assert_eq!(receipts.len(), 1, "{response}");
     assert_eq!(receipts[0]["key"], KEY);
@@ -384,7 +380,7 @@ async fn cargo_lambda_runtime_loop_forwards_an_s3_event_and_a_cloudwatch_logs_ba
     // The same running function, now subscribed to a log group.
     let event = dir.join("cloudwatch-logs.json");
     std::fs::write(&event, subscription_event().to_string()).expect("event file");
-    let response = invoke(&cargo_lambda, &watch, &dir, &event);
+    let response = invoke(&cargo_lambda, &mut watch, &dir, &event);
     let receipts = response["receipts"].as_array().expect("receipts");
     assert_eq!(receipts.len(), 1, "{response}");
     assert_eq!(receipts[0]["log_group"], LOG_GROUP, "{response}");
@@ -412,7 +408,7 @@ async fn cargo_lambda_runtime_loop_forwards_an_s3_event_and_a_cloudwatch_logs_ba
 }
 
 /// `cargo lambda invoke` of `event` on the running function: its JSON response.
-fn invoke(cargo_lambda: &Path, watch: &Watch, dir: &Path, event: &Path) -> Value {
+fn invoke(cargo_lambda: &Path, watch: &mut Watch, dir: &Path, event: &Path) -> Value {
     let mut invoke = Command::new(cargo_lambda);
     invoke
         .args(["lambda", "invoke", FUNCTION])
