@@ -52,6 +52,7 @@ pub async fn checkup(base: &SdkConfig, settings: &Settings) -> Report {
                     "Set AWS_REGION (Lambda sets it) or a profile's region, and check the bucket settings."
                         .into(),
                 ),
+                objects: Vec::new(),
             }],
         },
     }

@@ -347,7 +347,7 @@ async fn the_doctor_command_prints_one_line_per_check_and_fails_on_a_failed_chec
         "{text}\n{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert_eq!(text.lines().count(), 8, "{text}");
+    assert_eq!(text.lines().count(), 9, "{text}");
     assert!(text.lines().all(|l| l.contains(" ok ")), "{text}");
 
     let failed = run("no-such-stream", true);

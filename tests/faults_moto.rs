@@ -1,4 +1,4 @@
-//! Faults end to end against a private moto server, through the release binary's `backfill`:
+//! Faults end to end against a private moto server, through the binary's `backfill`:
 //! a large plain object forwarded in several `--max-duration`-limited runs (progress within the
 //! object, stops between Firehose calls), and a poison object set aside after `MAX_ATTEMPTS`,
 //! listed by `--dry-run` and tried again by `--retry-set-aside`.
@@ -181,7 +181,8 @@ async fn a_large_object_is_forwarded_in_several_time_limited_runs_without_duplic
 }
 
 /// A truncated gzip object fails every time: set aside after `MAX_ATTEMPTS`, skipped after
-/// that, listed by `--dry-run` with its error, and tried again by `--retry-set-aside`.
+/// that, listed by `--dry-run` and by the doctor with its error, and tried again by
+/// `--retry-set-aside`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_object_is_set_aside_after_max_attempts_and_retried_on_request() {
     let world = World::new("poison").await;
@@ -229,6 +230,28 @@ async fn a_poison_object_is_set_aside_after_max_attempts_and_retried_on_request(
             .lines()
             .any(|l| l.contains("\"set_aside\"") && l.contains(&poison)),
         "a line per set-aside object: {stdout}"
+    );
+
+    // The doctor names it, with its last error, through the real listing of the state prefix.
+    let doctor = world
+        .command(&["doctor", "--json"], &vars)
+        .output()
+        .expect("run the doctor");
+    let report: Value = serde_json::from_slice(&doctor.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&doctor.stdout),
+            String::from_utf8_lossy(&doctor.stderr)
+        )
+    });
+    let check = &report["checks"][8];
+    assert_eq!(check["name"], "set_aside", "{report}");
+    assert_eq!(check["status"], "warning", "{report}");
+    assert_eq!(check["objects"][0]["key"], poison.as_str(), "{report}");
+    assert_eq!(check["objects"][0]["attempts"], 2, "{report}");
+    assert!(
+        check["detail"].as_str().unwrap().contains(&poison),
+        "{report}"
     );
 
     let (retried, _, _) = world.backfill(&["--retry-set-aside"], &vars);

@@ -763,6 +763,7 @@ fn metric_settings_reach_the_function_and_the_alarms_watch_those_metrics() {
     assert!(!r.contains_key("UserLogStaleAlarm"));
     for (alarm, metric) in [
         ("FailedObjectsAlarm", "FailedObjects"),
+        ("SetAsideAlarm", "SetAsideObjects"),
         ("LagAlarm", "LagSeconds"),
     ] {
         let p = &r[alarm]["Properties"];
@@ -781,7 +782,7 @@ fn metric_settings_reach_the_function_and_the_alarms_watch_those_metrics() {
         .as_str()
         .unwrap();
     let dashboard: Value = serde_json::from_str(body).expect("the dashboard body is JSON");
-    assert_eq!(dashboard["widgets"].as_array().unwrap().len(), 6);
+    assert_eq!(dashboard["widgets"].as_array().unwrap().len(), 7);
 
     let user = Stack::with(&[topic, ("UserLogStaleAfterSeconds", "86400")]);
     assert_eq!(
@@ -797,6 +798,7 @@ fn metric_settings_reach_the_function_and_the_alarms_watch_those_metrics() {
     for gone in [
         "ConnectionLogStaleAlarm",
         "FailedObjectsAlarm",
+        "SetAsideAlarm",
         "LagAlarm",
         "Dashboard",
     ] {

@@ -25,6 +25,8 @@ pub mod name {
     pub const RECORDS: &str = "BackfillRecords";
     pub const DURATION: &str = "BackfillDuration";
     pub const STATE_REFUSED: &str = "BackfillStateRefused";
+    pub const SET_ASIDE: &str = "BackfillObjectsSetAside";
+    pub const SKIPPED_SET_ASIDE: &str = "BackfillObjectsSkippedSetAside";
 }
 
 /// The newest file of one source, as the summary line shows it.
@@ -116,6 +118,8 @@ pub fn run_documents(summary: &Summary) -> Vec<Document> {
             ),
             Metric::count(name::RECORDS, summary.records),
             Metric::count(name::STATE_REFUSED, summary.state_refused),
+            Metric::count(name::SET_ASIDE, summary.set_aside),
+            Metric::count(name::SKIPPED_SET_ASIDE, summary.skipped_set_aside),
             Metric::milliseconds(
                 name::DURATION,
                 u64::try_from(summary.duration_ms).unwrap_or(0),

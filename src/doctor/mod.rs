@@ -3,7 +3,7 @@
 //! sentence. `doctor [--json]` on the command line and the `{"doctor": {}}` event in Lambda run
 //! the same [`Doctor::run`].
 //!
-//! The eight checks, in order:
+//! The nine checks, in order:
 //!
 //! 1. `settings`: the settings are valid (all problems at once) and who the caller is
 //!    (`sts:GetCallerIdentity`);
@@ -19,7 +19,10 @@
 //!    `If-None-Match`, read back, overwritten with `If-Match`, read again, and a second create
 //!    must be refused. The probe (`<STATE_PREFIX>doctor/probe.json`, a few bytes) is overwritten
 //!    on every run rather than deleted: the function has no `s3:DeleteObject` on its state;
-//! 8. `stream`: the Firehose stream exists, is `ACTIVE` and takes direct puts; its destination.
+//! 8. `stream`: the Firehose stream exists, is `ACTIVE` and takes direct puts; its destination;
+//! 9. `set_aside`: no object is set aside (failed `MAX_ATTEMPTS` times, or once for good); each
+//!    one that is gets listed with its attempts and last error (a warning: the rest of the
+//!    deployment works, but those objects' records are not forwarded until someone looks).
 
 pub mod files;
 pub mod policy;
@@ -29,6 +32,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::ledger::{Ledger, SetAside};
 use crate::output::Provenance;
 use crate::pipeline::{self, Input, Spec, Stopped};
 use crate::ports::{
@@ -77,6 +81,9 @@ pub struct Check {
     /// What to do, in one sentence; present when the status is not ok.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// The objects the check is about, where it lists some (`set_aside`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<SetAside>,
 }
 
 impl Check {
@@ -87,6 +94,7 @@ impl Check {
             status: Status::Ok,
             detail: detail.into(),
             fix: None,
+            objects: Vec::new(),
         }
     }
 
@@ -103,6 +111,7 @@ impl Check {
             status,
             detail: detail.into(),
             fix: Some(fix.into()),
+            objects: Vec::new(),
         }
     }
 }
@@ -149,7 +158,7 @@ impl Report {
     }
 }
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 9] = [
     "settings",
     "audit_bucket",
     "audit_files",
@@ -158,7 +167,12 @@ const NAMES: [&str; 8] = [
     "trigger",
     "state",
     "stream",
+    "set_aside",
 ];
+
+/// Set-aside objects named in the `set_aside` check's detail line; `objects` (and `--json`)
+/// hold them all, up to the ledger's listing bound.
+const ASIDE_NAMED: usize = 5;
 
 /// The report when the settings themselves are invalid: check 1 lists every problem, the others
 /// are skipped.
@@ -210,7 +224,7 @@ pub fn age_text(seconds: i64) -> String {
 }
 
 impl Doctor {
-    /// Runs the eight checks; `fetch` reads audit objects (the handler's own fetch).
+    /// Runs the nine checks; `fetch` reads audit objects (the handler's own fetch).
     pub async fn run<F: Fetch>(&self, fetch: &F) -> Report {
         let mut checks = vec![self.identity().await];
         let (bucket_check, region) = self.audit_bucket().await;
@@ -238,8 +252,15 @@ impl Doctor {
         } else {
             self.trigger().await
         });
-        checks.push(self.state().await);
+        let state = self.state().await;
+        let state_failed = state.status == Status::Failed;
+        checks.push(state);
         checks.push(self.stream().await);
+        checks.push(if state_failed {
+            skipped(9, "the state store cannot be used")
+        } else {
+            self.set_aside().await
+        });
         Report::new(checks)
     }
 
@@ -676,6 +697,72 @@ impl Doctor {
                 "Point DELIVERY_STREAM at a Direct PUT stream: PutRecordBatch is refused by streams with a Kinesis or MSK source."),
             Ok(s) => Check::ok(n, name, format!("Firehose stream {stream:?} is ACTIVE, takes direct puts, and delivers to {}", s.destination)),
         }
+    }
+}
+
+impl Doctor {
+    /// 9: objects set aside, from the ledger (those done since, by a retry, are passed over).
+    async fn set_aside(&self) -> Check {
+        let (n, name) = (9, NAMES[8]);
+        let Some(store) = &self.state else {
+            return skipped(n, "no state store");
+        };
+        let ledger =
+            Ledger::new(store.clone(), &self.settings.state_prefix).with_clock(self.clock.clone());
+        let records = match ledger.list_set_aside().await {
+            Ok(records) => records,
+            Err(e) => return Check::not_ok(n, name, Status::Warning,
+                format!("cannot list the set-aside records: {e}"),
+                "Grant the function s3:ListBucket on STATE_BUCKET under STATE_PREFIX (the template does), then run the doctor again."),
+        };
+        let mut waiting = Vec::new();
+        let mut refused = Vec::new();
+        for record in records {
+            match record {
+                Ok(aside) => {
+                    let done = ledger.done(&aside.bucket, &aside.key, &aside.etag).await;
+                    if !matches!(done, Ok(Some(_))) {
+                        waiting.push(aside);
+                    }
+                }
+                Err(e) => refused.push(e.to_string()),
+            }
+        }
+        if waiting.is_empty() && refused.is_empty() {
+            return Check::ok(n, name, "no object is set aside");
+        }
+        let mut detail = format!(
+            "{} object(s) set aside, their records not forwarded",
+            waiting.len()
+        );
+        for aside in waiting.iter().take(ASIDE_NAMED) {
+            detail.push_str(&format!(
+                "; s3://{}/{} ({} failed attempt(s), set aside {} by the {} path): {}",
+                aside.bucket,
+                aside.key,
+                aside.attempts,
+                aside.set_aside_at,
+                aside.via,
+                aside.last_error
+            ));
+        }
+        if waiting.len() > ASIDE_NAMED {
+            detail.push_str(&format!(
+                "; and {} more (`backfill --dry-run` lists them all)",
+                waiting.len() - ASIDE_NAMED
+            ));
+        }
+        if !refused.is_empty() {
+            detail.push_str(&format!(
+                "; {} record(s) refused: {}",
+                refused.len(),
+                refused.join("; ")
+            ));
+        }
+        let mut check = Check::not_ok(n, name, Status::Warning, detail,
+            "Read each last error and fix its cause (a permission, a file that is not an audit log under the prefix, a text past MAX_EXPANSION), then run `redshift-audit-forwarder backfill --retry-set-aside`; an object that is not an audit log can stay set aside.");
+        check.objects = waiting;
+        check
     }
 }
 

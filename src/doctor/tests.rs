@@ -127,12 +127,22 @@ fn healthy_bucket() -> MemoryBucket {
 }
 
 async fn run(world: World, settings: Settings, bucket: MemoryBucket, state: bool) -> Report {
+    let store = state.then(|| Arc::new(MemoryStore::default()));
+    run_with_store(world, settings, bucket, store).await
+}
+
+async fn run_with_store(
+    world: World,
+    settings: Settings,
+    bucket: MemoryBucket,
+    store: Option<Arc<MemoryStore>>,
+) -> Report {
     let bucket = Arc::new(bucket);
     let doctor = Doctor {
         settings,
         inspect: Arc::new(Fake(Mutex::new(world))),
         list: bucket.clone(),
-        state: state.then(|| Arc::new(MemoryStore::default()) as Arc<dyn StateStore>),
+        state: store.map(|s| s as Arc<dyn StateStore>),
         clock: Arc::new(ManualClock::new(NOW)),
         setup_problems: Vec::new(),
     };
@@ -157,15 +167,19 @@ fn status(report: &Report, name: &str) -> Status {
 async fn a_healthy_deployment_passes_every_check() {
     let report = run(World::default(), settings(&[]), healthy_bucket(), true).await;
     assert!(report.ok, "{}", report.text());
-    assert_eq!(report.checks.len(), 8);
+    assert_eq!(report.checks.len(), 9);
     for check in &report.checks {
         assert_eq!(check.status, Status::Ok, "{}", report.text());
         assert!(check.fix.is_none());
     }
     let sample = report.check("sample").unwrap();
     assert!(sample.detail.contains("records"), "{}", sample.detail);
+    assert_eq!(
+        report.check("set_aside").unwrap().detail,
+        "no object is set aside"
+    );
     let text = report.text();
-    assert_eq!(text.lines().count(), 8);
+    assert_eq!(text.lines().count(), 9);
     assert!(text.starts_with("1. settings"), "{text}");
 }
 
@@ -405,4 +419,137 @@ fn ages_read_as_people_say_them() {
     assert_eq!(age_text(17 * 60), "17 min");
     assert_eq!(age_text(5 * 3600 + 180), "5 h 3 min");
     assert_eq!(age_text(3 * 86_400 + 4 * 3600), "3 d 4 h");
+}
+
+fn aside(key: &str, etag: &str, attempts: u32, last_error: &str) -> crate::ledger::SetAside {
+    crate::ledger::SetAside {
+        bucket: "audit".into(),
+        key: key.into(),
+        etag: etag.into(),
+        attempts,
+        last_error: last_error.into(),
+        retryable: attempts > 1,
+        set_aside_at: crate::time::rfc3339_ms(NOW - 3_600_000),
+        via: "backfill".into(),
+    }
+}
+
+#[tokio::test]
+async fn set_aside_objects_are_listed_with_their_last_error_and_a_warning() {
+    let store = Arc::new(MemoryStore::default());
+    let ledger = crate::ledger::Ledger::new(store.clone(), "redshift-audit-forwarder/")
+        .with_clock(Arc::new(ManualClock::new(NOW)));
+    let poison = key("connectionlog", "10:00");
+    let foreign = key("userlog", "09:00");
+    let recovered = key("useractivitylog", "08:00");
+    ledger
+        .mark_set_aside(&aside(
+            &poison,
+            &"1".repeat(32),
+            5,
+            "Firehose refused every record: InvalidArgument",
+        ))
+        .await
+        .unwrap();
+    ledger
+        .mark_set_aside(&aside(
+            &foreign,
+            &"2".repeat(32),
+            1,
+            "not a Redshift audit log: line 1",
+        ))
+        .await
+        .unwrap();
+    ledger
+        .mark_set_aside(&aside(&recovered, &"3".repeat(32), 5, "throttled"))
+        .await
+        .unwrap();
+    // A retry went through since: done, so no longer waiting.
+    ledger
+        .mark_done(&crate::ledger::DoneMarker {
+            bucket: "audit".into(),
+            key: recovered.clone(),
+            etag: "3".repeat(32),
+            records: 1,
+            done_at: crate::time::rfc3339_ms(NOW - 60_000),
+            via: "backfill".into(),
+        })
+        .await
+        .unwrap();
+
+    let report = run_with_store(
+        World::default(),
+        settings(&[]),
+        healthy_bucket(),
+        Some(store),
+    )
+    .await;
+    let check = report.check("set_aside").unwrap();
+    assert_eq!(check.number, 9);
+    assert_eq!(check.status, Status::Warning, "{}", report.text());
+    assert!(report.ok, "a warning does not fail the doctor");
+    assert!(
+        check.detail.starts_with("2 object(s) set aside"),
+        "{}",
+        check.detail
+    );
+    assert!(
+        check
+            .detail
+            .contains(&format!("s3://audit/{poison} (5 failed attempt(s)")),
+        "{}",
+        check.detail
+    );
+    assert!(check.detail.contains("InvalidArgument"), "{}", check.detail);
+    assert!(
+        check.detail.contains("not a Redshift audit log"),
+        "{}",
+        check.detail
+    );
+    assert!(!check.detail.contains(&recovered), "{}", check.detail);
+    assert!(check.fix.as_deref().unwrap().contains("--retry-set-aside"));
+    let keys: Vec<&str> = check.objects.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&poison.as_str()) && keys.contains(&foreign.as_str()));
+    // `--json` carries the records themselves.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["checks"][8]["objects"].as_array().unwrap().len(), 2);
+    assert!(json["checks"][7].get("objects").is_none());
+}
+
+#[tokio::test]
+async fn a_forged_set_aside_record_is_named_as_refused() {
+    let store = Arc::new(MemoryStore::default());
+    let ledger = crate::ledger::Ledger::new(store.clone(), "redshift-audit-forwarder/");
+    let forged_key = ledger.aside_key("audit", &key("connectionlog", "10:00"));
+    store
+        .put(
+            &forged_key,
+            b"{not json".to_vec(),
+            crate::ports::Precondition::None,
+        )
+        .await
+        .unwrap();
+    let report = run_with_store(
+        World::default(),
+        settings(&[]),
+        healthy_bucket(),
+        Some(store),
+    )
+    .await;
+    let check = report.check("set_aside").unwrap();
+    assert_eq!(check.status, Status::Warning, "{}", report.text());
+    assert!(
+        check.detail.contains("1 record(s) refused"),
+        "{}",
+        check.detail
+    );
+    assert!(check.detail.contains(&forged_key), "{}", check.detail);
+    assert!(check.objects.is_empty());
+}
+
+#[tokio::test]
+async fn without_a_usable_state_store_the_set_aside_check_is_skipped() {
+    let report = run(World::default(), settings(&[]), healthy_bucket(), false).await;
+    assert_eq!(status(&report, "set_aside"), Status::Skipped);
 }

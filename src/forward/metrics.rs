@@ -26,6 +26,7 @@ pub mod name {
     pub const DURATION: &str = "ObjectDuration";
     pub const FAILED_OBJECTS: &str = "FailedObjects";
     pub const SKIPPED_DONE_OBJECTS: &str = "SkippedDoneObjects";
+    pub const SET_ASIDE_OBJECTS: &str = "SetAsideObjects";
 }
 
 /// Which path forwarded an object. Lag means different things: on the live path it is how far
@@ -82,6 +83,24 @@ pub fn failure_document(object: &ObjectRef, error: &ForwardError) -> Document {
     document
         .properties
         .push(("retryable", json!(error.is_retryable())));
+    document
+}
+
+/// The document of an object this attempt set aside (its failure is counted in
+/// `FailedObjects` as well, by [`failure_document`]); the set-aside alarm watches it.
+pub fn set_aside_document(object: &ObjectRef, aside: &crate::ledger::SetAside) -> Document {
+    let mut document = object_document(
+        &object.bucket,
+        &object.key,
+        vec![Metric::count(name::SET_ASIDE_OBJECTS, 1)],
+    );
+    document
+        .properties
+        .push(("attempts", json!(aside.attempts)));
+    document
+        .properties
+        .push(("retryable", json!(aside.retryable)));
+    document.properties.push(("via", json!(aside.via)));
     document
 }
 

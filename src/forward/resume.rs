@@ -485,6 +485,8 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
             return Err(error);
         }
         tracing::error!(bucket = %object.bucket, key = %object.key, attempts = aside.attempts, retryable = aside.retryable, error = %error, "object set aside: no more attempts until backfill --retry-set-aside");
+        self.metrics
+            .emit(&metrics::set_aside_document(object, &aside));
         Ok(Forwarded::SetAside {
             record: aside,
             by: Some(error),

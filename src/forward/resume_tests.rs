@@ -221,7 +221,17 @@ async fn progress_of_another_version_is_ignored() {
 async fn an_object_that_keeps_failing_is_set_aside_after_max_attempts() {
     let w = world(10);
     w.bucket.broken.lock().unwrap().push(KEY.into());
-    let forwarder = w.forwarder();
+    let mut forwarder = w.forwarder();
+    let (metrics, documents) = crate::metrics::Metrics::in_memory("Ns", false);
+    forwarder.metrics = metrics;
+    let count = |metric: &str| {
+        documents
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|d| serde_json::from_str::<serde_json::Value>(d).unwrap()[metric] == 1)
+            .count()
+    };
     for attempt in 1..=2 {
         let err = forwarder
             .forward_tracked(&w.object(), &w.tracking(None))
@@ -241,6 +251,9 @@ async fn an_object_that_keeps_failing_is_set_aside_after_max_attempts() {
     assert_eq!(record.attempts, 3);
     assert!(record.last_error.contains("reset"), "{}", record.last_error);
     assert!(record.retryable);
+    // Each failure counts as a failed object; the one that set it aside also as set aside.
+    assert_eq!(count("FailedObjects"), 3);
+    assert_eq!(count("SetAsideObjects"), 1);
     // From now on it is skipped without being read.
     let fetches = w.store.snapshot().len();
     w.bucket.broken.lock().unwrap().clear();
@@ -249,6 +262,7 @@ async fn an_object_that_keeps_failing_is_set_aside_after_max_attempts() {
         .await
         .unwrap();
     assert!(matches!(skipped, Forwarded::SetAside { by: None, .. }));
+    assert_eq!(count("SetAsideObjects"), 1, "a skip is not a new set-aside");
     assert_eq!(w.store.snapshot().len(), fetches, "nothing written");
     assert!(w.delivered.lock().unwrap().is_empty());
     // Retried on request: it goes through now, and its done marker wins over the record.
