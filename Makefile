@@ -15,6 +15,10 @@ export PATH := $(VENV)/bin:$(PATH)
 export MOTO_SERVER := $(VENV)/bin/moto_server
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
+# A clean `make test` writes ~1.9 GB of build output; incremental caches would add ~0.7 GB that a
+# one-off run never uses (a CI machine ran out of disk). Set CARGO_INCREMENTAL=1 to keep them.
+export CARGO_INCREMENTAL ?= 0
+
 # CI must build exactly what Cargo.lock says; locally a changed Cargo.toml may update it.
 CARGO_LOCKED := $(if $(CI),--locked,)
 

@@ -44,6 +44,29 @@ fn key_today(log_type: &str, hhmm: &str) -> String {
     )
 }
 
+/// About `bytes` of user activity log text, statements of 200 to 1,200 bytes, every record
+/// distinct; and its record count.
+fn activity_log(bytes: usize) -> (Vec<u8>, usize) {
+    let mut text = Vec::with_capacity(bytes + 2048);
+    let mut records = 0;
+    while text.len() < bytes {
+        let width = 200 + records * 7919 % 1000;
+        text.extend_from_slice(
+            format!(
+                "'2024-03-01T00:{:02}:{:02}Z UTC [ db=dev user=etl pid={} userid=104 xid={} ]' LOG: SELECT {} FROM sales WHERE id = {records};\n",
+                records / 60 % 60,
+                records % 60,
+                20_000 + records % 10_000,
+                records,
+                "c".repeat(width)
+            )
+            .as_bytes(),
+        );
+        records += 1;
+    }
+    (text, records)
+}
+
 /// `lines` connection-log lines (~150 bytes each), every one distinct.
 fn connection_log(lines: usize) -> Vec<u8> {
     let mut text = Vec::with_capacity(lines * 160);
@@ -131,16 +154,38 @@ impl World {
 /// is longer than its limit plus one call, and no record arrives twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_object_is_forwarded_in_several_time_limited_runs_without_duplicates() {
-    let world = World::new("big").await;
     let lines: usize = std::env::var("FAULTS_BIG_LINES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
     let text = connection_log(lines);
+    forwarded_in_time_limited_runs("big", "connectionlog", text, lines, 8).await;
+}
+
+/// The same for a 1 GB plain user activity log (`FAULTS_LARGE_MB` sets the size), as
+/// `scripts/bench_faults.sh` runs it: minutes of moto time, so not part of `make test`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: scripts/bench_faults.sh"]
+async fn a_1_gb_object_is_forwarded_in_several_time_limited_runs_without_duplicates() {
+    let mb: usize = std::env::var("FAULTS_LARGE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let (text, lines) = activity_log(mb * 1024 * 1024);
+    forwarded_in_time_limited_runs("large", "useractivitylog", text, lines, 20).await;
+}
+
+async fn forwarded_in_time_limited_runs(
+    stream: &str,
+    log_type: &str,
+    text: Vec<u8>,
+    lines: usize,
+    limit: u64,
+) {
+    let world = World::new(stream).await;
     let text_mb = text.len() as f64 / 1e6;
-    put_object(&world.s3, AUDIT, &key_today("connectionlog", "00:53"), text).await;
-    let vars = [("DELIVERY_STREAM", "big")];
-    let limit = 8;
+    put_object(&world.s3, AUDIT, &key_today(log_type, "00:53"), text).await;
+    let vars = [("DELIVERY_STREAM", stream)];
     let mut runs = Vec::new();
     loop {
         assert!(runs.len() < 40, "every run makes progress: {runs:?}");
@@ -168,15 +213,17 @@ async fn a_large_object_is_forwarded_in_several_time_limited_runs_without_duplic
         slowest <= Duration::from_secs(limit + 2),
         "a run took {slowest:?} with a limit of {limit} s: {runs:?}"
     );
-    let (distinct, dups) = world.delivered("big").await;
+    let (distinct, dups) = world.delivered(stream).await;
     assert_eq!(distinct, lines, "every record arrived");
     assert_eq!(
         dups, 0,
         "each stop waited for its call in flight: nothing resent"
     );
+    let progress = read_all_objects(&world.s3, AUDIT, &format!("{STATE_PREFIX}progress/")).await;
     eprintln!(
-        "faults_moto: {text_mb:.0} MB of text in {} runs of --max-duration {limit} (slowest {slowest:?}), {paused} stops inside the object, {dups} duplicates",
-        runs.len()
+        "faults_moto: {log_type} {text_mb:.0} MB of text, {lines} records, in {} runs of --max-duration {limit} (slowest {slowest:?}), {paused} stops inside the object, {dups} duplicates, {} progress record(s)",
+        runs.len(),
+        progress.len()
     );
 }
 
