@@ -172,7 +172,7 @@ async fn a_1_gb_object_is_forwarded_in_several_time_limited_runs_without_duplica
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
     let (text, lines) = activity_log(mb * 1024 * 1024);
-    forwarded_in_time_limited_runs("large", "useractivitylog", text, lines, 20).await;
+    forwarded_in_time_limited_runs("large", "useractivitylog", text, lines, 8).await;
 }
 
 async fn forwarded_in_time_limited_runs(
