@@ -760,3 +760,182 @@ async fn a_statement_cut_by_a_failed_read_and_its_retry_have_different_ids() {
     let distinct: BTreeSet<&str> = ids.iter().copied().collect();
     assert_eq!(distinct.len(), 4, "no id twice: {ids:?}");
 }
+
+// --- benchmark (not a test): `scripts/bench_faults.sh` ------------------------------------------
+
+/// Twelve objects, about the issue's 73,491 records: eleven files of 3,950 records (connection,
+/// user and activity logs) and one connection log of 30,000 records (about 27 MB of NDJSON, so
+/// progress is written inside it every 10 MiB).
+fn bench_files(day: i64) -> Vec<File> {
+    let mut files = Vec::new();
+    for i in 0..11 {
+        let log_type = ["connectionlog", "userlog", "useractivitylog"][i % 3];
+        let text = log_text(log_type, 200 + i, 3_950);
+        files.push(File::new(
+            key(day, log_type, 2 * i as u32, 13),
+            common::gzip(&text),
+        ));
+    }
+    let big = log_text("connectionlog", 299, 30_000);
+    files.push(File::new(
+        key(day, "connectionlog", 23, 13),
+        common::gzip(&big),
+    ));
+    files
+}
+
+/// One benchmark run: every object through `invoke` (a direct S3 event), each delivered again
+/// until it succeeds. Returns the run's figures as JSON.
+async fn bench_run(mode: &str, seed: u64, mix: Mix, files: Vec<File>) -> Value {
+    let world = World::new(
+        &format!("bench-{}-{seed}", mode.replace(' ', "-")),
+        seed,
+        mix,
+        files,
+    )
+    .await;
+    let began = std::time::Instant::now();
+    let mut failures: HashMap<String, u64> = HashMap::new();
+    let mut invocations = 0;
+    for (i, file) in world.files.iter().enumerate() {
+        let event = world.s3_event(file);
+        for delivery in 1.. {
+            invocations += 1;
+            let out = world.invoke(&event, &format!("bench-{i}.json"));
+            if out.status.success() {
+                break;
+            }
+            *failures.entry(file.key.clone()).or_default() += 1;
+            assert!(
+                delivery < 30,
+                "{} keeps failing: {}",
+                file.key,
+                stderr(&out)
+            );
+        }
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    let report = world.proxy.report();
+
+    // Delivered copies per id (cut copies apart), and each object's payload (its distinct
+    // records as NDJSON).
+    let mut copies: HashMap<String, u64> = HashMap::new();
+    let mut payload: HashMap<String, u64> = HashMap::new();
+    let mut cut = 0u64;
+    for line in common::delivered_lines(&world.s3, DEST).await {
+        let record: Value = serde_json::from_str(&line).expect("JSON");
+        let id = record["id"].as_str().expect("id").to_string();
+        if id.ends_with("-cut") {
+            cut += 1;
+            continue;
+        }
+        let n = copies.entry(id).or_default();
+        *n += 1;
+        if *n == 1 {
+            let key = record["source"]["key"].as_str().expect("key").to_string();
+            *payload.entry(key).or_default() += line.len() as u64 + 1;
+        }
+    }
+    let expected: u64 = world.files.iter().map(|f| f.expected.len() as u64).sum();
+    for file in &world.files {
+        for id in file.expected.keys() {
+            assert!(
+                copies.contains_key(id),
+                "{mode}: record {id} of {} missing",
+                file.key
+            );
+        }
+    }
+    assert_eq!(copies.len() as u64, expected, "{mode}: no foreign records");
+    let duplicates: u64 = copies.values().map(|n| n - 1).sum();
+    let forced = report.lost_lines() as u64;
+
+    // State writes per object: progress records and done markers moto took.
+    let mut progress_writes: HashMap<String, u64> = HashMap::new();
+    let mut done_writes: HashMap<String, u64> = HashMap::new();
+    for (path, body) in &report.state_puts {
+        let record: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let key = record["key"].as_str().unwrap_or_default().to_string();
+        if path.contains("/progress/") {
+            *progress_writes.entry(key).or_default() += 1;
+        } else if path.contains("/done/") {
+            *done_writes.entry(key).or_default() += 1;
+        }
+    }
+    const TEN_MIB: u64 = 10 * 1024 * 1024;
+    let objects: Vec<Value> = world
+        .files
+        .iter()
+        .map(|f| {
+            let bytes = payload.get(&f.key).copied().unwrap_or(0);
+            let failed = failures.get(&f.key).copied().unwrap_or(0);
+            let writes = progress_writes.get(&f.key).copied().unwrap_or(0);
+            json!({
+                "key": file_name(&f.key),
+                "records": f.expected.len(),
+                "payload_bytes": bytes,
+                "failed_attempts": failed,
+                "progress_writes": writes,
+                "done_writes": done_writes.get(&f.key).copied().unwrap_or(0),
+                // One per 10 MiB of payload, one per failed attempt, one at the end.
+                "progress_bound": bytes / TEN_MIB + failed + 1,
+            })
+        })
+        .collect();
+    if !mix.refuse_progress {
+        for object in &objects {
+            assert!(
+                object["progress_writes"].as_u64() <= object["progress_bound"].as_u64(),
+                "{mode}: {object}"
+            );
+        }
+    }
+    let progress_total: u64 = progress_writes.values().sum();
+    json!({
+        "mode": mode,
+        "seed": report.seed,
+        "objects": world.files.len(),
+        "records": expected,
+        "delivered": expected + duplicates,
+        "duplicates": duplicates,
+        "duplicates_per_1000": duplicates as f64 * 1000.0 / expected as f64,
+        "forced_duplicates": forced,
+        "other_duplicates": duplicates.saturating_sub(forced),
+        "cut_copies": cut,
+        "failed_attempts": failures.values().sum::<u64>(),
+        "invocations": invocations,
+        "firehose_calls": report.firehose_calls,
+        "entries_failed": report.entries_failed,
+        "faults": report.faults.iter().map(|(k, v)| (format!("{k:?}"), json!(v))).collect::<serde_json::Map<String, Value>>(),
+        "progress_writes": progress_total,
+        "progress_writes_per_object": progress_total as f64 / world.files.len() as f64,
+        "payload_bytes": payload.values().sum::<u64>(),
+        "seconds": seconds,
+        "objects_detail": objects,
+    })
+}
+
+/// `BENCH_SEEDS` (default 4) seeds from [`SEED`], each run with progress and without it (every
+/// progress write refused: a retry starts from the object's first record, the code before issue
+/// 12), then one run without faults; one `BENCH` JSON line per run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: scripts/bench_faults.sh"]
+async fn bench_duplicates_and_state_writes_under_the_issue_mix() {
+    let seeds: u64 = std::env::var("BENCH_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let day = today();
+    let before = Mix {
+        refuse_progress: true,
+        ..Mix::issue()
+    };
+    for seed in SEED..SEED + seeds {
+        for (mode, mix) in [("progress", Mix::issue()), ("before", before)] {
+            let row = bench_run(mode, seed, mix, bench_files(day)).await;
+            println!("BENCH {row}");
+        }
+    }
+    let row = bench_run("no faults", SEED, Mix::none(), bench_files(day)).await;
+    println!("BENCH {row}");
+}

@@ -178,6 +178,9 @@ pub struct Report {
     /// The records (decoded `Data`) of every call moto took whose answer the client never got:
     /// the only records a retry may legitimately deliver twice.
     pub lost_answers: Vec<Vec<u8>>,
+    /// Calls whose answer was lost after moto took them ([`Fault::FirehoseCutAfter`], and
+    /// [`Fault::FirehoseSlow`] when the client gave up).
+    pub lost_calls: u64,
     /// `GetObject` requests for audit objects.
     pub object_gets: u64,
     /// Every state `PutObject` moto took: path and body.
@@ -223,13 +226,16 @@ impl Report {
     pub fn summary(&self) -> String {
         let mut text = format!(
             "seed {} (replay: {SEED_VAR}={}); {} PutRecordBatch calls, {} records forwarded, \
-             {} entries failed, {} object GETs, {} lines in lost answers",
+             {} entries failed, {} object GETs, {} calls whose answer was lost after moto took \
+             them ({} records, {} lines)",
             self.seed,
             self.seed,
             self.firehose_calls,
             self.records_forwarded,
             self.entries_failed,
             self.object_gets,
+            self.lost_calls,
+            self.lost_answers.len(),
             self.lost_lines()
         );
         for (kind, n) in &self.faults {
@@ -367,15 +373,21 @@ impl Shared {
     }
 
     /// Picks among `rates` (exclusive, in order) for the request `identity` of kind `op`, or
-    /// `None`; updates the count of faults in a row.
-    fn decide<T: Copy>(&self, op: &str, identity: u64, rates: &[(f64, T)]) -> (u64, Option<T>) {
+    /// `None`, and counts the faults in a row; a `forced` fault draws nothing but counts.
+    fn decide<T: Copy>(
+        &self,
+        op: &str,
+        identity: u64,
+        rates: &[(f64, T)],
+        forced: bool,
+    ) -> (u64, Option<T>) {
         let mut inner = self.lock();
         let seen = inner.seen.entry(identity).or_default();
         let occurrence = seen.0;
         seen.0 += 1;
         let capped = self.mix.max_in_a_row > 0 && seen.1 >= self.mix.max_in_a_row;
         let mut pick = None;
-        if !capped {
+        if !capped && !forced {
             let mut u = self.draw(identity, occurrence, u64::MAX);
             for &(rate, kind) in rates {
                 if u < rate {
@@ -385,7 +397,11 @@ impl Shared {
                 u -= rate;
             }
         }
-        seen.1 = if pick.is_some() { seen.1 + 1 } else { 0 };
+        seen.1 = if pick.is_some() || forced {
+            seen.1 + 1
+        } else {
+            0
+        };
         *inner.report.requests.entry(op_name(op)).or_default() += 1;
         (occurrence, pick)
     }
@@ -808,7 +824,8 @@ fn s3(client: &mut TcpStream, shared: &Shared, request: &Request) -> io::Result<
                 }
                 _ => false,
             });
-            let (occurrence, cut) = shared.decide("get_object", id, &[(mix.body_cut, ())]);
+            let (occurrence, cut) =
+                shared.decide("get_object", id, &[(mix.body_cut, ())], forced.is_some());
             shared.lock().report.object_gets += 1;
             let response = forward(shared.moto_port, request, &request.body)?;
             let at = match forced {
@@ -840,7 +857,7 @@ fn s3(client: &mut TcpStream, shared: &Shared, request: &Request) -> io::Result<
             };
             if op == S3Op::StatePut && mix.refuse_progress && request.target.contains("/progress/")
             {
-                shared.decide::<()>(name, id, &[]);
+                shared.decide::<()>(name, id, &[], false);
                 shared.count(Fault::ProgressRefused);
                 return send(
                     client,
@@ -849,7 +866,7 @@ fn s3(client: &mut TcpStream, shared: &Shared, request: &Request) -> io::Result<
                 );
             }
             let forced = shared.take_forced(|f| *f == Forced::S3(kind)).map(|_| true);
-            let (occurrence, fault) = shared.decide(name, id, &[(rate, true)]);
+            let (occurrence, fault) = shared.decide(name, id, &[(rate, true)], forced.is_some());
             if forced.or(fault).is_some() {
                 shared.count(kind);
                 let error = if forced.is_none() && shared.draw(id, occurrence, 2) < 0.5 {
@@ -881,7 +898,7 @@ fn s3(client: &mut TcpStream, shared: &Shared, request: &Request) -> io::Result<
             send(client, &response, head_request)
         }
         S3Op::Other => {
-            shared.decide::<()>("other", id, &[]);
+            shared.decide::<()>("other", id, &[], false);
             let response = forward(shared.moto_port, request, &request.body)?;
             send(client, &response, head_request)
         }
@@ -917,6 +934,7 @@ fn put_record_batch(client: &mut TcpStream, shared: &Shared, request: &Request) 
             (mix.throttled, Fault::FirehoseThrottled),
             (mix.slow, Fault::FirehoseSlow),
         ],
+        forced.is_some(),
     );
     let mut failed: Vec<bool> = (0..records.len())
         .map(|i| shared.draw(id, occurrence, i as u64) < mix.entry_failed)
@@ -984,6 +1002,7 @@ fn put_record_batch(client: &mut TcpStream, shared: &Shared, request: &Request) 
                     if lost {
                         let taken = data(&mut (0..records.len()));
                         inner.report.lost_answers.extend(taken);
+                        inner.report.lost_calls += 1;
                         drop(inner);
                         hang_up(client);
                         Ok(())
