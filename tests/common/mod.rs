@@ -16,6 +16,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
