@@ -66,3 +66,6 @@ bash scripts/bench_lambda.sh | tee -a "$out"
 
 echo
 bash scripts/bench_backfill.sh | tee -a "$out"
+
+echo
+bash scripts/bench_faults.sh | tee -a "$out"

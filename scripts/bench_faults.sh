@@ -71,3 +71,12 @@ print(f"Without faults: the largest object ({big['records']:,} records, {big['pa
       f"writes {big['progress_writes']} progress records (bound {big['progress_bound']}); the {len(small)} objects under "
       f"10 MiB write {sum(o['progress_writes'] for o in small)}.")
 PY
+
+# A 1 GB plain user activity log through `backfill --max-duration 8` runs (progress within the
+# object, stops at call boundaries): runs, stops, slowest run, duplicates.
+cargo build --release --quiet --bin redshift-audit-forwarder
+big=$(FAULTS_BIN=$PWD/target/release/redshift-audit-forwarder cargo test --quiet --test faults_moto -- \
+  --ignored --nocapture --exact a_1_gb_object_is_forwarded_in_several_time_limited_runs_without_duplicates 2>&1) \
+  || { echo "$big" >&2; exit 1; }
+echo
+printf '%s\n' "$big" | sed -n 's/^faults_moto: /1 GB object: /p' | tee -a .bench/faults.md
