@@ -786,20 +786,7 @@ async fn late_file_in_an_older_partition_is_sent_by_the_next_run() {
 fn s3_event(objects: &[(&str, &str)]) -> Value {
     let records: Vec<Value> = objects
         .iter()
-        .map(|(key, etag)| {
-            json!({
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": REGION,
-                "eventTime": "2024-03-01T02:14:07.318Z",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "bucket": {"name": AUDIT, "arn": format!("arn:aws:s3:::{AUDIT}")},
-                    "object": {"key": key.replace(':', "%3A"), "size": 1, "eTag": etag.trim_matches('"'), "sequencer": "00"}
-                }
-            })
-        })
+        .map(|(key, etag)| common::s3_notification_record(AUDIT, &key.replace(':', "%3A"), etag))
         .collect();
     json!({ "Records": records })
 }

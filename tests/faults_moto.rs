@@ -15,11 +15,8 @@ use common::{
 };
 use serde_json::Value;
 
-/// The binary under test; `FAULTS_BIN` points elsewhere (a copy, when the target directory is
-/// shared with other builds).
 fn bin() -> String {
-    std::env::var("FAULTS_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_redshift-audit-forwarder").to_string())
+    common::faults_bin()
 }
 const AUDIT: &str = "audit-bucket";
 const TREE: &str = "AWSLogs/123456789012/redshift/us-east-1/";

@@ -29,10 +29,8 @@ use redshift_audit_forwarder::key::parse_file_name;
 use redshift_audit_forwarder::output::Provenance;
 use serde_json::{json, Value};
 
-/// The binary under test; `FAULTS_BIN` points elsewhere (a release build for the benchmark).
 fn bin() -> String {
-    std::env::var("FAULTS_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_redshift-audit-forwarder").to_string())
+    common::faults_bin()
 }
 
 const BUCKET: &str = "audit-bucket";
@@ -484,19 +482,7 @@ fn file_name(key: &str) -> &str {
 }
 
 fn s3_record(key: &str, etag: &str) -> Value {
-    json!({
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2024-03-01T02:14:07.318Z",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "redshift-audit-forwarder",
-            "bucket": {"name": BUCKET, "arn": format!("arn:aws:s3:::{BUCKET}")},
-            "object": {"key": key, "size": 1, "eTag": etag, "sequencer": "00"}
-        }
-    })
+    common::s3_notification_record(BUCKET, key, etag)
 }
 
 fn sqs_message(id: &str, body: &Value, receive_count: usize) -> Value {

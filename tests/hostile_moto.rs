@@ -80,18 +80,7 @@ impl World {
     /// `/usr/bin/time`.
     async fn invoke(&self, key: &str, body: Vec<u8>, settings: &[(&str, &str)]) -> Run {
         put_object(&self.s3, BUCKET, key, body).await;
-        let event = json!({"Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": "us-east-1",
-            "eventTime": "2024-03-01T02:14:07.318Z",
-            "eventName": "ObjectCreated:Put",
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "bucket": {"name": BUCKET, "arn": format!("arn:aws:s3:::{BUCKET}")},
-                "object": {"key": key, "size": 1, "eTag": "0", "sequencer": "00"}
-            }
-        }]});
+        let event = json!({"Records": [common::s3_notification_record(BUCKET, key, "0")]});
         let event_path = self.dir.join("event.json");
         std::fs::write(&event_path, event.to_string()).expect("write event");
         let rss_path = self.dir.join("rss");

@@ -316,21 +316,7 @@ fn sample(name: &str) -> PathBuf {
 fn s3_event(encoded_keys: &[&str]) -> Value {
     let records: Vec<Value> = encoded_keys
         .iter()
-        .map(|key| {
-            json!({
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2024-03-01T02:14:07.318Z",
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "redshift-audit-forwarder",
-                    "bucket": {"name": BUCKET, "arn": format!("arn:aws:s3:::{BUCKET}")},
-                    "object": {"key": key, "size": 1, "eTag": "0", "sequencer": "00"}
-                }
-            })
-        })
+        .map(|key| common::s3_notification_record(BUCKET, key, "0"))
         .collect();
     json!({ "Records": records })
 }

@@ -277,18 +277,7 @@ impl World {
 
 /// A direct S3 notification for `key` in `bucket`, as S3 sends it (key encoded, ETag bare).
 fn s3_event(bucket: &str, key: &str, etag: &str) -> Value {
-    json!({"Records": [{
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": REGION,
-        "eventTime": "2024-03-01T02:14:07.318Z",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
-            "object": {"key": key.replace(':', "%3A"), "size": 1, "eTag": etag.trim_matches('"'), "sequencer": "00"}
-        }
-    }]})
+    json!({"Records": [common::s3_notification_record(bucket, &key.replace(':', "%3A"), etag)]})
 }
 
 async fn etag(world: &World, bucket: &str, key: &str) -> String {

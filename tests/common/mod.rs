@@ -477,3 +477,28 @@ pub async fn stream_world(
     std::fs::create_dir_all(&dir).expect("scratch folder");
     (moto, s3, dir)
 }
+
+/// One record of a direct S3 notification as S3 sends it: `key` as given (the caller encodes
+/// it as S3 would), the ETag without quotes.
+pub fn s3_notification_record(bucket: &str, key: &str, etag: &str) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": REGION,
+        "eventTime": "2024-03-01T02:14:07.318Z",
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "redshift-audit-forwarder",
+            "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": {"key": key, "size": 1, "eTag": etag.trim_matches('"'), "sequencer": "00"}
+        }
+    })
+}
+
+/// The binary the fault tests run: `FAULTS_BIN` (a release build, for the benchmarks), else the
+/// test build of this crate.
+pub fn faults_bin() -> String {
+    std::env::var("FAULTS_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_redshift-audit-forwarder").to_string())
+}
