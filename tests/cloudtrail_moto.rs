@@ -219,7 +219,7 @@ async fn direct_event_delivers_redshift_events_of_trail_and_org_trail_files_and_
 }
 
 #[tokio::test]
-async fn sqs_and_eventbridge_envelopes_deliver_trail_files() {
+async fn sqs_sns_and_eventbridge_envelopes_deliver_trail_files() {
     let world = World::new("envelopes").await;
     world.upload(TRAIL, trail_body()).await;
     let sqs = json!({"Records": [{
@@ -237,11 +237,25 @@ async fn sqs_and_eventbridge_envelopes_deliver_trail_files() {
                    "object": {"key": TRAIL, "size": 1, "etag": "0"}, "reason": "PutObject"}});
     let response_eb = response(&world.invoke(&world.event_file("eb.json", &eventbridge)));
     assert_eq!(response_eb["receipts"][0]["records"], 3);
-    // Sent twice: the same records with the same ids.
+    // An S3 notification through an SNS topic, as SNS delivers it to Lambda.
+    let sns = json!({"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:trail-events:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55",
+        "Sns": {"Type": "Notification", "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+                "TopicArn": "arn:aws:sns:us-east-1:123456789012:trail-events",
+                "Subject": "Amazon S3 Notification", "Message": s3_event(&[TRAIL]).to_string(),
+                "Timestamp": "2024-03-01T02:14:09.512Z", "SignatureVersion": "1",
+                "Signature": "EXAMPLE", "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/x.pem",
+                "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+                "MessageAttributes": {}}}]});
+    let response_sns = response(&world.invoke(&world.event_file("sns.json", &sns)));
+    assert_eq!(response_sns["receipts"][0]["records"], 3, "{response_sns}");
+    // Sent three times: the same records with the same ids.
     let delivered = world.delivered().await;
-    let mut twice = world.expected(TRAIL);
-    twice.extend(world.expected(TRAIL));
-    assert_eq!(sorted(delivered), sorted(twice));
+    let mut thrice = world.expected(TRAIL);
+    thrice.extend(world.expected(TRAIL));
+    thrice.extend(world.expected(TRAIL));
+    assert_eq!(sorted(delivered), sorted(thrice));
 }
 
 #[tokio::test]

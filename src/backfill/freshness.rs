@@ -91,11 +91,15 @@ impl Freshness {
                     cluster: cluster.clone(),
                     log_type: log_type.clone(),
                     newest_file_time: rfc3339_ms(file_ms),
-                    age_seconds: (now_ms - file_ms).div_euclid(1000),
+                    // A file named for a time ahead of this clock (a skewed writer or a forged
+                    // name) is as fresh as can be, not negative: 0.
+                    age_seconds: (now_ms - file_ms).div_euclid(1000).max(0),
                 },
             )
             .collect();
-        self.oldest_left_age_seconds = self.oldest_left_ms.map(|ms| (now_ms - ms).div_euclid(1000));
+        self.oldest_left_age_seconds = self
+            .oldest_left_ms
+            .map(|ms| (now_ms - ms).div_euclid(1000).max(0));
     }
 }
 
@@ -284,6 +288,8 @@ mod tests {
             .unwrap();
         assert_eq!(run["BackfillObjectsSent"], 4);
         assert_eq!(run["BackfillObjectsLeft"], 0);
+        assert_eq!(run["BackfillObjectsSetAside"], 0);
+        assert_eq!(run["BackfillObjectsSkippedSetAside"], 0);
         assert_eq!(
             run["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             serde_json::json!([[]])
@@ -295,6 +301,19 @@ mod tests {
                 .count(),
             4
         );
+    }
+
+    #[tokio::test]
+    async fn a_file_named_for_a_time_ahead_of_the_clock_is_age_zero_not_negative() {
+        let now = MAR_1 + 12 * HOUR;
+        let (summary, docs) = walk(now, &[(now + HOUR / 2, "prod", "connectionlog")], None).await;
+        assert_eq!(summary.freshness.newest_files.len(), 1);
+        assert_eq!(summary.freshness.newest_files[0].age_seconds, 0);
+        let metric = docs
+            .iter()
+            .find(|d| d.get("NewestFileAgeSeconds").is_some())
+            .unwrap();
+        assert_eq!(metric["NewestFileAgeSeconds"], 0);
     }
 
     #[tokio::test]
