@@ -68,4 +68,7 @@ echo
 bash scripts/bench_backfill.sh | tee -a "$out"
 
 echo
+bash scripts/bench_payload.sh | tee -a "$out"
+
+echo
 bash scripts/bench_faults.sh | tee -a "$out"
