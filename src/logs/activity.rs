@@ -127,7 +127,7 @@ pub fn parse(text: &str) -> Body<'_> {
     let Some(db) = rest.strip_prefix("db=") else {
         return error("header does not start with db=".to_string());
     };
-    let mut values = [Value::Null; MAX_COLUMNS];
+    let mut values = Box::new([Value::Null; MAX_COLUMNS]);
     values[0] = Value::Time(time);
     values[1] = text_value(db);
     values[2] = text_value(user);

@@ -126,7 +126,7 @@ pub fn parse_pipe_line<'a>(
         raw: line,
     };
     let body = line.strip_suffix('|').unwrap_or(line);
-    let mut values = [Value::Null; MAX_COLUMNS];
+    let mut values = Box::new([Value::Null; MAX_COLUMNS]);
     let mut pipes = Pipes {
         bytes: body.as_bytes(),
         at: 0,
