@@ -306,10 +306,10 @@ impl Run {
 /// Whether more than half the bytes are control bytes other than tab and line ends (NUL,
 /// escape, DEL, ...): text no audit log holds, and which JSON escaping grows sixfold.
 pub fn mostly_control(bytes: &[u8]) -> bool {
-    // Every line of every object goes through here, and nearly none holds a control byte: eight
-    // bytes at a time, a word without a byte below 0x20 or DEL is passed over (the has-less and
-    // has-zero tricks, exact as to whether any byte is one), one with only tabs and line ends
-    // too (statements of several lines), and the count starts at the first control byte.
+    // Every line of every object goes through here, and nearly no line holds a byte below 0x20
+    // or DEL: eight bytes at a time, a word without one is passed over (the has-less and
+    // has-zero tricks, exact as to whether any byte is one); the bytes are counted only once
+    // one turns up (a tab, or the line ends of a statement of several lines, will do).
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut words = bytes.chunks_exact(8);
@@ -319,7 +319,7 @@ pub fn mostly_control(bytes: &[u8]) -> bool {
         let w = u64::from_le_bytes(w);
         let del = w ^ (ONES * 0x7f);
         let low_or_del = (w.wrapping_sub(ONES * 0x20) & !w) | (del.wrapping_sub(ONES) & !del);
-        if low_or_del & HIGHS != 0 && word.iter().any(|&b| is_control(b)) {
+        if low_or_del & HIGHS != 0 {
             return count_control(bytes) * 2 > bytes.len();
         }
     }
