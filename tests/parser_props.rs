@@ -367,7 +367,7 @@ fn columns<'a>(
     }
     Columns {
         names,
-        values,
+        values: Box::new(values),
         extra,
     }
 }
@@ -486,7 +486,7 @@ impl Statement {
         values[6] = Value::Text(&self.query);
         Columns {
             names: ACTIVITY_COLUMNS,
-            values,
+            values: Box::new(values),
             extra: None,
         }
     }

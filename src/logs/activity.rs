@@ -52,7 +52,7 @@ fn split_header(line: &[u8]) -> Option<Header> {
         return None;
     }
     let fields_start = after + AFTER_TIME.len();
-    let end = memchr::memmem::find(&rest[fields_start..], HEADER_END)? + fields_start;
+    let end = find_header_end(&rest[fields_start..])? + fields_start;
     let mut query = end + HEADER_END.len();
     if rest.get(query) == Some(&b' ') {
         query += 1;
@@ -62,6 +62,36 @@ fn split_header(line: &[u8]) -> Option<Header> {
         fields: lead + fields_start..lead + end,
         query: lead + query,
     })
+}
+
+/// Where `]' LOG:` first occurs: a check at each `]` (nearly always the first one), cheaper on
+/// a short line than setting up a substring search for every line.
+fn find_header_end(bytes: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = memchr::memchr(HEADER_END[0], &bytes[from..]) {
+        let at = from + at;
+        if bytes[at..].starts_with(HEADER_END) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Where `key` (which ends with `=`) last occurs in `s`: a check at each `=` from the right, as
+/// the keys sit at the end of what is left of the header.
+fn rfind_key(s: &str, key: &str) -> Option<usize> {
+    let (bytes, key) = (s.as_bytes(), key.as_bytes());
+    let mut end = bytes.len();
+    while let Some(eq) = memchr::memrchr(b'=', &bytes[..end]) {
+        if let Some(start) = (eq + 1).checked_sub(key.len()) {
+            if &bytes[start..=eq] == key {
+                return Some(start);
+            }
+        }
+        end = eq;
+    }
+    None
 }
 
 /// Parses one whole record's text (header line plus any further query lines).
@@ -81,7 +111,7 @@ pub fn parse(text: &str) -> Body<'_> {
     // a database or user name does not shift the numbers.
     let mut rest = text[h.fields.clone()].trim_end();
     let mut take = |key: &str| -> Option<&str> {
-        let at = rest.rfind(key)?;
+        let at = rfind_key(rest, key)?;
         let value = &rest[at + key.len()..];
         rest = &rest[..at];
         Some(value)
@@ -97,7 +127,7 @@ pub fn parse(text: &str) -> Body<'_> {
     let Some(db) = rest.strip_prefix("db=") else {
         return error("header does not start with db=".to_string());
     };
-    let mut values = [Value::Null; MAX_COLUMNS];
+    let mut values = Box::new([Value::Null; MAX_COLUMNS]);
     values[0] = Value::Time(time);
     values[1] = text_value(db);
     values[2] = text_value(user);
@@ -348,6 +378,32 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(line)
             );
+        }
+    }
+
+    #[test]
+    fn key_and_header_end_searches_agree_with_the_standard_ones() {
+        for s in [
+            "db=dev user=u pid=1 userid=2 xid=3",
+            "db=a user=b pid= xid=x user=c pid=9",
+            "= pid= pid",
+            "pid=",
+            "",
+            "user=x",
+        ] {
+            for key in [" xid=", " userid=", " pid=", " user="] {
+                assert_eq!(rfind_key(s, key), s.rfind(key), "{s:?} {key:?}");
+            }
+        }
+        for s in [
+            "a ]' LOG: b",
+            "]]' LOG:",
+            "] ' LOG: ]' LOG:",
+            "]' LOG",
+            "",
+            "]' LOG:",
+        ] {
+            assert_eq!(find_header_end(s.as_bytes()), s.find("]' LOG:"), "{s:?}");
         }
     }
 

@@ -51,12 +51,25 @@ const NEVER_EXPIRES: [&str; 3] = ["9223372036854775807", "infinity", ""];
 
 /// Trims the padding Redshift writes around fields (a space after each text value).
 pub fn trim(s: &str) -> &str {
-    let pad = |c: &u8| matches!(c, b' ' | b'\t' | b'\r');
-    let b = s.as_bytes();
-    let start = b.iter().position(|c| !pad(c)).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !pad(c)).map_or(start, |i| i + 1);
+    let (start, end) = trimmed(s.as_bytes());
     // Only ASCII bytes were skipped, so both ends are char boundaries.
     s.get(start..end).unwrap_or("")
+}
+
+/// Where the text of `b` starts and ends without the padding (`start == end` when it is all
+/// padding).
+#[inline]
+fn trimmed(b: &[u8]) -> (usize, usize) {
+    let pad = |c: u8| matches!(c, b' ' | b'\t' | b'\r');
+    let mut start = 0;
+    while start < b.len() && pad(b[start]) {
+        start += 1;
+    }
+    let mut end = b.len();
+    while end > start && pad(b[end - 1]) {
+        end -= 1;
+    }
+    (start, end)
 }
 
 /// Parses a whole number; `Err` names what is wrong.
@@ -67,6 +80,18 @@ pub fn parse_int(s: &str) -> Result<i64, &'static str> {
     };
     if digits.is_empty() {
         return Err("is not a whole number");
+    }
+    if digits.len() <= 18 {
+        // 18 digits cannot overflow: no checks per digit.
+        let mut n: i64 = 0;
+        for &d in digits {
+            let d = d.wrapping_sub(b'0');
+            if d > 9 {
+                return Err("is not a whole number");
+            }
+            n = n * 10 + i64::from(d);
+        }
+        return Ok(if negative { -n } else { n });
     }
     let mut n: i64 = 0;
     for &d in digits {
@@ -89,14 +114,21 @@ pub fn parse_int(s: &str) -> Result<i64, &'static str> {
 }
 
 fn parse_flag(s: &str) -> Result<bool, &'static str> {
-    match s {
-        "1" | "t" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "false" | "FALSE" | "False" => Ok(false),
+    match s.as_bytes() {
+        b"1" | b"t" | b"true" | b"TRUE" | b"True" => Ok(true),
+        b"0" | b"f" | b"false" | b"FALSE" | b"False" => Ok(false),
         _ => Err("is not a flag (1 or 0)"),
     }
 }
 
+/// Whether a `valuntil` means "the password never expires".
+fn never_expires(s: &str) -> bool {
+    // The digits need no case folding: compare them as they are, the common case first.
+    s == NEVER_EXPIRES[0] || NEVER_EXPIRES.iter().any(|n| s.eq_ignore_ascii_case(n))
+}
+
 /// Types one trimmed field.
+#[inline]
 pub fn typed<'a>(kind: Kind, s: &'a str) -> Result<Value<'a>, Cow<'static, str>> {
     if s.is_empty() {
         return Ok(Value::Null);
@@ -106,7 +138,7 @@ pub fn typed<'a>(kind: Kind, s: &'a str) -> Result<Value<'a>, Cow<'static, str>>
         Kind::Int => Value::Int(parse_int(s).map_err(Cow::Borrowed)?),
         Kind::Flag => Value::Bool(parse_flag(s).map_err(Cow::Borrowed)?),
         Kind::Time => Value::Time(parse_log_time(s.as_bytes()).map_err(Cow::Borrowed)?),
-        Kind::ValidUntil if NEVER_EXPIRES.iter().any(|n| s.eq_ignore_ascii_case(n)) => Value::Null,
+        Kind::ValidUntil if never_expires(s) => Value::Null,
         Kind::ValidUntil => Value::Text(s),
     })
 }
@@ -126,33 +158,30 @@ pub fn parse_pipe_line<'a>(
         raw: line,
     };
     let body = line.strip_suffix('|').unwrap_or(line);
-    let mut values = [Value::Null; MAX_COLUMNS];
-    let mut pipes = Pipes {
-        bytes: body.as_bytes(),
-        at: 0,
-    };
-    let mut field_start = 0;
-    let mut rest = Some(body);
+    let bytes = body.as_bytes();
+    let mut values = Box::new([Value::Null; MAX_COLUMNS]);
+    let mut pipes = Pipes { bytes, at: 0 };
+    // Where the text not yet taken starts; `None` once the last field was taken.
+    let mut rest = Some(0);
     let mut count = 0;
     while count < columns.len() {
-        if rest.is_none() {
+        let Some(start) = rest else {
             break;
-        }
-        let field = match pipes.next() {
+        };
+        let end = match pipes.next() {
             Some(i) => {
-                let f = &body[field_start..i];
-                field_start = i + 1;
-                rest = Some(&body[field_start..]);
-                f
+                rest = Some(i + 1);
+                i
             }
             None => {
-                let f = &body[field_start..];
                 rest = None;
-                f
+                bytes.len()
             }
         };
         let (name, kind) = columns[count];
-        let field = trim(field);
+        let (a, b) = trimmed(&bytes[start..end]);
+        // `|` and the padding are ASCII, so these are char boundaries.
+        let field = body.get(start + a..start + b).unwrap_or("");
         match typed(kind, field) {
             Ok(v) => values[count] = v,
             Err(why) => {
@@ -164,6 +193,7 @@ pub fn parse_pipe_line<'a>(
         }
         count += 1;
     }
+    let rest = rest.map(|start| body.get(start..).unwrap_or(""));
     if count < min_fields {
         return error(Cow::Owned(format!(
             "{count} columns, expected at least {min_fields} separated by `|`"

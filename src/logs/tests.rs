@@ -392,6 +392,51 @@ fn text_with_few_control_bytes_is_no_run() {
 }
 
 #[test]
+fn control_bytes_are_found_and_counted_as_one_by_one() {
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    // Bytes drawn mostly from one class at a time, so the answer comes out either way.
+    let classes: [&[u8]; 5] = [
+        b"abc |:09",
+        b"\0\x01\x1b\x7f\x1f",
+        b"\t\n\r",
+        &[0x80, 0xc3, 0xa9, 0xff],
+        b" ",
+    ];
+    for len in (0..200).chain([254, 255, 256, 20_000]) {
+        for _ in 0..100 {
+            let main = classes[(next() % 5) as usize];
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    let class = if next() % 4 == 0 {
+                        classes[(next() % 5) as usize]
+                    } else {
+                        main
+                    };
+                    class[(next() % class.len() as u64) as usize]
+                })
+                .collect();
+            let one_by_one = bytes
+                .iter()
+                .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f)
+                .count();
+            assert_eq!(
+                mostly_control(&bytes),
+                one_by_one * 2 > bytes.len(),
+                "{bytes:?}"
+            );
+        }
+    }
+    // Past the 255-byte chunks of the count.
+    assert!(mostly_control(&[0u8; 255 * 3 + 7]));
+}
+
+#[test]
 fn the_pieces_of_an_over_long_statement_keep_the_record_limit() {
     let query = "select 1 from t where x = 'abc' ".repeat(400); // 12,800 bytes
     let input = format!("{H1} {query}\n{H2}\n");

@@ -13,8 +13,31 @@ const MONTHS: [&[u8; 3]; 12] = [
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// A UTC instant as RFC 3339 text with milliseconds: `2020-12-07T20:01:55.177Z` (24 bytes).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The text orders as the instants do.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timestamp([u8; 24]);
+
+impl Ord for Timestamp {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // As three big-endian words: the same order as the bytes', without a call to memcmp
+        // (every record's time is compared twice, for the earliest and latest).
+        let words = |t: &Timestamp| {
+            let word = |i: usize| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&t.0[i..i + 8]);
+                u64::from_be_bytes(w)
+            };
+            (word(0), word(8), word(16))
+        };
+        words(self).cmp(&words(other))
+    }
+}
+
+impl PartialOrd for Timestamp {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Timestamp {
     /// The 24 ASCII bytes of the RFC 3339 text.
@@ -58,6 +81,34 @@ impl Timestamp {
         put_digits(&mut b[17..19], second);
         put_digits(&mut b[20..23], milli);
         Ok(Timestamp(b))
+    }
+
+    /// Whether every digit place holds a digit and the values are those
+    /// [`Timestamp::from_parts`] accepts (for text copied in rather than built from numbers).
+    fn is_valid(&self) -> bool {
+        let b = &self.0;
+        let digit = |i: usize| {
+            let d = b[i].wrapping_sub(b'0');
+            (d <= 9).then_some(u32::from(d))
+        };
+        let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+        let check = || {
+            let year = two(0)? * 100 + two(2)?;
+            let (month, day) = (two(5)?, two(8)?);
+            digit(20)?;
+            digit(21)?;
+            digit(22)?;
+            Some(
+                year >= 1
+                    && (1..=12).contains(&month)
+                    && day >= 1
+                    && day <= days_in_month(year, month)
+                    && two(11)? <= 23
+                    && two(14)? <= 59
+                    && two(17)? <= 60,
+            )
+        };
+        check() == Some(true)
     }
 
     fn field(&self, range: std::ops::Range<usize>) -> u32 {
@@ -120,9 +171,14 @@ fn digits(s: &[u8], min: usize, max: usize) -> Option<u32> {
 /// written by Redshift; fewer are read as an unpadded millisecond count, more are a fraction
 /// cut to milliseconds.
 pub fn parse_log_time(s: &[u8]) -> Result<Timestamp, &'static str> {
-    if let Some(t) = parse_log_time_exact(s) {
-        return Ok(t);
+    match parse_log_time_exact(s) {
+        Some(t) => Ok(t),
+        None => parse_log_time_general(s),
     }
+}
+
+/// [`parse_log_time`] for any spelling it accepts, saying what is wrong otherwise.
+fn parse_log_time_general(s: &[u8]) -> Result<Timestamp, &'static str> {
     let mut parts = s
         .split(|&b| b == b' ')
         .filter(|p| !p.is_empty())
@@ -165,19 +221,19 @@ pub fn parse_log_time(s: &[u8]) -> Result<Timestamp, &'static str> {
     Timestamp::from_parts(year, month, day, hour, minute, second, milli)
 }
 
-/// The common spelling, exactly as Redshift writes it, read by position: the hot path.
+/// The common spelling, exactly as Redshift writes it, read by position: the hot path. The
+/// digits are checked and copied to their places rather than read into numbers and written
+/// back; `None` whenever [`Timestamp::from_parts`] would refuse the values (the general path
+/// then says why).
 fn parse_log_time_exact(s: &[u8]) -> Option<Timestamp> {
     // "Www, D Mon YYYY HH:MM:SS:mmm" (28 bytes) or with a two-digit day (29 bytes).
     let (day, rest) = match s.len() {
-        28 => (u32::from(s[5].wrapping_sub(b'0')), &s[7..]),
-        29 => (
-            u32::from(s[5].wrapping_sub(b'0')) * 10 + u32::from(s[6].wrapping_sub(b'0')),
-            &s[8..],
-        ),
+        28 => ([b'0', s[5]], &s[7..]),
+        29 => ([s[5], s[6]], &s[8..]),
         _ => return None,
     };
-    let shape_ok = s[3] == b',' && s[4] == b' ' && s[s.len() - 22] == b' ';
     // rest: "Mon YYYY HH:MM:SS:mmm"
+    let shape_ok = s[3] == b',' && s[4] == b' ' && s[s.len() - 22] == b' ';
     if !shape_ok
         || rest[3] != b' '
         || rest[8] != b' '
@@ -187,23 +243,28 @@ fn parse_log_time_exact(s: &[u8]) -> Option<Timestamp> {
     {
         return None;
     }
-    let day_digits = &s[5..s.len() - 22];
-    if !day_digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let month = MONTHS.iter().position(|m| m[..] == rest[0..3])? as u32 + 1;
-    let num = |r: std::ops::Range<usize>| digits(&rest[r], 1, 4);
-    Timestamp::from_parts(
-        num(4..8)?,
-        month,
-        day,
-        num(9..11)?,
-        num(12..14)?,
-        num(15..17)?,
-        digits(&rest[18..21], 3, 3)?,
-    )
-    .ok()
+    let month = month_digits(&rest[0..3])?;
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    b[0..4].copy_from_slice(&rest[4..8]);
+    b[5..7].copy_from_slice(&month);
+    b[8..10].copy_from_slice(&day);
+    b[11..13].copy_from_slice(&rest[9..11]);
+    b[14..16].copy_from_slice(&rest[12..14]);
+    b[17..19].copy_from_slice(&rest[15..17]);
+    b[20..23].copy_from_slice(&rest[18..21]);
+    let t = Timestamp(b);
+    t.is_valid().then_some(t)
 }
+
+/// The two digits of a month's number, from its English abbreviation (as Redshift writes it).
+fn month_digits(name: &[u8]) -> Option<[u8; 2]> {
+    let at = MONTHS.iter().position(|m| m[..] == *name)?;
+    Some(MONTH_DIGITS[at])
+}
+
+const MONTH_DIGITS: [[u8; 2]; 12] = [
+    *b"01", *b"02", *b"03", *b"04", *b"05", *b"06", *b"07", *b"08", *b"09", *b"10", *b"11", *b"12",
+];
 
 /// Parses the activity log's `2020-12-08T22:00:03Z`.
 pub fn parse_iso_seconds(s: &[u8]) -> Result<Timestamp, &'static str> {
@@ -325,6 +386,97 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn the_hot_path_agrees_with_the_general_one() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let pieces: [&[&str]; 8] = [
+            &["Mon, ", "Xyz, ", "Mon,,", "Mon  "],
+            &["7", "07", "29", "31", "0", "00", "32", "a", "3a", " 7", "1"],
+            &[" Feb ", " Dec ", " Jan ", " jan ", " Foo ", " Feb,"],
+            &["2024", "2023", "1900", "2000", "0000", "9999", "20a4"],
+            &[" 23", " 24", " 00", " 0a", ":23"],
+            &[":59", ":60", ":5a", ".59"],
+            &[":60", ":61", ":00", ":0a"],
+            &[":000", ":999", ":12a", ".123", ":1234", ":12"],
+        ];
+        // The spellings Redshift writes: the hot path must take every valid one of them.
+        let canonical = [
+            &[0][..],
+            &[0, 1, 2, 3, 4, 5, 6, 7, 8, 10],
+            &[0, 1, 2],
+            &[0, 1, 2, 3, 4, 5, 6],
+            &[0, 1, 2, 3],
+            &[0, 1, 2],
+            &[0, 1, 2, 3],
+            &[0, 1, 2],
+        ];
+        let mut hot = 0;
+        for _ in 0..200_000 {
+            let picked: Vec<usize> = pieces
+                .iter()
+                .map(|options| next(options.len() as u64) as usize)
+                .collect();
+            let text: String = pieces.iter().zip(&picked).map(|(o, &i)| o[i]).collect();
+            let s = text.as_bytes();
+            let general = parse_log_time_general(s);
+            match parse_log_time_exact(s) {
+                Some(t) => {
+                    hot += 1;
+                    assert_eq!(Ok(t), general, "{text:?}");
+                }
+                None => {
+                    let is_canonical = picked.iter().zip(canonical).all(|(i, ok)| ok.contains(i))
+                        && picked[2] != 3;
+                    assert!(
+                        !(is_canonical && general.is_ok()),
+                        "{text:?} left to the general path"
+                    );
+                }
+            }
+        }
+        assert!(hot > 100, "{hot}");
+    }
+
+    #[test]
+    fn timestamps_order_as_their_text() {
+        let times = [
+            "2020-12-07T20:01:55.177Z",
+            "2020-12-07T20:01:55.178Z",
+            "2020-12-07T20:01:56.000Z",
+            "2021-01-01T00:00:00.000Z",
+            "0999-12-31T23:59:59.999Z",
+        ];
+        for a in times {
+            for b in times {
+                let (ta, tb) = (
+                    parse_log_time_general(a.as_bytes()).or_else(|_| iso(a)),
+                    parse_log_time_general(b.as_bytes()).or_else(|_| iso(b)),
+                );
+                assert_eq!(ta.unwrap().cmp(&tb.unwrap()), a.cmp(b), "{a} {b}");
+            }
+        }
+    }
+
+    /// A timestamp from its own text.
+    fn iso(s: &str) -> Result<Timestamp, &'static str> {
+        let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().map_err(|_| "not a number");
+        Timestamp::from_parts(
+            n(0..4)?,
+            n(5..7)?,
+            n(8..10)?,
+            n(11..13)?,
+            n(14..16)?,
+            n(17..19)?,
+            n(20..23)?,
+        )
     }
 
     #[test]

@@ -58,14 +58,24 @@ impl RecordIds {
 
 /// A 128-bit hash as 32 lowercase hex digits.
 pub fn hex32(hash: u128) -> [u8; 32] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = [0u8; 32];
-    for (i, byte) in hash.to_be_bytes().iter().enumerate() {
-        hex[2 * i] = DIGITS[usize::from(byte >> 4)];
-        hex[2 * i + 1] = DIGITS[usize::from(byte & 15)];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(hash.to_be_bytes()) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
     }
     hex
 }
+
+/// The two hex digits of every byte value: one lookup a byte instead of two.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        pairs[i] = [DIGITS[i >> 4], DIGITS[i & 15]];
+        i += 1;
+    }
+    pairs
+};
 
 #[cfg(test)]
 mod tests {

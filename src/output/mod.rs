@@ -28,7 +28,7 @@ pub struct Provenance {
     head: Vec<u8>,
     /// The records' ids (`id.rs`).
     ids: RecordIds,
-    /// The log type's column table, and `"name":` for each of its columns, built once.
+    /// The log type's column table, and `,"name":` for each of its columns, built once.
     table: &'static [(&'static str, Kind)],
     keys: Vec<Box<[u8]>>,
     /// The same provenance as the OCSF writer puts it.
@@ -68,7 +68,7 @@ impl Provenance {
         let table = log_type.columns();
         let keys = table
             .iter()
-            .map(|(name, _)| format!("\"{name}\":").into_bytes().into_boxed_slice())
+            .map(|(name, _)| format!(",\"{name}\":").into_bytes().into_boxed_slice())
             .collect();
         Provenance {
             head,
@@ -180,12 +180,13 @@ fn write_columns(
 ) {
     let split_at = split_text.and_then(|_| largest_text_column(columns));
     for (i, (name, value)) in columns.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
         match keys {
-            Some(keys) => out.extend_from_slice(&keys[i]),
+            // The first key goes without its comma.
+            Some(keys) => out.extend_from_slice(&keys[i][usize::from(i == 0)..]),
             None => {
+                if i > 0 {
+                    out.push(b',');
+                }
                 out.push(b'"');
                 out.extend_from_slice(name.as_bytes());
                 out.extend_from_slice(b"\":");

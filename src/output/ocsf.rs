@@ -598,11 +598,10 @@ fn unmapped(
             if view.mapped[i] || matches!(value, Value::Null) {
                 continue;
             }
-            out.push(b',');
             match keys {
                 Some(keys) => out.extend_from_slice(&keys[i]),
                 None => {
-                    out.push(b'"');
+                    out.extend_from_slice(b",\"");
                     out.extend_from_slice(name.as_bytes());
                     out.extend_from_slice(b"\":");
                 }
