@@ -291,12 +291,31 @@ fn render_batch(
             record
         };
         lines.counts.count(&record);
-        let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
-        render(&record, spec, buf, &mut lines.counts, &mut |line| {
-            bytes.extend_from_slice(line);
-            ends.push(bytes.len());
-            true
-        });
+        // Rendered in place, the common case. A record over the line limit is taken back and
+        // split into parts through `buf`, and one whose text alone could be (escaping grows
+        // text up to sixfold) goes there at once, never rendered whole.
+        let start = lines.bytes.len();
+        let small = spec.max_line.is_none_or(|max| range.len() <= max / 8);
+        if small {
+            spec.output
+                .format
+                .write_record(&mut lines.bytes, &record, spec.provenance);
+        }
+        if !small
+            || spec
+                .max_line
+                .is_some_and(|max| lines.bytes.len() - start > max)
+        {
+            lines.bytes.truncate(start);
+            let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
+            render(&record, spec, buf, &mut lines.counts, &mut |line| {
+                bytes.extend_from_slice(line);
+                ends.push(bytes.len());
+                true
+            });
+        } else {
+            lines.ends.push(lines.bytes.len());
+        }
         lines.records.push(lines.ends.len());
         // One huge record must not hold its memory for the rest of the object.
         crate::logs::release(buf, RENDER_BUFFER);
@@ -390,15 +409,47 @@ mod tests {
         (lines, counts, format!("{result:?}"))
     }
 
+    /// The loop as one thread does it, record by record: what the workers must match.
+    fn one_by_one(
+        log_type: LogType,
+        text: &[u8],
+        max_line: Option<usize>,
+    ) -> (Vec<Vec<u8>>, Counts) {
+        let provenance = Provenance::new(log_type, None, Some("b"), "k");
+        let spec = Spec {
+            input: Input::AuditLog(log_type),
+            output: Output::default(),
+            provenance: &provenance,
+            max_line,
+        };
+        let mut parser = Parser::with_limit(log_type, text, 1000);
+        let (mut lines, mut counts) = (Vec::new(), Counts::default());
+        let (mut buf, mut scratch) = (Vec::new(), String::new());
+        while let Some(record) = parser.next_record().unwrap() {
+            let record = redact_record(record, &mut scratch);
+            counts.count(&record);
+            render(&record, &spec, &mut buf, &mut counts, &mut |line| {
+                lines.push(line.to_vec());
+                true
+            });
+        }
+        counts.lines = parser.lines_read();
+        counts.text_bytes = parser.bytes_read();
+        (lines, counts)
+    }
+
     #[test]
     fn any_number_of_workers_emits_the_same_lines_and_counts() {
         for log_type in LogType::ALL {
             // Enough records for many batches.
             let text = mixed(log_type, 8_000);
-            for max_line in [None, Some(700)] {
+            for max_line in [None, Some(700), Some(2_000)] {
                 let (want, want_counts, want_result) =
                     run_with(log_type, &text, 0, max_line, usize::MAX);
                 assert!(want.len() > 6_000, "{log_type}: {}", want.len());
+                let (reference, reference_counts) = one_by_one(log_type, &text, max_line);
+                assert!(want == reference, "{log_type} {max_line:?}");
+                assert_eq!(want_counts, reference_counts, "{log_type} {max_line:?}");
                 for workers in [1, 2, 3] {
                     let (got, counts, result) =
                         run_with(log_type, &text, workers, max_line, usize::MAX);
