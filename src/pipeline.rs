@@ -13,13 +13,13 @@ use std::io::{self, Read};
 
 mod batch;
 mod trail;
+mod workers;
 pub use batch::{run_batch, BatchSpec};
 pub use trail::{run_trail, TrailSpec};
 
 use crate::decode;
 use crate::logs::{Body, LogType, Parser, Record, Timestamp};
 use crate::output::Provenance;
-use crate::redact::redact_record;
 
 pub use crate::output::Format;
 
@@ -95,6 +95,30 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Adds the counts of the records that came after these (`text_bytes` and `lines` are the
+    /// loop's, not added).
+    fn absorb(&mut self, later: &Counts) {
+        self.records += later.records;
+        self.parse_errors += later.parse_errors;
+        self.split_records += later.split_records;
+        self.redacted += later.redacted;
+        self.skipped_events += later.skipped_events;
+        if later.records > 0 {
+            self.last_record_line = later.last_record_line;
+        }
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&later.first_error);
+        }
+        self.first_time = match (self.first_time, later.first_time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_time = match (self.last_time, later.last_time) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
     fn count(&mut self, record: &Record<'_>) {
         self.records += 1;
         self.redacted += u64::from(record.redacted);
@@ -135,37 +159,14 @@ pub fn run(
     spec: &Spec<'_>,
     emit: &mut dyn FnMut(&[u8]) -> bool,
 ) -> (Counts, Result<(), Stopped>) {
-    let mut counts = Counts::default();
+    let counts = Counts::default();
     let reader = match decode::open_bounded(body, spec.output.max_expansion) {
         Ok(reader) => reader,
         Err(e) => return (counts, Err(Stopped::Read(e))),
     };
     let Input::AuditLog(log_type) = spec.input;
     let mut parser = Parser::new(log_type, reader);
-    let mut buf = Vec::new();
-    let mut scratch = String::new();
-    let result = loop {
-        let record = match parser.next_record() {
-            Ok(Some(record)) => record,
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(Stopped::Read(e)),
-        };
-        let record = if spec.output.redact {
-            redact_record(record, &mut scratch)
-        } else {
-            record
-        };
-        counts.count(&record);
-        if !render(&record, spec, &mut buf, &mut counts, emit) {
-            break Err(Stopped::Emit);
-        }
-        // One huge record must not hold its memory for the rest of the object.
-        crate::logs::release(&mut buf, RENDER_BUFFER);
-        parser.release();
-    };
-    counts.lines = parser.lines_read();
-    counts.text_bytes = parser.bytes_read();
-    (counts, result)
+    workers::run(&mut parser, spec, workers::workers(), emit)
 }
 
 /// Renders one record in the spec's format and emits its line(s); `false` when `emit` said stop.

@@ -275,32 +275,180 @@ impl Run {
         self.last_line = line;
     }
 
-    /// The run's record; `raw` is the sample, `whole` set when the sample is not all of it.
-    fn record<'a>(self, log_type: LogType, ordinal: u64, sample: &'a str) -> Record<'a> {
+    /// The run's record as split: its text is the sample, `whole` set when the sample is not
+    /// all of it.
+    fn split(self, log_type: LogType, ordinal: u64, sample_len: usize) -> Split {
         let reason = format!(
             "text of control bytes (NUL and the like, no audit record), {} bytes on lines {} to \
              {}: one record for the run, raw holds its first {} bytes",
             self.bytes, self.line, self.last_line, RUN_SAMPLE_BYTES
         );
-        let whole = (self.bytes > sample.len() as u64).then(|| WholeText {
+        let whole = (self.bytes > sample_len as u64).then(|| WholeText {
             bytes: self.bytes,
             xxh3: self.hasher.digest128(),
         });
-        Record {
+        Split {
             log_type,
-            body: Body::ParseError {
-                reason: Cow::Owned(reason),
-                raw: sample,
+            kind: SplitKind::Run {
+                reason,
+                invalid_utf8: self.invalid_utf8,
+                whole,
             },
             line: self.line,
             ordinal,
-            invalid_utf8: self.invalid_utf8,
             truncated: false,
+            read_cut: self.read_cut,
+            limit: 0,
+        }
+    }
+}
+
+/// A record as the ordered part of parsing leaves it: what depends on the records before it
+/// (its line, its ordinal, whether it is a run of control bytes), its text not yet typed.
+/// Plain data, so records can be split in order and typed elsewhere ([`Split::record`]),
+/// batches of them on other threads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    pub log_type: LogType,
+    kind: SplitKind,
+    /// 1-based line the record starts on.
+    pub line: u64,
+    /// 0-based position of the record in its file.
+    pub ordinal: u64,
+    truncated: bool,
+    read_cut: bool,
+    /// The record size limit (named in the reasons of cut text).
+    limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum SplitKind {
+    /// A line of a pipe-separated log.
+    PipeLine { continuation: bool, cut: bool },
+    /// A piece of the activity log.
+    Piece(activity::PieceKind),
+    /// A run of control bytes, gathered whole: the text is its sample.
+    Run {
+        reason: String,
+        invalid_utf8: bool,
+        whole: Option<WholeText>,
+    },
+}
+
+impl Split {
+    /// Types the record's text (as [`Parser::next_split`] handed it out): the part of parsing
+    /// that needs nothing but the record itself. `scratch` holds the text when it is not valid
+    /// UTF-8.
+    pub fn record<'a>(&self, text: &'a [u8], scratch: &'a mut String) -> Record<'a> {
+        let (body, invalid_utf8, whole) = match &self.kind {
+            SplitKind::PipeLine { continuation, cut } => {
+                let (mut body, invalid_utf8) = pipe_body(
+                    self.log_type,
+                    text,
+                    self.line,
+                    *continuation,
+                    *cut,
+                    scratch,
+                    self.limit,
+                );
+                let whole = cap_raw(&mut body, text);
+                (body, invalid_utf8, whole)
+            }
+            SplitKind::Piece(kind) => {
+                let (mut body, invalid_utf8) = piece_body(*kind, text, scratch, self.limit);
+                // The pieces of an over-long statement keep the record limit: they are its text.
+                let whole = match kind {
+                    activity::PieceKind::Continuation { .. } => None,
+                    _ => cap_raw(&mut body, text),
+                };
+                (body, invalid_utf8, whole)
+            }
+            SplitKind::Run {
+                reason,
+                invalid_utf8,
+                whole,
+            } => {
+                // The sample was made valid UTF-8 when it was taken.
+                let (raw, _) = decode(text, scratch);
+                let body = Body::ParseError {
+                    reason: Cow::Owned(reason.clone()),
+                    raw,
+                };
+                (body, *invalid_utf8, *whole)
+            }
+        };
+        Record {
+            log_type: self.log_type,
+            body,
+            line: self.line,
+            ordinal: self.ordinal,
+            invalid_utf8,
+            truncated: self.truncated,
             read_cut: self.read_cut,
             redacted: false,
             whole,
         }
     }
+}
+
+/// The body of a pipe-log line (borrowing `bytes`, or `scratch` when it needed replacing).
+fn pipe_body<'a>(
+    log_type: LogType,
+    bytes: &'a [u8],
+    line: u64,
+    continuation: bool,
+    cut: bool,
+    scratch: &'a mut String,
+    limit: usize,
+) -> (Body<'a>, bool) {
+    let (text, invalid_utf8) = decode(bytes, scratch);
+    let body = if continuation {
+        Body::ParseError {
+            reason: Cow::Owned(continuation_reason(line, limit)),
+            raw: text,
+        }
+    } else if cut {
+        // Typing a cut line would give wrong values (a port cut mid-number): keep it raw.
+        Body::ParseError {
+            reason: Cow::Owned(cut_reason(limit)),
+            raw: text,
+        }
+    } else if log_type == LogType::ConnectionLog {
+        connection::parse(text)
+    } else {
+        user::parse(text)
+    };
+    (body, invalid_utf8)
+}
+
+/// The body of an activity-log piece whose text is `bytes`.
+fn piece_body<'a>(
+    kind: activity::PieceKind,
+    bytes: &'a [u8],
+    scratch: &'a mut String,
+    limit: usize,
+) -> (Body<'a>, bool) {
+    let (text, invalid_utf8) = decode(bytes, scratch);
+    let body = match kind {
+        activity::PieceKind::Statement => activity::parse(text),
+        activity::PieceKind::Orphan => Body::ParseError {
+            reason: Cow::Borrowed("text before the first record header"),
+            raw: text,
+        },
+        activity::PieceKind::Continuation { of_line } => Body::ParseError {
+            reason: Cow::Owned(continuation_reason(of_line, limit)),
+            raw: text,
+        },
+    };
+    (body, invalid_utf8)
+}
+
+/// Which of the parser's buffers holds the text of the record last split.
+#[derive(Debug, Clone)]
+enum TextAt {
+    Line(lines::LineMeta),
+    Ready,
+    Sample,
 }
 
 /// Whether more than half the bytes are control bytes other than tab and line ends (NUL,
@@ -413,11 +561,36 @@ impl<R: Read> Parser<R> {
     /// The next record, or `None` at the end of the input. Unparsable text comes out as a
     /// `parse_error` record; only an I/O error (say, a truncated gzip stream) is an `Err`.
     pub fn next_record(&mut self) -> io::Result<Option<Record<'_>>> {
-        let record = match self.log_type {
-            LogType::ConnectionLog | LogType::UserLog => self.next_pipe_record()?,
-            LogType::UserActivityLog => self.next_activity_record()?,
+        let Some((split, at)) = self.split_next()? else {
+            return Ok(None);
         };
-        Ok(record)
+        let text = match &at {
+            TextAt::Line(meta) => self.lines.line(meta).bytes,
+            TextAt::Ready => self.activity.ready(),
+            TextAt::Sample => self.sample.as_bytes(),
+        };
+        Ok(Some(split.record(text, &mut self.text)))
+    }
+
+    /// The next record split but not typed, with its text (until the next call), or `None` at
+    /// the end of the input; [`Split::record`] types it. Errors as for [`Parser::next_record`].
+    pub fn next_split(&mut self) -> io::Result<Option<(Split, &[u8])>> {
+        let Some((split, at)) = self.split_next()? else {
+            return Ok(None);
+        };
+        let text = match &at {
+            TextAt::Line(meta) => self.lines.line(meta).bytes,
+            TextAt::Ready => self.activity.ready(),
+            TextAt::Sample => self.sample.as_bytes(),
+        };
+        Ok(Some((split, text)))
+    }
+
+    fn split_next(&mut self) -> io::Result<Option<(Split, TextAt)>> {
+        match self.log_type {
+            LogType::ConnectionLog | LogType::UserLog => self.split_pipe_record(),
+            LogType::UserActivityLog => self.split_activity_record(),
+        }
     }
 
     /// The next line that is not blank (a later piece of a long line always counts).
@@ -436,34 +609,7 @@ impl<R: Read> Parser<R> {
         }
     }
 
-    /// The body of a pipe-log line (borrowing `bytes`, or `text` when it needed replacing).
-    fn pipe_body<'a>(
-        log_type: LogType,
-        line: &Line<'a>,
-        text: &'a mut String,
-        limit: usize,
-    ) -> (Body<'a>, bool) {
-        let (text, invalid_utf8) = decode(line.bytes, text);
-        let body = if line.continuation {
-            Body::ParseError {
-                reason: Cow::Owned(continuation_reason(line.number, limit)),
-                raw: text,
-            }
-        } else if line.cut {
-            // Typing a cut line would give wrong values (a port cut mid-number): keep it raw.
-            Body::ParseError {
-                reason: Cow::Owned(cut_reason(limit)),
-                raw: text,
-            }
-        } else if log_type == LogType::ConnectionLog {
-            connection::parse(text)
-        } else {
-            user::parse(text)
-        };
-        (body, invalid_utf8)
-    }
-
-    fn next_pipe_record(&mut self) -> io::Result<Option<Record<'_>>> {
+    fn split_pipe_record(&mut self) -> io::Result<Option<(Split, TextAt)>> {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
@@ -473,33 +619,26 @@ impl<R: Read> Parser<R> {
         let ordinal = self.ordinal;
         self.ordinal += 1;
         let line = self.lines.line(&meta);
-        // Counting control bytes is cheaper than parsing: a line is parsed twice only when it
-        // is mostly control bytes.
-        let run_starts = mostly_control(line.bytes) && {
-            let (body, _) = Self::pipe_body(self.log_type, &line, &mut self.text, self.limit);
-            body_is_error(&body)
-        };
-        if run_starts {
+        if line_is_control(self.log_type, &line, &mut self.text, self.limit) {
             let mut run = Run::new(meta.number, line.bytes, &mut self.sample);
             run.read_cut = meta.at_failure;
             self.gather_pipe_run(&mut run);
-            return Ok(Some(run.record(self.log_type, ordinal, &self.sample)));
+            let split = run.split(self.log_type, ordinal, self.sample.len());
+            return Ok(Some((split, TextAt::Sample)));
         }
-        let line = self.lines.line(&meta);
-        let (mut body, invalid_utf8) =
-            Self::pipe_body(self.log_type, &line, &mut self.text, self.limit);
-        let whole = cap_raw(&mut body, line.bytes);
-        Ok(Some(Record {
+        let split = Split {
             log_type: self.log_type,
-            body,
+            kind: SplitKind::PipeLine {
+                continuation: meta.continuation,
+                cut: meta.cut,
+            },
             line: meta.number,
             ordinal,
-            invalid_utf8,
             truncated: meta.cut,
             read_cut: meta.at_failure,
-            redacted: false,
-            whole,
-        }))
+            limit: self.limit,
+        };
+        Ok(Some((split, TextAt::Line(meta))))
     }
 
     /// Adds the lines that go on a run of control bytes; the first that does not is held.
@@ -516,11 +655,7 @@ impl<R: Read> Parser<R> {
             };
             let line = self.lines.line(&meta);
             let goes_on = line.continuation
-                || mostly_control(line.bytes) && {
-                    let (body, _) =
-                        Self::pipe_body(self.log_type, &line, &mut self.text, self.limit);
-                    body_is_error(&body)
-                };
+                || line_is_control(self.log_type, &line, &mut self.text, self.limit);
             if !goes_on {
                 self.held_line = Some(meta);
                 return;
@@ -558,35 +693,13 @@ impl<R: Read> Parser<R> {
         }
     }
 
-    /// The body of the piece whose text is in the assembler.
-    fn piece_body<'a>(
-        piece: &activity::Piece,
-        ready: &'a [u8],
-        text: &'a mut String,
-        limit: usize,
-    ) -> (Body<'a>, bool) {
-        let (text, invalid_utf8) = decode(ready, text);
-        let body = match piece.kind {
-            activity::PieceKind::Statement => activity::parse(text),
-            activity::PieceKind::Orphan => Body::ParseError {
-                reason: Cow::Borrowed("text before the first record header"),
-                raw: text,
-            },
-            activity::PieceKind::Continuation { of_line } => Body::ParseError {
-                reason: Cow::Owned(continuation_reason(of_line, limit)),
-                raw: text,
-            },
-        };
-        (body, invalid_utf8)
-    }
-
     /// Whether the piece in the assembler is a parse error of control bytes.
     fn piece_is_control(&mut self, piece: &activity::Piece) -> bool {
         let ready = self.activity.ready();
         match piece.kind {
             activity::PieceKind::Statement => {
                 mostly_control(ready) && {
-                    let (body, _) = Self::piece_body(piece, ready, &mut self.text, self.limit);
+                    let (body, _) = piece_body(piece.kind, ready, &mut self.text, self.limit);
                     body_is_error(&body)
                 }
             }
@@ -594,7 +707,7 @@ impl<R: Read> Parser<R> {
         }
     }
 
-    fn next_activity_record(&mut self) -> io::Result<Option<Record<'_>>> {
+    fn split_activity_record(&mut self) -> io::Result<Option<(Split, TextAt)>> {
         let Some(piece) = self.next_piece()? else {
             return Ok(None);
         };
@@ -604,26 +717,19 @@ impl<R: Read> Parser<R> {
             let mut run = Run::new(piece.line, self.activity.ready(), &mut self.sample);
             run.read_cut = piece.read_cut;
             self.gather_activity_run(&mut run);
-            return Ok(Some(run.record(self.log_type, ordinal, &self.sample)));
+            let split = run.split(self.log_type, ordinal, self.sample.len());
+            return Ok(Some((split, TextAt::Sample)));
         }
-        let ready = self.activity.ready();
-        let (mut body, invalid_utf8) = Self::piece_body(&piece, ready, &mut self.text, self.limit);
-        // The pieces of an over-long statement keep the record limit: they are its text.
-        let whole = match piece.kind {
-            activity::PieceKind::Continuation { .. } => None,
-            _ => cap_raw(&mut body, ready),
-        };
-        Ok(Some(Record {
+        let split = Split {
             log_type: self.log_type,
-            body,
+            kind: SplitKind::Piece(piece.kind),
             line: piece.line,
             ordinal,
-            invalid_utf8,
             truncated: piece.truncated,
             read_cut: piece.read_cut,
-            redacted: false,
-            whole,
-        }))
+            limit: self.limit,
+        };
+        Ok(Some((split, TextAt::Ready)))
     }
 
     /// Adds the pieces that go on a run of control bytes; the first that does not is held.
@@ -645,6 +751,24 @@ impl<R: Read> Parser<R> {
             run.add(piece.line, piece.new_line, self.activity.ready());
             run.read_cut |= piece.read_cut;
         }
+    }
+}
+
+/// Whether a pipe-log line is part of a run of control bytes: mostly control bytes, and no
+/// record. Counting is cheaper than parsing: a line is parsed here only when it is mostly
+/// control bytes.
+fn line_is_control(log_type: LogType, line: &Line<'_>, scratch: &mut String, limit: usize) -> bool {
+    mostly_control(line.bytes) && {
+        let (body, _) = pipe_body(
+            log_type,
+            line.bytes,
+            line.number,
+            line.continuation,
+            line.cut,
+            scratch,
+            limit,
+        );
+        body_is_error(&body)
     }
 }
 

@@ -1,0 +1,513 @@
+//! Typing and rendering on worker threads, in order. What depends on the records before a record
+//! (lines, ordinals, runs of control bytes: [`Parser::next_split`]) stays on the calling thread,
+//! which copies the split records into batches and hands them to the workers in turn; each
+//! worker types, redacts, counts and renders a whole batch, and the calling thread emits the
+//! batches' lines in the order it handed them out. The lines are those of one thread doing it
+//! all, byte for byte: only where the typing runs changes.
+//!
+//! Budget of this stage: at most [`BATCHES_IN_FLIGHT`] batches handed out, holding at most
+//! [`TEXT_IN_FLIGHT`] bytes of text between them unless one batch alone is larger (one record
+//! can be up to `MAX_RECORD_BYTES`, 20 MiB, and then goes alone), each with its rendered lines
+//! (about 1 to 5 times its text); spare buffers are kept for the next batches and shrunk back
+//! after a huge one.
+
+use std::io::{self, Read};
+use std::ops::Range;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
+
+use super::{render, Counts, Spec, Stopped, RENDER_BUFFER};
+use crate::logs::{Parser, Split};
+use crate::redact::redact_record;
+
+/// Text a batch is closed at: a few thousand short records, so handing batches between threads
+/// costs next to nothing per record.
+const BATCH_TEXT: usize = 256 * 1024;
+/// Records a batch is closed at.
+const BATCH_RECORDS: usize = 4096;
+/// Batches handed out and not yet emitted.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Text of the batches handed out and not yet emitted (a larger batch goes alone).
+const TEXT_IN_FLIGHT: usize = 2 * 1024 * 1024;
+/// Capacity a spare batch keeps (text, and its rendered lines).
+const SPARE_TEXT: usize = 2 * BATCH_TEXT;
+const SPARE_LINES: usize = 8 * BATCH_TEXT;
+
+/// Split records and their text.
+#[derive(Default)]
+struct Batch {
+    text: Vec<u8>,
+    splits: Vec<(Split, Range<usize>)>,
+}
+
+/// A batch's lines, one after another (`ends[i]` is where line `i` ends), and its counts.
+#[derive(Default)]
+struct Lines {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    /// For each record, the lines up to and including its last.
+    records: Vec<usize>,
+    counts: Counts,
+}
+
+impl Lines {
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(a, b)| &self.bytes[a..b])
+    }
+}
+
+/// Threads to type and render on: one a core (none, typing on the calling thread, when there
+/// is one core), at most four.
+pub(super) fn workers() -> usize {
+    match thread::available_parallelism().map_or(1, |n| n.get()) {
+        1 => 0,
+        n => n.min(4),
+    }
+}
+
+/// Runs the loop over `parser` with `workers` threads typing and rendering (none: all on this
+/// thread), emitting every line in order until the end, a read failure, or `emit` saying stop.
+pub(super) fn run<R: Read>(
+    parser: &mut Parser<R>,
+    spec: &Spec<'_>,
+    workers: usize,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> (Counts, Result<(), Stopped>) {
+    if workers == 0 {
+        return run_here(parser, spec, emit);
+    }
+    thread::scope(|scope| {
+        let mut lanes = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (batches, batches_rx) = mpsc::sync_channel::<(Batch, Lines)>(BATCHES_IN_FLIGHT);
+            let (done_tx, done) = mpsc::sync_channel::<(Batch, Lines)>(BATCHES_IN_FLIGHT);
+            let provenance = spec.provenance.clone();
+            let (input, output, max_line) = (spec.input, spec.output, spec.max_line);
+            let handle = scope.spawn(move || {
+                let spec = Spec {
+                    input,
+                    output,
+                    provenance: &provenance,
+                    max_line,
+                };
+                work(&spec, &batches_rx, &done_tx);
+            });
+            lanes.push((batches, done, handle));
+        }
+        let mut order = Order::default();
+        let mut counts = Counts::default();
+        let hand = |n: usize, batch| {
+            let (batches, _, _) = &lanes[n % workers];
+            batches.send(batch).map_err(|_| worker_gone())
+        };
+        let take = |n: usize| {
+            let (_, done, _) = &lanes[n % workers];
+            done.recv().map_err(|_| worker_gone())
+        };
+        let mut result = order.drive(parser, spec, &mut counts, emit, hand, take);
+        // Closing the channels ends the workers; a panic in one is this object's error.
+        let mut panicked = false;
+        for (batches, done, handle) in lanes {
+            drop((batches, done));
+            panicked |= handle.join().is_err();
+        }
+        if panicked {
+            result = Err(Stopped::Read(io::Error::other("a parsing thread panicked")));
+        }
+        counts.lines = parser.lines_read();
+        counts.text_bytes = parser.bytes_read();
+        (counts, result)
+    })
+}
+
+fn worker_gone() -> Stopped {
+    Stopped::Read(io::Error::other("a parsing thread stopped"))
+}
+
+/// The calling thread's side: batches handed out in order and taken back in the same order.
+#[derive(Default)]
+struct Order {
+    handed: usize,
+    taken: usize,
+    text_in_flight: usize,
+    /// Text of each batch in flight, in order.
+    sizes: std::collections::VecDeque<usize>,
+    spare: Vec<(Batch, Lines)>,
+}
+
+impl Order {
+    /// Splits, hands out, takes back and emits until the input ends or something stops it.
+    /// `hand(n, ..)` gives batch `n` to its worker and `take(n)` waits for it back; their
+    /// errors are the loop's.
+    fn drive<R: Read>(
+        &mut self,
+        parser: &mut Parser<R>,
+        spec: &Spec<'_>,
+        counts: &mut Counts,
+        emit: &mut dyn FnMut(&[u8]) -> bool,
+        hand: impl Fn(usize, (Batch, Lines)) -> Result<(), Stopped>,
+        take: impl Fn(usize) -> Result<(Batch, Lines), Stopped>,
+    ) -> Result<(), Stopped> {
+        let mut pending: Option<(Batch, Lines)> = None;
+        let mut ended: Option<Result<(), Stopped>> = None;
+        loop {
+            let in_flight = self.handed - self.taken;
+            if pending.is_none() && ended.is_none() && in_flight < BATCHES_IN_FLIGHT {
+                let (mut batch, lines) = self.spare.pop().unwrap_or_default();
+                match fill(parser, &mut batch) {
+                    Ok(true) => {}
+                    Ok(false) => ended = Some(Ok(())),
+                    Err(e) => ended = Some(Err(Stopped::Read(e))),
+                }
+                if batch.splits.is_empty() {
+                    self.spare.push((batch, lines));
+                } else {
+                    pending = Some((batch, lines));
+                }
+                continue;
+            }
+            if let Some((batch, lines)) = pending.take() {
+                let size = batch.text.len();
+                let fits = in_flight == 0
+                    || (in_flight < BATCHES_IN_FLIGHT
+                        && self.text_in_flight + size <= TEXT_IN_FLIGHT);
+                if fits {
+                    hand(self.handed, (batch, lines))?;
+                    self.handed += 1;
+                    self.text_in_flight += size;
+                    self.sizes.push_back(size);
+                    continue;
+                }
+                pending = Some((batch, lines));
+            }
+            if in_flight == 0 {
+                return ended.unwrap_or(Ok(()));
+            }
+            let (batch, lines) = take(self.taken)?;
+            self.taken += 1;
+            self.text_in_flight -= self.sizes.pop_front().unwrap_or(0);
+            let go_on = emit_lines(&batch, &lines, counts, emit, spec);
+            self.spare.push(recycle(batch, lines));
+            if !go_on {
+                return Err(Stopped::Emit);
+            }
+        }
+    }
+}
+
+/// Emits a batch's lines and adds its counts; `false` when `emit` said stop. The counts are
+/// those of the records emitted, the one `emit` stopped in included, as when one thread does
+/// it all: after a stop the records up to it are counted again (here, once).
+fn emit_lines(
+    batch: &Batch,
+    lines: &Lines,
+    counts: &mut Counts,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+    spec: &Spec<'_>,
+) -> bool {
+    let Some(stop) = lines.iter().position(|line| !emit(line)) else {
+        counts.absorb(&lines.counts);
+        return true;
+    };
+    let records = lines.records.partition_point(|&end| end <= stop) + 1;
+    let mut recount = Lines::default();
+    render_batch(batch, records, spec, &mut recount, &mut Scratch::default());
+    counts.absorb(&recount.counts);
+    false
+}
+
+/// Empties a batch for reuse, giving back what a huge one grew.
+fn recycle(mut batch: Batch, mut lines: Lines) -> (Batch, Lines) {
+    batch.text.clear();
+    batch.splits.clear();
+    crate::logs::release(&mut batch.text, SPARE_TEXT);
+    lines.bytes.clear();
+    lines.ends.clear();
+    lines.records.clear();
+    lines.counts = Counts::default();
+    crate::logs::release(&mut lines.bytes, SPARE_LINES);
+    (batch, lines)
+}
+
+/// Splits records into `batch` until it is full (`Ok(true)`) or the input ends (`Ok(false)`).
+/// After a read error the batch holds the records before it.
+fn fill<R: Read>(parser: &mut Parser<R>, batch: &mut Batch) -> io::Result<bool> {
+    while batch.text.len() < BATCH_TEXT && batch.splits.len() < BATCH_RECORDS {
+        let Some((split, text)) = parser.next_split()? else {
+            return Ok(false);
+        };
+        let start = batch.text.len();
+        batch.text.extend_from_slice(text);
+        batch.splits.push((split, start..batch.text.len()));
+        // One huge record must not hold its memory for the rest of the object.
+        parser.release();
+    }
+    Ok(true)
+}
+
+/// A worker: types, redacts, counts and renders each batch it is handed, and hands it back.
+fn work(spec: &Spec<'_>, batches: &Receiver<(Batch, Lines)>, done: &SyncSender<(Batch, Lines)>) {
+    let mut scratch = Scratch::default();
+    for (batch, mut lines) in batches {
+        render_batch(&batch, batch.splits.len(), spec, &mut lines, &mut scratch);
+        if done.send((batch, lines)).is_err() {
+            return; // the calling thread stopped
+        }
+    }
+}
+
+/// Buffers a worker reuses from record to record.
+#[derive(Default)]
+struct Scratch {
+    /// A record's text when it is not valid UTF-8.
+    text: String,
+    /// A redacted text.
+    redacted: String,
+    /// One rendered record (split into parts, or measured first).
+    record: Vec<u8>,
+}
+
+/// Types, redacts, counts and renders the first `records` records of `batch` into `lines`.
+fn render_batch(
+    batch: &Batch,
+    records: usize,
+    spec: &Spec<'_>,
+    lines: &mut Lines,
+    scratch: &mut Scratch,
+) {
+    let Scratch {
+        text,
+        redacted,
+        record: buf,
+    } = scratch;
+    for (split, range) in batch.splits.iter().take(records) {
+        let record = split.record(&batch.text[range.clone()], text);
+        let record = if spec.output.redact {
+            redact_record(record, redacted)
+        } else {
+            record
+        };
+        lines.counts.count(&record);
+        // Rendered in place, the common case. A record over the line limit is taken back and
+        // split into parts through `buf`, and one whose text alone could be (escaping grows
+        // text up to sixfold) goes there at once, never rendered whole.
+        let start = lines.bytes.len();
+        let small = spec.max_line.is_none_or(|max| range.len() <= max / 8);
+        if small {
+            spec.output
+                .format
+                .write_record(&mut lines.bytes, &record, spec.provenance);
+        }
+        if !small
+            || spec
+                .max_line
+                .is_some_and(|max| lines.bytes.len() - start > max)
+        {
+            lines.bytes.truncate(start);
+            let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
+            render(&record, spec, buf, &mut lines.counts, &mut |line| {
+                bytes.extend_from_slice(line);
+                ends.push(bytes.len());
+                true
+            });
+        } else {
+            lines.ends.push(lines.bytes.len());
+        }
+        lines.records.push(lines.ends.len());
+        // One huge record must not hold its memory for the rest of the object.
+        crate::logs::release(buf, RENDER_BUFFER);
+        crate::logs::release(text, crate::logs::MAX_RAW_BYTES);
+        crate::logs::release(redacted, crate::logs::MAX_RAW_BYTES);
+    }
+}
+
+/// [`run`] without threads: each batch typed and rendered here, then emitted.
+fn run_here<R: Read>(
+    parser: &mut Parser<R>,
+    spec: &Spec<'_>,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> (Counts, Result<(), Stopped>) {
+    let mut counts = Counts::default();
+    let mut scratch = Scratch::default();
+    let (mut batch, mut lines) = (Batch::default(), Lines::default());
+    let result = loop {
+        let filled = fill(parser, &mut batch);
+        render_batch(&batch, batch.splits.len(), spec, &mut lines, &mut scratch);
+        if !emit_lines(&batch, &lines, &mut counts, emit, spec) {
+            break Err(Stopped::Emit);
+        }
+        (batch, lines) = recycle(batch, lines);
+        match filled {
+            Ok(true) => {}
+            Ok(false) => break Ok(()),
+            Err(e) => break Err(Stopped::Read(e)),
+        }
+    };
+    counts.lines = parser.lines_read();
+    counts.text_bytes = parser.bytes_read();
+    (counts, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::LogType;
+    use crate::output::Provenance;
+    use crate::pipeline::{Input, Output};
+
+    const USER: &str =
+        "1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Thu, 3 Dec 2020 10:18:38:416";
+    const HEADER: &str =
+        "'2020-12-08T22:00:03Z UTC [ db=dev user=rdsdb pid=685 userid=1 xid=245578 ]' LOG: ";
+
+    /// Text of every kind of record: whole ones, parse errors, runs of control bytes, blank
+    /// lines, cut lines, secrets, non-UTF-8.
+    fn mixed(log_type: LogType, records: usize) -> Vec<u8> {
+        let mut text = Vec::new();
+        for i in 0..records {
+            match (log_type, i % 11) {
+                (_, 3) => text.extend_from_slice(b"not a record password 'hunter2'\n"),
+                (_, 5) => text.extend_from_slice(&[0u8; 300]),
+                (_, 6) => text.extend_from_slice(b"\x01\x02\x03\n\n"),
+                (_, 7) => text.extend_from_slice(b"caf\xe9 \xff\n"),
+                (_, 8) => text.extend_from_slice(&vec![b'x'; 3000]),
+                (LogType::UserActivityLog, _) => {
+                    text.extend_from_slice(HEADER.as_bytes());
+                    text.extend_from_slice(
+                        format!("select {i}\n  from t -- line two\n").as_bytes(),
+                    );
+                }
+                _ => text.extend_from_slice(format!("{USER}\n").as_bytes()),
+            }
+        }
+        text
+    }
+
+    fn run_with(
+        log_type: LogType,
+        text: &[u8],
+        workers: usize,
+        max_line: Option<usize>,
+        stop_after: usize,
+    ) -> (Vec<Vec<u8>>, Counts, String) {
+        let provenance = Provenance::new(log_type, None, Some("b"), "k");
+        let spec = Spec {
+            input: Input::AuditLog(log_type),
+            output: Output::default(),
+            provenance: &provenance,
+            max_line,
+        };
+        let mut parser = Parser::with_limit(log_type, text, 1000);
+        let mut lines = Vec::new();
+        let (counts, result) = run(&mut parser, &spec, workers, &mut |line| {
+            lines.push(line.to_vec());
+            lines.len() < stop_after
+        });
+        (lines, counts, format!("{result:?}"))
+    }
+
+    /// The loop as one thread does it, record by record: what the workers must match.
+    fn one_by_one(
+        log_type: LogType,
+        text: &[u8],
+        max_line: Option<usize>,
+    ) -> (Vec<Vec<u8>>, Counts) {
+        let provenance = Provenance::new(log_type, None, Some("b"), "k");
+        let spec = Spec {
+            input: Input::AuditLog(log_type),
+            output: Output::default(),
+            provenance: &provenance,
+            max_line,
+        };
+        let mut parser = Parser::with_limit(log_type, text, 1000);
+        let (mut lines, mut counts) = (Vec::new(), Counts::default());
+        let (mut buf, mut scratch) = (Vec::new(), String::new());
+        while let Some(record) = parser.next_record().unwrap() {
+            let record = redact_record(record, &mut scratch);
+            counts.count(&record);
+            render(&record, &spec, &mut buf, &mut counts, &mut |line| {
+                lines.push(line.to_vec());
+                true
+            });
+        }
+        counts.lines = parser.lines_read();
+        counts.text_bytes = parser.bytes_read();
+        (lines, counts)
+    }
+
+    #[test]
+    fn any_number_of_workers_emits_the_same_lines_and_counts() {
+        for log_type in LogType::ALL {
+            // Enough records for many batches.
+            let text = mixed(log_type, 8_000);
+            for max_line in [None, Some(700), Some(2_000)] {
+                let (want, want_counts, want_result) =
+                    run_with(log_type, &text, 0, max_line, usize::MAX);
+                assert!(want.len() > 6_000, "{log_type}: {}", want.len());
+                let (reference, reference_counts) = one_by_one(log_type, &text, max_line);
+                assert!(want == reference, "{log_type} {max_line:?}");
+                assert_eq!(want_counts, reference_counts, "{log_type} {max_line:?}");
+                for workers in [1, 2, 3] {
+                    let (got, counts, result) =
+                        run_with(log_type, &text, workers, max_line, usize::MAX);
+                    assert!(got == want, "{log_type} {workers} workers {max_line:?}");
+                    assert_eq!(counts, want_counts, "{log_type} {workers}");
+                    assert_eq!(result, want_result);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn emit_stops_every_mode_at_the_same_line() {
+        let text = mixed(LogType::UserLog, 20_000);
+        for workers in [0, 1, 2] {
+            let (got, counts, result) = run_with(LogType::UserLog, &text, workers, None, 5_000);
+            assert_eq!(got.len(), 5_000, "{workers}");
+            assert_eq!(result, "Err(Emit)");
+            // The records emitted are counted, and no more.
+            assert_eq!(counts.records, 5_000, "{workers}");
+        }
+    }
+
+    #[test]
+    fn a_read_failure_comes_after_every_record_before_it() {
+        struct CutAfter(io::Cursor<Vec<u8>>);
+        impl Read for CutAfter {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let log_type = LogType::ConnectionLog;
+        let text = mixed(log_type, 10_000);
+        let provenance = Provenance::new(log_type, None, Some("b"), "k");
+        let spec = Spec {
+            input: Input::AuditLog(log_type),
+            output: Output::default(),
+            provenance: &provenance,
+            max_line: None,
+        };
+        let mut outcomes = Vec::new();
+        for workers in [0, 2] {
+            let mut parser = Parser::new(log_type, CutAfter(io::Cursor::new(text.clone())));
+            let mut lines = 0;
+            let (counts, result) = run(&mut parser, &spec, workers, &mut |_| {
+                lines += 1;
+                true
+            });
+            assert!(
+                matches!(&result, Err(Stopped::Read(e)) if e.kind() == io::ErrorKind::ConnectionReset),
+                "{result:?}"
+            );
+            assert_eq!(lines, counts.records);
+            outcomes.push((lines, counts));
+        }
+        assert_eq!(outcomes[0], outcomes[1]);
+    }
+}
