@@ -284,7 +284,28 @@ pub fn parse_stream(
         provenance,
         max_line: None,
     };
-    write_all(out, |emit| pipeline::run(input, &spec, emit))
+    write_blocks(out, |emit| pipeline::run_blocks(input, &spec, emit))
+}
+
+/// Runs a loop whose lines come in runs of NDJSON ([`pipeline::run_blocks`]), writing each
+/// run as it is.
+fn write_blocks(
+    out: &mut impl Write,
+    run: impl FnOnce(&mut dyn FnMut(&[u8]) -> bool) -> (Counts, Result<(), Stopped>),
+) -> Result<FileSummary, FileError> {
+    let mut write_error: Option<io::Error> = None;
+    let (counts, result) = run(&mut |block| match out.write_all(block) {
+        Ok(()) => true,
+        Err(e) => {
+            write_error = Some(e);
+            false
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(FileError::Write(e));
+    }
+    out.flush().map_err(FileError::Write)?;
+    summarize(counts, result)
 }
 
 /// Runs a loop, writing its lines to `out` in blocks.
@@ -311,6 +332,11 @@ pub(crate) fn write_all(
     }
     out.write_all(&buf).map_err(FileError::Write)?;
     out.flush().map_err(FileError::Write)?;
+    summarize(counts, result)
+}
+
+/// What a loop's end makes of one input: its summary, or the read error.
+fn summarize(counts: Counts, result: Result<(), Stopped>) -> Result<FileSummary, FileError> {
     let summary = FileSummary {
         records: counts.records,
         parse_errors: counts.parse_errors,

@@ -159,6 +159,26 @@ pub fn run(
     spec: &Spec<'_>,
     emit: &mut dyn FnMut(&[u8]) -> bool,
 ) -> (Counts, Result<(), Stopped>) {
+    run_to(body, spec, workers::Out::Lines(emit))
+}
+
+/// [`run`] handing out runs of whole lines, each followed by a newline (NDJSON as it is
+/// written), rather than one line at a time: no copy of each line for a consumer that writes
+/// them out as they are. After `emit` says stop, the counts include every record of the run it
+/// was given.
+pub fn run_blocks(
+    body: impl Read + Send + 'static,
+    spec: &Spec<'_>,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> (Counts, Result<(), Stopped>) {
+    run_to(body, spec, workers::Out::Blocks(emit))
+}
+
+fn run_to(
+    body: impl Read + Send + 'static,
+    spec: &Spec<'_>,
+    emit: workers::Out<'_>,
+) -> (Counts, Result<(), Stopped>) {
     let counts = Counts::default();
     let reader = match decode::open_bounded(body, spec.output.max_expansion) {
         Ok(reader) => reader,

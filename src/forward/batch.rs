@@ -124,7 +124,7 @@ pub async fn forward_batch<S: Sink>(
             batch.bytes.len() < BATCH_BYTES
                 || lines_tx.blocking_send(std::mem::take(&mut batch)).is_ok()
         });
-        if !batch.ends.is_empty() {
+        if !batch.is_empty() {
             let _ = lines_tx.blocking_send(batch);
         }
         // Messages are read from memory: only a stopped consumer ends the loop early, and

@@ -24,25 +24,46 @@ pub use batch::{forward_batch, BatchError, BatchReceipt, Batched};
 use resume::Resume;
 pub use resume::{Tracking, LIVE_MARGIN_MS};
 
-/// Lines handed from the parsing thread to the sink in one buffer: the bytes, and where each line
-/// ends. One allocation a batch, not one a line.
+/// Lines handed from the parsing thread to the sink in one buffer, each followed by a newline
+/// (NDJSON: a rendered line never holds one). One allocation a batch, not one a line.
 #[derive(Debug, Default)]
 struct Lines {
     bytes: Vec<u8>,
-    ends: Vec<usize>,
 }
 
 impl Lines {
     fn push(&mut self, line: &[u8]) {
         self.bytes.extend_from_slice(line);
-        self.ends.push(self.bytes.len());
+        self.bytes.push(b'\n');
+    }
+
+    /// Takes whole lines from the front of `block` (lines each followed by a newline) while the
+    /// batch is under `max` bytes, at least one; returns the rest.
+    fn take_from<'b>(&mut self, block: &'b [u8], max: usize) -> &'b [u8] {
+        let room = max.saturating_sub(self.bytes.len());
+        let end = if block.len() <= room {
+            block.len()
+        } else {
+            match memchr::memrchr(b'\n', &block[..room]) {
+                Some(at) => at + 1,
+                None => memchr::memchr(b'\n', block).map_or(block.len(), |at| at + 1),
+            }
+        };
+        self.bytes.extend_from_slice(&block[..end]);
+        &block[end..]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
     }
 
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(|(a, b)| &self.bytes[a..b])
+        let mut start = 0;
+        memchr::memchr_iter(b'\n', &self.bytes).map(move |end| {
+            let line = &self.bytes[start..end];
+            start = end + 1;
+            line
+        })
     }
 }
 
@@ -239,7 +260,9 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
                     provenance: &provenance,
                     max_line: Some(MAX_LINE_BYTES),
                 };
-                parse_into(&lines_tx, |emit| pipeline::run(body, &spec, emit))
+                parse_into(&lines_tx, true, |emit| {
+                    pipeline::run_blocks(body, &spec, emit)
+                })
             })
         }
         Kind::Trail(name) => {
@@ -253,7 +276,9 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
                     name: &shown,
                     max_line: Some(MAX_LINE_BYTES),
                 };
-                parse_into(&lines_tx, |emit| pipeline::run_trail(body, &spec, emit))
+                parse_into(&lines_tx, false, |emit| {
+                    pipeline::run_trail(body, &spec, emit)
+                })
             })
         }
     };
@@ -356,20 +381,35 @@ async fn send_all<S: Sink>(
     sink.finish().await
 }
 
-/// Runs on a blocking thread: a pipeline loop (`run`, given the emit callback), its lines handed
-/// over in batches. Returns the counts, or the line after which reading failed.
+/// Runs on a blocking thread: a pipeline loop (`run`, given the emit callback, which takes one
+/// line at a time, or runs of NDJSON when `blocks`), its lines handed over in batches. Returns
+/// the counts, or the line after which reading failed.
 fn parse_into(
     lines: &mpsc::Sender<Lines>,
+    blocks: bool,
     run: impl FnOnce(&mut dyn FnMut(&[u8]) -> bool) -> (pipeline::Counts, Result<(), Stopped>),
 ) -> Result<pipeline::Counts, (u64, io::Error)> {
     let mut batch = Lines::default();
-    let (counts, result) = run(&mut |line| {
-        batch.push(line);
-        // A failed send means the sink failed; its error is the one reported.
-        batch.bytes.len() < BATCH_BYTES || lines.blocking_send(std::mem::take(&mut batch)).is_ok()
+    let (counts, result) = run(&mut |text| {
+        if !blocks {
+            batch.push(text);
+            // A failed send means the sink failed; its error is the one reported.
+            return batch.bytes.len() < BATCH_BYTES
+                || lines.blocking_send(std::mem::take(&mut batch)).is_ok();
+        }
+        let mut rest = text;
+        while !rest.is_empty() {
+            rest = batch.take_from(rest, BATCH_BYTES);
+            if batch.bytes.len() >= BATCH_BYTES
+                && lines.blocking_send(std::mem::take(&mut batch)).is_err()
+            {
+                return false;
+            }
+        }
+        true
     });
     // What was parsed before a failure still goes out.
-    if !batch.ends.is_empty() {
+    if !batch.is_empty() {
         let _ = lines.blocking_send(batch);
     }
     match result {

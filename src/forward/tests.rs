@@ -142,6 +142,30 @@ fn a_batch_of_lines_gives_back_each_line_in_order() {
     assert_eq!(got, vec![&b"{\"a\":1}"[..], b"", b"{\"b\":2}"]);
 }
 
+#[test]
+fn runs_of_lines_are_taken_whole_up_to_the_batch_size() {
+    let block = b"aaaa\nbb\ncccccc\nd\n";
+    let mut lines = Lines::default();
+    // Under the size: the whole run.
+    assert_eq!(lines.take_from(block, 100), b"");
+    assert_eq!(lines.iter().count(), 4);
+    // Over it: the lines that fit, and at least one however long.
+    let mut lines = Lines::default();
+    let rest = lines.take_from(block, 8);
+    assert_eq!(
+        (lines.bytes.as_slice(), rest),
+        (&b"aaaa\nbb\n"[..], &b"cccccc\nd\n"[..])
+    );
+    let mut lines = Lines::default();
+    let rest = lines.take_from(block, 2);
+    assert_eq!(
+        (lines.bytes.as_slice(), rest),
+        (&b"aaaa\n"[..], &b"bb\ncccccc\nd\n"[..])
+    );
+    let got: Vec<&[u8]> = lines.iter().collect();
+    assert_eq!(got, vec![&b"aaaa"[..]]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_in_another_format_fails_for_good_and_sends_nothing() {
     let bzip2 = b"BZh91AY&SY\x00\x00\x00\x00 the rest".to_vec();

@@ -250,6 +250,14 @@ fn io_error_mid_file_comes_after_the_good_records() {
 
 #[test]
 fn record_time_is_the_timestamp_column_of_every_log_type() {
+    // `record_time` knows where the three tables keep their time.
+    for (table, at) in [
+        (USER_COLUMNS, 10),
+        (CONNECTION_COLUMNS, 1),
+        (ACTIVITY_COLUMNS, 0),
+    ] {
+        assert_eq!(table.iter().position(|(_, k)| *k == Kind::Time), Some(at));
+    }
     let inputs: [(LogType, &str, &str); 3] = [
         (
             LogType::ConnectionLog,

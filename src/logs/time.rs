@@ -83,6 +83,23 @@ impl Timestamp {
         Ok(Timestamp(b))
     }
 
+    /// [`Timestamp::is_valid`] for the time of day alone (the date known valid).
+    fn is_valid_time(&self) -> bool {
+        let b = &self.0;
+        let digit = |i: usize| {
+            let d = b[i].wrapping_sub(b'0');
+            (d <= 9).then_some(u32::from(d))
+        };
+        let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+        let check = || {
+            digit(20)?;
+            digit(21)?;
+            digit(22)?;
+            Some(two(11)? <= 23 && two(14)? <= 59 && two(17)? <= 60)
+        };
+        check() == Some(true)
+    }
+
     /// Whether every digit place holds a digit and the values are those
     /// [`Timestamp::from_parts`] accepts (for text copied in rather than built from numbers).
     fn is_valid(&self) -> bool {
@@ -221,11 +238,59 @@ fn parse_log_time_general(s: &[u8]) -> Result<Timestamp, &'static str> {
     Timestamp::from_parts(year, month, day, hour, minute, second, milli)
 }
 
+/// The date part of the last timestamp read on this thread through the hot path: the length
+/// of its text, the text up to the hour (`Www, D Mon YYYY `, 16 or 17 bytes, zero-padded),
+/// and the valid date it gave.
+/// Records come in time order, so nearly every one shares its date with the one before.
+#[derive(Clone, Copy)]
+struct LastDate {
+    len: usize,
+    text: [u8; 17],
+    date: [u8; 10],
+}
+
+thread_local! {
+    static LAST_DATE: std::cell::Cell<Option<LastDate>> = const { std::cell::Cell::new(None) };
+}
+
 /// The common spelling, exactly as Redshift writes it, read by position: the hot path. The
 /// digits are checked and copied to their places rather than read into numbers and written
 /// back; `None` whenever [`Timestamp::from_parts`] would refuse the values (the general path
-/// then says why).
+/// then says why). A date like the last one's is taken as it was checked then.
 fn parse_log_time_exact(s: &[u8]) -> Option<Timestamp> {
+    if s.len() != 28 && s.len() != 29 {
+        return None;
+    }
+    let mut text = [0u8; 17];
+    text[..s.len() - 12].copy_from_slice(&s[..s.len() - 12]);
+    let len = s.len();
+    if let Some(last) = LAST_DATE
+        .get()
+        .filter(|last| last.len == len && last.text == text)
+    {
+        // rest: "HH:MM:SS:mmm", after the date and its space
+        let clock = &s[s.len() - 12..];
+        if clock[2] != b':' || clock[5] != b':' || clock[8] != b':' {
+            return None;
+        }
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        b[0..10].copy_from_slice(&last.date);
+        b[11..13].copy_from_slice(&clock[0..2]);
+        b[14..16].copy_from_slice(&clock[3..5]);
+        b[17..19].copy_from_slice(&clock[6..8]);
+        b[20..23].copy_from_slice(&clock[9..12]);
+        let t = Timestamp(b);
+        return t.is_valid_time().then_some(t);
+    }
+    let t = parse_log_time_positions(s)?;
+    let mut date = [0u8; 10];
+    date.copy_from_slice(&t.0[0..10]);
+    LAST_DATE.set(Some(LastDate { len, text, date }));
+    Some(t)
+}
+
+/// [`parse_log_time_exact`] without the last date.
+fn parse_log_time_positions(s: &[u8]) -> Option<Timestamp> {
     // "Www, D Mon YYYY HH:MM:SS:mmm" (28 bytes) or with a two-digit day (29 bytes).
     let (day, rest) = match s.len() {
         28 => ([b'0', s[5]], &s[7..]),

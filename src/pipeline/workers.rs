@@ -40,7 +40,8 @@ struct Batch {
     splits: Vec<(Split, Range<usize>)>,
 }
 
-/// A batch's lines, one after another (`ends[i]` is where line `i` ends), and its counts.
+/// A batch's lines, each followed by a newline (`ends[i]` is where line `i` ends, before its
+/// newline), and its counts.
 #[derive(Default)]
 struct Lines {
     bytes: Vec<u8>,
@@ -52,11 +53,19 @@ struct Lines {
 
 impl Lines {
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|&end| end + 1));
         starts
             .zip(self.ends.iter().copied())
             .map(|(a, b)| &self.bytes[a..b])
     }
+}
+
+/// Where the lines go.
+pub(super) enum Out<'e> {
+    /// Each line, without its newline; `false` stops the loop.
+    Lines(&'e mut dyn FnMut(&[u8]) -> bool),
+    /// Runs of whole lines, each followed by a newline; `false` stops the loop.
+    Blocks(&'e mut dyn FnMut(&[u8]) -> bool),
 }
 
 /// Threads to type and render on: one a core (none, typing on the calling thread, when there
@@ -74,10 +83,10 @@ pub(super) fn run<R: Read>(
     parser: &mut Parser<R>,
     spec: &Spec<'_>,
     workers: usize,
-    emit: &mut dyn FnMut(&[u8]) -> bool,
+    mut emit: Out<'_>,
 ) -> (Counts, Result<(), Stopped>) {
     if workers == 0 {
-        return run_here(parser, spec, emit);
+        return run_here(parser, spec, &mut emit);
     }
     thread::scope(|scope| {
         let mut lanes = Vec::with_capacity(workers);
@@ -107,7 +116,7 @@ pub(super) fn run<R: Read>(
             let (_, done, _) = &lanes[n % workers];
             done.recv().map_err(|_| worker_gone())
         };
-        let mut result = order.drive(parser, spec, &mut counts, emit, hand, take);
+        let mut result = order.drive(parser, spec, &mut counts, &mut emit, hand, take);
         // Closing the channels ends the workers; a panic in one is this object's error.
         let mut panicked = false;
         for (batches, done, handle) in lanes {
@@ -147,7 +156,7 @@ impl Order {
         parser: &mut Parser<R>,
         spec: &Spec<'_>,
         counts: &mut Counts,
-        emit: &mut dyn FnMut(&[u8]) -> bool,
+        emit: &mut Out<'_>,
         hand: impl Fn(usize, (Batch, Lines)) -> Result<(), Stopped>,
         take: impl Fn(usize) -> Result<(Batch, Lines), Stopped>,
     ) -> Result<(), Stopped> {
@@ -200,14 +209,22 @@ impl Order {
 
 /// Emits a batch's lines and adds its counts; `false` when `emit` said stop. The counts are
 /// those of the records emitted, the one `emit` stopped in included, as when one thread does
-/// it all: after a stop the records up to it are counted again (here, once).
+/// it all: after a stop the records up to it are counted again (here, once). A block counts
+/// whole.
 fn emit_lines(
     batch: &Batch,
     lines: &Lines,
     counts: &mut Counts,
-    emit: &mut dyn FnMut(&[u8]) -> bool,
+    emit: &mut Out<'_>,
     spec: &Spec<'_>,
 ) -> bool {
+    let emit = match emit {
+        Out::Blocks(emit) => {
+            counts.absorb(&lines.counts);
+            return lines.bytes.is_empty() || emit(&lines.bytes);
+        }
+        Out::Lines(emit) => emit,
+    };
     let Some(stop) = lines.iter().position(|line| !emit(line)) else {
         counts.absorb(&lines.counts);
         return true;
@@ -311,10 +328,12 @@ fn render_batch(
             render(&record, spec, buf, &mut lines.counts, &mut |line| {
                 bytes.extend_from_slice(line);
                 ends.push(bytes.len());
+                bytes.push(b'\n');
                 true
             });
         } else {
             lines.ends.push(lines.bytes.len());
+            lines.bytes.push(b'\n');
         }
         lines.records.push(lines.ends.len());
         // One huge record must not hold its memory for the rest of the object.
@@ -328,7 +347,7 @@ fn render_batch(
 fn run_here<R: Read>(
     parser: &mut Parser<R>,
     spec: &Spec<'_>,
-    emit: &mut dyn FnMut(&[u8]) -> bool,
+    emit: &mut Out<'_>,
 ) -> (Counts, Result<(), Stopped>) {
     let mut counts = Counts::default();
     let mut scratch = Scratch::default();
@@ -402,10 +421,15 @@ mod tests {
         };
         let mut parser = Parser::with_limit(log_type, text, 1000);
         let mut lines = Vec::new();
-        let (counts, result) = run(&mut parser, &spec, workers, &mut |line| {
-            lines.push(line.to_vec());
-            lines.len() < stop_after
-        });
+        let (counts, result) = run(
+            &mut parser,
+            &spec,
+            workers,
+            Out::Lines(&mut |line| {
+                lines.push(line.to_vec());
+                lines.len() < stop_after
+            }),
+        );
         (lines, counts, format!("{result:?}"))
     }
 
@@ -497,10 +521,15 @@ mod tests {
         for workers in [0, 2] {
             let mut parser = Parser::new(log_type, CutAfter(io::Cursor::new(text.clone())));
             let mut lines = 0;
-            let (counts, result) = run(&mut parser, &spec, workers, &mut |_| {
-                lines += 1;
-                true
-            });
+            let (counts, result) = run(
+                &mut parser,
+                &spec,
+                workers,
+                Out::Lines(&mut |_| {
+                    lines += 1;
+                    true
+                }),
+            );
             assert!(
                 matches!(&result, Err(Stopped::Read(e)) if e.kind() == io::ErrorKind::ConnectionReset),
                 "{result:?}"
