@@ -6,8 +6,10 @@
 //! what it writes is a [`Format`] (`raw` or `ocsf`), both chosen at start-up: a new source or a
 //! new output format is a module of its own plus one arm here, not a branch in every caller. Secrets
 //! in SQL text are redacted before a record is rendered or split (`redact`), so no part of a
-//! split statement can carry half a secret. Lines go to an `emit` callback, which says whether
-//! to go on; the loop never buffers more than one record.
+//! split statement can carry half a secret. Lines go to an `emit` callback, one at a time or in
+//! runs of NDJSON ([`run_blocks`]), which says whether to go on. Audit log records are typed and
+//! rendered in batches on worker threads and emitted in order (`workers.rs`, with its budget);
+//! trail files and CloudWatch Logs batches go record by record.
 
 use std::io::{self, Read};
 
@@ -25,8 +27,9 @@ pub use crate::output::Format;
 
 /// Capacity the render buffer keeps between records. Budget of the record stage: the parser's
 /// buffers (line reader, statement being built, the one handed out: up to 3 x 20 MiB for an
-/// over-long activity statement, 256 KiB otherwise) plus this buffer, which holds one rendered
-/// line of at most `max_line` (1,000 KiB for Firehose), or one whole record for the command line.
+/// over-long activity statement, 256 KiB otherwise) plus this buffer (one for each worker,
+/// `workers.rs`), which holds one rendered line of at most `max_line` (1,000 KiB for Firehose),
+/// or one whole record for the command line; the batches in flight have their own budget.
 const RENDER_BUFFER: usize = 1024 * 1024;
 
 /// What the loop reads.

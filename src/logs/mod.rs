@@ -1,7 +1,9 @@
 //! The three Redshift audit log formats: streaming parsers from bytes to typed records.
 //!
 //! Nothing here knows about AWS: a parser reads any `std::io::Read` and hands out one record at a
-//! time, borrowing from its own buffers.
+//! time, borrowing from its own buffers. Parsing is two steps: splitting, which must go in order
+//! (lines, ordinals, runs of control bytes: [`Parser::next_split`]), and typing, which needs only
+//! the record's own text ([`Split::record`]) and so can run anywhere.
 
 use std::fmt;
 use std::str::FromStr;
