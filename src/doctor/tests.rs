@@ -421,6 +421,17 @@ fn ages_read_as_people_say_them() {
     assert_eq!(age_text(3 * 86_400 + 4 * 3600), "3 d 4 h");
 }
 
+/// The doctor on a healthy deployment whose state store is `store`.
+async fn healthy_with_state(store: Arc<MemoryStore>) -> Report {
+    run_with_store(
+        World::default(),
+        settings(&[]),
+        healthy_bucket(),
+        Some(store),
+    )
+    .await
+}
+
 fn aside(key: &str, etag: &str, attempts: u32, last_error: &str) -> crate::ledger::SetAside {
     crate::ledger::SetAside {
         bucket: "audit".into(),
@@ -477,13 +488,7 @@ async fn set_aside_objects_are_listed_with_their_last_error_and_a_warning() {
         .await
         .unwrap();
 
-    let report = run_with_store(
-        World::default(),
-        settings(&[]),
-        healthy_bucket(),
-        Some(store),
-    )
-    .await;
+    let report = healthy_with_state(store).await;
     let check = report.check("set_aside").unwrap();
     assert_eq!(check.number, 9);
     assert_eq!(check.status, Status::Warning, "{}", report.text());
@@ -530,13 +535,7 @@ async fn a_forged_set_aside_record_is_named_as_refused() {
         )
         .await
         .unwrap();
-    let report = run_with_store(
-        World::default(),
-        settings(&[]),
-        healthy_bucket(),
-        Some(store),
-    )
-    .await;
+    let report = healthy_with_state(store).await;
     let check = report.check("set_aside").unwrap();
     assert_eq!(check.status, Status::Warning, "{}", report.text());
     assert!(
