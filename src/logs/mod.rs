@@ -246,6 +246,8 @@ pub struct Parser<R> {
     /// its bytes are still where the reader left them.
     held_line: Option<lines::LineMeta>,
     held_piece: Option<activity::Piece>,
+    /// Where the text of the record last split is ([`Parser::split_text`]).
+    last: Option<TextAt>,
 }
 
 /// A run of control bytes being gathered into one record.
@@ -539,6 +541,7 @@ impl<R: Read> Parser<R> {
             sample: String::new(),
             held_line: None,
             held_piece: None,
+            last: None,
         }
     }
 
@@ -558,6 +561,8 @@ impl<R: Read> Parser<R> {
 
     /// Gives back memory a huge record left in the parser's buffers (call between records).
     pub fn release(&mut self) {
+        // The last split's text may go with the memory (a long line's, say).
+        self.last = None;
         release(&mut self.text, MAX_RAW_BYTES);
         // A held piece's text is still in the assembler, a held line's in the reader.
         if self.held_piece.is_none() {
@@ -571,6 +576,7 @@ impl<R: Read> Parser<R> {
     /// The next record, or `None` at the end of the input. Unparsable text comes out as a
     /// `parse_error` record; only an I/O error (say, a truncated gzip stream) is an `Err`.
     pub fn next_record(&mut self) -> io::Result<Option<Record<'_>>> {
+        self.last = None;
         let Some((split, at)) = self.split_next()? else {
             return Ok(None);
         };
@@ -585,15 +591,23 @@ impl<R: Read> Parser<R> {
     /// The next record split but not typed, with its text (until the next call), or `None` at
     /// the end of the input; [`Split::record`] types it. Errors as for [`Parser::next_record`].
     pub fn next_split(&mut self) -> io::Result<Option<(Split, &[u8])>> {
+        self.last = None;
         let Some((split, at)) = self.split_next()? else {
             return Ok(None);
         };
-        let text = match &at {
-            TextAt::Line(meta) => self.lines.line(meta).bytes,
-            TextAt::Ready => self.activity.ready(),
-            TextAt::Sample => self.sample.as_bytes(),
-        };
-        Ok(Some((split, text)))
+        self.last = Some(at);
+        Ok(Some((split, self.split_text())))
+    }
+
+    /// The text of the record [`Parser::next_split`] handed out last, until the parser is
+    /// called again (empty when there is none).
+    pub fn split_text(&self) -> &[u8] {
+        match &self.last {
+            Some(TextAt::Line(meta)) => self.lines.line(meta).bytes,
+            Some(TextAt::Ready) => self.activity.ready(),
+            Some(TextAt::Sample) => self.sample.as_bytes(),
+            None => &[],
+        }
     }
 
     fn split_next(&mut self) -> io::Result<Option<(Split, TextAt)>> {

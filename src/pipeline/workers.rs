@@ -6,10 +6,12 @@
 //! all, byte for byte: only where the typing runs changes.
 //!
 //! Budget of this stage: at most [`BATCHES_IN_FLIGHT`] batches handed out, holding at most
-//! [`TEXT_IN_FLIGHT`] bytes of text between them unless one batch alone is larger (one record
-//! can be up to `MAX_RECORD_BYTES`, 20 MiB, and then goes alone), each with its rendered lines
-//! (about 1 to 5 times its text); spare buffers are kept for the next batches and shrunk back
-//! after a huge one.
+//! [`TEXT_IN_FLIGHT`] bytes of text between them (a batch is closed before a record over
+//! [`BIG_RECORD`]), each with its rendered lines (about 1 to 5 times its text); spare buffers
+//! are kept for the next batches. A record over [`BIG_RECORD`] (a statement can reach
+//! `MAX_RECORD_BYTES`, 20 MiB) is not copied into a batch: once the batches before it are
+//! emitted it is typed and rendered here, from the parser's buffer, its lines emitted one by
+//! one as one thread does it, so it costs no more memory than before the workers.
 
 use std::io::{self, Read};
 use std::ops::Range;
@@ -29,6 +31,8 @@ const BATCH_RECORDS: usize = 4096;
 const BATCHES_IN_FLIGHT: usize = 4;
 /// Text of the batches handed out and not yet emitted (a larger batch goes alone).
 const TEXT_IN_FLIGHT: usize = 2 * 1024 * 1024;
+/// Text over which a record is rendered on the calling thread rather than copied into a batch.
+const BIG_RECORD: usize = 1024 * 1024;
 /// Capacity a spare batch keeps (text, and its rendered lines).
 const SPARE_TEXT: usize = 2 * BATCH_TEXT;
 const SPARE_LINES: usize = 8 * BATCH_TEXT;
@@ -145,6 +149,8 @@ struct Order {
     /// Text of each batch in flight, in order.
     sizes: std::collections::VecDeque<usize>,
     spare: Vec<(Batch, Lines)>,
+    /// Buffers for the records over [`BIG_RECORD`].
+    big: Big,
 }
 
 impl Order {
@@ -162,13 +168,19 @@ impl Order {
     ) -> Result<(), Stopped> {
         let mut pending: Option<(Batch, Lines)> = None;
         let mut ended: Option<Result<(), Stopped>> = None;
+        let mut big: Option<Split> = None;
         loop {
             let in_flight = self.handed - self.taken;
-            if pending.is_none() && ended.is_none() && in_flight < BATCHES_IN_FLIGHT {
+            if pending.is_none()
+                && ended.is_none()
+                && big.is_none()
+                && in_flight < BATCHES_IN_FLIGHT
+            {
                 let (mut batch, lines) = self.spare.pop().unwrap_or_default();
                 match fill(parser, &mut batch) {
-                    Ok(true) => {}
-                    Ok(false) => ended = Some(Ok(())),
+                    Ok(Filled::Full) => {}
+                    Ok(Filled::End) => ended = Some(Ok(())),
+                    Ok(Filled::Big(split)) => big = Some(split),
                     Err(e) => ended = Some(Err(Stopped::Read(e))),
                 }
                 if batch.splits.is_empty() {
@@ -193,6 +205,17 @@ impl Order {
                 pending = Some((batch, lines));
             }
             if in_flight == 0 {
+                if let Some(split) = big.take() {
+                    // Everything before it is emitted: now the big record, here.
+                    let go_on = self
+                        .big
+                        .emit(&split, parser.split_text(), spec, counts, emit);
+                    parser.release();
+                    if !go_on {
+                        return Err(Stopped::Emit);
+                    }
+                    continue;
+                }
                 return ended.unwrap_or(Ok(()));
             }
             let (batch, lines) = take(self.taken)?;
@@ -249,20 +272,83 @@ fn recycle(mut batch: Batch, mut lines: Lines) -> (Batch, Lines) {
     (batch, lines)
 }
 
-/// Splits records into `batch` until it is full (`Ok(true)`) or the input ends (`Ok(false)`).
-/// After a read error the batch holds the records before it.
-fn fill<R: Read>(parser: &mut Parser<R>, batch: &mut Batch) -> io::Result<bool> {
+/// How filling a batch ended.
+enum Filled {
+    Full,
+    /// The input ended.
+    End,
+    /// The next record is over [`BIG_RECORD`]: its text stays in the parser
+    /// ([`Parser::split_text`]) until the parser is called again.
+    Big(Split),
+}
+
+/// Splits records into `batch` until it is full, the input ends, or a big record comes. After a
+/// read error the batch holds the records before it.
+fn fill<R: Read>(parser: &mut Parser<R>, batch: &mut Batch) -> io::Result<Filled> {
     while batch.text.len() < BATCH_TEXT && batch.splits.len() < BATCH_RECORDS {
         let Some((split, text)) = parser.next_split()? else {
-            return Ok(false);
+            return Ok(Filled::End);
         };
+        if text.len() > BIG_RECORD {
+            return Ok(Filled::Big(split));
+        }
         let start = batch.text.len();
         batch.text.extend_from_slice(text);
         batch.splits.push((split, start..batch.text.len()));
-        // One huge record must not hold its memory for the rest of the object.
         parser.release();
     }
-    Ok(true)
+    Ok(Filled::Full)
+}
+
+/// The buffers a record over [`BIG_RECORD`] is rendered with, on the calling thread.
+#[derive(Default)]
+struct Big {
+    scratch: Scratch,
+    /// A line and its newline, for [`Out::Blocks`].
+    line: Vec<u8>,
+}
+
+impl Big {
+    /// Types, redacts, counts, renders and emits one record whose text is `text`, line by line
+    /// (parts, over the line limit); `false` when `emit` said stop.
+    fn emit(
+        &mut self,
+        split: &Split,
+        text: &[u8],
+        spec: &Spec<'_>,
+        counts: &mut Counts,
+        out: &mut Out<'_>,
+    ) -> bool {
+        let Scratch {
+            text: decoded,
+            redacted,
+            record: buf,
+        } = &mut self.scratch;
+        let record = split.record(text, decoded);
+        let record = if spec.output.redact {
+            redact_record(record, redacted)
+        } else {
+            record
+        };
+        counts.count(&record);
+        let go_on = match out {
+            Out::Lines(emit) => render(&record, spec, buf, counts, *emit),
+            Out::Blocks(emit) => {
+                let line_buf = &mut self.line;
+                render(&record, spec, buf, counts, &mut |line| {
+                    line_buf.clear();
+                    line_buf.extend_from_slice(line);
+                    line_buf.push(b'\n');
+                    emit(line_buf)
+                })
+            }
+        };
+        crate::logs::release(buf, RENDER_BUFFER);
+        crate::logs::release(decoded, crate::logs::MAX_RAW_BYTES);
+        crate::logs::release(redacted, crate::logs::MAX_RAW_BYTES);
+        crate::logs::release(&mut self.line, RENDER_BUFFER);
+        go_on
+    }
 }
 
 /// A worker: types, redacts, counts and renders each batch it is handed, and hands it back.
@@ -351,6 +437,7 @@ fn run_here<R: Read>(
 ) -> (Counts, Result<(), Stopped>) {
     let mut counts = Counts::default();
     let mut scratch = Scratch::default();
+    let mut big = Big::default();
     let (mut batch, mut lines) = (Batch::default(), Lines::default());
     let result = loop {
         let filled = fill(parser, &mut batch);
@@ -360,8 +447,15 @@ fn run_here<R: Read>(
         }
         (batch, lines) = recycle(batch, lines);
         match filled {
-            Ok(true) => {}
-            Ok(false) => break Ok(()),
+            Ok(Filled::Full) => {}
+            Ok(Filled::Big(split)) => {
+                let go_on = big.emit(&split, parser.split_text(), spec, &mut counts, emit);
+                parser.release();
+                if !go_on {
+                    break Err(Stopped::Emit);
+                }
+            }
+            Ok(Filled::End) => break Ok(()),
             Err(e) => break Err(Stopped::Read(e)),
         }
     };
@@ -412,6 +506,17 @@ mod tests {
         max_line: Option<usize>,
         stop_after: usize,
     ) -> (Vec<Vec<u8>>, Counts, String) {
+        run_limited(log_type, text, 1000, workers, max_line, stop_after)
+    }
+
+    fn run_limited(
+        log_type: LogType,
+        text: &[u8],
+        limit: usize,
+        workers: usize,
+        max_line: Option<usize>,
+        stop_after: usize,
+    ) -> (Vec<Vec<u8>>, Counts, String) {
         let provenance = Provenance::new(log_type, None, Some("b"), "k");
         let spec = Spec {
             input: Input::AuditLog(log_type),
@@ -419,7 +524,7 @@ mod tests {
             provenance: &provenance,
             max_line,
         };
-        let mut parser = Parser::with_limit(log_type, text, 1000);
+        let mut parser = Parser::with_limit(log_type, text, limit);
         let mut lines = Vec::new();
         let (counts, result) = run(
             &mut parser,
@@ -439,6 +544,15 @@ mod tests {
         text: &[u8],
         max_line: Option<usize>,
     ) -> (Vec<Vec<u8>>, Counts) {
+        one_by_one_limited(log_type, text, 1000, max_line)
+    }
+
+    fn one_by_one_limited(
+        log_type: LogType,
+        text: &[u8],
+        limit: usize,
+        max_line: Option<usize>,
+    ) -> (Vec<Vec<u8>>, Counts) {
         let provenance = Provenance::new(log_type, None, Some("b"), "k");
         let spec = Spec {
             input: Input::AuditLog(log_type),
@@ -446,7 +560,7 @@ mod tests {
             provenance: &provenance,
             max_line,
         };
-        let mut parser = Parser::with_limit(log_type, text, 1000);
+        let mut parser = Parser::with_limit(log_type, text, limit);
         let (mut lines, mut counts) = (Vec::new(), Counts::default());
         let (mut buf, mut scratch) = (Vec::new(), String::new());
         while let Some(record) = parser.next_record().unwrap() {
@@ -481,6 +595,49 @@ mod tests {
                     assert_eq!(counts, want_counts, "{log_type} {workers}");
                     assert_eq!(result, want_result);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn records_over_the_big_size_come_in_order_between_the_batches() {
+        let big = |i: usize| format!("select {i}, '{}'\n", "y".repeat(BIG_RECORD + 10));
+        for log_type in LogType::ALL {
+            let mut text = Vec::new();
+            for i in 0..3 {
+                text.extend_from_slice(&mixed(log_type, 2_000));
+                if log_type == LogType::UserActivityLog {
+                    text.extend_from_slice(HEADER.as_bytes());
+                }
+                text.extend_from_slice(big(i).as_bytes());
+            }
+            let limit = 4 * BIG_RECORD;
+            for max_line in [None, Some(BIG_RECORD / 2)] {
+                let (want, want_counts) = one_by_one_limited(log_type, &text, limit, max_line);
+                for workers in [0, 2] {
+                    let (got, counts, result) =
+                        run_limited(log_type, &text, limit, workers, max_line, usize::MAX);
+                    assert!(got == want, "{log_type} {workers} workers {max_line:?}");
+                    assert_eq!(counts, want_counts, "{log_type} {workers} {max_line:?}");
+                    assert_eq!(result, "Ok(())");
+                }
+                // A stop in (or right after) the first big record counts the records up to it,
+                // as one thread does. (How far reading got differs: workers read ahead.)
+                let big_line = want.iter().position(|l| l.len() > 60_000);
+                let stop = big_line.expect("a big record's line") + 2;
+                let counted = |workers| {
+                    let (lines, c, _) =
+                        run_limited(log_type, &text, limit, workers, max_line, stop);
+                    let counts = (
+                        c.records,
+                        c.parse_errors,
+                        c.split_records,
+                        c.last_record_line,
+                    );
+                    (lines.len(), counts, c.first_time, c.last_time)
+                };
+                assert_eq!(counted(0), counted(2), "{log_type} {max_line:?}");
+                assert_eq!(counted(0).0, stop, "{log_type} {max_line:?}");
             }
         }
     }
