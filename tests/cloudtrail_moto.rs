@@ -88,10 +88,7 @@ impl World {
     fn command(&self, args: &[&str], settings: &[(&str, &str)]) -> Output {
         let mut command = Command::new(BIN);
         command.args(args);
-        for name in common::setting_names() {
-            command.env_remove(name);
-        }
-        self.moto.configure(&mut command);
+        common::isolate(&mut command, &self.moto);
         command
             .env("DELIVERY_STREAM", STREAM)
             .env("AUDIT_BUCKET", BUCKET)
@@ -334,10 +331,7 @@ async fn a_50_mb_trail_file_is_forwarded_with_bounded_memory() {
     command
         .args(["-f", "peak_rss_kb=%M", BIN, "invoke"])
         .arg(&event);
-    for name in common::setting_names() {
-        command.env_remove(name);
-    }
-    world.moto.configure(&mut command);
+    common::isolate(&mut command, &world.moto);
     command
         .env("DELIVERY_STREAM", STREAM)
         .env("AUDIT_BUCKET", BUCKET)

@@ -61,10 +61,7 @@ impl World {
     fn invoke(&self, event: &Path, settings: &[(&str, &str)]) -> Output {
         let mut command = Command::new(BIN);
         command.arg("invoke").arg(event);
-        for name in common::setting_names() {
-            command.env_remove(name);
-        }
-        self.moto.configure(&mut command);
+        common::isolate(&mut command, &self.moto);
         command
             .env("DELIVERY_STREAM", STREAM)
             .envs(settings.iter().copied());

@@ -326,10 +326,7 @@ async fn the_doctor_command_prints_one_line_per_check_and_fails_on_a_failed_chec
         .await;
     let run = |stream: &str, json: bool| {
         let mut command = Command::new(BIN);
-        for name in common::setting_names() {
-            command.env_remove(name);
-        }
-        world.moto.configure(&mut command);
+        common::isolate(&mut command, &world.moto);
         command
             .arg("doctor")
             .args(json.then_some("--json"))

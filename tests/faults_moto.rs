@@ -101,10 +101,7 @@ impl World {
     fn command(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
         let mut command = Command::new(bin());
         command.args(args);
-        for name in common::setting_names() {
-            command.env_remove(name);
-        }
-        self.moto.configure(&mut command);
+        common::isolate(&mut command, &self.moto);
         command
             .env("AUDIT_BUCKET", AUDIT)
             .env("AUDIT_PREFIX", TREE.trim_end_matches('/'))

@@ -261,10 +261,7 @@ impl World {
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(bin());
         command.args(args);
-        for name in common::setting_names() {
-            command.env_remove(name);
-        }
-        self.moto.configure(&mut command);
+        common::isolate(&mut command, &self.moto);
         command
             .env("AWS_ENDPOINT_URL", &self.proxy.endpoint)
             .env("DELIVERY_STREAM", STREAM)

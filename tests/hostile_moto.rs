@@ -93,10 +93,7 @@ impl World {
             .arg(binary())
             .arg("invoke")
             .arg(&event_path);
-        for name in common::setting_names() {
-            command.env_remove(name);
-        }
-        self.moto.configure(&mut command);
+        common::isolate(&mut command, &self.moto);
         command
             .env("DELIVERY_STREAM", STREAM)
             .env("AUDIT_BUCKET", BUCKET)

@@ -161,10 +161,7 @@ impl World {
     fn invoke(&self, event: &Path, settings: &[(&str, &str)]) -> Invoked {
         let mut command = Command::new(BIN);
         command.arg("invoke").arg(event);
-        for name in common::setting_names() {
-            command.env_remove(name);
-        }
-        self.moto.configure(&mut command);
+        common::isolate(&mut command, &self.moto);
         command
             .env("DELIVERY_STREAM", STREAM)
             .env("AUDIT_BUCKET", BUCKET)

@@ -176,10 +176,7 @@ impl World {
     fn run(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut command = Command::new(BIN);
         command.args(args);
-        for name in common::setting_names() {
-            command.env_remove(name);
-        }
-        self.moto.configure(&mut command);
+        common::isolate(&mut command, &self.moto);
         command
             .env("DELIVERY_STREAM", STREAM)
             .env("AUDIT_BUCKET", AUDIT)

@@ -502,3 +502,12 @@ pub fn faults_bin() -> String {
     std::env::var("FAULTS_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_redshift-audit-forwarder").to_string())
 }
+
+/// Makes `command` (the binary, run by a test) see only what the test sets: none of the
+/// developer's settings or AWS profile, and `moto` as its AWS endpoint and credentials.
+pub fn isolate(command: &mut std::process::Command, moto: &Moto) {
+    for name in setting_names() {
+        command.env_remove(name);
+    }
+    moto.configure(command);
+}
