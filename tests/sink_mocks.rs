@@ -1,21 +1,20 @@
-//! The Firehose sink against the real `aws_sdk_firehose::Client`, answered by aws-smithy-mocks:
-//! partial failures, throttling and 5xx, exhausted retries, and what moto cannot fake.
+//! The Firehose sink against the real `aws_sdk_firehose::Client`, its HTTP requests answered in
+//! process: partial failures, throttling and 5xx, exhausted retries, and what moto cannot fake.
 //!
-//! One `MatchAny` rule computes every response: it records the request's records, takes the next
-//! scripted reply (accept all when the script is empty) and notes which records were accepted,
-//! so each test can check that every line was accepted exactly once. Retry delays are zero and no
-//! assertion depends on timing.
+//! One answering function stands in for Firehose at the HTTP level (the SDK's test HTTP client),
+//! so the tests see the request exactly as it would go on the wire: it decodes the body the sink
+//! wrote (the JSON and base64 of each record), takes the next scripted reply (accept all when
+//! the script is empty), answers as Firehose does (a JSON body, or an error with its
+//! `__type`), and notes which records were accepted, so each test can check that every line
+//! was accepted exactly once. Retry delays are zero and no assertion depends on timing.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_firehose::config::http::HttpResponse;
-use aws_sdk_firehose::operation::put_record_batch::{PutRecordBatchError, PutRecordBatchOutput};
-use aws_sdk_firehose::types::error::{ResourceNotFoundException, ServiceUnavailableException};
-use aws_sdk_firehose::types::PutRecordBatchResponseEntry;
 use aws_sdk_firehose::Client;
-use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
+use aws_smithy_http_client::test_util::infallible_client_fn;
+use base64::Engine;
 use redshift_audit_forwarder::aws::{FirehoseSink, RetryPolicy};
 use redshift_audit_forwarder::sink::{Sink, SinkError, SinkStats, MAX_BATCH_RECORDS};
 
@@ -30,7 +29,7 @@ enum Reply {
     FailEntries(Vec<usize>),
     /// A bare HTTP error status (e.g. 503) with no error code.
     Status(u16),
-    /// The whole call is throttled (modeled `ServiceUnavailableException`).
+    /// The whole call is throttled (`ServiceUnavailableException`, HTTP 400).
     Throttle,
     /// The stream does not exist.
     NotFound,
@@ -46,7 +45,6 @@ struct Request {
 
 struct FakeFirehose {
     client: Client,
-    rule: Rule,
     requests: Arc<Mutex<Vec<Request>>>,
 }
 
@@ -55,25 +53,23 @@ impl FakeFirehose {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
         let seen = Arc::clone(&requests);
-        let rule = mock!(Client::put_record_batch).then_compute_response(move |input| {
-            let records: Vec<Vec<u8>> = input
-                .records()
-                .iter()
-                .map(|r| r.data().as_ref().to_vec())
-                .collect();
+        let http = infallible_client_fn(move |request: http::Request<_>| {
+            let (stream, records) = decode_request(&request);
             let reply = script.lock().unwrap().pop_front().unwrap_or(Reply::Accept);
             let (response, accepted) = respond(&reply, records.len());
             seen.lock().unwrap().push(Request {
-                stream: input.delivery_stream_name().map(str::to_owned),
+                stream,
                 records,
                 accepted,
             });
             response
         });
-        let client = mock_client!(aws_sdk_firehose, RuleMode::MatchAny, [&rule]);
+        let config = aws_sdk_firehose::Config::builder()
+            .with_test_defaults_v2()
+            .http_client(http)
+            .build();
         FakeFirehose {
-            client,
-            rule,
+            client: Client::from_conf(config),
             requests,
         }
     }
@@ -88,8 +84,6 @@ impl FakeFirehose {
 
     fn requests(&self) -> Vec<Request> {
         let requests = self.requests.lock().unwrap().clone();
-        // Every call reached the rule exactly once: the SDK's own retry layer is really off.
-        assert_eq!(self.rule.num_calls(), requests.len());
         assert!(requests.iter().all(|r| r.stream.as_deref() == Some(STREAM)));
         requests
     }
@@ -124,69 +118,96 @@ impl FakeFirehose {
     }
 }
 
-fn respond(
-    reply: &Reply,
-    n: usize,
-) -> (
-    MockResponse<PutRecordBatchOutput, PutRecordBatchError>,
-    Vec<bool>,
-) {
+/// The stream and records of a PutRecordBatch request, checked as Firehose would: the target
+/// header, the content length, and one base64 `Data` per record.
+fn decode_request(
+    request: &http::Request<aws_smithy_types::body::SdkBody>,
+) -> (Option<String>, Vec<Vec<u8>>) {
+    assert_eq!(
+        request.headers()["x-amz-target"],
+        "Firehose_20150804.PutRecordBatch"
+    );
+    let body = request.body().bytes().expect("an in-memory body");
+    assert_eq!(
+        request.headers()["content-length"],
+        body.len().to_string().as_str(),
+        "the length sent is the body's"
+    );
+    assert!(
+        request.headers()["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256 "),
+        "the request is signed"
+    );
+    let json: serde_json::Value = serde_json::from_slice(body).expect("the body is JSON");
+    let stream = json["DeliveryStreamName"].as_str().map(str::to_owned);
+    let records = json["Records"]
+        .as_array()
+        .expect("Records")
+        .iter()
+        .map(|record| {
+            base64::engine::general_purpose::STANDARD
+                .decode(record["Data"].as_str().expect("Data is a string"))
+                .expect("Data is base64")
+        })
+        .collect();
+    (stream, records)
+}
+
+fn respond(reply: &Reply, n: usize) -> (http::Response<String>, Vec<bool>) {
+    let answer = |status: u16, body: String| {
+        http::Response::builder()
+            .status(status)
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(body)
+            .unwrap()
+    };
+    let error = |status: u16, code: &str, message: &str| {
+        let body = serde_json::json!({ "__type": code, "message": message });
+        (answer(status, body.to_string()), vec![false; n])
+    };
     match reply {
-        Reply::Accept => (MockResponse::Output(output(n, &[])), vec![true; n]),
+        Reply::Accept => (answer(200, output(n, &[])), vec![true; n]),
         Reply::FailEntries(failed) => {
             // A scripted index past this call's records (a short re-send) fails nothing.
             let failed: Vec<usize> = failed.iter().copied().filter(|&i| i < n).collect();
-            let failed = &failed;
             let accepted = (0..n).map(|i| !failed.contains(&i)).collect();
-            (MockResponse::Output(output(n, failed)), accepted)
+            (answer(200, output(n, &failed)), accepted)
         }
-        Reply::Status(status) => {
-            let status = (*status).try_into().unwrap();
-            let body = r#"{"message":"Service Unavailable"}"#;
-            (
-                MockResponse::Http(HttpResponse::new(status, body.into())),
-                vec![false; n],
-            )
-        }
-        Reply::Throttle => (
-            MockResponse::Error(PutRecordBatchError::ServiceUnavailableException(
-                ServiceUnavailableException::builder()
-                    .message("Slow down.")
-                    .build(),
-            )),
+        Reply::Status(status) => (
+            answer(*status, r#"{"message":"Service Unavailable"}"#.to_owned()),
             vec![false; n],
         ),
-        Reply::NotFound => (
-            MockResponse::Error(PutRecordBatchError::ResourceNotFoundException(
-                ResourceNotFoundException::builder()
-                    .message("Firehose audit-stream not found")
-                    .build(),
-            )),
-            vec![false; n],
+        Reply::Throttle => error(400, "ServiceUnavailableException", "Slow down."),
+        Reply::NotFound => error(
+            400,
+            "ResourceNotFoundException",
+            "Firehose audit-stream not found",
         ),
     }
 }
 
-fn output(n: usize, failed: &[usize]) -> PutRecordBatchOutput {
-    let entries = (0..n)
+/// A successful PutRecordBatch answer for `n` records of which those at `failed` failed.
+fn output(n: usize, failed: &[usize]) -> String {
+    let entries: Vec<serde_json::Value> = (0..n)
         .map(|i| {
             if failed.contains(&i) {
-                PutRecordBatchResponseEntry::builder()
-                    .error_code("ServiceUnavailableException")
-                    .error_message("Slow down.")
-                    .build()
+                serde_json::json!({
+                    "ErrorCode": "ServiceUnavailableException",
+                    "ErrorMessage": "Slow down."
+                })
             } else {
-                PutRecordBatchResponseEntry::builder()
-                    .record_id(format!("record-{i}"))
-                    .build()
+                serde_json::json!({ "RecordId": format!("record-{i}") })
             }
         })
         .collect();
-    PutRecordBatchOutput::builder()
-        .failed_put_count(failed.len() as i32)
-        .set_request_responses(Some(entries))
-        .build()
-        .unwrap()
+    serde_json::json!({
+        "FailedPutCount": failed.len(),
+        "Encrypted": false,
+        "RequestResponses": entries,
+    })
+    .to_string()
 }
 
 fn split_lines(record: &[u8]) -> Vec<Vec<u8>> {

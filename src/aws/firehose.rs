@@ -20,11 +20,11 @@ use aws_sdk_firehose::config::http::HttpResponse;
 use aws_sdk_firehose::config::retry::RetryConfig;
 use aws_sdk_firehose::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_firehose::operation::put_record_batch::{PutRecordBatchError, PutRecordBatchOutput};
-use aws_sdk_firehose::primitives::Blob;
-use aws_sdk_firehose::types::Record;
 use aws_sdk_firehose::Client;
+use aws_smithy_types::body::SdkBody;
 use tokio::task::{JoinError, JoinSet};
 
+use super::put_body::PutBody;
 use super::retry;
 use crate::sink::pack::{Batch, Packer};
 use crate::sink::{
@@ -148,10 +148,12 @@ impl FirehoseSink {
         self.dispatched.firehose_records += batch.records.len() as u64;
         self.dispatched.payload_bytes += batch.bytes as u64;
         self.dispatched.billed_bytes += batch.billed;
+        // Encoded here, once: the call keeps the body, not the records.
+        let body = PutBody::new(&self.stream, &batch.records, &batch.record_lines);
         let call = put_batch(
             self.client.clone(),
             Arc::clone(&self.stream),
-            batch.records,
+            body,
             self.policy,
         );
         self.in_flight.spawn(async move { (number, call.await) });
@@ -249,10 +251,10 @@ struct Failure {
 async fn put_batch(
     client: Client,
     stream: Arc<str>,
-    records: Vec<Vec<u8>>,
+    body: PutBody,
     policy: RetryPolicy,
 ) -> Result<CallStats, SinkError> {
-    let mut pending = records;
+    let mut pending = body;
     let mut stats = CallStats::default();
     let max_attempts = policy.max_attempts.max(1);
     let mut attempt = 0;
@@ -261,11 +263,11 @@ async fn put_batch(
         stats.calls += 1;
         if attempt > 1 {
             stats.retries += 1;
-            stats.resent_records += pending.len() as u64;
+            stats.resent_records += pending.records() as u64;
         }
         let failure = match call(&client, &stream, &pending).await? {
             Ok(output) => {
-                let failed = failed_entries(&output, pending.len());
+                let failed = failed_entries(&output, pending.records());
                 let Some(&first) = failed.first() else {
                     return Ok(stats);
                 };
@@ -274,11 +276,11 @@ async fn put_batch(
                     stream = %stream,
                     attempt,
                     failed = failed.len(),
-                    of = pending.len(),
+                    of = pending.records(),
                     code = %failure.code,
                     "Firehose did not accept some records; re-sending those"
                 );
-                pending = keep_indexes(pending, &failed);
+                pending = pending.keep(&stream, &failed);
                 failure
             }
             Err(err) => {
@@ -286,8 +288,8 @@ async fn put_batch(
                 if !failure.retryable {
                     return Err(SinkError::Rejected {
                         stream: stream.to_string(),
-                        records: pending.len(),
-                        lines: count_lines(&pending),
+                        records: pending.records(),
+                        lines: pending.lines(),
                         code: failure.code,
                         message: failure.message,
                     });
@@ -295,7 +297,7 @@ async fn put_batch(
                 tracing::warn!(
                     stream = %stream,
                     attempt,
-                    records = pending.len(),
+                    records = pending.records(),
                     code = %failure.code,
                     "PutRecordBatch failed; retrying the call"
                 );
@@ -305,8 +307,8 @@ async fn put_batch(
         if attempt >= max_attempts {
             return Err(SinkError::RetriesExhausted {
                 stream: stream.to_string(),
-                records: pending.len(),
-                lines: count_lines(&pending),
+                records: pending.records(),
+                lines: pending.lines(),
                 attempts: attempt,
                 code: failure.code,
                 message: failure.message,
@@ -318,24 +320,30 @@ async fn put_batch(
 
 /// One PutRecordBatch call with the SDK's retries off (see the module doc). The outer error is a
 /// request that could not be built; the inner one is what the call returned.
+///
+/// The body is written by hand ([`PutBody`]): the SDK serializes an input without records, and
+/// the request is given the real body before it is signed, so SigV4 hashes what is sent; the
+/// endpoint, credentials, signing, timeouts and the parsing of the answer stay the SDK's.
 async fn call(
     client: &Client,
     stream: &str,
-    pending: &[Vec<u8>],
+    body: &PutBody,
 ) -> Result<Result<PutRecordBatchOutput, SdkError<PutRecordBatchError, HttpResponse>>, SinkError> {
-    // The SDK consumes its input, so each attempt gets a copy and `pending` stays for re-sends.
-    let records = pending
-        .iter()
-        .map(|data| Record::builder().data(Blob::new(data.clone())).build())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SinkError::Internal(format!("building a Firehose record: {e}")))?;
+    let json = body.bytes();
+    let length = json.len().to_string();
     let no_retries = aws_sdk_firehose::Config::builder().retry_config(RetryConfig::disabled());
     Ok(client
         .put_record_batch()
         .delivery_stream_name(stream)
-        .set_records(Some(records))
+        .set_records(Some(Vec::new()))
         .customize()
         .config_override(no_retries)
+        .mutate_request(move |request| {
+            *request.body_mut() = SdkBody::from(json.clone());
+            request
+                .headers_mut()
+                .insert("content-length", length.clone());
+        })
         .send()
         .await)
 }
@@ -375,31 +383,6 @@ fn entry_failure(output: &PutRecordBatchOutput, first: usize, failed: usize) -> 
             .unwrap_or_else(|| format!("{failed} entries failed without an error message")),
         retryable: true,
     }
-}
-
-/// Keeps the records at `indexes` (ascending), in order.
-fn keep_indexes(records: Vec<Vec<u8>>, indexes: &[usize]) -> Vec<Vec<u8>> {
-    let mut wanted = indexes.iter().copied().peekable();
-    records
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, record)| {
-            if wanted.peek() == Some(&i) {
-                wanted.next();
-                Some(record)
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
-/// NDJSON lines in `records`: every line ends with a newline.
-fn count_lines(records: &[Vec<u8>]) -> usize {
-    records
-        .iter()
-        .map(|r| memchr::memchr_iter(b'\n', r).count())
-        .sum()
 }
 
 /// Whether a whole-call error is worth another try, with the code to report: the shared
@@ -599,14 +582,5 @@ mod tests {
         assert_eq!(failed_entries(&output(&[None], 1), 3), [1, 2]);
         // A positive count with no entry flagged: re-send all rather than lose one.
         assert_eq!(failed_entries(&output(&[None, None], 1), 2), [0, 1]);
-    }
-
-    #[test]
-    fn keeping_indexes_preserves_order_and_content() {
-        let records: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i, b'\n']).collect();
-        let kept = keep_indexes(records, &[0, 3, 5]);
-        assert_eq!(kept, [vec![0, b'\n'], vec![3, b'\n'], vec![5, b'\n']]);
-        assert_eq!(count_lines(&kept), 3);
-        assert_eq!(count_lines(&[b"a\nb\nc\n".to_vec()]), 3);
     }
 }

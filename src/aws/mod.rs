@@ -10,6 +10,7 @@ pub mod clients;
 pub mod firehose;
 pub mod inspect;
 pub mod object;
+mod put_body;
 pub mod retry;
 pub mod s3;
 

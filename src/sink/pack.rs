@@ -9,6 +9,8 @@ use super::{
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Batch {
     pub(crate) records: Vec<Vec<u8>>,
+    /// NDJSON lines in each record, in the order of `records`.
+    pub(crate) record_lines: Vec<usize>,
     pub(crate) bytes: usize,
     /// NDJSON lines in the records: a batch carries a consecutive run of the lines pushed.
     pub(crate) lines: u64,
@@ -118,6 +120,7 @@ impl Packer {
         self.batch.lines += lines;
         self.batch.bytes += record.len();
         self.batch.records.push(record);
+        self.batch.record_lines.push(lines as usize);
         full
     }
 
@@ -171,6 +174,13 @@ mod tests {
                 assert!(record.len() <= MAX_RECORD_BYTES);
                 assert_eq!(record.last(), Some(&b'\n'));
             }
+            let lines: Vec<usize> = batch
+                .records
+                .iter()
+                .map(|r| r.iter().filter(|&&b| b == b'\n').count())
+                .collect();
+            assert_eq!(batch.record_lines, lines, "lines counted per record");
+            assert_eq!(batch.lines, lines.iter().sum::<usize>() as u64);
         }
     }
 
