@@ -223,13 +223,27 @@ pub(crate) async fn send_resuming<S: Sink>(
     let mut last = Accepted::default();
     let mut stopping = false;
     'receive: while let Some(batch) = lines.recv().await {
-        for line in batch.iter() {
+        let text = batch.bytes.as_slice();
+        // Where the next cut id lies: one search over the batch, not one per line.
+        let mut next_cut = if resume.cut_at.is_none() {
+            cut.find(text)
+        } else {
+            None
+        };
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', text) {
+            let line = &text[start..end];
+            start = end + 1;
             let index = resume.seen;
             resume.seen += 1;
             if index < resume.skip {
+                if next_cut.is_some_and(|at| at < end) {
+                    // In a skipped line: look past it.
+                    next_cut = cut.find(&text[start..]).map(|at| at + start);
+                }
                 continue;
             }
-            if resume.cut_at.is_none() && cut.find(line).is_some() {
+            if resume.cut_at.is_none() && next_cut.is_some_and(|at| at < end) {
                 resume.cut_at = Some(index);
             }
             let sent = sink.send(line).await;

@@ -371,6 +371,48 @@ fn progress_never_passes_a_record_cut_by_a_failed_read() {
     assert_eq!(cut_pattern(), b"-cut\"");
 }
 
+/// The first line after the skipped ones that holds a cut id, wherever it lies in the batches.
+#[tokio::test]
+async fn the_first_cut_record_after_the_skipped_lines_is_found() {
+    async fn cut_at(batches: &[&[&str]], skip: u64) -> (Option<u64>, Vec<String>) {
+        let (tx, rx) = mpsc::channel(batches.len().max(1));
+        for batch in batches {
+            let mut lines = Lines::default();
+            for line in *batch {
+                lines.push(line.as_bytes());
+            }
+            tx.send(lines).await.unwrap();
+        }
+        drop(tx);
+        let clock = ManualClock::new(NOW);
+        let mut resume = Resume::from_start(&clock);
+        resume.skip = skip;
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        send_resuming(
+            rx,
+            MemorySink::new(Arc::clone(&delivered), 100),
+            &mut resume,
+        )
+        .await
+        .unwrap();
+        let sent = delivered.lock().unwrap().clone();
+        (resume.cut_at, sent)
+    }
+    let cut = r#"{"id":"1f-cut"}"#;
+    let whole = r#"{"id":"1f"}"#;
+    let batches: &[&[&str]] = &[&[whole, cut, whole], &[whole, cut, cut], &[whole]];
+    assert_eq!(cut_at(batches, 0).await.0, Some(1));
+    // The cut line of the first batch is skipped: the next one counts, in the same batch or not.
+    assert_eq!(cut_at(batches, 2).await.0, Some(4));
+    assert_eq!(cut_at(batches, 5).await.0, Some(5));
+    let (at, sent) = cut_at(batches, 6).await;
+    assert_eq!((at, sent.len()), (None, 1));
+    let (at, sent) = cut_at(&[&[whole, whole], &[whole]], 0).await;
+    assert_eq!((at, sent.len()), (None, 3));
+    // Nothing is skipped in the lines sent.
+    assert_eq!(cut_at(batches, 4).await.1.len(), 3);
+}
+
 #[test]
 fn a_short_invocation_keeps_a_fifth_of_its_time_a_long_one_ten_seconds() {
     assert_eq!(live_margin_ms(900_000), LIVE_MARGIN_MS);
