@@ -3,6 +3,7 @@
 //! ones forwarded. The live path and the backfill both forward through a [`Forwarder`].
 
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -25,10 +26,50 @@ use resume::Resume;
 pub use resume::{Tracking, LIVE_MARGIN_MS};
 
 /// Lines handed from the parsing thread to the sink in one buffer, each followed by a newline
-/// (NDJSON: a rendered line never holds one). One allocation a batch, not one a line.
+/// (NDJSON: a rendered line never holds one). One allocation a batch, not one a line; none when
+/// the batch comes from [`Buffers`], to which it returns its buffer once the sink is done.
 #[derive(Debug, Default)]
 struct Lines {
     bytes: Vec<u8>,
+    buffers: Option<Buffers>,
+}
+
+/// Buffers of batches the sink is done with, for the next batches of the same object: the
+/// parsing thread writes into pages it touched before, where a fresh buffer a batch cost page
+/// faults and zeroing (measured with `perf`: ~4% of `invoke`'s CPU on short statements). Holds
+/// at most [`BATCHES_IN_FLIGHT`] + 2 buffers, none larger than a batch may grow.
+#[derive(Debug, Default, Clone)]
+struct Buffers(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Buffers {
+    /// An empty batch, in a used buffer when one is free.
+    fn lines(&self) -> Lines {
+        let reused = self.0.lock().ok().and_then(|mut free| free.pop());
+        Lines {
+            bytes: reused.unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4)),
+            buffers: Some(self.clone()),
+        }
+    }
+
+    fn give_back(&self, mut bytes: Vec<u8>) {
+        if bytes.capacity() > BATCH_BYTES + MAX_LINE_BYTES + 1 {
+            return;
+        }
+        bytes.clear();
+        if let Ok(mut free) = self.0.lock() {
+            if free.len() < BATCHES_IN_FLIGHT + 2 {
+                free.push(bytes);
+            }
+        }
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        if let Some(buffers) = self.buffers.take() {
+            buffers.give_back(std::mem::take(&mut self.bytes));
+        }
+    }
 }
 
 impl Lines {
@@ -389,19 +430,24 @@ fn parse_into(
     blocks: bool,
     run: impl FnOnce(&mut dyn FnMut(&[u8]) -> bool) -> (pipeline::Counts, Result<(), Stopped>),
 ) -> Result<pipeline::Counts, (u64, io::Error)> {
-    let mut batch = Lines::default();
+    let buffers = Buffers::default();
+    let mut batch = buffers.lines();
     let (counts, result) = run(&mut |text| {
         if !blocks {
             batch.push(text);
             // A failed send means the sink failed; its error is the one reported.
             return batch.bytes.len() < BATCH_BYTES
-                || lines.blocking_send(std::mem::take(&mut batch)).is_ok();
+                || lines
+                    .blocking_send(std::mem::replace(&mut batch, buffers.lines()))
+                    .is_ok();
         }
         let mut rest = text;
         while !rest.is_empty() {
             rest = batch.take_from(rest, BATCH_BYTES);
             if batch.bytes.len() >= BATCH_BYTES
-                && lines.blocking_send(std::mem::take(&mut batch)).is_err()
+                && lines
+                    .blocking_send(std::mem::replace(&mut batch, buffers.lines()))
+                    .is_err()
             {
                 return false;
             }

@@ -143,6 +143,31 @@ fn a_batch_of_lines_gives_back_each_line_in_order() {
 }
 
 #[test]
+fn a_batch_done_with_gives_its_buffer_to_the_next_one() {
+    let buffers = Buffers::default();
+    let mut first = buffers.lines();
+    first.push(b"{\"a\":1}");
+    let address = first.bytes.as_ptr();
+    drop(first);
+    let second = buffers.lines();
+    assert_eq!(second.bytes.as_ptr(), address, "the same allocation");
+    assert!(second.is_empty(), "and empty");
+    // At most BATCHES_IN_FLIGHT + 2 are kept, and none grown past what a batch may hold.
+    let many: Vec<Lines> = (0..BATCHES_IN_FLIGHT + 5)
+        .map(|_| buffers.lines())
+        .collect();
+    drop(many);
+    assert_eq!(buffers.0.lock().unwrap().len(), BATCHES_IN_FLIGHT + 2);
+    let mut huge = Buffers::default().lines();
+    let pool = huge.buffers.clone().unwrap();
+    huge.bytes.reserve(BATCH_BYTES + MAX_LINE_BYTES + 2);
+    drop(huge);
+    assert!(pool.0.lock().unwrap().is_empty());
+    // A batch made without the pool returns nothing anywhere.
+    drop(Lines::default());
+}
+
+#[test]
 fn runs_of_lines_are_taken_whole_up_to_the_batch_size() {
     let block = b"aaaa\nbb\ncccccc\nd\n";
     let mut lines = Lines::default();
