@@ -65,6 +65,9 @@ echo
 bash scripts/bench_lambda.sh | tee -a "$out"
 
 echo
+bash scripts/bench_lambda_cpu.sh | tee -a "$out"
+
+echo
 bash scripts/bench_backfill.sh | tee -a "$out"
 
 echo

@@ -4,12 +4,14 @@
 # moto_server on loopback, packed and not packed. Reports the function process's peak RSS and
 # CPU time (beside `parse` on the same file), Firehose billed bytes against payload bytes, and
 # calls per GB against the minimum the limits allow.
+#
+#     BIG_MB=1000 [BIN=...] scripts/bench_lambda.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIG_MB=${BIG_MB:-1000}
 PY=.venv/bin/python
-bin=target/release/redshift-audit-forwarder
+bin=${BIN:-target/release/redshift-audit-forwarder}
 key=AWSLogs/123456789012/redshift/us-east-1/2024/03/01/123456789012_redshift_us-east-1_analytics-prod_useractivitylog_2024-03-01T00:53
 big=.bench/big-$BIG_MB/$(basename "$key")
 mkdir -p "$(dirname "$big")"

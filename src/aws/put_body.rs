@@ -166,9 +166,7 @@ mod tests {
     #[test]
     fn records_round_trip_through_the_json_the_sdk_would_send() {
         // Lengths 0 to 5 cover every base64 padding case; one record holds raw binary.
-        let mut records: Vec<Vec<u8>> = (0..6)
-            .map(|n| b"a\nbcd\n"[..n].to_vec())
-            .collect();
+        let mut records: Vec<Vec<u8>> = (0..6).map(|n| b"a\nbcd\n"[..n].to_vec()).collect();
         records.push((0..=255u8).collect());
         let body = body_of("audit-stream", &records);
         assert_eq!(decoded(&body), ("audit-stream".to_owned(), records.clone()));
