@@ -66,6 +66,8 @@ impl FakeFirehose {
         });
         let config = aws_sdk_firehose::Config::builder()
             .with_test_defaults_v2()
+            .credentials_provider(test_credentials())
+            .region(aws_sdk_firehose::config::Region::new("us-east-1"))
             .http_client(http)
             .build();
         FakeFirehose {
@@ -133,13 +135,7 @@ fn decode_request(
         body.len().to_string().as_str(),
         "the length sent is the body's"
     );
-    assert!(
-        request.headers()["authorization"]
-            .to_str()
-            .unwrap()
-            .starts_with("AWS4-HMAC-SHA256 "),
-        "the request is signed"
-    );
+    assert_signed_over_the_body_sent(request, body);
     let json: serde_json::Value = serde_json::from_slice(body).expect("the body is JSON");
     let stream = json["DeliveryStreamName"].as_str().map(str::to_owned);
     let records = json["Records"]
@@ -153,6 +149,59 @@ fn decode_request(
         })
         .collect();
     (stream, records)
+}
+
+/// The request's SigV4 signature, computed again over the body as received: equal only if the
+/// sink gave the SDK its body before signing (the payload hash is part of the signature).
+fn assert_signed_over_the_body_sent(
+    request: &http::Request<aws_smithy_types::body::SdkBody>,
+    body: &[u8],
+) {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4;
+    let header = |name: &str| request.headers()[name].to_str().unwrap();
+    let authorization = header("authorization");
+    let field = |name: &str| {
+        authorization
+            .split([' ', ','])
+            .find_map(|part| part.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {authorization}"))
+    };
+    let signed: Vec<&str> = field("SignedHeaders=").split(';').collect();
+    let signature = field("Signature=");
+    let time = format!("{}+0000", header("x-amz-date"));
+    let time = jiff::Timestamp::strptime("%Y%m%dT%H%M%SZ%z", time).unwrap();
+    let identity = test_credentials().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("firehose")
+        .time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(time.as_second() as u64))
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let resign = |payload: &[u8]| {
+        let headers = request
+            .headers()
+            .iter()
+            .filter(|(name, _)| signed.contains(&name.as_str()))
+            .map(|(name, value)| (name.as_str(), value.to_str().unwrap()));
+        let uri = request.uri().to_string();
+        let signable =
+            SignableRequest::new("POST", uri, headers, SignableBody::Bytes(payload)).unwrap();
+        sign(signable, &params).unwrap().signature().to_owned()
+    };
+    assert_eq!(
+        resign(body),
+        signature,
+        "the signature covers the body sent"
+    );
+    assert_ne!(resign(b"{}"), signature, "and would not cover another");
+}
+
+fn test_credentials() -> aws_sdk_firehose::config::Credentials {
+    aws_sdk_firehose::config::Credentials::new("AKIDSINKTEST", "sink-test-secret", None, None, "t")
 }
 
 fn respond(reply: &Reply, n: usize) -> (http::Response<String>, Vec<bool>) {
