@@ -41,8 +41,10 @@ pub const MAX_LINE_BYTES: usize = MAX_RECORD_BYTES - 1;
 pub const BILLING_UNIT_BYTES: u64 = 5 * 1024;
 
 /// PutRecordBatch calls one sink keeps in flight; `send` waits when this many are running. Each
-/// call holds up to 4 MiB of records plus the ~5.6 MiB base64 JSON body the SDK builds and signs.
-/// Measured (`scripts/bench_lambda.sh`): two in flight peak at ~80 MiB RSS, one at ~62 MiB, under
+/// call holds its ~5.6 MiB base64 JSON body (`aws::put_body`; the 4 MiB of records it was
+/// written from are dropped once it is).
+/// Measured (`scripts/bench_lambda.sh`, 1 GB object): one in flight peaks at ~46 MiB RSS (two
+/// peaked at ~80 MiB and one at ~62 MiB while the SDK serialized a copy of the records), under
 /// the 64 MiB target; and one 4 MiB call every ~200 ms already outruns a stream's default quota
 /// of 5 MiB/s, while the parser keeps filling the next batch beside it.
 pub const MAX_IN_FLIGHT: usize = 1;
