@@ -129,19 +129,7 @@ impl<'a> Columns<'a> {
 
     /// The record's time: the value of its one timestamp column, when present.
     pub fn record_time(&self) -> Option<Timestamp> {
-        // The three tables' time columns, known without a search (every record is counted).
-        let at = if std::ptr::eq(self.names, USER_COLUMNS) {
-            10
-        } else if std::ptr::eq(self.names, CONNECTION_COLUMNS) {
-            1
-        } else if std::ptr::eq(self.names, ACTIVITY_COLUMNS) {
-            0
-        } else {
-            self.names
-                .iter()
-                .position(|(_, kind)| *kind == Kind::Time)?
-        };
-        match self.values[at] {
+        match self.values[time_column(self.names)?] {
             Value::Time(t) => Some(t),
             _ => None,
         }
@@ -157,9 +145,29 @@ impl<'a> Columns<'a> {
 
     /// Extra columns, trimmed.
     pub fn extra_columns(&self) -> impl Iterator<Item = &'a str> {
-        self.extra
-            .into_iter()
-            .flat_map(|e| e.split('|').map(fields::trim))
+        extra_columns(self.extra)
+    }
+}
+
+/// Columns beyond the known ones, raw and `|`-separated as a record keeps them, trimmed.
+pub fn extra_columns(extra: Option<&str>) -> impl Iterator<Item = &str> {
+    extra
+        .into_iter()
+        .flat_map(|e| e.split('|').map(fields::trim))
+}
+
+/// Where a column table keeps the record's time: its one timestamp column.
+#[inline]
+pub fn time_column(names: &[(&'static str, Kind)]) -> Option<usize> {
+    // The three tables' time columns, known without a search (every record is counted).
+    if std::ptr::eq(names, USER_COLUMNS) {
+        Some(10)
+    } else if std::ptr::eq(names, CONNECTION_COLUMNS) {
+        Some(1)
+    } else if std::ptr::eq(names, ACTIVITY_COLUMNS) {
+        Some(0)
+    } else {
+        names.iter().position(|(_, kind)| *kind == Kind::Time)
     }
 }
 
@@ -400,6 +408,75 @@ impl Split {
             redacted: false,
             whole,
         }
+    }
+}
+
+/// A whole line of a pipe log as [`Split::type_columns`] leaves it: everything of its
+/// [`Record`] but the columns, which were handed out as they were typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedLine<'a> {
+    pub log_type: LogType,
+    /// The column table the columns were typed by.
+    pub names: &'static [(&'static str, Kind)],
+    /// How many columns were handed out (the rest are null).
+    pub columns: usize,
+    /// Columns past the known ones, raw and `|`-separated.
+    pub extra: Option<&'a str>,
+    pub line: u64,
+    pub ordinal: u64,
+    pub invalid_utf8: bool,
+    pub truncated: bool,
+    pub read_cut: bool,
+}
+
+impl Split {
+    /// Types a whole line of a pipe log column by column, handing each to `column(index,
+    /// value)` as [`Split::record`] would have typed it, rather than into a record: for a
+    /// writer that renders them as they come. `None` when the record is anything else (the
+    /// activity log, a cut line, a run of control bytes) or a column does not type, after
+    /// `column` may have had some: [`Split::record`] then gives its `parse_error`.
+    #[inline]
+    pub fn type_columns<'a>(
+        &self,
+        text: &'a [u8],
+        scratch: &'a mut String,
+        mut column: impl FnMut(usize, Value<'a>),
+    ) -> Option<TypedLine<'a>> {
+        let SplitKind::PipeLine {
+            continuation: false,
+            cut: false,
+        } = self.kind
+        else {
+            return None;
+        };
+        let layout = pipe_layout(self.log_type)?;
+        let (text, invalid_utf8) = decode(text, scratch);
+        let mut columns = 0;
+        let extra = fields::type_pipe_line(text, layout, |at, value| {
+            columns = at + 1;
+            column(at, value);
+        })
+        .ok()?;
+        Some(TypedLine {
+            log_type: self.log_type,
+            names: layout.columns,
+            columns,
+            extra,
+            line: self.line,
+            ordinal: self.ordinal,
+            invalid_utf8,
+            truncated: self.truncated,
+            read_cut: self.read_cut,
+        })
+    }
+}
+
+/// The layout of a pipe-separated log's lines; `None` for the activity log.
+fn pipe_layout(log_type: LogType) -> Option<&'static fields::PipeLayout> {
+    match log_type {
+        LogType::ConnectionLog => Some(&connection::CONNECTION_LAYOUT),
+        LogType::UserLog => Some(&user::USER_LAYOUT),
+        LogType::UserActivityLog => None,
     }
 }
 

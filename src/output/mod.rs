@@ -11,7 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::key::LogFileName;
-use crate::logs::{Body, Columns, Kind, LogType, Record, Value};
+use crate::logs::{extra_columns, Body, Columns, Kind, LogType, Record, TypedLine, Value};
 pub use id::{hex32, RecordIds};
 use json::{write_int, write_opt_str, write_str};
 pub use log_event::LogEventOrigin;
@@ -97,13 +97,73 @@ impl Provenance {
     }
 
     fn write_tail(&self, out: &mut Vec<u8>, record: &Record<'_>) {
+        self.write_tail_at(out, record.line, record.ordinal, record.read_cut);
+    }
+
+    fn write_tail_at(&self, out: &mut Vec<u8>, line: u64, ordinal: u64, read_cut: bool) {
         out.extend_from_slice(&self.head);
         if self.line_in_source {
-            write_int(out, record.line as i64);
+            write_int(out, line as i64);
         }
         out.extend_from_slice(b"},\"id\":\"");
-        self.write_id(out, record);
+        out.extend_from_slice(&self.record_id(ordinal));
+        if read_cut {
+            out.extend_from_slice(CUT_ID_SUFFIX.as_bytes());
+        }
         out.extend_from_slice(b"\"}");
+    }
+
+    /// Starts a `raw` record of the columns of `names` in `out`, to be written as they are
+    /// typed; `None` when this provenance is for another column table.
+    pub fn begin_columns(
+        &self,
+        out: &mut Vec<u8>,
+        names: &'static [(&'static str, Kind)],
+    ) -> Option<ColumnWriter<'_>> {
+        if !std::ptr::eq(names, self.table) {
+            return None;
+        }
+        let start = out.len();
+        out.push(b'{');
+        Some(ColumnWriter {
+            provenance: self,
+            start,
+        })
+    }
+}
+
+/// A `raw` record written while its columns are typed
+/// ([`crate::logs::Split::type_columns`]), from [`Provenance::begin_columns`]: the same bytes
+/// [`write_record`] writes for the record.
+pub struct ColumnWriter<'p> {
+    provenance: &'p Provenance,
+    /// Where the record starts in the output.
+    start: usize,
+}
+
+impl ColumnWriter<'_> {
+    /// Appends the column at `at`, the one after the last appended.
+    #[inline]
+    pub fn column(&self, out: &mut Vec<u8>, at: usize, value: &Value<'_>) {
+        // The first key goes without its comma.
+        out.extend_from_slice(&self.provenance.keys[at][usize::from(at == 0)..]);
+        write_value(out, value);
+    }
+
+    /// Ends the record: the columns not handed out (null), then the rest of the record.
+    pub fn finish(self, out: &mut Vec<u8>, line: &TypedLine<'_>) {
+        for at in line.columns..line.names.len() {
+            self.column(out, at, &Value::Null);
+        }
+        write_extra(out, line.extra);
+        write_flags(out, line.invalid_utf8, line.truncated, false);
+        self.provenance
+            .write_tail_at(out, line.line, line.ordinal, line.read_cut);
+    }
+
+    /// Takes back what was written of the record.
+    pub fn cancel(self, out: &mut Vec<u8>) {
+        out.truncate(self.start);
     }
 }
 
@@ -153,15 +213,7 @@ fn write_record_part(
             write_whole(out, record);
         }
     }
-    if record.invalid_utf8 {
-        out.extend_from_slice(b",\"invalid_utf8\":true");
-    }
-    if record.truncated {
-        out.extend_from_slice(b",\"truncated\":true");
-    }
-    if record.redacted {
-        out.extend_from_slice(b",\"redacted\":true");
-    }
+    write_flags(out, record.invalid_utf8, record.truncated, record.redacted);
     if let Some(p) = part {
         out.extend_from_slice(b",\"part\":");
         write_int(out, p.part as i64);
@@ -169,6 +221,18 @@ fn write_record_part(
         write_int(out, p.parts as i64);
     }
     provenance.write_tail(out, record);
+}
+
+fn write_flags(out: &mut Vec<u8>, invalid_utf8: bool, truncated: bool, redacted: bool) {
+    if invalid_utf8 {
+        out.extend_from_slice(b",\"invalid_utf8\":true");
+    }
+    if truncated {
+        out.extend_from_slice(b",\"truncated\":true");
+    }
+    if redacted {
+        out.extend_from_slice(b",\"redacted\":true");
+    }
 }
 
 /// Writes the columns; `split_text` replaces the value of the largest text column.
@@ -197,9 +261,14 @@ fn write_columns(
             false => write_value(out, value),
         }
     }
-    if columns.extra.is_some() {
+    write_extra(out, columns.extra);
+}
+
+/// `,"extra_columns":[…]` when there are columns past the known ones.
+fn write_extra(out: &mut Vec<u8>, extra: Option<&str>) {
+    if extra.is_some() {
         out.extend_from_slice(b",\"extra_columns\":[");
-        for (i, column) in columns.extra_columns().enumerate() {
+        for (i, column) in extra_columns(extra).enumerate() {
             if i > 0 {
                 out.push(b',');
             }

@@ -19,8 +19,9 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
 use super::{render, Counts, Spec, Stopped, RENDER_BUFFER};
-use crate::logs::{Parser, Split};
-use crate::redact::redact_record;
+use crate::logs::{time_column, Parser, Split, Value};
+use crate::output::Format;
+use crate::redact::{redact_record, redacts_columns};
 
 /// Text a batch is closed at: a few thousand short records, so handing batches between threads
 /// costs next to nothing per record.
@@ -387,46 +388,96 @@ fn render_batch(
         record: buf,
     } = scratch;
     for (split, range) in batch.splits.iter().take(records) {
-        let record = split.record(&batch.text[range.clone()], text);
-        let record = if spec.output.redact {
-            redact_record(record, redacted)
-        } else {
-            record
-        };
-        lines.counts.count(&record);
+        let bytes = &batch.text[range.clone()];
         // Rendered in place, the common case. A record over the line limit is taken back and
         // split into parts through `buf`, and one whose text alone could be (escaping grows
         // text up to sixfold) goes there at once, never rendered whole.
-        let start = lines.bytes.len();
-        let small = spec.max_line.is_none_or(|max| range.len() <= max / 8);
-        if small {
-            spec.output
-                .format
-                .write_record(&mut lines.bytes, &record, spec.provenance);
+        let small = spec.max_line.is_none_or(|max| bytes.len() <= max / 8);
+        if !(small && write_typed(split, bytes, spec, lines, text)) {
+            let record = split.record(bytes, text);
+            let record = if spec.output.redact {
+                redact_record(record, redacted)
+            } else {
+                record
+            };
+            lines.counts.count(&record);
+            let start = lines.bytes.len();
+            if small {
+                spec.output
+                    .format
+                    .write_record(&mut lines.bytes, &record, spec.provenance);
+            }
+            if !small
+                || spec
+                    .max_line
+                    .is_some_and(|max| lines.bytes.len() - start > max)
+            {
+                lines.bytes.truncate(start);
+                let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
+                render(&record, spec, buf, &mut lines.counts, &mut |line| {
+                    bytes.extend_from_slice(line);
+                    ends.push(bytes.len());
+                    bytes.push(b'\n');
+                    true
+                });
+            } else {
+                lines.ends.push(lines.bytes.len());
+                lines.bytes.push(b'\n');
+            }
+            lines.records.push(lines.ends.len());
         }
-        if !small
-            || spec
-                .max_line
-                .is_some_and(|max| lines.bytes.len() - start > max)
-        {
-            lines.bytes.truncate(start);
-            let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
-            render(&record, spec, buf, &mut lines.counts, &mut |line| {
-                bytes.extend_from_slice(line);
-                ends.push(bytes.len());
-                bytes.push(b'\n');
-                true
-            });
-        } else {
-            lines.ends.push(lines.bytes.len());
-            lines.bytes.push(b'\n');
-        }
-        lines.records.push(lines.ends.len());
         // One huge record must not hold its memory for the rest of the object.
         crate::logs::release(buf, RENDER_BUFFER);
         crate::logs::release(text, crate::logs::MAX_RAW_BYTES);
         crate::logs::release(redacted, crate::logs::MAX_RAW_BYTES);
     }
+}
+
+/// Types and writes a whole line of a pipe log, `raw`, straight into `lines` as its columns
+/// are typed (no record in between): the same line and counts as the way through
+/// [`Split::record`], which is taken (`false`, `lines` as it was) for every other record, a
+/// line that does not type (its `parse_error`), and a line over the line limit.
+fn write_typed(
+    split: &Split,
+    text: &[u8],
+    spec: &Spec<'_>,
+    lines: &mut Lines,
+    scratch: &mut String,
+) -> bool {
+    if spec.output.format != Format::Raw || (spec.output.redact && redacts_columns(split.log_type))
+    {
+        return false;
+    }
+    let names = split.log_type.columns();
+    let out = &mut lines.bytes;
+    let start = out.len();
+    let Some(writer) = spec.provenance.begin_columns(out, names) else {
+        return false;
+    };
+    let time_at = time_column(names);
+    let mut time = None;
+    let typed = split.type_columns(text, scratch, |at, value| {
+        if Some(at) == time_at {
+            if let Value::Time(t) = value {
+                time = Some(t);
+            }
+        }
+        writer.column(out, at, &value);
+    });
+    let Some(typed) = typed else {
+        writer.cancel(out);
+        return false;
+    };
+    writer.finish(out, &typed);
+    if spec.max_line.is_some_and(|max| out.len() - start > max) {
+        out.truncate(start);
+        return false;
+    }
+    lines.ends.push(out.len());
+    out.push(b'\n');
+    lines.records.push(lines.ends.len());
+    lines.counts.count_columns(typed.line, time);
+    true
 }
 
 /// [`run`] without threads: each batch typed and rendered here, then emitted.
@@ -473,6 +524,24 @@ mod tests {
 
     const USER: &str =
         "1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Thu, 3 Dec 2020 10:18:38:416";
+    /// Pipe-log lines for the user and the connection log, good and bad.
+    const PIPE_LINES: &[&[u8]] = &[
+        b"x1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Thu, 3 Dec 2020 10:18:38:416",
+        b"1|rdsdb | |alter |1|1|1|infinity|14872|99999999999999999999|Thu, 3 Dec 2020 10:18:38:416",
+        b"1|rdsdb | |alter |7|1|1||14872|1061|Thu, 3 Dec 2020 10:18:38:416",
+        b"1|rdsdb | |alter |1|1|1||14872|1061|Thu, 33 Dec 2020 10:18:38:416",
+        b"1|rdsdb | |alter |1|1|1||14872|1061|",
+        b"1|rdsdb | |alter |1|1|1",
+        b"1|rdsdb | |alter |1|1|1||14872|1061|Thu, 3 Dec 2020 10:18:38:416|new |col|",
+        b"1|r\xe9db | |alter |1|1|1||14872|1061|Thu, 3 Dec 2020 10:18:38:416",
+        b"authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | |",
+        b"initiating session |Tue, 8 Dec 2020 20:01:55:177|::ffff:10.0.0.1 |5439 |5108|dev |rdsdb |password |0|TLSv1.2 |ECDHE |1500| | | |psql |Linux 5.4 |libpq 13 |none |0|da9e|zstd |more| extra |",
+        b"authenticated |Mon, 7 Dec 2020 25:01:55:177|[local] | |5108|",
+        b"authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] |port |5108|",
+        b"authenticated ",
+        b"|",
+        b"",
+    ];
     const HEADER: &str =
         "'2020-12-08T22:00:03Z UTC [ db=dev user=rdsdb pid=685 userid=1 xid=245578 ]' LOG: ";
 
@@ -487,6 +556,12 @@ mod tests {
                 (_, 6) => text.extend_from_slice(b"\x01\x02\x03\n\n"),
                 (_, 7) => text.extend_from_slice(b"caf\xe9 \xff\n"),
                 (_, 8) => text.extend_from_slice(&vec![b'x'; 3000]),
+                // Lines of the pipe logs that do not type: each column's error, too few and
+                // too many columns, extra columns, non-UTF-8 in a column.
+                (LogType::ConnectionLog | LogType::UserLog, _) if i % 13 == 1 => {
+                    text.extend_from_slice(PIPE_LINES[(i / 13) % PIPE_LINES.len()]);
+                    text.push(b'\n');
+                }
                 (LogType::UserActivityLog, _) => {
                     text.extend_from_slice(HEADER.as_bytes());
                     text.extend_from_slice(
