@@ -143,7 +143,7 @@ pub struct ColumnWriter<'p> {
 
 impl ColumnWriter<'_> {
     /// Appends the column at `at`, the one after the last appended.
-    #[inline]
+    #[inline(always)]
     pub fn column(&self, out: &mut Vec<u8>, at: usize, value: &Value<'_>) {
         // The first key goes without its comma.
         out.extend_from_slice(&self.provenance.keys[at][usize::from(at == 0)..]);
