@@ -113,6 +113,7 @@ pub fn parse_int(s: &str) -> Result<i64, &'static str> {
     Ok(n)
 }
 
+#[inline]
 fn parse_flag(s: &str) -> Result<bool, &'static str> {
     match s.as_bytes() {
         b"1" | b"t" | b"true" | b"TRUE" | b"True" => Ok(true),

@@ -279,7 +279,7 @@ fn write_extra(out: &mut Vec<u8>, extra: Option<&str>) {
 }
 
 /// Appends one typed value as JSON.
-#[inline]
+#[inline(always)]
 fn write_value(out: &mut Vec<u8>, value: &Value<'_>) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
