@@ -1,6 +1,8 @@
 //! Typing and rendering on worker threads, in order. What depends on the records before a record
 //! (lines, ordinals, runs of control bytes: [`Parser::next_split`]) stays on the calling thread,
-//! which copies the split records into batches and hands them to the workers in turn; each
+//! which copies the split records into batches and hands each to the worker with the fewest
+//! batches not yet rendered (on a shared machine one worker's core is busier than another's:
+//! handing out in turn would leave the other idle while the batch to emit next waits); each
 //! worker types, redacts, counts and renders a whole batch, and the calling thread emits the
 //! batches' lines in the order it handed them out. The lines are those of one thread doing it
 //! all, byte for byte: only where the typing runs changes.
@@ -13,9 +15,12 @@
 //! emitted it is typed and rendered here, from the parser's buffer, its lines emitted one by
 //! one as one thread does it, so it costs no more memory than before the workers.
 
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread;
 
 use super::{render, Counts, Spec, Stopped, RENDER_BUFFER};
@@ -100,6 +105,8 @@ pub(super) fn run<R: Read>(
             let (done_tx, done) = mpsc::sync_channel::<(Batch, Lines)>(BATCHES_IN_FLIGHT);
             let provenance = spec.provenance.clone();
             let (input, output, max_line) = (spec.input, spec.output, spec.max_line);
+            let rendered = Arc::new(AtomicUsize::new(0));
+            let counter = rendered.clone();
             let handle = scope.spawn(move || {
                 let spec = Spec {
                     input,
@@ -107,26 +114,43 @@ pub(super) fn run<R: Read>(
                     provenance: &provenance,
                     max_line,
                 };
-                work(&spec, &batches_rx, &done_tx);
+                work(&spec, &batches_rx, &done_tx, &counter);
             });
-            lanes.push((batches, done, handle));
+            lanes.push(Lane {
+                batches,
+                done,
+                handle,
+                handed: Cell::new(0),
+                rendered,
+            });
         }
         let mut order = Order::default();
         let mut counts = Counts::default();
-        let hand = |n: usize, batch| {
-            let (batches, _, _) = &lanes[n % workers];
-            batches.send(batch).map_err(|_| worker_gone())
+        // The worker each batch in flight went to, in order.
+        let went_to = RefCell::new(std::collections::VecDeque::with_capacity(BATCHES_IN_FLIGHT));
+        let hand = |_: usize, batch| {
+            // To the worker with the fewest batches not yet rendered: one whose core is less
+            // busy gets ahead, and takes more, rather than leave its core idle while the
+            // batch to emit next waits behind another's.
+            let at = (0..workers)
+                .min_by_key(|&i| lanes[i].unrendered())
+                .unwrap_or(0);
+            let lane = &lanes[at];
+            lane.batches.send(batch).map_err(|_| worker_gone())?;
+            lane.handed.set(lane.handed.get() + 1);
+            went_to.borrow_mut().push_back(at);
+            Ok(())
         };
-        let take = |n: usize| {
-            let (_, done, _) = &lanes[n % workers];
-            done.recv().map_err(|_| worker_gone())
+        let take = |_: usize| {
+            let at = went_to.borrow_mut().pop_front().ok_or_else(worker_gone)?;
+            lanes[at].done.recv().map_err(|_| worker_gone())
         };
         let mut result = order.drive(parser, spec, &mut counts, &mut emit, hand, take);
         // Closing the channels ends the workers; a panic in one is this object's error.
         let mut panicked = false;
-        for (batches, done, handle) in lanes {
-            drop((batches, done));
-            panicked |= handle.join().is_err();
+        for lane in lanes {
+            drop((lane.batches, lane.done));
+            panicked |= lane.handle.join().is_err();
         }
         if panicked {
             result = Err(Stopped::Read(io::Error::other("a parsing thread panicked")));
@@ -135,6 +159,22 @@ pub(super) fn run<R: Read>(
         counts.text_bytes = parser.bytes_read();
         (counts, result)
     })
+}
+
+/// A worker thread and its channels.
+struct Lane<'s> {
+    batches: SyncSender<(Batch, Lines)>,
+    done: Receiver<(Batch, Lines)>,
+    handle: thread::ScopedJoinHandle<'s, ()>,
+    /// Batches handed to it, and (counted by the worker) rendered.
+    handed: Cell<usize>,
+    rendered: Arc<AtomicUsize>,
+}
+
+impl Lane<'_> {
+    fn unrendered(&self) -> usize {
+        (self.handed.get()).saturating_sub(self.rendered.load(Ordering::Relaxed))
+    }
 }
 
 fn worker_gone() -> Stopped {
@@ -353,10 +393,16 @@ impl Big {
 }
 
 /// A worker: types, redacts, counts and renders each batch it is handed, and hands it back.
-fn work(spec: &Spec<'_>, batches: &Receiver<(Batch, Lines)>, done: &SyncSender<(Batch, Lines)>) {
+fn work(
+    spec: &Spec<'_>,
+    batches: &Receiver<(Batch, Lines)>,
+    done: &SyncSender<(Batch, Lines)>,
+    rendered: &AtomicUsize,
+) {
     let mut scratch = Scratch::default();
     for (batch, mut lines) in batches {
         render_batch(&batch, batch.splits.len(), spec, &mut lines, &mut scratch);
+        rendered.fetch_add(1, Ordering::Relaxed);
         if done.send((batch, lines)).is_err() {
             return; // the calling thread stopped
         }
