@@ -123,22 +123,28 @@ impl Counts {
     }
 
     fn count(&mut self, record: &Record<'_>) {
-        self.records += 1;
         self.redacted += u64::from(record.redacted);
-        self.last_record_line = record.line;
         match &record.body {
             Body::ParseError { reason, .. } => {
+                self.records += 1;
+                self.last_record_line = record.line;
                 self.parse_errors += 1;
                 if self.first_error.is_none() {
                     self.first_error = Some((record.line, reason.to_string()));
                 }
             }
-            Body::Columns(c) => {
-                if let Some(t) = c.record_time() {
-                    self.first_time = Some(self.first_time.map_or(t, |f| f.min(t)));
-                    self.last_time = Some(self.last_time.map_or(t, |l| l.max(t)));
-                }
-            }
+            Body::Columns(c) => self.count_columns(record.line, c.record_time()),
+        }
+    }
+
+    /// Counts a record of typed columns (not redacted) on `line`, its time `time`.
+    #[inline]
+    fn count_columns(&mut self, line: u64, time: Option<Timestamp>) {
+        self.records += 1;
+        self.last_record_line = line;
+        if let Some(t) = time {
+            self.first_time = Some(self.first_time.map_or(t, |f| f.min(t)));
+            self.last_time = Some(self.last_time.map_or(t, |l| l.max(t)));
         }
     }
 }

@@ -397,6 +397,12 @@ fn key_id(text: &[u8], start: usize, edit: &mut Edit<'_, '_>) -> Option<usize> {
     Some(end)
 }
 
+/// Whether [`redact_record`] looks into the typed columns of this log type's records (only
+/// the user activity log has SQL text); the others' records of columns come back as they are.
+pub fn redacts_columns(log_type: LogType) -> bool {
+    log_type == LogType::UserActivityLog
+}
+
 /// The record with its secrets redacted: the user activity log's `query`, and the raw text of a
 /// `parse_error` record of any log type. When something was replaced, the text lives in
 /// `scratch` and the record comes back with `redacted` set; otherwise it comes back unchanged
@@ -405,7 +411,7 @@ pub fn redact_record<'a>(record: Record<'a>, scratch: &'a mut String) -> Record<
     let mut record = record;
     match &mut record.body {
         Body::Columns(columns) => {
-            if record.log_type != LogType::UserActivityLog {
+            if !redacts_columns(record.log_type) {
                 return record;
             }
             let Some(at) = columns.names.iter().position(|(n, _)| *n == "query") else {

@@ -1,7 +1,7 @@
 //! The connection log: authentication attempts, connections and disconnections, one
 //! pipe-separated line each, 15 to 22 columns depending on the year it was written.
 
-use super::fields::{parse_pipe_line, Kind};
+use super::fields::{parse_pipe_line, Kind, PipeLayout};
 use super::Body;
 
 /// The columns in file order (seed 002 lists all 22; older files stop earlier).
@@ -31,10 +31,14 @@ pub const CONNECTION_COLUMNS: &[(&str, Kind)] = &[
 ];
 
 /// At least the event and its time make a record; later columns may be absent.
-const MIN_FIELDS: usize = 2;
+pub const CONNECTION_LAYOUT: PipeLayout = PipeLayout {
+    columns: CONNECTION_COLUMNS,
+    min_fields: 2,
+    allow_extra: true,
+};
 
 pub fn parse(line: &str) -> Body<'_> {
-    parse_pipe_line(line, CONNECTION_COLUMNS, MIN_FIELDS, true)
+    parse_pipe_line(line, &CONNECTION_LAYOUT)
 }
 
 #[cfg(test)]

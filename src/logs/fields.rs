@@ -113,6 +113,7 @@ pub fn parse_int(s: &str) -> Result<i64, &'static str> {
     Ok(n)
 }
 
+#[inline]
 fn parse_flag(s: &str) -> Result<bool, &'static str> {
     match s.as_bytes() {
         b"1" | b"t" | b"true" | b"TRUE" | b"True" => Ok(true),
@@ -128,7 +129,7 @@ fn never_expires(s: &str) -> bool {
 }
 
 /// Types one trimmed field.
-#[inline]
+#[inline(always)]
 pub fn typed<'a>(kind: Kind, s: &'a str) -> Result<Value<'a>, Cow<'static, str>> {
     if s.is_empty() {
         return Ok(Value::Null);
@@ -143,23 +144,51 @@ pub fn typed<'a>(kind: Kind, s: &'a str) -> Result<Value<'a>, Cow<'static, str>>
     })
 }
 
-/// Splits a pipe-separated line into typed columns. A trailing `|` (older connection logs, where
-/// even an empty text field is one space) ends the line rather than adding an empty column.
-/// Missing trailing columns are null; more than `columns` are kept raw in `extra`, unless
-/// `allow_extra` is false. At least `min_fields` must be present.
-pub fn parse_pipe_line<'a>(
+/// How a pipe-separated log lays out a line: its columns, how many must be present, and
+/// whether columns past the known ones are kept (in `extra`) or make the line a parse error.
+#[derive(Debug, Clone, Copy)]
+pub struct PipeLayout {
+    pub columns: &'static [(&'static str, Kind)],
+    pub min_fields: usize,
+    pub allow_extra: bool,
+}
+
+/// Splits a pipe-separated line into typed columns ([`type_pipe_line`]).
+pub fn parse_pipe_line<'a>(line: &'a str, layout: &PipeLayout) -> Body<'a> {
+    let mut values = Box::new([Value::Null; MAX_COLUMNS]);
+    match type_pipe_line(line, layout, |at, value| values[at] = value) {
+        Ok(extra) => Body::Columns(Columns {
+            names: layout.columns,
+            values,
+            extra,
+        }),
+        Err(reason) => Body::ParseError {
+            reason: Cow::Owned(reason),
+            raw: line,
+        },
+    }
+}
+
+/// Types a pipe-separated line's columns in order, handing each to `column(index, value)` as it
+/// is typed, and returns the text past the known columns; `Err` says why the line is no
+/// record (`column` may have had some columns by then). A trailing `|` (older connection logs,
+/// where even an empty text field is one space) ends the line rather than adding an empty
+/// column. Missing trailing columns are not handed out (they are null); more than the layout's
+/// columns are kept raw, unless it does not allow extra ones. At least `min_fields` must be
+/// present.
+#[inline]
+pub fn type_pipe_line<'a>(
     line: &'a str,
-    columns: &'static [(&'static str, Kind)],
-    min_fields: usize,
-    allow_extra: bool,
-) -> Body<'a> {
-    let error = |reason: Cow<'static, str>| Body::ParseError {
-        reason: Cow::Owned(reason.into_owned()),
-        raw: line,
-    };
+    layout: &PipeLayout,
+    mut column: impl FnMut(usize, Value<'a>),
+) -> Result<Option<&'a str>, String> {
+    let PipeLayout {
+        columns,
+        min_fields,
+        allow_extra,
+    } = *layout;
     let body = line.strip_suffix('|').unwrap_or(line);
     let bytes = body.as_bytes();
-    let mut values = Box::new([Value::Null; MAX_COLUMNS]);
     let mut pipes = Pipes { bytes, at: 0 };
     // Where the text not yet taken starts; `None` once the last field was taken.
     let mut rest = Some(0);
@@ -183,34 +212,22 @@ pub fn parse_pipe_line<'a>(
         // `|` and the padding are ASCII, so these are char boundaries.
         let field = body.get(start + a..start + b).unwrap_or("");
         match typed(kind, field) {
-            Ok(v) => values[count] = v,
-            Err(why) => {
-                return error(Cow::Owned(format!(
-                    "column {} ({name}) {why}: {field:?}",
-                    count + 1
-                )))
-            }
+            Ok(v) => column(count, v),
+            Err(why) => return Err(format!("column {} ({name}) {why}: {field:?}", count + 1)),
         }
         count += 1;
     }
     let rest = rest.map(|start| body.get(start..).unwrap_or(""));
     if count < min_fields {
-        return error(Cow::Owned(format!(
+        return Err(format!(
             "{count} columns, expected at least {min_fields} separated by `|`"
-        )));
+        ));
     }
     if rest.is_some() && !allow_extra {
         let total = count + rest.map_or(0, |r| r.split('|').count());
-        return error(Cow::Owned(format!(
-            "{total} columns, expected {}",
-            columns.len()
-        )));
+        return Err(format!("{total} columns, expected {}", columns.len()));
     }
-    Body::Columns(Columns {
-        names: columns,
-        values,
-        extra: rest,
-    })
+    Ok(rest)
 }
 
 /// Positions of `|` in a line, found eight bytes at a time: fields are short, so this beats

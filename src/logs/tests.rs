@@ -480,3 +480,97 @@ fn a_read_failure_inside_a_run_ends_it_cut_then_fails() {
         assert!(parser.next_record().is_err(), "{log_type}");
     }
 }
+
+/// Every record of `input` as [`Split::record`] types it, beside what [`Split::type_columns`]
+/// makes of it: its columns (nulls after the ones handed out) and the rest of the record.
+fn typed_both_ways(
+    log_type: LogType,
+    input: &[u8],
+    limit: usize,
+) -> Vec<(Record<'static>, Option<Record<'static>>)> {
+    let mut parser = Parser::with_limit(log_type, input, limit);
+    let mut out = Vec::new();
+    while let Some((split, text)) = parser.next_split().unwrap() {
+        let text: &'static [u8] = Box::leak(text.to_vec().into_boxed_slice());
+        let record = split.record(text, Box::leak(Box::default()));
+        let mut values = Box::new([Value::Null; MAX_COLUMNS]);
+        let mut next = 0;
+        let typed = split.type_columns(text, Box::leak(Box::default()), |at, value| {
+            assert_eq!(at, next, "columns in order");
+            next += 1;
+            values[at] = value;
+        });
+        let streamed = typed.map(|t| {
+            assert_eq!(t.columns, next);
+            assert!(std::ptr::eq(t.names, log_type.columns()));
+            Record {
+                log_type: t.log_type,
+                body: Body::Columns(Columns {
+                    names: t.names,
+                    values,
+                    extra: t.extra,
+                }),
+                line: t.line,
+                ordinal: t.ordinal,
+                invalid_utf8: t.invalid_utf8,
+                truncated: t.truncated,
+                redacted: false,
+                read_cut: t.read_cut,
+                whole: None,
+            }
+        });
+        out.push((record, streamed));
+        parser.release();
+    }
+    out
+}
+
+#[test]
+fn typing_column_by_column_gives_the_record_or_leaves_its_parse_error_to_it() {
+    let cases: [(LogType, &[u8]); 2] = [
+        (
+            LogType::UserLog,
+            b"1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Thu, 3 Dec 2020 10:18:38:416\n\
+              x1|rdsdb | |alter |1|1|1||14872|1061|Thu, 3 Dec 2020 10:18:38:416\n\
+              1|rdsdb | |alter |1|1|1||14872|99999999999999999999|Thu, 3 Dec 2020 10:18:38:416\n\
+              1|rdsdb | |alter |7|1|1||14872|1061|Thu, 3 Dec 2020 10:18:38:416\n\
+              1|rdsdb | |alter |1|1|1||14872|1061|Thu, 33 Dec 2020 10:18:38:416\n\
+              1|rdsdb | |alter |1|1|1\n\
+              1|rdsdb | |alter |1|1|1|infinity|14872|1061|Thu, 3 Dec 2020 10:18:38:416|new |x|\n\
+              1|r\xe9db | |alter |1|1|1||14872|1061|Thu, 3 Dec 2020 10:18:38:416\n\
+              \n\
+              1|rdsdb | |alter |1|1|1||14872|1061|Thu, 3 Dec 2020 10:18:38:416 and a line too long\n\
+              \x01\x02\x03\x04\n",
+        ),
+        (
+            LogType::ConnectionLog,
+            b"authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | |\n\
+              authenticated |Mon, 7 Dec 2020 20:01:55:177\n\
+              authenticated |Mon, 7 Dec 2020 25:01:55:177|[local] | |5108|\n\
+              authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] |port |5108|\n\
+              authenticated \n\
+              |\n",
+        ),
+    ];
+    for (log_type, input) in cases {
+        let both = typed_both_ways(log_type, input, 100);
+        assert!(both.len() >= 6, "{log_type}: {}", both.len());
+        let mut typed = 0;
+        for (record, streamed) in both {
+            match streamed {
+                Some(streamed) => {
+                    typed += 1;
+                    assert_eq!(streamed, record);
+                }
+                // Only what does not type is left to the record.
+                None => assert!(record.is_parse_error(), "{record:?}"),
+            }
+        }
+        assert!(typed >= 2, "{log_type}: {typed}");
+    }
+    // The activity log is never typed column by column.
+    let activity = b"'2020-12-08T22:00:03Z UTC [ db=dev user=rdsdb pid=685 userid=1 xid=245578 ]' LOG: select 1\n";
+    let both = typed_both_ways(LogType::UserActivityLog, activity, 1000);
+    assert_eq!(both.len(), 1);
+    assert!(both[0].1.is_none() && !both[0].0.is_parse_error());
+}

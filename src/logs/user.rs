@@ -1,7 +1,7 @@
 //! The user log: changes to database users (create, alter, drop, rename), 11 pipe-separated
 //! columns a line.
 
-use super::fields::{parse_pipe_line, Kind};
+use super::fields::{parse_pipe_line, Kind, PipeLayout};
 use super::Body;
 
 /// The columns in file order (seed 001).
@@ -19,10 +19,16 @@ pub const USER_COLUMNS: &[(&str, Kind)] = &[
     ("recordtime", Kind::Time),
 ];
 
+/// All 11 are required: the record time is the last one. Columns a future format may add are
+/// kept in `extra_columns`, as for the connection log.
+pub const USER_LAYOUT: PipeLayout = PipeLayout {
+    columns: USER_COLUMNS,
+    min_fields: USER_COLUMNS.len(),
+    allow_extra: true,
+};
+
 pub fn parse(line: &str) -> Body<'_> {
-    // All 11 are required: the record time is the last one. Columns a future format may add are
-    // kept in `extra_columns`, as for the connection log.
-    parse_pipe_line(line, USER_COLUMNS, USER_COLUMNS.len(), true)
+    parse_pipe_line(line, &USER_LAYOUT)
 }
 
 #[cfg(test)]

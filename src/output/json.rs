@@ -6,6 +6,13 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most values are a few bytes with nothing to escape: checked a word at a time, the last
+    // few bytes padded with spaces to a word, and copied at once.
+    if bytes.len() <= 32 && !any_needs_escape(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -28,6 +35,22 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether any byte of `bytes` needs escaping, checked eight at a time.
+#[inline]
+fn any_needs_escape(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let mut found = false;
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        found |= needs_escape_word(u64::from_le_bytes(w));
+    }
+    let tail = words.remainder();
+    let mut w = [b' '; 8];
+    w[..tail.len()].copy_from_slice(tail);
+    found | needs_escape_word(u64::from_le_bytes(w))
 }
 
 /// The length `write_str` would append for `s`.
@@ -116,6 +139,12 @@ mod tests {
             "\"\"\"\"\"\"\"\"\"\"",
             "abcdefg\n",
             "abcdefgh\u{0}",
+            "x",
+            "\"",
+            "thirty-one bytes, a quote last\"",
+            "thirty-two bytes and a backslash\\",
+            "thirty-three bytes and a new line\n",
+            "\u{7f} delete is no control in JSON",
         ] {
             assert_eq!(json(s), serde_json::to_string(s).unwrap(), "{s:?}");
             assert_eq!(escaped_len(s), json(s).len());

@@ -11,7 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::key::LogFileName;
-use crate::logs::{Body, Columns, Kind, LogType, Record, Value};
+use crate::logs::{extra_columns, Body, Columns, Kind, LogType, Record, TypedLine, Value};
 pub use id::{hex32, RecordIds};
 use json::{write_int, write_opt_str, write_str};
 pub use log_event::LogEventOrigin;
@@ -31,6 +31,9 @@ pub struct Provenance {
     /// The log type's column table, and `,"name":` for each of its columns, built once.
     table: &'static [(&'static str, Kind)],
     keys: Vec<Box<[u8]>>,
+    /// The same keys for [`ColumnWriter`], the first without its comma, each padded to a
+    /// block copied whole; `None` if a key does not fit one.
+    key_blocks: Option<Box<[KeyBlock]>>,
     /// The same provenance as the OCSF writer puts it.
     ocsf: ocsf::FileParts,
     /// `source` ends with the record's line (files); a log event's source ends with its id,
@@ -66,15 +69,17 @@ impl Provenance {
         write_str(&mut head, key);
         head.extend_from_slice(b",\"line\":");
         let table = log_type.columns();
-        let keys = table
+        let keys: Vec<Box<[u8]>> = table
             .iter()
             .map(|(name, _)| format!(",\"{name}\":").into_bytes().into_boxed_slice())
             .collect();
+        let key_blocks = KeyBlock::all(&keys);
         Provenance {
             head,
             ids: RecordIds::for_object(bucket, key),
             table,
             keys,
+            key_blocks,
             ocsf: ocsf::FileParts::new(log_type, name, bucket, key),
             line_in_source: true,
             log_events: None,
@@ -97,13 +102,113 @@ impl Provenance {
     }
 
     fn write_tail(&self, out: &mut Vec<u8>, record: &Record<'_>) {
+        self.write_tail_at(out, record.line, record.ordinal, record.read_cut);
+    }
+
+    fn write_tail_at(&self, out: &mut Vec<u8>, line: u64, ordinal: u64, read_cut: bool) {
         out.extend_from_slice(&self.head);
         if self.line_in_source {
-            write_int(out, record.line as i64);
+            write_int(out, line as i64);
         }
         out.extend_from_slice(b"},\"id\":\"");
-        self.write_id(out, record);
+        out.extend_from_slice(&self.record_id(ordinal));
+        if read_cut {
+            out.extend_from_slice(CUT_ID_SUFFIX.as_bytes());
+        }
         out.extend_from_slice(b"\"}");
+    }
+
+    /// Starts a `raw` record of the columns of `names` in `out`, to be written as they are
+    /// typed; `None` when this provenance is for another column table.
+    pub fn begin_columns(
+        &self,
+        out: &mut Vec<u8>,
+        names: &'static [(&'static str, Kind)],
+    ) -> Option<ColumnWriter<'_>> {
+        let keys = self.key_blocks.as_deref()?;
+        if !std::ptr::eq(names, self.table) {
+            return None;
+        }
+        let start = out.len();
+        out.push(b'{');
+        Some(ColumnWriter {
+            provenance: self,
+            keys,
+            start,
+        })
+    }
+}
+
+/// A column's key (`,"name":`) in a block of fixed size: appended by copying the whole block
+/// and cutting back to the key, which takes a few moves where a copy of the key's own length
+/// is a call to `memcpy` (callgrind: about 15 instructions less a column).
+#[derive(Debug, Clone)]
+struct KeyBlock {
+    bytes: [u8; KeyBlock::SIZE],
+    len: usize,
+}
+
+impl KeyBlock {
+    const SIZE: usize = 32;
+
+    /// Blocks for `keys`, the first without its comma; `None` if one is longer than a block.
+    fn all(keys: &[Box<[u8]>]) -> Option<Box<[KeyBlock]>> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let key = &key[usize::from(i == 0)..];
+                let mut bytes = [0; KeyBlock::SIZE];
+                bytes.get_mut(..key.len())?.copy_from_slice(key);
+                Some(KeyBlock {
+                    bytes,
+                    len: key.len(),
+                })
+            })
+            .collect()
+    }
+
+    #[inline(always)]
+    fn append_to(&self, out: &mut Vec<u8>) {
+        let end = out.len() + self.len;
+        out.extend_from_slice(&self.bytes);
+        out.truncate(end);
+    }
+}
+
+/// A `raw` record written while its columns are typed
+/// ([`crate::logs::Split::type_columns`]), from [`Provenance::begin_columns`]: the same bytes
+/// [`write_record`] writes for the record.
+pub struct ColumnWriter<'p> {
+    provenance: &'p Provenance,
+    keys: &'p [KeyBlock],
+    /// Where the record starts in the output.
+    start: usize,
+}
+
+impl ColumnWriter<'_> {
+    /// Appends the column at `at`, the one after the last appended.
+    #[inline(always)]
+    pub fn column(&self, out: &mut Vec<u8>, at: usize, value: &Value<'_>) {
+        if let Some(key) = self.keys.get(at) {
+            key.append_to(out);
+        }
+        write_value(out, value);
+    }
+
+    /// Ends the record: the columns not handed out (null), then the rest of the record.
+    pub fn finish(self, out: &mut Vec<u8>, line: &TypedLine<'_>) {
+        for at in line.columns..line.names.len() {
+            self.column(out, at, &Value::Null);
+        }
+        write_extra(out, line.extra);
+        write_flags(out, line.invalid_utf8, line.truncated, false);
+        self.provenance
+            .write_tail_at(out, line.line, line.ordinal, line.read_cut);
+    }
+
+    /// Takes back what was written of the record.
+    pub fn cancel(self, out: &mut Vec<u8>) {
+        out.truncate(self.start);
     }
 }
 
@@ -153,15 +258,7 @@ fn write_record_part(
             write_whole(out, record);
         }
     }
-    if record.invalid_utf8 {
-        out.extend_from_slice(b",\"invalid_utf8\":true");
-    }
-    if record.truncated {
-        out.extend_from_slice(b",\"truncated\":true");
-    }
-    if record.redacted {
-        out.extend_from_slice(b",\"redacted\":true");
-    }
+    write_flags(out, record.invalid_utf8, record.truncated, record.redacted);
     if let Some(p) = part {
         out.extend_from_slice(b",\"part\":");
         write_int(out, p.part as i64);
@@ -169,6 +266,18 @@ fn write_record_part(
         write_int(out, p.parts as i64);
     }
     provenance.write_tail(out, record);
+}
+
+fn write_flags(out: &mut Vec<u8>, invalid_utf8: bool, truncated: bool, redacted: bool) {
+    if invalid_utf8 {
+        out.extend_from_slice(b",\"invalid_utf8\":true");
+    }
+    if truncated {
+        out.extend_from_slice(b",\"truncated\":true");
+    }
+    if redacted {
+        out.extend_from_slice(b",\"redacted\":true");
+    }
 }
 
 /// Writes the columns; `split_text` replaces the value of the largest text column.
@@ -197,9 +306,14 @@ fn write_columns(
             false => write_value(out, value),
         }
     }
-    if columns.extra.is_some() {
+    write_extra(out, columns.extra);
+}
+
+/// `,"extra_columns":[…]` when there are columns past the known ones.
+fn write_extra(out: &mut Vec<u8>, extra: Option<&str>) {
+    if extra.is_some() {
         out.extend_from_slice(b",\"extra_columns\":[");
-        for (i, column) in columns.extra_columns().enumerate() {
+        for (i, column) in extra_columns(extra).enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -210,7 +324,7 @@ fn write_columns(
 }
 
 /// Appends one typed value as JSON.
-#[inline]
+#[inline(always)]
 fn write_value(out: &mut Vec<u8>, value: &Value<'_>) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),

@@ -1,6 +1,8 @@
 //! Typing and rendering on worker threads, in order. What depends on the records before a record
 //! (lines, ordinals, runs of control bytes: [`Parser::next_split`]) stays on the calling thread,
-//! which copies the split records into batches and hands them to the workers in turn; each
+//! which copies the split records into batches and hands each to the worker with the fewest
+//! batches not yet rendered (on a shared machine one worker's core is busier than another's:
+//! handing out in turn would leave the other idle while the batch to emit next waits); each
 //! worker types, redacts, counts and renders a whole batch, and the calling thread emits the
 //! batches' lines in the order it handed them out. The lines are those of one thread doing it
 //! all, byte for byte: only where the typing runs changes.
@@ -13,14 +15,18 @@
 //! emitted it is typed and rendered here, from the parser's buffer, its lines emitted one by
 //! one as one thread does it, so it costs no more memory than before the workers.
 
+use std::cell::{Cell, RefCell};
 use std::io::{self, Read};
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread;
 
 use super::{render, Counts, Spec, Stopped, RENDER_BUFFER};
-use crate::logs::{Parser, Split};
-use crate::redact::redact_record;
+use crate::logs::{time_column, Parser, Split, Value};
+use crate::output::Format;
+use crate::redact::{redact_record, redacts_columns};
 
 /// Text a batch is closed at: a few thousand short records, so handing batches between threads
 /// costs next to nothing per record.
@@ -99,6 +105,8 @@ pub(super) fn run<R: Read>(
             let (done_tx, done) = mpsc::sync_channel::<(Batch, Lines)>(BATCHES_IN_FLIGHT);
             let provenance = spec.provenance.clone();
             let (input, output, max_line) = (spec.input, spec.output, spec.max_line);
+            let rendered = Arc::new(AtomicUsize::new(0));
+            let counter = rendered.clone();
             let handle = scope.spawn(move || {
                 let spec = Spec {
                     input,
@@ -106,26 +114,43 @@ pub(super) fn run<R: Read>(
                     provenance: &provenance,
                     max_line,
                 };
-                work(&spec, &batches_rx, &done_tx);
+                work(&spec, &batches_rx, &done_tx, &counter);
             });
-            lanes.push((batches, done, handle));
+            lanes.push(Lane {
+                batches,
+                done,
+                handle,
+                handed: Cell::new(0),
+                rendered,
+            });
         }
         let mut order = Order::default();
         let mut counts = Counts::default();
-        let hand = |n: usize, batch| {
-            let (batches, _, _) = &lanes[n % workers];
-            batches.send(batch).map_err(|_| worker_gone())
+        // The worker each batch in flight went to, in order.
+        let went_to = RefCell::new(std::collections::VecDeque::with_capacity(BATCHES_IN_FLIGHT));
+        let hand = |_: usize, batch| {
+            // To the worker with the fewest batches not yet rendered: one whose core is less
+            // busy gets ahead, and takes more, rather than leave its core idle while the
+            // batch to emit next waits behind another's.
+            let at = (0..workers)
+                .min_by_key(|&i| lanes[i].unrendered())
+                .unwrap_or(0);
+            let lane = &lanes[at];
+            lane.batches.send(batch).map_err(|_| worker_gone())?;
+            lane.handed.set(lane.handed.get() + 1);
+            went_to.borrow_mut().push_back(at);
+            Ok(())
         };
-        let take = |n: usize| {
-            let (_, done, _) = &lanes[n % workers];
-            done.recv().map_err(|_| worker_gone())
+        let take = |_: usize| {
+            let at = went_to.borrow_mut().pop_front().ok_or_else(worker_gone)?;
+            lanes[at].done.recv().map_err(|_| worker_gone())
         };
         let mut result = order.drive(parser, spec, &mut counts, &mut emit, hand, take);
         // Closing the channels ends the workers; a panic in one is this object's error.
         let mut panicked = false;
-        for (batches, done, handle) in lanes {
-            drop((batches, done));
-            panicked |= handle.join().is_err();
+        for lane in lanes {
+            drop((lane.batches, lane.done));
+            panicked |= lane.handle.join().is_err();
         }
         if panicked {
             result = Err(Stopped::Read(io::Error::other("a parsing thread panicked")));
@@ -134,6 +159,22 @@ pub(super) fn run<R: Read>(
         counts.text_bytes = parser.bytes_read();
         (counts, result)
     })
+}
+
+/// A worker thread and its channels.
+struct Lane<'s> {
+    batches: SyncSender<(Batch, Lines)>,
+    done: Receiver<(Batch, Lines)>,
+    handle: thread::ScopedJoinHandle<'s, ()>,
+    /// Batches handed to it, and (counted by the worker) rendered.
+    handed: Cell<usize>,
+    rendered: Arc<AtomicUsize>,
+}
+
+impl Lane<'_> {
+    fn unrendered(&self) -> usize {
+        (self.handed.get()).saturating_sub(self.rendered.load(Ordering::Relaxed))
+    }
 }
 
 fn worker_gone() -> Stopped {
@@ -352,10 +393,16 @@ impl Big {
 }
 
 /// A worker: types, redacts, counts and renders each batch it is handed, and hands it back.
-fn work(spec: &Spec<'_>, batches: &Receiver<(Batch, Lines)>, done: &SyncSender<(Batch, Lines)>) {
+fn work(
+    spec: &Spec<'_>,
+    batches: &Receiver<(Batch, Lines)>,
+    done: &SyncSender<(Batch, Lines)>,
+    rendered: &AtomicUsize,
+) {
     let mut scratch = Scratch::default();
     for (batch, mut lines) in batches {
         render_batch(&batch, batch.splits.len(), spec, &mut lines, &mut scratch);
+        rendered.fetch_add(1, Ordering::Relaxed);
         if done.send((batch, lines)).is_err() {
             return; // the calling thread stopped
         }
@@ -387,46 +434,96 @@ fn render_batch(
         record: buf,
     } = scratch;
     for (split, range) in batch.splits.iter().take(records) {
-        let record = split.record(&batch.text[range.clone()], text);
-        let record = if spec.output.redact {
-            redact_record(record, redacted)
-        } else {
-            record
-        };
-        lines.counts.count(&record);
+        let bytes = &batch.text[range.clone()];
         // Rendered in place, the common case. A record over the line limit is taken back and
         // split into parts through `buf`, and one whose text alone could be (escaping grows
         // text up to sixfold) goes there at once, never rendered whole.
-        let start = lines.bytes.len();
-        let small = spec.max_line.is_none_or(|max| range.len() <= max / 8);
-        if small {
-            spec.output
-                .format
-                .write_record(&mut lines.bytes, &record, spec.provenance);
+        let small = spec.max_line.is_none_or(|max| bytes.len() <= max / 8);
+        if !(small && write_typed(split, bytes, spec, lines, text)) {
+            let record = split.record(bytes, text);
+            let record = if spec.output.redact {
+                redact_record(record, redacted)
+            } else {
+                record
+            };
+            lines.counts.count(&record);
+            let start = lines.bytes.len();
+            if small {
+                spec.output
+                    .format
+                    .write_record(&mut lines.bytes, &record, spec.provenance);
+            }
+            if !small
+                || spec
+                    .max_line
+                    .is_some_and(|max| lines.bytes.len() - start > max)
+            {
+                lines.bytes.truncate(start);
+                let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
+                render(&record, spec, buf, &mut lines.counts, &mut |line| {
+                    bytes.extend_from_slice(line);
+                    ends.push(bytes.len());
+                    bytes.push(b'\n');
+                    true
+                });
+            } else {
+                lines.ends.push(lines.bytes.len());
+                lines.bytes.push(b'\n');
+            }
+            lines.records.push(lines.ends.len());
         }
-        if !small
-            || spec
-                .max_line
-                .is_some_and(|max| lines.bytes.len() - start > max)
-        {
-            lines.bytes.truncate(start);
-            let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
-            render(&record, spec, buf, &mut lines.counts, &mut |line| {
-                bytes.extend_from_slice(line);
-                ends.push(bytes.len());
-                bytes.push(b'\n');
-                true
-            });
-        } else {
-            lines.ends.push(lines.bytes.len());
-            lines.bytes.push(b'\n');
-        }
-        lines.records.push(lines.ends.len());
         // One huge record must not hold its memory for the rest of the object.
         crate::logs::release(buf, RENDER_BUFFER);
         crate::logs::release(text, crate::logs::MAX_RAW_BYTES);
         crate::logs::release(redacted, crate::logs::MAX_RAW_BYTES);
     }
+}
+
+/// Types and writes a whole line of a pipe log, `raw`, straight into `lines` as its columns
+/// are typed (no record in between): the same line and counts as the way through
+/// [`Split::record`], which is taken (`false`, `lines` as it was) for every other record, a
+/// line that does not type (its `parse_error`), and a line over the line limit.
+fn write_typed(
+    split: &Split,
+    text: &[u8],
+    spec: &Spec<'_>,
+    lines: &mut Lines,
+    scratch: &mut String,
+) -> bool {
+    if spec.output.format != Format::Raw || (spec.output.redact && redacts_columns(split.log_type))
+    {
+        return false;
+    }
+    let names = split.log_type.columns();
+    let out = &mut lines.bytes;
+    let start = out.len();
+    let Some(writer) = spec.provenance.begin_columns(out, names) else {
+        return false;
+    };
+    let time_at = time_column(names);
+    let mut time = None;
+    let typed = split.type_columns(text, scratch, |at, value| {
+        if Some(at) == time_at {
+            if let Value::Time(t) = value {
+                time = Some(t);
+            }
+        }
+        writer.column(out, at, &value);
+    });
+    let Some(typed) = typed else {
+        writer.cancel(out);
+        return false;
+    };
+    writer.finish(out, &typed);
+    if spec.max_line.is_some_and(|max| out.len() - start > max) {
+        out.truncate(start);
+        return false;
+    }
+    lines.ends.push(out.len());
+    out.push(b'\n');
+    lines.records.push(lines.ends.len());
+    lines.counts.count_columns(typed.line, time);
+    true
 }
 
 /// [`run`] without threads: each batch typed and rendered here, then emitted.
@@ -473,6 +570,24 @@ mod tests {
 
     const USER: &str =
         "1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Thu, 3 Dec 2020 10:18:38:416";
+    /// Pipe-log lines for the user and the connection log, good and bad.
+    const PIPE_LINES: &[&[u8]] = &[
+        b"x1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Thu, 3 Dec 2020 10:18:38:416",
+        b"1|rdsdb | |alter |1|1|1|infinity|14872|99999999999999999999|Thu, 3 Dec 2020 10:18:38:416",
+        b"1|rdsdb | |alter |7|1|1||14872|1061|Thu, 3 Dec 2020 10:18:38:416",
+        b"1|rdsdb | |alter |1|1|1||14872|1061|Thu, 33 Dec 2020 10:18:38:416",
+        b"1|rdsdb | |alter |1|1|1||14872|1061|",
+        b"1|rdsdb | |alter |1|1|1",
+        b"1|rdsdb | |alter |1|1|1||14872|1061|Thu, 3 Dec 2020 10:18:38:416|new |col|",
+        b"1|r\xe9db | |alter |1|1|1||14872|1061|Thu, 3 Dec 2020 10:18:38:416",
+        b"authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | |",
+        b"initiating session |Tue, 8 Dec 2020 20:01:55:177|::ffff:10.0.0.1 |5439 |5108|dev |rdsdb |password |0|TLSv1.2 |ECDHE |1500| | | |psql |Linux 5.4 |libpq 13 |none |0|da9e|zstd |more| extra |",
+        b"authenticated |Mon, 7 Dec 2020 25:01:55:177|[local] | |5108|",
+        b"authenticated |Mon, 7 Dec 2020 20:01:55:177|[local] |port |5108|",
+        b"authenticated ",
+        b"|",
+        b"",
+    ];
     const HEADER: &str =
         "'2020-12-08T22:00:03Z UTC [ db=dev user=rdsdb pid=685 userid=1 xid=245578 ]' LOG: ";
 
@@ -487,6 +602,12 @@ mod tests {
                 (_, 6) => text.extend_from_slice(b"\x01\x02\x03\n\n"),
                 (_, 7) => text.extend_from_slice(b"caf\xe9 \xff\n"),
                 (_, 8) => text.extend_from_slice(&vec![b'x'; 3000]),
+                // Lines of the pipe logs that do not type: each column's error, too few and
+                // too many columns, extra columns, non-UTF-8 in a column.
+                (LogType::ConnectionLog | LogType::UserLog, _) if i % 13 == 1 => {
+                    text.extend_from_slice(PIPE_LINES[(i / 13) % PIPE_LINES.len()]);
+                    text.push(b'\n');
+                }
                 (LogType::UserActivityLog, _) => {
                     text.extend_from_slice(HEADER.as_bytes());
                     text.extend_from_slice(
