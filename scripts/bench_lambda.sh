@@ -36,7 +36,7 @@ event=.bench/big-event.json
 $PY -c "import json,sys; print(json.dumps({'Records':[{'eventSource':'aws:s3','eventName':'ObjectCreated:Put','s3':{'bucket':{'name':'audit-bucket'},'object':{'key':sys.argv[1].replace(':','%3A')}}}]}))" "$key" >"$event"
 
 export AWS_ENDPOINT_URL=$endpoint AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=b AWS_SECRET_ACCESS_KEY=b AUDIT_BUCKET=audit-bucket
-parse=$(python3 scripts/measure.py 1 -- "$bin" parse "$big")
+parse=$(python3 scripts/measure.py 3 -- "$bin" parse "$big")
 for mode in packed unpacked; do
   pack=$([ $mode = packed ] && echo true || echo false)
   DELIVERY_STREAM=$mode PACK_RECORDS=$pack /usr/bin/time -f "TIME %e %U %S %M" \
