@@ -551,3 +551,59 @@ async fn an_empty_input_makes_no_call() {
     assert_eq!(stats, SinkStats::default());
     assert!(firehose.requests().is_empty());
 }
+
+/// Runs of NDJSON, as the forwarder hands them over.
+async fn send_runs(
+    mut sink: FirehoseSink,
+    lines: &[Vec<u8>],
+    run_bytes: usize,
+) -> Result<(SinkStats, usize), SinkError> {
+    let text: Vec<u8> = lines
+        .iter()
+        .flat_map(|l| [l.as_slice(), b"\n"].concat())
+        .collect();
+    let mut handed_back = 0;
+    let mut start = 0;
+    while start < text.len() {
+        let limit = (start + run_bytes).min(text.len());
+        let end = text[start..limit]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(limit, |i| start + i + 1);
+        let mut at = start;
+        while at < end {
+            let taken = sink.send_run(&text[at..end]).await?;
+            assert!(taken > 0);
+            at += taken;
+            if at < end {
+                handed_back += 1;
+            }
+        }
+        start = end;
+    }
+    Ok((sink.finish().await?, handed_back))
+}
+
+#[tokio::test]
+async fn runs_of_lines_make_the_same_calls_as_lines_one_by_one() {
+    let input = lines(2_345, 120);
+    for pack in [true, false] {
+        let one_by_one = FakeFirehose::new(vec![Reply::FailEntries(vec![0, 7])]);
+        let expected = send_all(one_by_one.sink(pack, 5), &input).await.unwrap();
+        let in_runs = FakeFirehose::new(vec![Reply::FailEntries(vec![0, 7])]);
+        let (stats, handed_back) = send_runs(in_runs.sink(pack, 5), &input, 64 * 1024)
+            .await
+            .unwrap();
+        assert_eq!(stats, expected, "pack={pack}");
+        let records = |f: &FakeFirehose| -> Vec<Vec<Vec<u8>>> {
+            f.requests().into_iter().map(|r| r.records).collect()
+        };
+        assert_eq!(records(&in_runs), records(&one_by_one), "pack={pack}");
+        in_runs.assert_each_line_accepted_once(&input);
+        if !pack {
+            // Five calls of 500 records: each call after the first waits for the one before,
+            // and the run hands back there, mid-run, so the caller can check its deadline.
+            assert!(handed_back >= 3, "{handed_back}");
+        }
+    }
+}

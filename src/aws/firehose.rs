@@ -197,6 +197,22 @@ impl Sink for FirehoseSink {
         Ok(())
     }
 
+    async fn send_run(&mut self, run: &[u8]) -> Result<usize, SinkError> {
+        let mut taken = 0;
+        while taken < run.len() {
+            let (bytes, batch) = self.packer.push_run(&run[taken..])?;
+            taken += bytes;
+            if let Some(batch) = batch {
+                let before = self.accepted;
+                self.dispatch(batch).await?;
+                if self.accepted != before {
+                    break;
+                }
+            }
+        }
+        Ok(taken)
+    }
+
     async fn finish(mut self) -> Result<SinkStats, SinkError> {
         let (batches, mut stats) = self.packer.finish();
         for batch in batches {

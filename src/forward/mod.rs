@@ -98,6 +98,7 @@ impl Lines {
         self.bytes.is_empty()
     }
 
+    #[cfg(test)]
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
         let mut start = 0;
         memchr::memchr_iter(b'\n', &self.bytes).map(move |end| {
@@ -415,8 +416,12 @@ async fn send_all<S: Sink>(
     mut sink: S,
 ) -> Result<SinkStats, SinkError> {
     while let Some(batch) = lines.recv().await {
-        for line in batch.iter() {
-            sink.send(line).await?;
+        let mut start = 0;
+        while start < batch.bytes.len() {
+            start += sink
+                .send_run(&batch.bytes[start..])
+                .await
+                .and_then(resume::took_some)?;
         }
     }
     sink.finish().await

@@ -224,29 +224,34 @@ pub(crate) async fn send_resuming<S: Sink>(
     let mut stopping = false;
     'receive: while let Some(batch) = lines.recv().await {
         let text = batch.bytes.as_slice();
-        // Where the next cut id lies: one search over the batch, not one per line.
-        let mut next_cut = if resume.cut_at.is_none() {
-            cut.find(text)
-        } else {
-            None
-        };
         let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', text) {
-            let line = &text[start..end];
-            start = end + 1;
-            let index = resume.seen;
+        // Lines an earlier attempt had accepted: counted, not sent (only a retry's first
+        // batches have any).
+        while resume.seen < resume.skip && start < text.len() {
+            let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i);
+            start = (end + 1).min(text.len());
             resume.seen += 1;
-            if index < resume.skip {
-                if next_cut.is_some_and(|at| at < end) {
-                    // In a skipped line: look past it.
-                    next_cut = cut.find(&text[start..]).map(|at| at + start);
+        }
+        let rest = &text[start..];
+        if resume.cut_at.is_none() {
+            // The first line to send with a cut id: one search over the rest of the batch.
+            if let Some(at) = cut.find(rest) {
+                let before = memchr::memchr_iter(b'\n', &rest[..at]).count() as u64;
+                resume.cut_at = Some(resume.seen + before);
+            }
+        }
+        // The rest goes in runs: the sink hands back after each call that ended, so progress
+        // is saved and the deadline checked between calls, as line by line.
+        while start < text.len() {
+            let sent = sink.send_run(&text[start..]).await.and_then(took_some);
+            if let Ok(taken) = sent {
+                let run = &text[start..start + taken];
+                resume.seen += memchr::memchr_iter(b'\n', run).count() as u64;
+                if run.last().is_some_and(|&b| b != b'\n') {
+                    resume.seen += 1;
                 }
-                continue;
+                start += taken;
             }
-            if resume.cut_at.is_none() && next_cut.is_some_and(|at| at < end) {
-                resume.cut_at = Some(index);
-            }
-            let sent = sink.send(line).await;
             let accepted = sink.accepted();
             let call_ended = accepted != last;
             if call_ended {
@@ -283,6 +288,15 @@ pub(crate) async fn send_resuming<S: Sink>(
         },
     );
     Ok(stats)
+}
+
+/// A sink's answer to [`Sink::send_run`] on a run that is not empty: at least one line taken.
+pub(super) fn took_some(taken: usize) -> Result<usize, SinkError> {
+    if taken == 0 {
+        Err(SinkError::Internal("the sink took no line of a run".into()))
+    } else {
+        Ok(taken)
+    }
 }
 
 /// `output` as a progress record names it.

@@ -74,6 +74,28 @@ pub trait Sink: Send {
     where
         L: AsRef<[u8]> + Send;
 
+    /// Queues whole lines from the front of `run`, each followed by its newline, and returns the
+    /// bytes taken: all of `run`, or fewer when a call ended meanwhile (when [`Sink::accepted`]
+    /// moved), so the caller can save progress and watch its deadline between calls as it does
+    /// after [`Sink::send`]. The lines are the ones `send` would take one by one, with the same
+    /// limits; the Firehose sink copies runs of them at once.
+    fn send_run(&mut self, run: &[u8]) -> impl Future<Output = Result<usize, SinkError>> + Send {
+        async move {
+            let before = self.accepted();
+            let mut taken = 0;
+            while taken < run.len() {
+                let rest = &run[taken..];
+                let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+                self.send(&rest[..end]).await?;
+                taken += (end + 1).min(rest.len());
+                if self.accepted() != before {
+                    break;
+                }
+            }
+            Ok(taken)
+        }
+    }
+
     /// Sends what is still buffered and waits until every record was accepted (or failed).
     fn finish(self) -> impl Future<Output = Result<SinkStats, SinkError>> + Send
     where
