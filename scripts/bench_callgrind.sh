@@ -18,17 +18,7 @@ shift $(( $# >= 2 ? 2 : 1 ))
 [ "${1:-}" = "--" ] && shift
 case $bin in *perf_parse*) sub=() ;; *) sub=(parse) ;; esac
 
-slices=.bench/slices
-mkdir -p "$slices/corpus" "$slices/short" .bench/callgrind
-slice() { # CORPUS TYPE: the first 8 MB of the corpus file (whole lines), gzip
-  local plain out
-  plain=$(ls .bench/"$1"-64/*_"$2"_*[0-9])
-  out=$slices/$1/$(basename "$plain").gz
-  [ -f "$out" ] || head -c 8000000 "$plain" | sed '$d' | gzip -6 >"$out"
-  echo "$out"
-}
-files=("$(slice corpus connectionlog)" "$(slice corpus userlog)" "$(slice corpus useractivitylog)"
-       "$(slice short useractivitylog)")
+source scripts/slices.sh
 
 echo "| slice | records | Ir all threads | Ir parsing thread | all / record | parsing / record |"
 echo "|---|---|---|---|---|---|"

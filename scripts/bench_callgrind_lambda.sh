@@ -12,17 +12,7 @@ cd "$(dirname "$0")/.."
 
 bin=${1:-target/profiling/redshift-audit-forwarder}
 PY=.venv/bin/python
-slices=.bench/slices
-mkdir -p "$slices/corpus" "$slices/short"
-slice() { # CORPUS TYPE: the first 8 MB of the corpus file (whole lines), gzip
-  local plain out
-  plain=$(ls .bench/"$1"-64/*_"$2"_*[0-9])
-  out=$slices/$1/$(basename "$plain").gz
-  [ -f "$out" ] || head -c 8000000 "$plain" | sed '$d' | gzip -6 >"$out"
-  echo "$out"
-}
-files=("$(slice corpus connectionlog)" "$(slice corpus userlog)" "$(slice corpus useractivitylog)"
-       "$(slice short useractivitylog)")
+source scripts/slices.sh
 
 source scripts/moto.sh .bench/moto-callgrind.log
 export AWS_ENDPOINT_URL=$endpoint AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=b AWS_SECRET_ACCESS_KEY=b \
