@@ -83,19 +83,26 @@ impl Timestamp {
         Ok(Timestamp(b))
     }
 
+    /// The digit at place `i`, if it is one.
+    #[inline]
+    fn digit(&self, i: usize) -> Option<u32> {
+        let d = self.0[i].wrapping_sub(b'0');
+        (d <= 9).then_some(u32::from(d))
+    }
+
+    /// The two-digit number at places `i` and `i + 1`.
+    #[inline]
+    fn two(&self, i: usize) -> Option<u32> {
+        Some(self.digit(i)? * 10 + self.digit(i + 1)?)
+    }
+
     /// [`Timestamp::is_valid`] for the time of day alone (the date known valid).
     fn is_valid_time(&self) -> bool {
-        let b = &self.0;
-        let digit = |i: usize| {
-            let d = b[i].wrapping_sub(b'0');
-            (d <= 9).then_some(u32::from(d))
-        };
-        let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
         let check = || {
-            digit(20)?;
-            digit(21)?;
-            digit(22)?;
-            Some(two(11)? <= 23 && two(14)? <= 59 && two(17)? <= 60)
+            self.digit(20)?;
+            self.digit(21)?;
+            self.digit(22)?;
+            Some(self.two(11)? <= 23 && self.two(14)? <= 59 && self.two(17)? <= 60)
         };
         check() == Some(true)
     }
@@ -103,29 +110,17 @@ impl Timestamp {
     /// Whether every digit place holds a digit and the values are those
     /// [`Timestamp::from_parts`] accepts (for text copied in rather than built from numbers).
     fn is_valid(&self) -> bool {
-        let b = &self.0;
-        let digit = |i: usize| {
-            let d = b[i].wrapping_sub(b'0');
-            (d <= 9).then_some(u32::from(d))
-        };
-        let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
-        let check = || {
-            let year = two(0)? * 100 + two(2)?;
-            let (month, day) = (two(5)?, two(8)?);
-            digit(20)?;
-            digit(21)?;
-            digit(22)?;
+        let date = || {
+            let year = self.two(0)? * 100 + self.two(2)?;
+            let (month, day) = (self.two(5)?, self.two(8)?);
             Some(
                 year >= 1
                     && (1..=12).contains(&month)
                     && day >= 1
-                    && day <= days_in_month(year, month)
-                    && two(11)? <= 23
-                    && two(14)? <= 59
-                    && two(17)? <= 60,
+                    && day <= days_in_month(year, month),
             )
         };
-        check() == Some(true)
+        date() == Some(true) && self.is_valid_time()
     }
 
     fn field(&self, range: std::ops::Range<usize>) -> u32 {
