@@ -620,6 +620,20 @@ mod tests {
         text
     }
 
+    /// The raw format of an audit log, redacted, as `parse` runs it.
+    fn raw_spec<'a>(
+        log_type: LogType,
+        provenance: &'a Provenance,
+        max_line: Option<usize>,
+    ) -> Spec<'a> {
+        Spec {
+            input: Input::AuditLog(log_type),
+            output: Output::default(),
+            provenance,
+            max_line,
+        }
+    }
+
     fn run_with(
         log_type: LogType,
         text: &[u8],
@@ -639,12 +653,7 @@ mod tests {
         stop_after: usize,
     ) -> (Vec<Vec<u8>>, Counts, String) {
         let provenance = Provenance::new(log_type, None, Some("b"), "k");
-        let spec = Spec {
-            input: Input::AuditLog(log_type),
-            output: Output::default(),
-            provenance: &provenance,
-            max_line,
-        };
+        let spec = raw_spec(log_type, &provenance, max_line);
         let mut parser = Parser::with_limit(log_type, text, limit);
         let mut lines = Vec::new();
         let (counts, result) = run(
@@ -675,12 +684,7 @@ mod tests {
         max_line: Option<usize>,
     ) -> (Vec<Vec<u8>>, Counts) {
         let provenance = Provenance::new(log_type, None, Some("b"), "k");
-        let spec = Spec {
-            input: Input::AuditLog(log_type),
-            output: Output::default(),
-            provenance: &provenance,
-            max_line,
-        };
+        let spec = raw_spec(log_type, &provenance, max_line);
         let mut parser = Parser::with_limit(log_type, text, limit);
         let (mut lines, mut counts) = (Vec::new(), Counts::default());
         let (mut buf, mut scratch) = (Vec::new(), String::new());
@@ -789,12 +793,7 @@ mod tests {
         let log_type = LogType::ConnectionLog;
         let text = mixed(log_type, 10_000);
         let provenance = Provenance::new(log_type, None, Some("b"), "k");
-        let spec = Spec {
-            input: Input::AuditLog(log_type),
-            output: Output::default(),
-            provenance: &provenance,
-            max_line: None,
-        };
+        let spec = raw_spec(log_type, &provenance, None);
         let mut outcomes = Vec::new();
         for workers in [0, 2] {
             let mut parser = Parser::new(log_type, CutAfter(io::Cursor::new(text.clone())));

@@ -2,9 +2,9 @@
 //! Firehose adapter itself (calls, retry by index) is `aws::firehose`.
 //!
 //! A sink takes already-serialized NDJSON lines (without their newline) and knows nothing of the
-//! record schema. The handler drives it through the [`Sink`] trait: `send` each line, then
-//! `finish` to flush and wait for everything in flight; the returned [`SinkStats`] feed the
-//! receipt. After any error the sink must be dropped: the object it was sending failed.
+//! record schema. The handler drives it through the [`Sink`] trait: `send` each line (or
+//! `send_run` runs of lines, each with its newline), then `finish` to flush and wait for
+//! everything in flight; the returned [`SinkStats`] feed the receipt. After any error the sink must be dropped: the object it was sending failed.
 //!
 //! Progress: [`Sink::accepted`] is the prefix of the lines sent so far that the destination has
 //! taken, in send order. A Firehose record packs several lines and a call's failed entries are
