@@ -573,8 +573,10 @@ async fn send_runs(
         let mut at = start;
         while at < end {
             let taken = sink.send_run(&text[at..end]).await?;
-            assert!(taken > 0);
-            at += taken;
+            assert!(taken.bytes > 0);
+            let newlines = text[at..at + taken.bytes].iter().filter(|&&b| b == b'\n');
+            assert_eq!(taken.lines, newlines.count() as u64);
+            at += taken.bytes;
             if at < end {
                 handed_back += 1;
             }

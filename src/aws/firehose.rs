@@ -28,7 +28,7 @@ use super::put_body::PutBody;
 use super::retry;
 use crate::sink::pack::{Batch, Packer};
 use crate::sink::{
-    Accepted, Sink, SinkError, SinkStats, BASE_DELAY, MAX_ATTEMPTS, MAX_DELAY, MAX_IN_FLIGHT,
+    Accepted, Sink, SinkError, SinkStats, Taken, BASE_DELAY, MAX_ATTEMPTS, MAX_DELAY, MAX_IN_FLIGHT,
 };
 
 /// How often and how patiently a batch is re-sent.
@@ -197,11 +197,12 @@ impl Sink for FirehoseSink {
         Ok(())
     }
 
-    async fn send_run(&mut self, run: &[u8]) -> Result<usize, SinkError> {
-        let mut taken = 0;
-        while taken < run.len() {
-            let (bytes, batch) = self.packer.push_run(&run[taken..])?;
-            taken += bytes;
+    async fn send_run(&mut self, run: &[u8]) -> Result<Taken, SinkError> {
+        let mut taken = Taken::default();
+        while taken.bytes < run.len() {
+            let (more, batch) = self.packer.push_run(&run[taken.bytes..])?;
+            taken.bytes += more.bytes;
+            taken.lines += more.lines;
             if let Some(batch) = batch {
                 let before = self.accepted;
                 self.dispatch(batch).await?;

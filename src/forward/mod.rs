@@ -421,7 +421,8 @@ async fn send_all<S: Sink>(
             start += sink
                 .send_run(&batch.bytes[start..])
                 .await
-                .and_then(resume::took_some)?;
+                .and_then(resume::took_some)?
+                .bytes;
         }
     }
     sink.finish().await

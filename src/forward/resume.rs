@@ -44,7 +44,7 @@ use crate::ledger::{
 };
 use crate::pipeline::Output;
 use crate::ports::{Clock, Fetch, ObjectRef, StateError};
-use crate::sink::{Accepted, Sink, SinkError, SinkStats};
+use crate::sink::{Accepted, Sink, SinkError, SinkStats, Taken};
 use crate::time::rfc3339_ms;
 
 /// Most time kept before the Lambda deadline when an object is sent live: the call in flight
@@ -245,12 +245,8 @@ pub(crate) async fn send_resuming<S: Sink>(
         while start < text.len() {
             let sent = sink.send_run(&text[start..]).await.and_then(took_some);
             if let Ok(taken) = sent {
-                let run = &text[start..start + taken];
-                resume.seen += memchr::memchr_iter(b'\n', run).count() as u64;
-                if run.last().is_some_and(|&b| b != b'\n') {
-                    resume.seen += 1;
-                }
-                start += taken;
+                resume.seen += taken.lines;
+                start += taken.bytes;
             }
             let accepted = sink.accepted();
             let call_ended = accepted != last;
@@ -291,8 +287,8 @@ pub(crate) async fn send_resuming<S: Sink>(
 }
 
 /// A sink's answer to [`Sink::send_run`] on a run that is not empty: at least one line taken.
-pub(super) fn took_some(taken: usize) -> Result<usize, SinkError> {
-    if taken == 0 {
+pub(super) fn took_some(taken: Taken) -> Result<Taken, SinkError> {
+    if taken.bytes == 0 {
         Err(SinkError::Internal("the sink took no line of a run".into()))
     } else {
         Ok(taken)

@@ -74,20 +74,21 @@ pub trait Sink: Send {
     where
         L: AsRef<[u8]> + Send;
 
-    /// Queues whole lines from the front of `run`, each followed by its newline, and returns the
-    /// bytes taken: all of `run`, or fewer when a call ended meanwhile (when [`Sink::accepted`]
+    /// Queues whole lines from the front of `run`, each followed by its newline, and says what
+    /// it took: all of `run`, or less when a call ended meanwhile (when [`Sink::accepted`]
     /// moved), so the caller can save progress and watch its deadline between calls as it does
     /// after [`Sink::send`]. The lines are the ones `send` would take one by one, with the same
     /// limits; the Firehose sink copies runs of them at once.
-    fn send_run(&mut self, run: &[u8]) -> impl Future<Output = Result<usize, SinkError>> + Send {
+    fn send_run(&mut self, run: &[u8]) -> impl Future<Output = Result<Taken, SinkError>> + Send {
         async move {
             let before = self.accepted();
-            let mut taken = 0;
-            while taken < run.len() {
-                let rest = &run[taken..];
+            let mut taken = Taken::default();
+            while taken.bytes < run.len() {
+                let rest = &run[taken.bytes..];
                 let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
                 self.send(&rest[..end]).await?;
-                taken += (end + 1).min(rest.len());
+                taken.bytes += (end + 1).min(rest.len());
+                taken.lines += 1;
                 if self.accepted() != before {
                     break;
                 }
@@ -122,6 +123,13 @@ pub trait Sink: Send {
             Ok((stats, accepted))
         }
     }
+}
+
+/// What [`Sink::send_run`] took from the front of a run: bytes (newlines included) and lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Taken {
+    pub bytes: usize,
+    pub lines: u64,
 }
 
 /// A prefix of the lines sent that the destination accepted: how many, and their bytes

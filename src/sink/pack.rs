@@ -1,7 +1,7 @@
 //! Lines into Firehose records and records into PutRecordBatch-sized batches, within every limit.
 
 use super::{
-    billed_bytes, SinkError, SinkStats, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES,
+    billed_bytes, SinkError, SinkStats, Taken, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_RECORD_BYTES,
 };
 
 /// Records ready for one PutRecordBatch call: at most [`MAX_BATCH_RECORDS`] records and
@@ -81,13 +81,13 @@ impl Packer {
     }
 
     /// Adds whole lines from the front of `run` (each followed by its newline) until one
-    /// completes a batch or the run ends; returns the bytes taken and the batch. The records and
+    /// completes a batch or the run ends; returns what it took and the batch. The records and
     /// batches are exactly those [`Packer::push`] makes line by line: lines that fit the open
     /// record go in with one copy, every other line goes through `push`.
-    pub(crate) fn push_run(&mut self, run: &[u8]) -> Result<(usize, Option<Batch>), SinkError> {
-        let mut taken = 0;
-        while taken < run.len() {
-            let rest = &run[taken..];
+    pub(crate) fn push_run(&mut self, run: &[u8]) -> Result<(Taken, Option<Batch>), SinkError> {
+        let mut taken = Taken::default();
+        while taken.bytes < run.len() {
+            let rest = &run[taken.bytes..];
             if self.pack && !self.open.is_empty() {
                 // The record's room does not change while it grows: the lines that fit are
                 // the longest run of whole lines within it.
@@ -100,13 +100,15 @@ impl Packer {
                     self.open.extend_from_slice(chunk);
                     self.open_lines += lines;
                     self.stats.lines += lines;
-                    taken += fit;
+                    taken.bytes += fit;
+                    taken.lines += lines;
                     continue;
                 }
             }
             let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
             let batch = self.push(&rest[..end])?;
-            taken += (end + 1).min(rest.len());
+            taken.bytes += (end + 1).min(rest.len());
+            taken.lines += 1;
             if batch.is_some() {
                 return Ok((taken, batch));
             }
@@ -402,8 +404,10 @@ mod tests {
             let mut at = start;
             while at < end {
                 let (taken, batch) = packer.push_run(&text[at..end]).expect("lines fit");
-                assert!(taken > 0);
-                at += taken;
+                assert!(taken.bytes > 0);
+                let newlines = text[at..at + taken.bytes].iter().filter(|&&b| b == b'\n');
+                assert_eq!(taken.lines, newlines.count() as u64);
+                at += taken.bytes;
                 if let Some(batch) = batch {
                     batches.push(batch);
                     // A batch ends the run's turn: the caller may stop there.
@@ -452,10 +456,25 @@ mod tests {
         let text = b"123456789\n".repeat(600);
         let mut packer = Packer::new(false);
         let (taken, batch) = packer.push_run(&text).expect("fits");
-        assert_eq!(taken, 501 * 10);
+        assert_eq!(
+            taken,
+            Taken {
+                bytes: 501 * 10,
+                lines: 501
+            }
+        );
         assert_eq!(batch.expect("a batch").records.len(), MAX_BATCH_RECORDS);
         let (taken, batch) = packer.push_run(&text[501 * 10..]).expect("fits");
-        assert_eq!((taken, batch), (99 * 10, None));
+        assert_eq!(
+            (taken, batch),
+            (
+                Taken {
+                    bytes: 99 * 10,
+                    lines: 99
+                },
+                None
+            )
+        );
         // A line too long for a record is refused, as by `push`.
         let mut long = vec![b'x'; MAX_LINE_BYTES + 1];
         long.push(b'\n');
