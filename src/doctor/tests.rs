@@ -3,9 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::state::probe_state;
 use super::*;
 use crate::events::{parse_invocation, Filter, Invocation};
 use crate::ports::memory::{ManualClock, MemoryBucket, MemoryStore};
+use crate::ports::ObjectRef;
 use crate::ports::{
     BoxFuture, BucketFacts, Identity, Inspect, InspectError, NotificationTarget, Notifications,
     StreamFacts,
