@@ -10,7 +10,9 @@ use super::time::parse_iso_seconds;
 use super::{Body, Columns, Value, MAX_COLUMNS};
 
 /// The columns, in the order the seed lists them.
-pub const ACTIVITY_COLUMNS: &[(&str, Kind)] = &[
+/// A `static`, not a `const`: one address, which `time_column` and the OCSF mapping compare
+/// tables by (a `const` may be copied into each codegen unit that uses it).
+pub static ACTIVITY_COLUMNS: &[(&str, Kind)] = &[
     ("recordtime", Kind::Time),
     ("db", Kind::Text),
     ("user", Kind::Text),

@@ -5,7 +5,9 @@ use super::fields::{parse_pipe_line, Kind, PipeLayout};
 use super::Body;
 
 /// The columns in file order (seed 002 lists all 22; older files stop earlier).
-pub const CONNECTION_COLUMNS: &[(&str, Kind)] = &[
+/// A `static`, not a `const`: one address, which `time_column` and the OCSF mapping compare
+/// tables by (a `const` may be copied into each codegen unit that uses it).
+pub static CONNECTION_COLUMNS: &[(&str, Kind)] = &[
     ("event", Kind::Text),
     ("recordtime", Kind::Time),
     ("remotehost", Kind::Text),
@@ -31,7 +33,7 @@ pub const CONNECTION_COLUMNS: &[(&str, Kind)] = &[
 ];
 
 /// At least the event and its time make a record; later columns may be absent.
-pub const CONNECTION_LAYOUT: PipeLayout = PipeLayout {
+pub static CONNECTION_LAYOUT: PipeLayout = PipeLayout {
     columns: CONNECTION_COLUMNS,
     min_fields: 2,
     allow_extra: true,

@@ -2,6 +2,7 @@
 //! single line.
 
 use super::*;
+use std::io::{self, Read};
 
 /// (line, ordinal, parse error?, truncated, invalid_utf8, text of the main field)
 fn parse_all(

@@ -5,7 +5,9 @@ use super::fields::{parse_pipe_line, Kind, PipeLayout};
 use super::Body;
 
 /// The columns in file order (seed 001).
-pub const USER_COLUMNS: &[(&str, Kind)] = &[
+/// A `static`, not a `const`: one address, which `time_column` and the OCSF mapping compare
+/// tables by (a `const` may be copied into each codegen unit that uses it).
+pub static USER_COLUMNS: &[(&str, Kind)] = &[
     ("userid", Kind::Int),
     ("username", Kind::Text),
     ("oldusername", Kind::Text),
@@ -21,7 +23,7 @@ pub const USER_COLUMNS: &[(&str, Kind)] = &[
 
 /// All 11 are required: the record time is the last one. Columns a future format may add are
 /// kept in `extra_columns`, as for the connection log.
-pub const USER_LAYOUT: PipeLayout = PipeLayout {
+pub static USER_LAYOUT: PipeLayout = PipeLayout {
     columns: USER_COLUMNS,
     min_fields: USER_COLUMNS.len(),
     allow_extra: true,
