@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::events::Filter;
 use crate::ports::memory::{ManualClock, MemoryBucket, MemoryStore};
-use crate::ports::{FetchError, Fetched};
+use crate::ports::{FetchError, Fetched, ObjectRef};
 use crate::sink::WriteSink;
 
 mod faults;

@@ -4,6 +4,7 @@
 use super::*;
 use crate::ledger::check::encode;
 use crate::ledger::{DoneMarker, Lease};
+use crate::ports::ObjectRef;
 use crate::ports::{Precondition, StateStore};
 
 /// Three connection logs of 2024-03-01, one line each, last modified an hour after their time.
