@@ -189,6 +189,8 @@ pub struct FileSummary {
     pub parse_errors: u64,
     /// The first parse error: (line, reason).
     pub first_error: Option<(u64, String)>,
+    /// Something about the input worth a line although nothing failed.
+    pub warning: Option<&'static str>,
 }
 
 /// Why a file could not be read to the end.
@@ -219,6 +221,9 @@ fn run_parse(log_type: Option<LogType>, output: Output, files: &[PathBuf]) -> Ex
         let shown = path.display().to_string();
         match parse_path(path, log_type, output, &mut out) {
             Ok(summary) => {
+                if let Some(warning) = summary.warning {
+                    eprintln!("{shown}: warning: {warning}");
+                }
                 if let Some((line, reason)) = &summary.first_error {
                     eprintln!(
                         "{shown}: {} of {} records could not be parsed and were forwarded as parse_error (first at line {line}: {reason})",
@@ -341,6 +346,7 @@ fn summarize(counts: Counts, result: Result<(), Stopped>) -> Result<FileSummary,
         records: counts.records,
         parse_errors: counts.parse_errors,
         first_error: counts.first_error,
+        warning: counts.empty_trail.then_some(crate::cloudtrail::EMPTY_TRAIL),
     };
     match result {
         Ok(()) | Err(Stopped::Emit) => Ok(summary),
