@@ -77,8 +77,10 @@ pub enum Command {
     },
 }
 
+/// The same times `BACKFILL_START_TIME` takes: a start before 2012 or in the future selects
+/// nothing.
 fn parse_since(s: &str) -> Result<String, String> {
-    crate::time::parse_rfc3339(s).map(|_| s.to_string())
+    crate::settings::parse_start_time(s).map(|_| s.to_string())
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {

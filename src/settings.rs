@@ -20,6 +20,12 @@ mod parse;
 /// The value parsers the command line shares with the settings.
 pub use parse::{boolean as parse_bool, output_format as parse_output_format};
 
+/// A start time as `BACKFILL_START_TIME` takes it (RFC 3339, from 2012 to now plus the clock
+/// skew), for `backfill --since`.
+pub fn parse_start_time(text: &str) -> Result<StartTime, String> {
+    parse::start_time(crate::time::now_ms())(text)
+}
+
 pub use crate::time::StartTime;
 
 /// The environment variables, as DESIGN.md's table names them: one constant each, named as the

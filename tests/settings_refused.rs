@@ -219,3 +219,20 @@ fn valid_values_at_the_edges_are_taken() {
     assert!(!out.status.success(), "{stderr}");
     assert!(!stderr.contains("invalid setting"), "{stderr}");
 }
+
+#[test]
+fn backfill_since_takes_the_same_times_as_backfill_start_time() {
+    for (since, words) in [
+        ("2999-01-01T00:00:00Z", "in the future"),
+        ("1900-01-01T00:00:00Z", "before 2012-01-01T00:00:00Z"),
+        ("yesterday", "not an RFC 3339 time"),
+    ] {
+        let out = run(&["backfill", "--dry-run", "--since", since], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{since}: {stderr}");
+        assert!(
+            stderr.contains("--since") && stderr.contains(words),
+            "{since}: {stderr}"
+        );
+    }
+}
