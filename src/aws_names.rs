@@ -36,15 +36,57 @@ pub fn is_region(s: &str) -> bool {
 }
 
 /// A name S3 may have given a bucket. Deliberately lenient: legacy us-east-1 buckets may have
-/// capitals and `_` and up to 255 characters, so only what can never be a bucket name is refused:
-/// 3 to 255 of letters, digits, `.`, `-`, `_`, starting and ending with a letter or digit.
+/// capitals and `_` and up to 255 characters, so only what can never be a bucket name is refused
+/// ([`bucket_name_refusal`] says why).
 pub fn is_bucket_name(name: &str) -> bool {
-    (3..=MAX_BUCKET_NAME).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+    bucket_name_refusal(name).is_none()
+}
+
+/// Prefixes S3 reserves (bucket naming rules): `xn--` (punycode), `sthree-` (S3's own).
+const RESERVED_BUCKET_PREFIXES: [&str; 2] = ["xn--", "sthree-"];
+/// Suffixes S3 reserves: access point aliases, Object Lambda aliases, directory buckets.
+const RESERVED_BUCKET_SUFFIXES: [&str; 3] = ["-s3alias", "--ol-s3", "--x-s3"];
+
+/// Why `name` can never be a bucket's name, or `None`: 3 to 255 of letters, digits, `.`, `-`,
+/// `_`, starting and ending with a letter or digit, no two adjacent periods, not shaped like an
+/// IPv4 address, no reserved prefix or suffix.
+pub fn bucket_name_refusal(name: &str) -> Option<&'static str> {
+    if !(3..=MAX_BUCKET_NAME).contains(&name.len()) {
+        return Some("is not 3 to 255 characters long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Some("holds a character other than letters, digits, '.', '-' and '_'");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        return Some("does not start and end with a letter or digit");
+    }
+    if name.contains("..") {
+        return Some("has two adjacent periods");
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() == 4
+        && labels
+            .iter()
+            .all(|l| (1..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some("is shaped like an IP address, which S3 refuses as a bucket name");
+    }
+    let lower = name.to_ascii_lowercase();
+    if RESERVED_BUCKET_PREFIXES
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return Some("starts with a prefix S3 reserves (xn--, sthree-)");
+    }
+    if RESERVED_BUCKET_SUFFIXES.iter().any(|x| lower.ends_with(x)) {
+        return Some("ends with a suffix S3 reserves (-s3alias, --ol-s3, --x-s3)");
+    }
+    None
 }
 
 /// An IAM role ARN: `arn:<partition>:iam::<account>:role/<path/name>`.
@@ -164,8 +206,37 @@ mod tests {
                 ("s3://bucket", false),
                 ("arn:aws:s3:::bucket", false),
                 ("", false),
+                ("192.168.1.1", false),
+                ("10.0.0.1", false),
+                ("1.2.3", true),
+                ("192.168.1.1.5", true),
+                ("192.168.1.a", true),
+                ("xn--bucket", false),
+                ("sthree-bucket", false),
+                ("bucket-s3alias", false),
+                ("bucket--ol-s3", false),
+                ("bucket--x-s3", false),
+                ("my..bucket", false),
+                ("xn-bucket", true),
             ],
         );
+    }
+
+    #[test]
+    fn bucket_name_refusals_say_which_rule() {
+        for (name, words) in [
+            ("ab", "3 to 255"),
+            ("a b", "character other than"),
+            ("-ab", "start and end"),
+            ("a..b", "adjacent periods"),
+            ("192.168.1.1", "IP address"),
+            ("xn--abc", "prefix S3 reserves"),
+            ("abc-s3alias", "suffix S3 reserves"),
+        ] {
+            let reason = bucket_name_refusal(name).unwrap_or_default();
+            assert!(reason.contains(words), "{name:?}: {reason:?}");
+        }
+        assert_eq!(bucket_name_refusal("my-audit-logs"), None);
     }
 
     #[test]

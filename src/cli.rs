@@ -77,8 +77,10 @@ pub enum Command {
     },
 }
 
+/// The same times `BACKFILL_START_TIME` takes: a start before 2012 or in the future selects
+/// nothing.
 fn parse_since(s: &str) -> Result<String, String> {
-    crate::time::parse_rfc3339(s).map(|_| s.to_string())
+    crate::settings::parse_start_time(s).map(|_| s.to_string())
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -189,6 +191,8 @@ pub struct FileSummary {
     pub parse_errors: u64,
     /// The first parse error: (line, reason).
     pub first_error: Option<(u64, String)>,
+    /// Something about the input worth a line although nothing failed.
+    pub warning: Option<&'static str>,
 }
 
 /// Why a file could not be read to the end.
@@ -219,6 +223,9 @@ fn run_parse(log_type: Option<LogType>, output: Output, files: &[PathBuf]) -> Ex
         let shown = path.display().to_string();
         match parse_path(path, log_type, output, &mut out) {
             Ok(summary) => {
+                if let Some(warning) = summary.warning {
+                    eprintln!("{shown}: warning: {warning}");
+                }
                 if let Some((line, reason)) = &summary.first_error {
                     eprintln!(
                         "{shown}: {} of {} records could not be parsed and were forwarded as parse_error (first at line {line}: {reason})",
@@ -341,6 +348,7 @@ fn summarize(counts: Counts, result: Result<(), Stopped>) -> Result<FileSummary,
         records: counts.records,
         parse_errors: counts.parse_errors,
         first_error: counts.first_error,
+        warning: counts.empty_trail.then_some(crate::cloudtrail::EMPTY_TRAIL),
     };
     match result {
         Ok(()) | Err(Stopped::Emit) => Ok(summary),

@@ -14,6 +14,7 @@ use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_128;
 
+use crate::aws_names::is_account_id;
 use crate::logs::{LogType, Parser, Record};
 use crate::output::json::{write_opt_str, write_str};
 
@@ -82,6 +83,47 @@ pub enum CloudWatchError {
         "log group {group:?}: unknown log type {log_type:?} (expected connectionlog, userlog or useractivitylog)"
     )]
     UnknownLogType { group: String, log_type: String },
+    #[error(
+        "log group name of {chars} characters ({excerpt}); CloudWatch Logs allows at most \
+         {MAX_LOG_GROUP_CHARS}"
+    )]
+    GroupTooLong { chars: usize, excerpt: String },
+    #[error(
+        "log group {group:?}: owner {owner} is not a 12-digit AWS account ID, so it cannot be \
+         the records' account_id"
+    )]
+    BadOwner { group: String, owner: String },
+}
+
+/// Longest log group name CloudWatch Logs allows (`CreateLogGroup`, `logGroupName`).
+pub const MAX_LOG_GROUP_CHARS: usize = 512;
+
+/// Characters of an input value an error quotes at most.
+const EXCERPT_CHARS: usize = 40;
+
+/// `text` as an error quotes it: whole when short, else its first [`EXCERPT_CHARS`] characters
+/// and its length.
+///
+/// LOCAL BOUND (issue 17, item 9): the shared masking and excerpt function of issue 17's items
+/// 1-2 is built in parallel; route this through it when it lands.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        None => format!("{text:?}"),
+        Some((end, _)) => format!("{:?}... ({} bytes)", &text[..end], text.len()),
+    }
+}
+
+/// The log group of a data batch, checked: a Redshift audit log group of at most
+/// [`MAX_LOG_GROUP_CHARS`] characters, owned by a 12-digit account (the records' `account_id`).
+pub fn batch_group(data: &LogsData) -> Result<LogGroup, CloudWatchError> {
+    let group = parse_log_group(&data.log_group)?;
+    if !is_account_id(&data.owner) {
+        return Err(CloudWatchError::BadOwner {
+            group: data.log_group.clone(),
+            owner: excerpt(&data.owner),
+        });
+    }
+    Ok(group)
 }
 
 #[derive(Deserialize)]
@@ -153,6 +195,13 @@ const GROUP_PREFIX: &str = "/aws/redshift/";
 /// Parses `/aws/redshift/cluster/<cluster>/<log type>` or `/aws/redshift/<namespace>/<log type>`;
 /// any other group is an error naming it.
 pub fn parse_log_group(name: &str) -> Result<LogGroup, CloudWatchError> {
+    let chars = name.chars().count();
+    if chars > MAX_LOG_GROUP_CHARS {
+        return Err(CloudWatchError::GroupTooLong {
+            chars,
+            excerpt: excerpt(name),
+        });
+    }
     let unknown = || CloudWatchError::UnknownGroup(name.to_string());
     let rest = name.strip_prefix(GROUP_PREFIX).ok_or_else(unknown)?;
     let parts: Vec<&str> = rest.split('/').collect();
@@ -432,5 +481,53 @@ impl CloudWatchProvenance {
         out.extend_from_slice(b"},\"id\":\"");
         out.extend_from_slice(&self.record_id(position.event_id, position.ordinal));
         out.push(b'"');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(owner: &str, group: &str) -> LogsData {
+        LogsData {
+            message_type: DATA_MESSAGE.into(),
+            owner: owner.into(),
+            log_group: group.into(),
+            log_stream: "s".into(),
+            subscription_filters: Vec::new(),
+            log_events: Vec::new(),
+        }
+    }
+
+    const GROUP: &str = "/aws/redshift/cluster/prod/connectionlog";
+
+    #[test]
+    fn a_batch_owned_by_a_12_digit_account_gives_its_group() {
+        let group = batch_group(&batch("123456789012", GROUP)).unwrap();
+        assert_eq!(group.log_type, LogType::ConnectionLog);
+    }
+
+    #[test]
+    fn an_owner_that_is_not_an_account_id_is_refused_in_excerpt() {
+        for owner in ["12345", "CloudwatchLogs", "１２３４５６７８９０１２", ""] {
+            let e = batch_group(&batch(owner, GROUP)).unwrap_err().to_string();
+            assert!(e.contains("not a 12-digit AWS account ID"), "{e}");
+            assert!(e.contains(GROUP), "{e}");
+        }
+        let long = "9".repeat(100_000);
+        let e = batch_group(&batch(&long, GROUP)).unwrap_err().to_string();
+        assert!(e.len() < 500, "{}", e.len());
+        assert!(e.contains("(100000 bytes)"), "{e}");
+    }
+
+    #[test]
+    fn a_log_group_over_512_characters_is_refused_in_excerpt() {
+        let long = format!("/aws/redshift/{}/connectionlog", "n".repeat(5000));
+        let e = parse_log_group(&long).unwrap_err().to_string();
+        assert!(e.contains("CloudWatch Logs allows at most 512"), "{e}");
+        assert!(e.len() < 500, "{}", e.len());
+        let at_limit = format!("/aws/redshift/{}/connectionlog", "n".repeat(512 - 28));
+        assert_eq!(at_limit.len(), 512);
+        assert!(parse_log_group(&at_limit).is_ok());
     }
 }

@@ -162,6 +162,74 @@ pub fn validate_prefix(prefix: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// Why objects can never lie under `prefix` (an `AUDIT_PREFIX`, trailing `/` already dropped),
+/// or `None`. The walk lists `<prefix>/YYYY/MM/DD/` and live events must start with
+/// `<prefix>/`, so a prefix S3 keys never start with, or one that already holds the date the walk
+/// adds, selects nothing: every object would be "ignored" and nothing ever forwarded.
+///
+/// A partial date (`YYYY`, `YYYY/MM`) is refused only right after a region segment, where
+/// Redshift and CloudTrail put the date; elsewhere a year-like folder may be a custom prefix
+/// Redshift writes `AWSLogs/...` below.
+pub fn unmatchable_prefix(prefix: &str) -> Option<String> {
+    if prefix.is_empty() {
+        return None;
+    }
+    if prefix.starts_with('/') {
+        return Some(
+            "starts with '/', which no key Redshift or CloudTrail writes does; drop it (e.g. \
+             AWSLogs/123456789012/redshift/us-east-1)"
+                .into(),
+        );
+    }
+    let segments: Vec<&str> = prefix.split('/').collect();
+    if segments.contains(&"") {
+        return Some(
+            "has an empty segment ('//'); S3 keys are not paths and Redshift writes none".into(),
+        );
+    }
+    if let Some(dots) = segments.iter().find(|s| **s == "." || **s == "..") {
+        return Some(format!(
+            "has a {dots:?} segment; S3 keys are not paths, so nothing resolves it and no key \
+             Redshift writes holds one"
+        ));
+    }
+    let date_at = date_tail(&segments)?;
+    let above = segments[..date_at].join("/");
+    let date = segments[date_at..].join("/");
+    Some(format!(
+        "ends in the date partition {date:?}, which the walk adds itself; set it to {above:?} and \
+         BACKFILL_START_TIME to start from a date"
+    ))
+}
+
+/// Where a trailing date partition starts in `segments`: a whole `YYYY/MM/DD` anywhere, a
+/// `YYYY/MM` or `YYYY` right after a region.
+fn date_tail(segments: &[&str]) -> Option<usize> {
+    let n = segments.len();
+    let digits = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit());
+    let year = |s: &str| digits(s, 4);
+    let month = |s: &str| digits(s, 2) && (1..=12).contains(&s.parse::<u32>().unwrap_or(0));
+    let after_region = |at: usize| at > 0 && is_region(segments[at - 1]);
+    if n >= 3 {
+        let [y, m, d] = [segments[n - 3], segments[n - 2], segments[n - 1]];
+        let day = digits(d, 2)
+            && year(y)
+            && month(m)
+            && (1..=days_in_month(y.parse().unwrap_or(0), m.parse().unwrap_or(0)))
+                .contains(&d.parse().unwrap_or(0));
+        if day {
+            return Some(n - 3);
+        }
+    }
+    if n >= 2 && year(segments[n - 2]) && month(segments[n - 1]) && after_region(n - 2) {
+        return Some(n - 2);
+    }
+    if year(segments[n - 1]) && after_region(n - 1) {
+        return Some(n - 1);
+    }
+    None
+}
+
 fn is_prefix_char(c: char) -> bool {
     !matches!(c, '"' | '\'' | '\\') && ('\u{21}'..'\u{7f}').contains(&c)
 }
@@ -678,6 +746,45 @@ mod tests {
                 }),
                 "{prefix:?}"
             );
+        }
+    }
+
+    #[test]
+    fn prefixes_that_select_nothing_are_named_with_the_reason() {
+        for (prefix, words) in [
+            ("/AWSLogs", "starts with '/'"),
+            ("/", "starts with '/'"),
+            ("AWSLogs//123456789012", "empty segment"),
+            ("AWSLogs/../x", "\"..\" segment"),
+            ("./AWSLogs", "\".\" segment"),
+            (
+                "AWSLogs/123456789012/redshift/us-east-1/2024/03/01",
+                "\"2024/03/01\", which the walk adds itself; set it to \"AWSLogs/123456789012/redshift/us-east-1\"",
+            ),
+            ("AWSLogs/123456789012/redshift/us-east-1/2024/03", "\"2024/03\""),
+            ("AWSLogs/123456789012/redshift/us-east-1/2024", "\"2024\""),
+            ("AWSLogs/123456789012/CloudTrail/eu-west-1/2024", "\"2024\""),
+            ("custom/2024/02/29", "\"2024/02/29\""),
+        ] {
+            let reason = unmatchable_prefix(prefix).unwrap_or_default();
+            assert!(reason.contains(words), "{prefix:?}: {reason:?}");
+        }
+    }
+
+    #[test]
+    fn prefixes_that_can_match_pass() {
+        for prefix in [
+            "",
+            "AWSLogs",
+            "AWSLogs/123456789012/redshift/us-east-1",
+            "myprefix/AWSLogs/123456789012/redshift/us-east-1",
+            "audit/2024",
+            "audit/2024/03",
+            "custom/2023/02/29",
+            "AWSLogs/123456789012/redshift/us-east-1/24",
+            "a.b/c..d",
+        ] {
+            assert_eq!(unmatchable_prefix(prefix), None, "{prefix:?}");
         }
     }
 

@@ -88,6 +88,9 @@ pub struct Counts {
     pub redacted: u64,
     /// Trail events left out because their `eventSource` is not selected.
     pub skipped_events: u64,
+    /// A trail file that held nothing but whitespace (empty, or an empty gzip): no document at
+    /// all, which CloudTrail never writes, so it is reported rather than passed over.
+    pub empty_trail: bool,
     /// The line the last record started on.
     pub last_record_line: u64,
     /// The first parse error: (line, reason).

@@ -20,6 +20,12 @@ mod parse;
 /// The value parsers the command line shares with the settings.
 pub use parse::{boolean as parse_bool, output_format as parse_output_format};
 
+/// A start time as `BACKFILL_START_TIME` takes it (RFC 3339, from 2012 to now plus the clock
+/// skew), for `backfill --since`.
+pub fn parse_start_time(text: &str) -> Result<StartTime, String> {
+    parse::start_time(crate::time::now_ms())(text)
+}
+
 pub use crate::time::StartTime;
 
 /// The environment variables, as DESIGN.md's table names them: one constant each, named as the
@@ -273,7 +279,10 @@ impl Settings {
         let source_credentials = source_credentials(&mut r);
         let expected_bucket_owner = r.optional(var::EXPECTED_BUCKET_OWNER, parse::account_id);
         let allowed_buckets = allowed_buckets(&mut r, audit_bucket.as_deref());
-        let backfill_start_time = r.optional(var::BACKFILL_START_TIME, parse::start_time);
+        let backfill_start_time = r.optional(
+            var::BACKFILL_START_TIME,
+            parse::start_time(crate::time::now_ms()),
+        );
         let backfill_lookback_days = r.defaulted(
             var::BACKFILL_LOOKBACK_DAYS,
             DEFAULT_LOOKBACK_DAYS,
@@ -416,7 +425,7 @@ impl<G: Fn(&str) -> Option<String>> Reader<G> {
     ) -> Option<T> {
         let text = self.value(name)?;
         parse(&text)
-            .map_err(|reason| self.report(name, reason))
+            .map_err(|reason| self.report(name, parse::bounded_reason(reason)))
             .ok()
     }
 

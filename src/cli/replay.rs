@@ -12,8 +12,8 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use super::{write_all, FileError, FileSummary};
-use crate::cloudtrail::{parse_trail_key, EventSources, TrailProvenance};
-use crate::cloudwatch::parse_log_group;
+use crate::cloudtrail::{has_trail_name, parse_trail_key, EventSources, TrailProvenance};
+use crate::cloudwatch::batch_group;
 use crate::events::decode_log_batch;
 use crate::pipeline::{self, BatchSpec, Output, TrailSpec};
 
@@ -29,8 +29,13 @@ pub(super) fn parse_other(
     output: Output,
     out: &mut impl Write,
 ) -> Option<Result<FileSummary, FileError>> {
-    if let Ok(name) = parse_trail_key(shown) {
-        return Some(trail(path, shown, &name, output, out));
+    match parse_trail_key(shown) {
+        Ok(name) => return Some(trail(path, shown, &name, output, out)),
+        // A bad time, account or region in a trail's name: its reason, not the audit parser's.
+        Err(e) if has_trail_name(shown) && !e.is_not_events() => {
+            return Some(Err(FileError::Batch(e.to_string())))
+        }
+        Err(_) => {}
     }
     let mut text = Vec::new();
     let file = File::open(path).ok()?;
@@ -39,13 +44,13 @@ pub(super) fn parse_other(
         Ok(batch) => batch,
         Err(reason) => return Some(Err(FileError::Batch(reason))),
     };
-    let group = match parse_log_group(&batch.data.log_group) {
-        Ok(group) => group,
-        Err(e) => return Some(Err(FileError::Batch(e.to_string()))),
-    };
     if batch.data.is_control() {
         return Some(Ok(FileSummary::default()));
     }
+    let group = match batch_group(&batch.data) {
+        Ok(group) => group,
+        Err(e) => return Some(Err(FileError::Batch(e.to_string()))),
+    };
     let region = std::env::var("AWS_REGION")
         .ok()
         .filter(|r| !r.trim().is_empty());

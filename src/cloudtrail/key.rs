@@ -148,6 +148,14 @@ pub fn parse_trail_key(key: &str) -> Result<TrailFileName, TrailKeyError> {
     })
 }
 
+/// Whether a key's file name has CloudTrail's service field (`<account>_CloudTrail_...`): then
+/// the trail parser's reason (a bad time, account or region) says more than "not a Redshift
+/// audit log file name".
+pub fn has_trail_name(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    name.split('_').nth(1) == Some(EVENTS)
+}
+
 /// `AWSLogs/<o-...>/<account>/CloudTrail/...`: the organization of an organization trail.
 fn organization_id(folders: &str, account: &str) -> Option<String> {
     let parts: Vec<&str> = folders.split('/').collect();

@@ -15,7 +15,12 @@ use serde::Deserialize;
 
 use crate::output::json::{write_int, write_opt_str, write_str};
 use crate::output::RecordIds;
-pub use key::{parse_trail_key, NotEvents, TrailFileName, TrailKeyError};
+pub use key::{has_trail_name, parse_trail_key, NotEvents, TrailFileName, TrailKeyError};
+
+/// What is said of a trail file that holds nothing (an empty file, an empty gzip): CloudTrail
+/// always writes a `{"Records": [...]}` document, so it is not a trail file as written.
+pub const EMPTY_TRAIL: &str = "empty: no CloudTrail document ({\"Records\": [...]}) once \
+    decompressed, so nothing was forwarded; CloudTrail never writes an empty file";
 pub use reader::{TrailItem, TrailReader, MAX_EVENT_BYTES};
 
 /// The `log_type` of every record from a trail file.

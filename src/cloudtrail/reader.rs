@@ -233,6 +233,12 @@ impl<R: Read> TrailReader<R> {
         self.ordinal
     }
 
+    /// Whether the input, read to its end, held nothing but whitespace: an empty file or an
+    /// empty gzip. No trail file CloudTrail writes is empty, so callers warn.
+    pub fn held_nothing(&self) -> bool {
+        !self.seen_any
+    }
+
     /// Bytes of (decompressed) input consumed so far.
     pub fn bytes_read(&self) -> u64 {
         self.offset + self.pos as u64

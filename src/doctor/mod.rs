@@ -18,7 +18,9 @@
 //! 7. `state`: the state store honours conditional writes: a probe object is created with
 //!    `If-None-Match`, read back, overwritten with `If-Match`, read again, and a second create
 //!    must be refused. The probe (`<STATE_PREFIX>doctor/probe.json`, a few bytes) is overwritten
-//!    on every run rather than deleted: the function has no `s3:DeleteObject` on its state;
+//!    on every run rather than deleted: the function has no `s3:DeleteObject` on its state.
+//!    Then every cursor and the lease are checked as the backfill checks them: one it would
+//!    refuse fails the check, naming the object and the fix (delete it or roll it back);
 //! 8. `stream`: the Firehose stream exists, is `ACTIVE` and takes direct puts; its destination;
 //! 9. `set_aside`: no object is set aside (failed `MAX_ATTEMPTS` times, or once for good); each
 //!    one that is gets listed with its attempts and last error (a warning: the rest of the
@@ -250,11 +252,10 @@ impl Doctor {
         } else {
             self.trigger().await
         });
-        let state = self.state().await;
-        let state_failed = state.status == Status::Failed;
+        let (state, state_usable) = self.state().await;
         checks.push(state);
         checks.push(self.stream().await);
-        checks.push(if state_failed {
+        checks.push(if !state_usable {
             skipped(9, "the state store cannot be used")
         } else {
             self.set_aside().await

@@ -6,8 +6,31 @@ use crate::ledger::Ledger;
 use crate::ports::{Precondition, StateError, StateStore};
 
 impl Doctor {
-    /// 7: the conditional-write round trip in the state store.
-    pub(super) async fn state(&self) -> Check {
+    /// 7: the conditional-write round trip in the state store, then the walk's cursors and
+    /// lease as the backfill would check them. Also says whether the store can be used (the
+    /// set-aside check needs it; a refused cursor does not stop it).
+    pub(super) async fn state(&self) -> (Check, bool) {
+        let probed = self.state_probe().await;
+        let Some(store) = &self.state else {
+            return (probed, false);
+        };
+        if probed.status == Status::Failed {
+            return (probed, false);
+        }
+        let ledger =
+            Ledger::new(store.clone(), &self.settings.state_prefix).with_clock(self.clock.clone());
+        let check = match ledger.refused_walk_state().await {
+            Ok(refused) if refused.is_empty() => probed,
+            Ok(refused) => refused_state(probed, &refused),
+            Err(e) => Check::not_ok(probed.number, probed.name, Status::Warning,
+                format!("{}; but the cursors could not be listed to check them: {e}", probed.detail),
+                "Grant the function s3:ListBucket on STATE_BUCKET under STATE_PREFIX (the template does), then run the doctor again."),
+        };
+        (check, true)
+    }
+
+    /// 7, first part: the conditional-write round trip.
+    async fn state_probe(&self) -> Check {
         let (n, name) = (7, NAMES[6]);
         let Some(store) = &self.state else {
             let detail = match (
@@ -107,6 +130,35 @@ impl Doctor {
         check.objects = waiting;
         check
     }
+}
+
+/// State objects named in the `state` check's detail line at most.
+const REFUSED_NAMED: usize = 5;
+
+/// The `state` check when the walk would stop on a refused cursor or lease: failed, naming each
+/// object and the fix.
+fn refused_state(probed: Check, refused: &[StateError]) -> Check {
+    let mut detail = format!(
+        "{} state object(s) the backfill refuses, so every walk stops (NotRetryable.BackfillStateRefused) until they are repaired",
+        refused.len()
+    );
+    for e in refused.iter().take(REFUSED_NAMED) {
+        detail.push_str("; ");
+        detail.push_str(&e.to_string());
+    }
+    if refused.len() > REFUSED_NAMED {
+        detail.push_str(&format!("; and {} more", refused.len() - REFUSED_NAMED));
+    }
+    detail.push_str(&format!(
+        " (the round trip itself works: {})",
+        probed.detail
+    ));
+    let first = match &refused[0] {
+        StateError::Corrupt { location, .. } => location.clone(),
+        other => other.to_string(),
+    };
+    Check::not_ok(probed.number, probed.name, Status::Failed, detail, format!(
+        "Delete each object named (aws s3 rm {first}), or roll it back to its previous version in the versioned state bucket (aws s3api list-object-versions, then copy that version over it), once no backfill is running; a deleted cursor makes the next walk start from BACKFILL_START_TIME and skip every object already done."))
 }
 
 /// Why the state probe failed.

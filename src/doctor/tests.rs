@@ -554,3 +554,85 @@ async fn without_a_usable_state_store_the_set_aside_check_is_skipped() {
     let report = run(World::default(), settings(&[]), healthy_bucket(), false).await;
     assert_eq!(status(&report, "set_aside"), Status::Skipped);
 }
+
+/// A state store holding `objects` (key under the ledger's prefix, body) as written by hand.
+async fn store_with(objects: &[(String, Vec<u8>)]) -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::default());
+    for (key, body) in objects {
+        store
+            .put(key, body.clone(), crate::ports::Precondition::None)
+            .await
+            .unwrap();
+    }
+    store
+}
+
+fn state_ledger(store: &Arc<MemoryStore>) -> crate::ledger::Ledger {
+    crate::ledger::Ledger::new(store.clone(), "redshift-audit-forwarder/")
+        .with_clock(Arc::new(ManualClock::new(NOW)))
+}
+
+#[tokio::test]
+async fn a_cursor_the_backfill_would_refuse_fails_the_state_check_naming_it_and_the_fix() {
+    let ledger = state_ledger(&Arc::new(MemoryStore::default()));
+    let cursor_key = ledger.cursor_key("audit", &format!("{PREFIX}/"));
+    let store = store_with(&[(cursor_key.clone(), b"{not json".to_vec())]).await;
+    let report = healthy_with_state(store).await;
+    let check = report.check("state").unwrap();
+    assert_eq!(check.status, Status::Failed, "{}", report.text());
+    assert!(!report.ok);
+    assert!(check.detail.contains(&cursor_key), "{}", check.detail);
+    assert!(
+        check.detail.contains("BackfillStateRefused"),
+        "{}",
+        check.detail
+    );
+    let fix = check.fix.as_deref().unwrap_or_default();
+    assert!(fix.contains(&cursor_key), "{fix}");
+    assert!(fix.contains("roll it back"), "{fix}");
+}
+
+#[tokio::test]
+async fn a_lease_held_past_any_walk_fails_the_state_check() {
+    let ledger = state_ledger(&Arc::new(MemoryStore::default()));
+    let lease = format!(
+        r#"{{"v":1,"owner":"forger","acquired_at_ms":{NOW},"expires_at_ms":{},"released":false}}"#,
+        NOW + 30 * 86_400_000
+    );
+    let store = store_with(&[(ledger.lease_key(), lease.into_bytes())]).await;
+    let report = healthy_with_state(store).await;
+    let check = report.check("state").unwrap();
+    assert_eq!(check.status, Status::Failed, "{}", report.text());
+    assert!(check.detail.contains("lease.json"), "{}", check.detail);
+    // The set-aside check still runs: the store itself works.
+    assert_eq!(status(&report, "set_aside"), Status::Ok);
+}
+
+#[tokio::test]
+async fn a_cursor_and_lease_the_walk_wrote_leave_the_state_check_ok() {
+    let store = Arc::new(MemoryStore::default());
+    let ledger = state_ledger(&store);
+    let tree = format!("{PREFIX}/");
+    let day = NOW.div_euclid(86_400_000);
+    let cursor = crate::ledger::Cursor {
+        bucket: "audit".into(),
+        prefix: tree.clone(),
+        position: Some(crate::ledger::Position {
+            last_modified_ms: NOW - 60_000,
+            key: format!("{tree}2024/03/01/x.gz"),
+        }),
+        last_modified: Some(crate::time::rfc3339_ms(NOW - 60_000)),
+        resume_day: day,
+        resume_date: "2024-03-01".into(),
+        updated_at: crate::time::rfc3339_ms(NOW),
+        owner: "walker".into(),
+    };
+    ledger.save_cursor(&cursor, None).await.unwrap();
+    let held = ledger
+        .acquire_lease("walker", NOW, NOW + 60_000)
+        .await
+        .unwrap();
+    assert!(matches!(held, crate::ledger::LeaseOutcome::Acquired(_)));
+    let report = healthy_with_state(store).await;
+    assert_eq!(status(&report, "state"), Status::Ok, "{}", report.text());
+}

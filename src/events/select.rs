@@ -3,7 +3,7 @@
 //! The live path and the backfill walk use the same test, so both select the same objects.
 
 use super::{Filter, Skip};
-use crate::cloudtrail::{parse_trail_key, TrailFileName};
+use crate::cloudtrail::{has_trail_name, parse_trail_key, TrailFileName};
 use crate::key::{self, LogFileName};
 
 /// A key that is forwarded, and what its name says.
@@ -47,16 +47,10 @@ impl Filter {
         }
         match parse_trail_key(key) {
             Ok(name) => Ok(Selected::Trail(name)),
-            Err(e) if e.is_not_events() || looks_like_trail(key) => Err(Skip::NotTrailEvents(e)),
+            Err(e) if e.is_not_events() || has_trail_name(key) => Err(Skip::NotTrailEvents(e)),
             Err(_) => Err(Skip::NotAuditLog(audit_error)),
         }
     }
-}
-
-/// A file name with CloudTrail's service field: its own error says more than the audit one.
-fn looks_like_trail(key: &str) -> bool {
-    let name = key.rsplit('/').next().unwrap_or(key);
-    name.contains("_CloudTrail_")
 }
 
 #[cfg(test)]

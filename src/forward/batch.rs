@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{send_all, Forwarder, Lines, BATCHES_IN_FLIGHT, BATCH_BYTES};
-use crate::cloudwatch::{parse_log_group, CloudWatchError, LogsData};
+use crate::cloudwatch::{batch_group, CloudWatchError, LogsData};
 use crate::pipeline::{self, BatchSpec, Output, Stopped};
 use crate::ports::Fetch;
 use crate::report;
@@ -94,7 +94,7 @@ pub async fn forward_batch<S: Sink>(
             log_group: data.log_group,
         });
     }
-    let group = parse_log_group(&data.log_group).map_err(BatchError::Group)?;
+    let group = batch_group(&data).map_err(BatchError::Group)?;
     if !log_types.contains(&group.log_type) {
         return Ok(Batched::Skipped {
             reason: format!("log type {} is not selected in LOG_TYPES", group.log_type),

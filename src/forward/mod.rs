@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::cloudtrail::{parse_trail_key, EventSources, TrailProvenance};
+use crate::cloudtrail::{has_trail_name, parse_trail_key, EventSources, TrailProvenance};
 use crate::events::Filter;
 use crate::ledger::{DoneMarker, Ledger};
 use crate::metrics::Metrics;
@@ -277,12 +277,18 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
     let kind = match (object.file_name(), parse_trail_key(&key)) {
         (Ok(name), _) => Kind::AuditLog(name),
         (Err(_), Ok(name)) => Kind::Trail(name),
-        (Err(e), Err(_)) => {
+        (Err(e), Err(trail)) => {
+            // A trail-shaped name (a bad time, say) is best explained by the trail parser.
+            let reason = if has_trail_name(&key) {
+                trail.to_string()
+            } else {
+                e.to_string()
+            };
             return Err(ForwardError::NotAuditLog {
                 bucket,
                 key,
-                reason: e.to_string(),
-            })
+                reason,
+            });
         }
     };
     let (fetched, key) = fetch_once_more(fetch, object).await?;
@@ -349,6 +355,9 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
         line,
         source,
     })?;
+    if summary.empty_trail {
+        tracing::warn!(bucket = %bucket, key = %key, "{}", crate::cloudtrail::EMPTY_TRAIL);
+    }
     Ok(Receipt {
         bucket,
         key,

@@ -39,6 +39,7 @@ pub use crate::time::rfc3339_ms;
 
 pub mod check;
 pub mod progress;
+pub mod walk_state;
 pub use check::{CLOCK_SKEW_MS, EARLIEST_DAY, MAX_LEASE_HOLD_MS, MAX_LEASE_MS, SCHEMA_VERSION};
 pub use progress::{
     Progress, SetAside, MAX_LISTED_ASIDE, PROGRESS_EVERY_BYTES, PROGRESS_EVERY_MS,

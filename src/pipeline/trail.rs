@@ -96,6 +96,7 @@ pub fn run_trail(
         }
     };
     counts.skipped_events = events.skipped();
+    counts.empty_trail = result.is_ok() && events.reader().held_nothing();
     counts.lines = events.reader().elements_read();
     counts.text_bytes = events.reader().bytes_read();
     (counts, result)

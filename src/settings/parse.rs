@@ -10,26 +10,47 @@ use super::{
     MAX_LOOKBACK_DAYS, MAX_STALE_AFTER,
 };
 use crate::aws_names;
-use crate::key;
+use crate::key::{self, KeyError};
+use crate::ledger::check::{CLOCK_SKEW_MS, EARLIEST_DAY};
 use crate::logs::LogType;
 use crate::time::StartTime;
 
-/// CloudWatch namespaces: at most 255 characters, never starting with `AWS/` (reserved).
+/// CloudWatch namespaces: 1 to 255 of letters, digits, `.-_/#:` and space, never starting with
+/// `AWS/` (reserved; CloudWatch `PutMetricData`, `Namespace`).
 const MAX_METRICS_NAMESPACE: usize = 255;
+const NAMESPACE_PUNCTUATION: &str = ".-_/#: ";
 const RESERVED_NAMESPACE: &str = "AWS/";
 /// STS `ExternalId`: 2 to 1,224 of `[\w+=,.@:/-]` (STS API reference).
 const EXTERNAL_ID_LEN: RangeInclusive<usize> = 2..=1224;
 
+/// Characters of a bad value a reason quotes at most.
+pub(super) const SHOWN_CHARS: usize = 40;
+
+/// A bad value as a reason quotes it: whole when short, else its first [`SHOWN_CHARS`]
+/// characters and its length, so a pasted 100 KB value never comes back whole. Escaped as Rust
+/// debug text, so at most ~10 bytes a character: the excerpt stays under 500 bytes.
+///
+/// LOCAL BOUND (issue 17, item 6): the shared masking and excerpt function of issue 17's items
+/// 1-2 (`src/redact.rs` side) is built in parallel; route this through it when it lands.
+pub(super) fn shown(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        None => format!("{text:?}"),
+        Some((end, _)) => format!("{:?}... ({} bytes)", &text[..end], text.len()),
+    }
+}
+
 pub(super) fn stream_name(name: &str) -> Result<String, String> {
     if name.starts_with("arn:") {
         Err(format!(
-            "{name:?} is an ARN; give the stream's name (the part after \"deliverystream/\")"
+            "{} is an ARN; give the stream's name (the part after \"deliverystream/\")",
+            shown(name)
         ))
     } else if aws_names::is_stream_name(name) {
         Ok(name.to_string())
     } else {
         Err(format!(
-            "{name:?} is not a Firehose stream name (1 to 64 of letters, digits, '_', '.', '-')"
+            "{} is not a Firehose stream name (1 to 64 of letters, digits, '_', '.', '-')",
+            shown(name)
         ))
     }
 }
@@ -42,16 +63,18 @@ pub(super) fn bucket_name(
     move |name| {
         let alone = format!("give the bucket's name alone (folders go in {prefix_variable})");
         if name.starts_with("s3://") || name.starts_with("arn:") {
-            Err(format!("{name:?} is a URL or an ARN; {alone}"))
+            Err(format!("{} is a URL or an ARN; {alone}", shown(name)))
         } else if name.contains('/') {
-            Err(format!("{name:?} contains '/'; {alone}"))
-        } else if aws_names::is_bucket_name(name) {
-            Ok(name.to_string())
+            Err(format!("{} contains '/'; {alone}", shown(name)))
         } else {
-            Err(format!(
-                "{name:?} is not an S3 bucket name (3 to 63 lowercase letters, digits, '.', '-', \
-                 starting and ending with a letter or digit)"
-            ))
+            match aws_names::bucket_name_refusal(name) {
+                None => Ok(name.to_string()),
+                Some(why) => Err(format!(
+                    "{} is not an S3 bucket name: it {why} (3 to 63 lowercase letters, digits, \
+                     '.', '-', starting and ending with a letter or digit)",
+                    shown(name)
+                )),
+            }
         }
     }
 }
@@ -70,15 +93,34 @@ pub(super) fn bucket_list(list: &str) -> Result<Vec<String>, String> {
     Ok(buckets)
 }
 
+/// Trailing `/` dropped; refused when Redshift would refuse it or when nothing can lie under it
+/// ([`key::unmatchable_prefix`]).
 pub(super) fn audit_prefix(prefix: &str) -> Result<String, String> {
     let prefix = prefix.trim_end_matches('/');
-    key::validate_prefix(prefix).map_err(|e| e.to_string())?;
+    key::validate_prefix(prefix).map_err(|e| prefix_refusal(prefix, e))?;
+    if let Some(why) = key::unmatchable_prefix(prefix) {
+        return Err(format!("{} {why}", shown(prefix)));
+    }
     Ok(prefix.to_string())
+}
+
+/// A refused prefix's reason, quoting the prefix in excerpt only.
+fn prefix_refusal(prefix: &str, error: KeyError) -> String {
+    match error {
+        KeyError::PrefixChar {
+            found, position, ..
+        } => format!(
+            "key prefix {} contains {found:?} at index {position}; Redshift key prefixes allow no \
+             space, quote, backslash, control or non-ASCII character",
+            shown(prefix)
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// State objects live in a folder of their own.
 pub(super) fn state_prefix(prefix: &str) -> Result<String, String> {
-    key::validate_prefix(prefix).map_err(|e| e.to_string())?;
+    key::validate_prefix(prefix).map_err(|e| prefix_refusal(prefix, e))?;
     Ok(if prefix.ends_with('/') {
         prefix.to_string()
     } else {
@@ -96,9 +138,11 @@ pub(super) fn state_outside_audit(state_prefix: &str, audit_prefix: &str) -> Res
             .is_some_and(|rest| rest.starts_with('/'));
     if inside {
         Err(format!(
-            "{state_prefix:?} is inside AUDIT_PREFIX {audit_prefix:?} while the state bucket is \
+            "{} is inside AUDIT_PREFIX {} while the state bucket is \
              the audit bucket; keep the state out of the audit logs (another STATE_PREFIX or \
-             STATE_BUCKET)"
+             STATE_BUCKET)",
+            shown(state_prefix),
+            shown(audit_prefix)
         ))
     } else {
         Ok(())
@@ -110,7 +154,8 @@ pub(super) fn region(region: &str) -> Result<String, String> {
         Ok(region.to_string())
     } else {
         Err(format!(
-            "{region:?} is not an AWS region name (e.g. us-east-1)"
+            "{} is not an AWS region name (e.g. us-east-1)",
+            shown(region)
         ))
     }
 }
@@ -119,7 +164,7 @@ pub(super) fn account_id(owner: &str) -> Result<String, String> {
     if aws_names::is_account_id(owner) {
         Ok(owner.to_string())
     } else {
-        Err(format!("{owner:?} is not a 12-digit AWS account ID"))
+        Err(format!("{} is not a 12-digit AWS account ID", shown(owner)))
     }
 }
 
@@ -128,7 +173,8 @@ pub(super) fn role_arn(arn: &str) -> Result<String, String> {
         Ok(arn.to_string())
     } else {
         Err(format!(
-            "{arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
+            "{} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)",
+            shown(arn)
         ))
     }
 }
@@ -161,10 +207,35 @@ pub(super) fn secret_access_key(secret: &str) -> Result<Secret, String> {
     }
 }
 
-pub(super) fn start_time(text: &str) -> Result<StartTime, String> {
-    StartTime::parse(text).map_err(|reason| {
-        format!("{text:?} is not an RFC 3339 time (e.g. 2024-03-01T00:00:00Z): {reason}")
-    })
+/// An RFC 3339 time from 2012-01-01 (no Redshift audit log is older: the state checks'
+/// [`EARLIEST_DAY`]) to `now_ms` plus the state checks' clock skew: a start in the future would
+/// select nothing until then.
+pub(super) fn start_time(now_ms: i64) -> impl Fn(&str) -> Result<StartTime, String> {
+    move |text| {
+        let time = StartTime::parse(text).map_err(|reason| {
+            format!(
+                "{} is not an RFC 3339 time (e.g. 2024-03-01T00:00:00Z): {reason}",
+                shown(text)
+            )
+        })?;
+        let earliest_s = EARLIEST_DAY * 86_400;
+        if time.unix_seconds < earliest_s {
+            return Err(format!(
+                "{} is before 2012-01-01T00:00:00Z, when Redshift audit logging began; leave it \
+                 empty for the full history",
+                shown(text)
+            ));
+        }
+        if time.unix_ms() > now_ms.saturating_add(CLOCK_SKEW_MS) {
+            return Err(format!(
+                "{} is in the future (now is {}), so the backfill would select nothing; give a \
+                 past time",
+                shown(text),
+                crate::time::rfc3339_ms(now_ms)
+            ));
+        }
+        Ok(time)
+    }
 }
 
 /// `LOG_TYPES`: the Redshift log types and whether `cloudtrail` is named.
@@ -228,20 +299,27 @@ fn whole_number(text: &str, range: RangeInclusive<u32>) -> Option<u32> {
 
 pub(super) fn lookback(text: &str) -> Result<u32, String> {
     whole_number(text, 0..=MAX_LOOKBACK_DAYS).ok_or_else(|| {
-        format!("{text:?} is not a whole number of days from 0 to {MAX_LOOKBACK_DAYS}")
+        format!(
+            "{} is not a whole number of days from 0 to {MAX_LOOKBACK_DAYS}",
+            shown(text)
+        )
     })
 }
 
 pub(super) fn max_attempts(text: &str) -> Result<u32, String> {
     let (min, max) = (MAX_ATTEMPTS_RANGE.start(), MAX_ATTEMPTS_RANGE.end());
-    whole_number(text, MAX_ATTEMPTS_RANGE)
-        .ok_or_else(|| format!("{text:?} is not a whole number of attempts from {min} to {max}"))
+    whole_number(text, MAX_ATTEMPTS_RANGE).ok_or_else(|| {
+        format!(
+            "{} is not a whole number of attempts from {min} to {max}",
+            shown(text)
+        )
+    })
 }
 
 pub(super) fn max_expansion(text: &str) -> Result<u32, String> {
     let (min, max) = (MAX_EXPANSION_RANGE.start(), MAX_EXPANSION_RANGE.end());
     whole_number(text, MAX_EXPANSION_RANGE).ok_or_else(|| {
-        format!("{text:?} is not a whole number of times from {min} to {max} (the most text an object may expand to, per compressed byte)")
+        format!("{} is not a whole number of times from {min} to {max} (the most text an object may expand to, per compressed byte)", shown(text))
     })
 }
 
@@ -249,7 +327,10 @@ pub fn output_format(text: &str) -> Result<OutputFormat, String> {
     match text.to_ascii_lowercase().as_str() {
         "raw" => Ok(OutputFormat::Raw),
         "ocsf" => Ok(OutputFormat::Ocsf),
-        format => Err(format!("unknown format {format:?} (expected raw or ocsf)")),
+        format => Err(format!(
+            "unknown format {} (expected raw or ocsf)",
+            shown(format)
+        )),
     }
 }
 
@@ -258,20 +339,24 @@ pub fn boolean(text: &str) -> Result<bool, String> {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
         _ => Err(format!(
-            "{text:?} is not a boolean (true/false, 1/0, yes/no)"
+            "{} is not a boolean (true/false, 1/0, yes/no)",
+            shown(text)
         )),
     }
 }
 
 pub(super) fn metrics_namespace(name: &str) -> Result<String, String> {
-    if name.len() > MAX_METRICS_NAMESPACE || !name.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || NAMESPACE_PUNCTUATION.contains(c);
+    if name.len() > MAX_METRICS_NAMESPACE || !name.chars().all(allowed) {
         Err(format!(
-            "{name:?} is not a CloudWatch namespace (1 to {MAX_METRICS_NAMESPACE} printable ASCII \
-             characters)"
+            "{} is not a CloudWatch namespace (1 to {MAX_METRICS_NAMESPACE} of letters, digits, \
+             '.', '-', '_', '/', '#', ':' and space)",
+            shown(name)
         ))
     } else if name.starts_with(RESERVED_NAMESPACE) {
         Err(format!(
-            "{name:?} starts with {RESERVED_NAMESPACE:?}, which CloudWatch keeps for AWS services"
+            "{} starts with {RESERVED_NAMESPACE:?}, which CloudWatch keeps for AWS services",
+            shown(name)
         ))
     } else {
         Ok(name.to_string())
@@ -281,8 +366,12 @@ pub(super) fn metrics_namespace(name: &str) -> Result<String, String> {
 /// A whole number and a unit: `3600s`, `90m`, `3h`, `1d`; more than zero, at most
 /// [`MAX_STALE_AFTER`].
 pub(super) fn stale_after(text: &str) -> Result<Duration, String> {
-    let malformed =
-        || format!("{text:?} is not a duration (a whole number and a unit: s, m, h or d, e.g. 3h)");
+    let malformed = || {
+        format!(
+            "{} is not a duration (a whole number and a unit: s, m, h or d, e.g. 3h)",
+            shown(text)
+        )
+    };
     let unit_seconds: u64 = match text.as_bytes().last().map(u8::to_ascii_lowercase) {
         Some(b's') => 1,
         Some(b'm') => 60,
@@ -299,10 +388,11 @@ pub(super) fn stale_after(text: &str) -> Result<Duration, String> {
         .ok()
         .and_then(|n| n.checked_mul(unit_seconds))
     {
-        Some(0) => Err(format!("{text:?} must be more than zero")),
+        Some(0) => Err(format!("{} must be more than zero", shown(text))),
         Some(seconds) if seconds <= MAX_STALE_AFTER.as_secs() => Ok(Duration::from_secs(seconds)),
         _ => Err(format!(
-            "{text:?} is more than {} days",
+            "{} is more than {} days",
+            shown(text),
             MAX_STALE_AFTER.as_secs() / 86_400
         )),
     }
@@ -313,7 +403,31 @@ fn items(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|n| !n.is_empty())
 }
 
+/// The names, each in excerpt, at most [`QUOTED_NAMES`] of them.
 fn quoted(names: &[String]) -> String {
-    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    let mut quoted: Vec<String> = names.iter().take(QUOTED_NAMES).map(|n| shown(n)).collect();
+    if names.len() > QUOTED_NAMES {
+        quoted.push(format!("and {} more", names.len() - QUOTED_NAMES));
+    }
     quoted.join(", ")
 }
+
+/// Longest reason a refusal gives: every parser quotes values through [`shown`], so only a
+/// list of many names comes near it; this is the backstop.
+const MAX_REASON_BYTES: usize = 1024;
+
+/// `reason` cut to [`MAX_REASON_BYTES`] (on a character boundary).
+pub(super) fn bounded_reason(mut reason: String) -> String {
+    if reason.len() > MAX_REASON_BYTES {
+        let mut end = MAX_REASON_BYTES;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push_str("... (cut)");
+    }
+    reason
+}
+
+/// Names a list's refusal quotes at most.
+const QUOTED_NAMES: usize = 5;

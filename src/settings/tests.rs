@@ -426,7 +426,6 @@ fn expected_bucket_owner_is_twelve_digits() {
 #[test]
 fn backfill_start_times_in_every_rfc3339_form() {
     let cases = [
-        ("1970-01-01T00:00:00Z", 0, "1970-01-01T00:00:00Z"),
         (
             "2024-03-01T00:00:00Z",
             1_709_251_200,
@@ -462,11 +461,15 @@ fn backfill_start_times_in_every_rfc3339_form() {
             1_709_251_200,
             "2024-03-01T00:00:00Z",
         ),
-        ("1969-12-31T23:59:59Z", -1, "1969-12-31T23:59:59Z"),
         (
-            "2000-02-29T12:34:56.1234567890Z",
-            951_827_696,
-            "2000-02-29T12:34:56Z",
+            "2016-02-29T12:34:56.1234567890Z",
+            1_456_749_296,
+            "2016-02-29T12:34:56Z",
+        ),
+        (
+            "2012-01-01T00:00:00Z",
+            1_325_376_000,
+            "2012-01-01T00:00:00Z",
         ),
     ];
     for (text, unix, utc) in cases {
@@ -862,6 +865,7 @@ fn metrics_namespace_is_printable_and_not_reserved() {
     for name in [
         "My/App 1",
         "a",
+        "Team#1:audit_logs.v2-x",
         "aws/lower-is-not-reserved",
         &"n".repeat(255),
     ] {
@@ -872,9 +876,11 @@ fn metrics_namespace_is_printable_and_not_reserved() {
     }
     for (name, words) in [
         ("AWS/Redshift", "starts with \"AWS/\""),
-        (&"n".repeat(256), "1 to 255 printable ASCII"),
-        ("caf\u{e9}", "1 to 255 printable ASCII"),
-        ("tab\there", "1 to 255 printable ASCII"),
+        (&"n".repeat(256), "1 to 255 of letters"),
+        ("caf\u{e9}", "1 to 255 of letters"),
+        ("tab\there", "1 to 255 of letters"),
+        (",,,", "not a CloudWatch namespace"),
+        ("a;b", "not a CloudWatch namespace"),
     ] {
         refused(
             &[(var::METRICS_NAMESPACE, name)],
@@ -990,4 +996,93 @@ fn every_variable_is_checked_and_reported_in_the_table_order() {
         }
     }
     assert_eq!(first_seen, var::ALL);
+}
+
+#[test]
+fn start_times_before_2012_or_in_the_future_are_refused() {
+    let in_a_day = crate::time::rfc3339_ms(crate::time::now_ms() + 86_400_000);
+    for (text, words) in [
+        ("1900-01-01T00:00:00Z", "before 2012-01-01T00:00:00Z"),
+        ("2011-12-31T23:59:59Z", "before 2012-01-01T00:00:00Z"),
+        ("1969-12-31T23:59:59Z", "before 2012-01-01T00:00:00Z"),
+        ("2999-01-01T00:00:00Z", "in the future"),
+        (in_a_day.as_str(), "in the future"),
+    ] {
+        refused(
+            &[(var::BACKFILL_START_TIME, text)],
+            var::BACKFILL_START_TIME,
+            words,
+        );
+    }
+    // Within the clock-skew allowance a start "now" on a fast clock is still taken.
+    let soon = crate::time::rfc3339_ms(crate::time::now_ms() + 60_000);
+    assert!(ok(&[(var::BACKFILL_START_TIME, soon.as_str())])
+        .backfill_start_time
+        .is_some());
+}
+
+#[test]
+fn prefixes_that_select_nothing_are_refused() {
+    for (prefix, words) in [
+        ("/AWSLogs", "starts with '/'"),
+        ("AWSLogs//123456789012", "empty segment"),
+        ("AWSLogs/../x", "segment"),
+        (
+            "AWSLogs/123456789012/redshift/us-east-1/2024/03/01/",
+            "date partition",
+        ),
+        (
+            "AWSLogs/123456789012/redshift/us-east-1/2024",
+            "date partition",
+        ),
+    ] {
+        refused(&[(var::AUDIT_PREFIX, prefix)], var::AUDIT_PREFIX, words);
+    }
+}
+
+#[test]
+fn bucket_names_s3_reserves_or_refuses_are_refused_with_the_rule() {
+    for (name, words) in [
+        ("192.168.1.1", "IP address"),
+        ("xn--audit", "prefix S3 reserves"),
+        ("audit-s3alias", "suffix S3 reserves"),
+        ("audit--ol-s3", "suffix S3 reserves"),
+        ("a..b", "adjacent periods"),
+        ("ab", "3 to 255"),
+    ] {
+        refused(&[(var::AUDIT_BUCKET, name)], var::AUDIT_BUCKET, words);
+        refused(&[(var::STATE_BUCKET, name)], var::STATE_BUCKET, words);
+    }
+}
+
+#[test]
+fn a_long_bad_value_is_quoted_in_excerpt_only() {
+    let long = format!("/{}", "x".repeat(100_000));
+    for variable in [
+        var::AUDIT_PREFIX,
+        var::AUDIT_BUCKET,
+        var::METRICS_NAMESPACE,
+        var::BACKFILL_START_TIME,
+        var::LOG_TYPES,
+        var::DELIVERY_STREAM,
+        var::STALE_AFTER,
+    ] {
+        let err = from(&[(variable, long.as_str())]).unwrap_err();
+        let problem = err
+            .problems()
+            .iter()
+            .find(|p| p.variable == variable)
+            .unwrap_or_else(|| panic!("{variable} not refused"));
+        assert!(
+            problem.reason.len() < 700,
+            "{variable}: {}",
+            problem.reason.len()
+        );
+        // Quoted in excerpt (its first characters and its length), or not quoted at all.
+        assert!(
+            !problem.reason.contains(&"x".repeat(100)),
+            "{variable}: {}",
+            problem.reason
+        );
+    }
 }
