@@ -11,8 +11,8 @@ use redshift_audit_forwarder::cloudtrail::ocsf::{
 };
 use redshift_audit_forwarder::cloudtrail::{
     parse_trail_key, write_trail_error, write_trail_raw, EventSources, EventSourcesError, Kept,
-    NotEvents, TrailEvents, TrailFileName, TrailItem, TrailKeyError, TrailProvenance, TrailReader,
-    MAX_ERROR_RAW_BYTES, MAX_EVENT_BYTES,
+    NotEvents, TrailError, TrailEvents, TrailFileName, TrailItem, TrailKeyError, TrailProvenance,
+    TrailReader, MAX_ERROR_RAW_BYTES, MAX_EVENT_BYTES,
 };
 use serde_json::Value;
 
@@ -587,6 +587,7 @@ fn non_redshift_events_are_counted_not_kept() {
             ordinal,
             bytes,
             fields,
+            ..
         } = item
         else {
             panic!("{item:?}")
@@ -693,7 +694,7 @@ fn provenance() -> TrailProvenance {
 fn raw_record_is_the_event_as_written_plus_provenance() {
     let e = event("redshift.amazonaws.com", "CreateCluster", 3);
     let mut out = Vec::new();
-    write_trail_raw(&mut out, e.as_bytes(), 6, &provenance());
+    write_trail_raw(&mut out, e.as_bytes(), &[], 6, &provenance());
     // The event's bytes are untouched: the output starts with them, minus the closing brace.
     assert!(out.starts_with(&e.as_bytes()[..e.len() - 1]));
     assert!(!out.contains(&b'\n'));
@@ -735,7 +736,7 @@ fn ids_use_the_same_hash_as_audit_records() {
 fn raw_handles_empty_and_pretty_printed_events_and_unknown_keys() {
     let prov = TrailProvenance::new(None, None, "local.json");
     let mut out = Vec::new();
-    write_trail_raw(&mut out, b"{ \n }", 0, &prov);
+    write_trail_raw(&mut out, b"{ \n }", &[], 0, &prov);
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["account_id"], Value::Null);
     assert_eq!(
@@ -748,6 +749,7 @@ fn raw_handles_empty_and_pretty_printed_events_and_unknown_keys() {
     write_trail_raw(
         &mut out,
         b"{\n  \"eventName\": \"A\",\r\n  \"n\": [1,\n2]\n}",
+        &[],
         4,
         &prov,
     );
@@ -762,13 +764,8 @@ fn raw_handles_empty_and_pretty_printed_events_and_unknown_keys() {
 fn bad_elements_become_parse_error_records_with_bounded_raw() {
     let prov = provenance();
     let mut out = Vec::new();
-    write_trail_error(
-        &mut out,
-        "k: event 2 is not valid JSON",
-        b"{\"a\":tru}",
-        1,
-        &prov,
-    );
+    let error = TrailError::new("k: event 2 is not valid JSON", b"{\"a\":tru}", None);
+    write_trail_error(&mut out, &error, 1, &prov);
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["parse_error"], "k: event 2 is not valid JSON");
     assert_eq!(v["raw"], "{\"a\":tru}");
@@ -778,10 +775,21 @@ fn bad_elements_become_parse_error_records_with_bounded_raw() {
 
     out.clear();
     let big = vec![b'x'; MAX_ERROR_RAW_BYTES + 10];
-    write_trail_error(&mut out, "too big", &big, 0, &prov);
+    write_trail_error(&mut out, &TrailError::new("too big", &big, None), 0, &prov);
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["raw"].as_str().unwrap().len(), MAX_ERROR_RAW_BYTES);
     assert_eq!(v["truncated"], true);
+    assert_eq!(v["raw_bytes"], big.len());
+    assert_eq!(
+        v["raw_xxh3"].as_str().unwrap(),
+        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&big))
+    );
+    let id = format!("{}-cut", String::from_utf8_lossy(&prov.record_id(0)));
+    assert_eq!(
+        v["id"],
+        id.as_str(),
+        "a record that is not its whole event is cut"
+    );
 }
 
 // ---------------------------------------------------------------- OCSF
@@ -967,9 +975,12 @@ fn ocsf_success_service_caller_and_missing_time() {
         serde_json::json!({"type": "AWSService"})
     );
 
+    // No eventTime: the file name's time (2024-03-01T00:55:00Z), the event kept.
+    out.clear();
+    write_trail_ocsf(&mut out, br#"{"eventName":"X"}"#, 0, &provenance()).unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["time"], 1_709_254_500_000_i64);
     let before = out.len();
-    let err = write_trail_ocsf(&mut out, br#"{"eventName":"X"}"#, 0, &provenance()).unwrap_err();
-    assert!(err.to_string().contains("eventTime"));
-    assert_eq!(out.len(), before, "nothing written on error");
     assert!(write_trail_ocsf(&mut out, b"[1]", 0, &provenance()).is_err());
+    assert_eq!(out.len(), before, "nothing written on error");
 }
