@@ -45,8 +45,13 @@ struct Frame {
 /// names are reserved ([`is_reserved`]), each from its key's opening quote to its value's last
 /// byte, in order; or why it cannot be copied as it stands (a phrase after "event N"): a key
 /// repeated in one object (named, masked and cut to a short excerpt), nesting deeper than
-/// [`MAX_DEPTH`], a number no reader can hold, or bytes that are not one JSON object.
+/// [`MAX_DEPTH`], a number no reader can hold, bytes that are not UTF-8, or that are not one
+/// JSON object.
 pub fn scan(event: &[u8]) -> Result<Vec<Range<usize>>, String> {
+    // JSON is UTF-8, and a record copies the event's bytes: readers refuse any other.
+    if let Err(e) = std::str::from_utf8(event) {
+        return Err(format!("is not UTF-8 (byte {})", e.valid_up_to() + 1));
+    }
     let mut reserved = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut keys: Vec<Cow<'_, [u8]>> = Vec::new();
@@ -272,6 +277,12 @@ mod tests {
             reason.contains("out of range") && reason.len() < 100,
             "{reason}"
         );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_naming_the_first() {
+        let reason = scan(b"{\"v\":\"\xff\"}").unwrap_err();
+        assert!(reason.contains("not UTF-8 (byte 7)"), "{reason}");
     }
 
     #[test]
