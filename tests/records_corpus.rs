@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use redshift_audit_forwarder::logs::LogType;
+use redshift_audit_forwarder::output::RECORD_FIELDS;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_redshift-audit-forwarder");
@@ -408,4 +410,17 @@ fn every_corpus_record_of_every_source_has_no_key_twice_and_every_ocsf_line_vali
         .any(|e| e["metadata"]["log_name"] == "cloudtrail" && e["class_uid"] == 0));
     // Every trail line in OCSF is an event of its class, never a raw-schema record.
     assert!(ocsf.iter().all(|e| e.get("parse_error").is_none()));
+
+    // What the forwarder writes beside an audit record's columns is one of RECORD_FIELDS, the
+    // names an event's own members are moved away from: that list is complete.
+    for record in raw.iter().filter(|r| r["log_type"] != "cloudtrail") {
+        let log_type: LogType = record["log_type"].as_str().unwrap().parse().unwrap();
+        for key in record.as_object().unwrap().keys() {
+            assert!(
+                RECORD_FIELDS.contains(&key.as_str())
+                    || log_type.columns().iter().any(|(name, _)| name == key),
+                "{key} in {record}"
+            );
+        }
+    }
 }
