@@ -12,7 +12,7 @@ use redshift_audit_forwarder::cloudtrail::ocsf::{
 use redshift_audit_forwarder::cloudtrail::{
     parse_trail_key, write_trail_error, write_trail_raw, EventSources, EventSourcesError, Kept,
     NotEvents, TrailError, TrailEvents, TrailFileName, TrailItem, TrailKeyError, TrailProvenance,
-    TrailReader, MAX_ERROR_RAW_BYTES, MAX_EVENT_BYTES,
+    TrailReader, WholeElement, MAX_ERROR_RAW_BYTES, MAX_EVENT_BYTES,
 };
 use serde_json::Value;
 
@@ -778,17 +778,32 @@ fn bad_elements_become_parse_error_records_with_bounded_raw() {
     write_trail_error(&mut out, &TrailError::new("too big", &big, None), 0, &prov);
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["raw"].as_str().unwrap().len(), MAX_ERROR_RAW_BYTES);
-    assert_eq!(v["truncated"], true);
+    // As an audit parse_error over 64 KiB: the whole text's length and hash, not cut.
     assert_eq!(v["raw_bytes"], big.len());
     assert_eq!(
         v["raw_xxh3"].as_str().unwrap(),
         format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&big))
     );
+    assert_eq!(v.get("truncated"), None);
+    assert_eq!(v["id"].as_str().unwrap().as_bytes(), prov.record_id(0));
+
+    // An element over the event limit, of which the reader kept only the start, is cut.
+    out.clear();
+    let whole = WholeElement {
+        bytes: 5 << 20,
+        xxh3: 7,
+    };
+    let error = TrailError::new("over the limit", &big, Some(whole));
+    write_trail_error(&mut out, &error, 0, &prov);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["raw_bytes"], 5 << 20);
+    assert_eq!(v["truncated"], true);
+    assert_eq!(v["raw_xxh3"], format!("{:032x}", 7));
     let id = format!("{}-cut", String::from_utf8_lossy(&prov.record_id(0)));
     assert_eq!(
         v["id"],
         id.as_str(),
-        "a record that is not its whole event is cut"
+        "a record that never held its whole event is cut"
     );
 }
 

@@ -535,16 +535,21 @@ pub struct TrailError<'a> {
     /// `raw`: the element's text (invalid UTF-8 replaced), at most [`MAX_ERROR_RAW_BYTES`].
     pub text: Cow<'a, str>,
     pub invalid_utf8: bool,
-    /// The whole element when `text` is only its start: the record is cut.
+    /// The whole element's length and hash when `text` is only its start.
     pub whole: Option<WholeElement>,
+    /// The forwarder did not keep the whole element (over [`MAX_EVENT_BYTES`]): the record is
+    /// cut, as an audit record the input failed inside is (`truncated`, the `-cut` id).
+    pub cut: bool,
 }
 
 impl<'a> TrailError<'a> {
     /// `raw` is what was kept of the element; `whole` is set when that is already only its
-    /// start (the reader's event limit). `raw` is cut to [`MAX_ERROR_RAW_BYTES`] (at a char
-    /// boundary), and `whole` computed, if it is longer.
+    /// start (the reader's event limit: the record is cut). `raw` is cut to
+    /// [`MAX_ERROR_RAW_BYTES`] (at a char boundary), and `whole` computed, if it is longer, as
+    /// an audit `parse_error`'s text is (`raw_bytes` and `raw_xxh3`, not cut).
     pub fn new(reason: &'a str, raw: &'a [u8], whole: Option<WholeElement>) -> Self {
         let mut end = raw.len().min(MAX_ERROR_RAW_BYTES);
+        let cut = whole.is_some();
         let whole = whole.or_else(|| {
             (end < raw.len()).then(|| WholeElement {
                 bytes: raw.len() as u64,
@@ -565,15 +570,16 @@ impl<'a> TrailError<'a> {
             text: String::from_utf8_lossy(kept),
             invalid_utf8: std::str::from_utf8(kept).is_err(),
             whole,
+            cut,
         }
     }
 
     pub fn cut(&self) -> bool {
-        self.whole.is_some()
+        self.cut
     }
 
-    /// `,"raw_bytes":N,"raw_xxh3":"…","truncated":true` for a cut element, and
-    /// `,"invalid_utf8":true` when bytes were replaced.
+    /// `,"raw_bytes":N,"raw_xxh3":"…"` when `raw` is only the start of the element,
+    /// `,"invalid_utf8":true` when bytes were replaced, `,"truncated":true` for a cut element.
     pub(crate) fn write_flags(&self, out: &mut Vec<u8>) {
         if let Some(whole) = self.whole {
             out.extend_from_slice(b",\"raw_bytes\":");
@@ -593,8 +599,8 @@ impl<'a> TrailError<'a> {
 
 /// Appends one `parse_error` record (no newline) for a [`Kept::Bad`] or an event that could not
 /// be rendered: `{"parse_error":…,"raw":…[,"raw_bytes":…,"raw_xxh3":…][,"invalid_utf8":true]
-/// [,"truncated":true],<provenance>}`; the id ends in `-cut` when `raw` is not the whole
-/// element, as for an audit record cut short.
+/// [,"truncated":true],<provenance>}`; the id ends in `-cut` when the element was over the
+/// event limit (the forwarder never held it whole), as for an audit record cut short.
 pub fn write_trail_error(
     out: &mut Vec<u8>,
     error: &TrailError<'_>,

@@ -365,9 +365,9 @@ pub fn write_trail_ocsf(
 /// Appends a trail element that has no API Activity rendering (not JSON, over the event limit,
 /// a number out of range, nested too deep, a key twice, no `eventSource`) as an OCSF Base Event
 /// (class 0, activity Other), as the audit logs' `parse_error` records are: the reason in
-/// `status_detail`, the text in `raw_data`, and under `unmapped` the provenance (its `id` with
-/// `-cut` when the text is not the whole element) and `raw_bytes`, `raw_xxh3`,
-/// `invalid_utf8`, `truncated` as in the `raw` record. `time` is the event's own `eventTime`
+/// `status_detail`, the text in `raw_data`, and under `unmapped` the provenance (its `id`, and
+/// `metadata.uid`, with `-cut` for an element over the event limit) and `raw_bytes`,
+/// `raw_xxh3`, `invalid_utf8`, `truncated` as in the `raw` record. `time` is the event's own `eventTime`
 /// when it could be read, else the file name's time, else 0.
 pub fn write_trail_error_ocsf(
     out: &mut Vec<u8>,

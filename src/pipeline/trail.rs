@@ -8,9 +8,10 @@
 //!   0): the stream holds OCSF events only.
 //! - An element that is not an event (not JSON, not an object, a key twice in one object, no
 //!   `eventSource`, over `cloudtrail::MAX_EVENT_BYTES`) goes out as a `parse_error` record, its
-//!   text capped at `cloudtrail::MAX_ERROR_RAW_BYTES`; a record that holds only the start of
-//!   its element is cut as an audit record is: `truncated`, `raw_bytes`, `raw_xxh3` and a `-cut`
-//!   id (docs/RECORDS.md).
+//!   text capped at `cloudtrail::MAX_ERROR_RAW_BYTES` with `raw_bytes` and `raw_xxh3` when it
+//!   was longer, as an audit `parse_error`; an element over the event limit, which the
+//!   forwarder never holds whole, is also cut as an audit record the input failed inside is:
+//!   `truncated` and a `-cut` id (docs/RECORDS.md).
 //! - Events of other sources are counted (`skipped_events`) and dropped.
 //! - A rendered event longer than the line limit (one Firehose record) becomes a `parse_error`
 //!   record with its text capped the same way. Real events are at most 256 KB (CloudTrail's own
@@ -282,6 +283,9 @@ mod tests {
         assert!(lines[0].len() <= 90_000, "{}", lines[0].len());
         let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
         assert!(v["parse_error"].as_str().unwrap().contains("record limit"));
-        assert_eq!(v["truncated"], true);
+        // The event was read whole: its length and hash, as for a long audit parse_error.
+        assert_eq!(v["raw_bytes"], big.len());
+        assert_eq!(v.get("truncated"), None);
+        assert_eq!(v["id"].as_str().unwrap().len(), 32);
     }
 }
