@@ -32,6 +32,11 @@ pub fn is_reserved(name: &str) -> bool {
     name == EVENT_FIELDS || RECORD_FIELDS.contains(&name)
 }
 
+/// [`is_reserved`] of a key's bytes.
+fn is_reserved_bytes(key: &[u8]) -> bool {
+    key == EVENT_FIELDS.as_bytes() || RECORD_FIELDS.iter().any(|n| n.as_bytes() == key)
+}
+
 /// One open object or array.
 struct Frame {
     object: bool,
@@ -53,8 +58,9 @@ pub fn scan(event: &[u8]) -> Result<Vec<Range<usize>>, String> {
         return Err(format!("is not UTF-8 (byte {})", e.valid_up_to() + 1));
     }
     let mut reserved = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut keys: Vec<Cow<'_, [u8]>> = Vec::new();
+    // Sized for a real event (nesting about 5 deep, about 40 keys): one allocation each.
+    let mut stack: Vec<Frame> = Vec::with_capacity(16);
+    let mut keys: Vec<Cow<'_, [u8]>> = Vec::with_capacity(64);
     // The reserved top-level member being read: its start.
     let mut member: Option<usize> = None;
     // Just past the last byte of the last token.
@@ -72,11 +78,12 @@ pub fn scan(event: &[u8]) -> Result<Vec<Range<usize>>, String> {
         }
         match b {
             b'"' => {
-                let end = string_end(event, i).ok_or("has a string that is not closed")?;
+                let (end, escaped) =
+                    string_end(event, i).ok_or("has a string that is not closed")?;
                 if let Some(frame) = stack.last_mut().filter(|f| f.object && f.expect_key) {
                     frame.expect_key = false;
-                    let key = decode_key(&event[i..end]);
-                    if stack.len() == 1 && std::str::from_utf8(&key).is_ok_and(is_reserved) {
+                    let key = decode_key(&event[i..end], escaped);
+                    if stack.len() == 1 && is_reserved_bytes(&key) {
                         member = Some(i);
                     }
                     keys.push(key);
@@ -133,7 +140,7 @@ pub fn scan(event: &[u8]) -> Result<Vec<Range<usize>>, String> {
             _ => {
                 // A number, true, false or null: up to the next delimiter.
                 let start = i;
-                while i < event.len() && !b",:]} \t\n\r\"{[".contains(&event[i]) {
+                while i < event.len() && !DELIMITER[usize::from(event[i])] {
                     i += 1;
                 }
                 let token = &event[start..i];
@@ -165,23 +172,38 @@ pub fn scan(event: &[u8]) -> Result<Vec<Range<usize>>, String> {
     Ok(reserved)
 }
 
-/// Just past the closing quote of the string whose opening quote is at `start`.
-fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+/// Bytes that end a number, `true`, `false` or `null`.
+static DELIMITER: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    let set = b",:]} \t\n\r\"{[";
+    while i < set.len() {
+        table[set[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// Just past the closing quote of the string whose opening quote is at `start`, and whether
+/// the string has an escape.
+fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
     let mut i = start + 1;
+    let mut escaped = false;
     loop {
         i += memchr::memchr2(b'"', b'\\', bytes.get(i..)?)?;
         if bytes[i] == b'"' {
-            return Some(i + 1);
+            return Some((i + 1, escaped));
         }
+        escaped = true;
         i += 2;
     }
 }
 
 /// A key as compared: its text with escapes decoded (`"\u0069d"` is `id`), or as written when
 /// it has none (nearly always).
-fn decode_key(quoted: &[u8]) -> Cow<'_, [u8]> {
+fn decode_key(quoted: &[u8], escaped: bool) -> Cow<'_, [u8]> {
     let inner = &quoted[1..quoted.len() - 1];
-    if memchr::memchr(b'\\', inner).is_none() {
+    if !escaped {
         return Cow::Borrowed(inner);
     }
     match serde_json::from_slice::<String>(quoted) {
