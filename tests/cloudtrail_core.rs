@@ -999,3 +999,92 @@ fn ocsf_success_service_caller_and_missing_time() {
     assert!(write_trail_ocsf(&mut out, b"[1]", 0, &provenance()).is_err());
     assert_eq!(out.len(), before, "nothing written on error");
 }
+
+// ---------------------------------------------------------------- provenance names
+
+/// JSON values whose objects use provenance names among others, at any depth.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<i32>().prop_map(Value::from),
+        "[a-z \"\\\\]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            proptest::collection::btree_map(json_key(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn json_key() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "id",
+        "source",
+        "account_id",
+        "log_type",
+        "region",
+        "event_fields",
+        "parse_error",
+        "eventName",
+        "requestParameters",
+        "x",
+        "a_b",
+    ])
+    .prop_map(String::from)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever names an event uses and however it is laid out, its `raw` record is one JSON
+    /// line with no key twice, the provenance is the forwarder's, the event's own members of
+    /// provenance names are under `event_fields` as written, and every other member is kept.
+    #[test]
+    fn raw_records_keep_every_member_once_and_the_provenance_the_forwarders(
+        members in proptest::collection::btree_map(json_key(), json_value(), 0..8),
+        pretty in any::<bool>(),
+    ) {
+        let mut event = serde_json::Map::new();
+        event.insert("eventSource".into(), "redshift.amazonaws.com".into());
+        event.extend(members);
+        let event = Value::Object(event);
+        let text = if pretty {
+            serde_json::to_string_pretty(&event).unwrap()
+        } else {
+            event.to_string()
+        };
+        let file = format!("{{\"Records\":[{text}]}}");
+        let mut kept = TrailEvents::new(file.as_bytes(), "k", EventSources::default());
+        let Some(Kept::Event { bytes, reserved, .. }) = kept.next_kept().unwrap() else {
+            panic!("not an event: {text}");
+        };
+        let mut out = Vec::new();
+        write_trail_raw(&mut out, bytes, reserved, 0, &provenance());
+        prop_assert!(!out.contains(&b'\n'));
+        let record: Value = serde_json::from_slice(&out).unwrap();
+        // serde_json keeps the last of two equal keys: count the keys in the text too.
+        let keys = record.as_object().unwrap();
+        let written = out.windows(2).filter(|w| w == b"\":").count();
+        let nested = |v: &Value| v.to_string().matches("\":").count();
+        prop_assert_eq!(written, keys.len() + keys.values().map(nested).sum::<usize>(), "{}", String::from_utf8_lossy(&out));
+        prop_assert_eq!(&record["account_id"], "123456789012");
+        prop_assert_eq!(record["id"].as_str().unwrap().as_bytes(), &provenance().record_id(0));
+        for (name, value) in event.as_object().unwrap() {
+            let moved = redshift_audit_forwarder::cloudtrail::members::is_reserved(name);
+            let found = if moved { &record["event_fields"][name] } else { &record[name] };
+            prop_assert_eq!(found, value, "{}", name);
+        }
+    }
+
+    #[test]
+    fn the_member_scan_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let _ = redshift_audit_forwarder::cloudtrail::members::scan(&data);
+    }
+
+    #[test]
+    fn the_member_scan_never_panics_on_json_shaped_bytes(s in r#"[{}\[\]",:\\ a0e1-]{0,120}"#) {
+        let _ = redshift_audit_forwarder::cloudtrail::members::scan(s.as_bytes());
+    }
+}
