@@ -420,8 +420,8 @@ impl TrailProvenance {
         self.write_fields_cut(out, ordinal, false);
     }
 
-    /// [`TrailProvenance::write_fields`], with `-cut` after the id when `cut` (the record holds
-    /// only the start of its event).
+    /// [`TrailProvenance::write_fields`], with `-cut` after the id when `cut` (the event was
+    /// over the event limit: the forwarder never held it whole).
     pub fn write_fields_cut(&self, out: &mut Vec<u8>, ordinal: u64, cut: bool) {
         out.extend_from_slice(&self.head);
         write_int(out, ordinal.saturating_add(1) as i64);

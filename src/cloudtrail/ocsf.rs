@@ -212,7 +212,11 @@ pub fn write_trail_ocsf(
         .unwrap_or(0);
     let event_name = take_str(&mut rest, "eventName");
     let event_source = take_str(&mut rest, "eventSource");
-    let event_id = take_str(&mut rest, "eventID").filter(|id| !id.is_empty());
+    // An empty id is no id: it stays under `unmapped`, and the record id stands in.
+    let event_id = match rest.get("eventID") {
+        Some(Value::String(id)) if !id.is_empty() => take_str(&mut rest, "eventID"),
+        _ => None,
+    };
     let request_id = take_str(&mut rest, "requestID");
     let region = take_str(&mut rest, "awsRegion");
     let recipient = take_str(&mut rest, "recipientAccountId");

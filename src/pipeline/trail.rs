@@ -2,12 +2,13 @@
 //! (`crate::cloudtrail::TrailEvents`), render the kept ones, count the others.
 //!
 //! - A kept event goes out `raw` (as CloudTrail wrote it, provenance spliced in, its own
-//!   members named like the provenance under `event_fields`) or as OCSF API Activity; an event
-//!   OCSF cannot read (a number out of range, nested too deep) goes out as a `parse_error`
-//!   record instead, with its text. In OCSF every `parse_error` record is a Base Event (class
-//!   0): the stream holds OCSF events only.
-//! - An element that is not an event (not JSON, not an object, a key twice in one object, no
-//!   `eventSource`, over `cloudtrail::MAX_EVENT_BYTES`) goes out as a `parse_error` record, its
+//!   members named like the provenance under `event_fields`) or as OCSF API Activity; should
+//!   OCSF's reading of an event fail all the same, it goes out as a `parse_error` record, with
+//!   its text. In OCSF every `parse_error` record is a Base Event (class 0): the stream holds
+//!   OCSF events only.
+//! - An element that is not an event (not JSON, not UTF-8, not an object, a key twice in one
+//!   object, nested deeper or a number larger than serde_json reads, no `eventSource`, over
+//!   `cloudtrail::MAX_EVENT_BYTES`) goes out as a `parse_error` record, its
 //!   text capped at `cloudtrail::MAX_ERROR_RAW_BYTES` with `raw_bytes` and `raw_xxh3` when it
 //!   was longer, as an audit `parse_error`; an element over the event limit, which the
 //!   forwarder never holds whole, is also cut as an audit record the input failed inside is:
