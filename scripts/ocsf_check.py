@@ -87,6 +87,12 @@ def check_endpoint(where: str, ep) -> list[str]:
     return errors
 
 
+def is_record_id(uid: str) -> bool:
+    """32 lowercase hex digits, with `-cut` after them for a record that is not whole."""
+    digits = uid.removesuffix("-cut")
+    return len(digits) == 32 and all(c in "0123456789abcdef" for c in digits)
+
+
 def own_checks(event: dict) -> list[str]:
     """What pydantic-ocsf leaves loose. Returns the reasons, empty when the event is fine."""
     errors = []
@@ -120,8 +126,8 @@ def own_checks(event: dict) -> list[str]:
         # API Activity (CloudTrail): metadata.uid is the event's eventID.
         if not (isinstance(uid, str) and uid):
             errors.append(f"metadata.uid {uid!r} is not a CloudTrail eventID")
-    elif not (isinstance(uid, str) and len(uid) == 32 and all(c in "0123456789abcdef" for c in uid)):
-        errors.append(f"metadata.uid {uid!r} is not a record id (32 hex digits)")
+    elif not (isinstance(uid, str) and is_record_id(uid)):
+        errors.append(f"metadata.uid {uid!r} is not a record id (32 hex digits, then -cut if cut)")
     cloud = event.get("cloud")
     if not isinstance(cloud, dict) or cloud.get("provider") != "AWS":
         errors.append(f"cloud {cloud!r} does not name provider AWS")

@@ -11,8 +11,8 @@ use redshift_audit_forwarder::cloudtrail::ocsf::{
 };
 use redshift_audit_forwarder::cloudtrail::{
     parse_trail_key, write_trail_error, write_trail_raw, EventSources, EventSourcesError, Kept,
-    NotEvents, TrailEvents, TrailFileName, TrailItem, TrailKeyError, TrailProvenance, TrailReader,
-    MAX_ERROR_RAW_BYTES, MAX_EVENT_BYTES,
+    NotEvents, TrailError, TrailEvents, TrailFileName, TrailItem, TrailKeyError, TrailProvenance,
+    TrailReader, WholeElement, MAX_ERROR_RAW_BYTES, MAX_EVENT_BYTES,
 };
 use serde_json::Value;
 
@@ -587,6 +587,7 @@ fn non_redshift_events_are_counted_not_kept() {
             ordinal,
             bytes,
             fields,
+            ..
         } = item
         else {
             panic!("{item:?}")
@@ -693,7 +694,7 @@ fn provenance() -> TrailProvenance {
 fn raw_record_is_the_event_as_written_plus_provenance() {
     let e = event("redshift.amazonaws.com", "CreateCluster", 3);
     let mut out = Vec::new();
-    write_trail_raw(&mut out, e.as_bytes(), 6, &provenance());
+    write_trail_raw(&mut out, e.as_bytes(), &[], 6, &provenance());
     // The event's bytes are untouched: the output starts with them, minus the closing brace.
     assert!(out.starts_with(&e.as_bytes()[..e.len() - 1]));
     assert!(!out.contains(&b'\n'));
@@ -735,7 +736,7 @@ fn ids_use_the_same_hash_as_audit_records() {
 fn raw_handles_empty_and_pretty_printed_events_and_unknown_keys() {
     let prov = TrailProvenance::new(None, None, "local.json");
     let mut out = Vec::new();
-    write_trail_raw(&mut out, b"{ \n }", 0, &prov);
+    write_trail_raw(&mut out, b"{ \n }", &[], 0, &prov);
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["account_id"], Value::Null);
     assert_eq!(
@@ -748,6 +749,7 @@ fn raw_handles_empty_and_pretty_printed_events_and_unknown_keys() {
     write_trail_raw(
         &mut out,
         b"{\n  \"eventName\": \"A\",\r\n  \"n\": [1,\n2]\n}",
+        &[],
         4,
         &prov,
     );
@@ -762,13 +764,8 @@ fn raw_handles_empty_and_pretty_printed_events_and_unknown_keys() {
 fn bad_elements_become_parse_error_records_with_bounded_raw() {
     let prov = provenance();
     let mut out = Vec::new();
-    write_trail_error(
-        &mut out,
-        "k: event 2 is not valid JSON",
-        b"{\"a\":tru}",
-        1,
-        &prov,
-    );
+    let error = TrailError::new("k: event 2 is not valid JSON", b"{\"a\":tru}", None);
+    write_trail_error(&mut out, &error, 1, &prov);
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["parse_error"], "k: event 2 is not valid JSON");
     assert_eq!(v["raw"], "{\"a\":tru}");
@@ -778,10 +775,36 @@ fn bad_elements_become_parse_error_records_with_bounded_raw() {
 
     out.clear();
     let big = vec![b'x'; MAX_ERROR_RAW_BYTES + 10];
-    write_trail_error(&mut out, "too big", &big, 0, &prov);
+    write_trail_error(&mut out, &TrailError::new("too big", &big, None), 0, &prov);
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["raw"].as_str().unwrap().len(), MAX_ERROR_RAW_BYTES);
+    // As an audit parse_error over 64 KiB: the whole text's length and hash, not cut.
+    assert_eq!(v["raw_bytes"], big.len());
+    assert_eq!(
+        v["raw_xxh3"].as_str().unwrap(),
+        format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&big))
+    );
+    assert_eq!(v.get("truncated"), None);
+    assert_eq!(v["id"].as_str().unwrap().as_bytes(), prov.record_id(0));
+
+    // An element over the event limit, of which the reader kept only the start, is cut.
+    out.clear();
+    let whole = WholeElement {
+        bytes: 5 << 20,
+        xxh3: 7,
+    };
+    let error = TrailError::new("over the limit", &big, Some(whole));
+    write_trail_error(&mut out, &error, 0, &prov);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["raw_bytes"], 5 << 20);
     assert_eq!(v["truncated"], true);
+    assert_eq!(v["raw_xxh3"], format!("{:032x}", 7));
+    let id = format!("{}-cut", String::from_utf8_lossy(&prov.record_id(0)));
+    assert_eq!(
+        v["id"],
+        id.as_str(),
+        "a record that never held its whole event is cut"
+    );
 }
 
 // ---------------------------------------------------------------- OCSF
@@ -967,9 +990,101 @@ fn ocsf_success_service_caller_and_missing_time() {
         serde_json::json!({"type": "AWSService"})
     );
 
+    // No eventTime: the file name's time (2024-03-01T00:55:00Z), the event kept.
+    out.clear();
+    write_trail_ocsf(&mut out, br#"{"eventName":"X"}"#, 0, &provenance()).unwrap();
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["time"], 1_709_254_500_000_i64);
     let before = out.len();
-    let err = write_trail_ocsf(&mut out, br#"{"eventName":"X"}"#, 0, &provenance()).unwrap_err();
-    assert!(err.to_string().contains("eventTime"));
-    assert_eq!(out.len(), before, "nothing written on error");
     assert!(write_trail_ocsf(&mut out, b"[1]", 0, &provenance()).is_err());
+    assert_eq!(out.len(), before, "nothing written on error");
+}
+
+// ---------------------------------------------------------------- provenance names
+
+/// JSON values whose objects use provenance names among others, at any depth.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<i32>().prop_map(Value::from),
+        "[a-z \"\\\\]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            proptest::collection::btree_map(json_key(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn json_key() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "id",
+        "source",
+        "account_id",
+        "log_type",
+        "region",
+        "event_fields",
+        "parse_error",
+        "eventName",
+        "requestParameters",
+        "x",
+        "a_b",
+    ])
+    .prop_map(String::from)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever names an event uses and however it is laid out, its `raw` record is one JSON
+    /// line with no key twice, the provenance is the forwarder's, the event's own members of
+    /// provenance names are under `event_fields` as written, and every other member is kept.
+    #[test]
+    fn raw_records_keep_every_member_once_and_the_provenance_the_forwarders(
+        members in proptest::collection::btree_map(json_key(), json_value(), 0..8),
+        pretty in any::<bool>(),
+    ) {
+        let mut event = serde_json::Map::new();
+        event.insert("eventSource".into(), "redshift.amazonaws.com".into());
+        event.extend(members);
+        let event = Value::Object(event);
+        let text = if pretty {
+            serde_json::to_string_pretty(&event).unwrap()
+        } else {
+            event.to_string()
+        };
+        let file = format!("{{\"Records\":[{text}]}}");
+        let mut kept = TrailEvents::new(file.as_bytes(), "k", EventSources::default());
+        let Some(Kept::Event { bytes, reserved, .. }) = kept.next_kept().unwrap() else {
+            panic!("not an event: {text}");
+        };
+        let mut out = Vec::new();
+        write_trail_raw(&mut out, bytes, reserved, 0, &provenance());
+        prop_assert!(!out.contains(&b'\n'));
+        let record: Value = serde_json::from_slice(&out).unwrap();
+        // serde_json keeps the last of two equal keys: count the keys in the text too.
+        let keys = record.as_object().unwrap();
+        let written = out.windows(2).filter(|w| w == b"\":").count();
+        let nested = |v: &Value| v.to_string().matches("\":").count();
+        prop_assert_eq!(written, keys.len() + keys.values().map(nested).sum::<usize>(), "{}", String::from_utf8_lossy(&out));
+        prop_assert_eq!(&record["account_id"], "123456789012");
+        prop_assert_eq!(record["id"].as_str().unwrap().as_bytes(), &provenance().record_id(0));
+        for (name, value) in event.as_object().unwrap() {
+            let moved = redshift_audit_forwarder::cloudtrail::members::is_reserved(name);
+            let found = if moved { &record["event_fields"][name] } else { &record[name] };
+            prop_assert_eq!(found, value, "{}", name);
+        }
+    }
+
+    #[test]
+    fn the_member_scan_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let _ = redshift_audit_forwarder::cloudtrail::members::scan(&data);
+    }
+
+    #[test]
+    fn the_member_scan_never_panics_on_json_shaped_bytes(s in r#"[{}\[\]",:\\ a0e1-]{0,120}"#) {
+        let _ = redshift_audit_forwarder::cloudtrail::members::scan(s.as_bytes());
+    }
 }

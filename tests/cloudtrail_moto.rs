@@ -5,6 +5,8 @@
 //! recomputed for the bucket, as in `lambda_moto.rs`).
 
 mod common;
+#[path = "common/json_keys.rs"]
+mod json_keys;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -423,4 +425,103 @@ async fn ocsf_output_delivers_api_activity_events_that_pass_the_ocsf_checker() {
     let ndjson: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let (valid, report) = common::ocsf_check(ndjson.as_bytes(), "cloudtrail-moto");
     assert!(valid, "OCSF checker refuses the events:\n{report}");
+}
+
+/// A trail file as CloudTrail writes it, with the events issue 17 found at the edges: forged
+/// provenance names, fields of unexpected types, an event that is not JSON, a number out of
+/// range and an event over the 1 MiB event limit.
+fn hostile_trail_text() -> String {
+    let mut forged = event(1, "redshift.amazonaws.com", "CreateCluster");
+    for (k, v) in [
+        ("id", json!("00000000000000000000000000000000")),
+        ("account_id", json!("999999999999")),
+        ("log_type", json!("connectionlog")),
+        ("source", json!({"bucket": "evil", "key": "x"})),
+    ] {
+        forged[k] = v;
+    }
+    let mut typed = event(2, "redshift.amazonaws.com", "ModifyCluster");
+    typed["eventName"] = Value::Null;
+    typed["requestID"] = json!({"id": 1});
+    typed["errorCode"] = json!(500);
+    typed["errorMessage"] = json!({"text": "denied"});
+    let elements = [
+        forged.to_string(),
+        typed.to_string(),
+        r#"{"eventSource":"redshift.amazonaws.com","eventName":tru}"#.to_string(),
+        r#"{"eventSource":"redshift.amazonaws.com","n":1e400}"#.to_string(),
+        format!(
+            r#"{{"eventSource":"redshift.amazonaws.com","pad":"{}"}}"#,
+            "x".repeat(1100 * 1024)
+        ),
+    ];
+    format!("{{\"Records\":[{}]}}", elements.join(","))
+}
+
+#[tokio::test]
+async fn hostile_trail_events_are_delivered_without_duplicate_keys_and_as_ocsf_only() {
+    let world = World::new("hostile").await;
+    let ocsf_key = TRAIL.replace("AbCdEf", "Ocsf00");
+    world
+        .upload(TRAIL, common::gzip(&hostile_trail_text()))
+        .await;
+    world
+        .upload(&ocsf_key, common::gzip(&hostile_trail_text()))
+        .await;
+    for (key, format) in [(TRAIL, "raw"), (ocsf_key.as_str(), "ocsf")] {
+        let event = world.event_file(&format!("{format}.json"), &s3_event(&[key]));
+        let output = world.command(
+            &["invoke", &event.to_string_lossy()],
+            &[("OUTPUT_FORMAT", format)],
+        );
+        let response = response(&output);
+        assert_eq!(response["receipts"][0]["records"], 5, "{response}");
+        assert_eq!(response["receipts"][0]["parse_errors"], 3, "{response}");
+    }
+    let lines = common::delivered_lines(&world.s3, DEST).await;
+    assert_eq!(lines.len(), 10);
+    for line in &lines {
+        json_keys::check(line.as_bytes()).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    let (ocsf, raw): (Vec<Value>, Vec<Value>) = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .partition(|r| r.get("class_uid").is_some());
+    assert_eq!(
+        (ocsf.len(), raw.len()),
+        (5, 5),
+        "every OCSF line is an event"
+    );
+    let ndjson: String = ocsf.iter().map(|e| format!("{e}\n")).collect();
+    let (valid, report) = common::ocsf_check(ndjson.as_bytes(), "cloudtrail-moto-hostile");
+    assert!(valid, "{report}");
+
+    let by_event = |records: &[Value], unmapped: bool, n: u64| -> Value {
+        records
+            .iter()
+            .find(|r| {
+                let r = if unmapped { &r["unmapped"] } else { *r };
+                r["source"]["event"] == n
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("event {n}"))
+    };
+    let forged = by_event(&raw, false, 1);
+    assert_eq!(forged["account_id"], "123456789012");
+    assert_eq!(forged["source"]["bucket"], BUCKET);
+    assert_eq!(forged["event_fields"]["account_id"], "999999999999");
+    let cut = by_event(&raw, false, 5);
+    assert!(cut["id"].as_str().unwrap().ends_with("-cut"), "{cut}");
+    assert!(cut["raw_bytes"].as_u64() > Some(1024 * 1024));
+    assert_eq!(cut["raw_xxh3"].as_str().map(str::len), Some(32));
+    let typed = by_event(&ocsf, true, 2);
+    assert_eq!(typed["class_uid"], 6003);
+    assert_eq!(typed["unmapped"]["errorCode"], 500);
+    for n in [3, 4, 5] {
+        assert_eq!(by_event(&ocsf, true, n)["class_uid"], 0, "event {n}");
+    }
+    assert!(by_event(&ocsf, true, 5)["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .ends_with("-cut"));
 }

@@ -18,6 +18,8 @@ const CONNECTION: &[&str] = &[
     "disconnecting session |Mon, 16 Mar 2022 09:18:14:766|10.1.2.3 |50000 |1073742045|dev |IAM:alice |IAM AssumeUser |3600000123|TLSv1.2 |ECDHE-RSA-AES256-GCM-SHA384 |0| | |guid | |Windows 10 10.0 amd64 |JDBC |none |2|da9edc00-a1e6-44e0-8274-9417e5f355de|zstd |future column",
     "set application_name |Mon, 16 Mar 2022 09:18:14:766|2001:db8::1 |50000 |77|dev |bob |password |0| | |0| | | |my app |",
     "authenticated |Mon, 16 Mar 2022 09:18:14:766| | |77| | | |0| | |0| | | |",
+    // An empty event column: activity Other (99), which Authentication allows; Unknown it does not.
+    "|Mon, 16 Mar 2022 09:18:14:766|10.1.2.3 |50000 |77|dev |bob |password |0| | |0| | | |",
     "not a connection line",
 ];
 
@@ -27,6 +29,7 @@ const USER: &[&str] = &[
     "100|robert |bob |rename |0|0|0| |14872|1062|Thu, 3 Dec 2020 10:18:39:416",
     "100|robert | |drop |0|0|0|2030-01-01 00:00:00|14872|1063|Thu, 3 Dec 2020 10:18:40:416",
     "101|carol | |lock |0| |0| |14872|1064|Thu, 3 Dec 2020 10:18:41:416",
+    "102|dave | | |0|0|0| |14872|1065|Thu, 3 Dec 2020 10:18:42:416",
     "garbage|",
 ];
 
@@ -193,6 +196,10 @@ fn every_class_and_split_parts_are_among_the_checked_events() {
         .iter()
         .any(|e| e["unmapped"]["parts"].as_u64() > Some(5)));
     assert!(events.iter().any(|e| e["unmapped"]["redacted"] == true));
+    assert!(
+        events.iter().all(|e| e["activity_id"] != 0),
+        "an unknown activity is Other (99)"
+    );
     assert!(events.iter().any(|e| e["unmapped"]["invalid_utf8"] == true));
     assert!(
         events.iter().any(|e| e["cloud"].get("account").is_none()),

@@ -5,23 +5,27 @@
 //! and hands over a `Read`; records come out as JSON lines.
 
 pub mod key;
+pub mod members;
 pub mod ocsf;
 pub mod reader;
 
 use std::borrow::Cow;
 use std::io::{self, Read};
+use std::ops::Range;
 
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::output::json::{write_int, write_opt_str, write_str};
-use crate::output::RecordIds;
+use crate::output::{hex32, RecordIds, CUT_ID_SUFFIX};
 pub use key::{has_trail_name, parse_trail_key, NotEvents, TrailFileName, TrailKeyError};
+pub use members::EVENT_FIELDS;
+pub use reader::{TrailItem, TrailReader, WholeElement, MAX_EVENT_BYTES};
 
 /// What is said of a trail file that holds nothing (an empty file, an empty gzip): CloudTrail
 /// always writes a `{"Records": [...]}` document, so it is not a trail file as written.
 pub const EMPTY_TRAIL: &str = "empty: no CloudTrail document ({\"Records\": [...]}) once \
     decompressed, so nothing was forwarded; CloudTrail never writes an empty file";
-pub use reader::{TrailItem, TrailReader, MAX_EVENT_BYTES};
 
 /// The `log_type` of every record from a trail file.
 pub const LOG_TYPE: &str = "cloudtrail";
@@ -94,20 +98,71 @@ impl EventSources {
 }
 
 /// The fields of a CloudTrail event that the filter and the renderings read. Borrowed where
-/// the JSON has no escapes.
+/// the JSON has no escapes. A field that is not a string (`"eventName": null`, an object) reads
+/// as absent: the event is still an event, and its renderings keep the value as written.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventFields<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text_or_none")]
     pub event_source: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text_or_none")]
     pub event_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text_or_none")]
     pub event_time: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "eventID")]
+    #[serde(borrow, default, rename = "eventID", deserialize_with = "text_or_none")]
     pub event_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text_or_none")]
     pub aws_region: Option<Cow<'a, str>>,
+}
+
+/// A string field's text, or `None` for any other JSON value (read through and dropped).
+fn text_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct TextOrNone;
+    impl<'de> Visitor<'de> for TextOrNone {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+    d.deserialize_any(TextOrNone)
 }
 
 impl<'a> EventFields<'a> {
@@ -120,18 +175,25 @@ impl<'a> EventFields<'a> {
 /// One element of a trail file after the filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kept<'a> {
-    /// An event whose source is kept: `bytes` exactly as written.
+    /// An event whose source is kept: `bytes` exactly as written; `reserved`, the ranges of
+    /// `bytes` of its top-level members whose names are the forwarder's, which the renderings
+    /// put under [`EVENT_FIELDS`] ([`members::scan`]).
     Event {
         ordinal: u64,
         bytes: &'a [u8],
         fields: EventFields<'a>,
+        reserved: &'a [Range<usize>],
     },
-    /// An element that could not be read as an event (too large, not an object, not JSON, no
-    /// `eventSource`): forwarded as a `parse_error` record so nothing is lost silently.
+    /// An element that could not be read as an event (too large, not an object, not JSON, a
+    /// key repeated in one object, no `eventSource`): forwarded as a `parse_error` record so
+    /// nothing is lost silently. `whole` is set when `raw` is only the start of the element
+    /// (over [`MAX_EVENT_BYTES`]); `time` is the event's own `eventTime` when it could be read.
     Bad {
         ordinal: u64,
         reason: String,
         raw: &'a [u8],
+        whole: Option<WholeElement>,
+        time: Option<Cow<'a, str>>,
     },
 }
 
@@ -142,6 +204,9 @@ pub struct TrailEvents<R> {
     skipped: u64,
     /// The fields of the current event, as positions in its bytes (parsed once per event).
     fields: Result<[Slot; 5], String>,
+    /// Why the current event, whose fields were read, cannot be copied as it stands; or its
+    /// reserved members ([`members::scan`]).
+    members: Result<Vec<Range<usize>>, String>,
 }
 
 /// Where one field's text is: a range of the event's bytes, or decoded (it had escapes).
@@ -193,6 +258,7 @@ impl<R: Read> TrailEvents<R> {
             sources,
             skipped: 0,
             fields: Err(String::new()),
+            members: Ok(Vec::new()),
         }
     }
 
@@ -226,10 +292,13 @@ impl<R: Read> TrailEvents<R> {
                             Slot::of(&f.event_id, bytes),
                             Slot::of(&f.aws_region, bytes),
                         ]);
+                        if keep {
+                            self.members = members::scan(bytes);
+                        }
                         keep
                     }
                     Err(e) => {
-                        self.fields = Err(e.to_string());
+                        self.fields = Err(format!("is not valid JSON: {e}"));
                         true
                     }
                 },
@@ -246,15 +315,27 @@ impl<R: Read> TrailEvents<R> {
         let ordinal = item.ordinal();
         let name = self.reader.name();
         Some(match (item, &self.fields) {
-            (TrailItem::Bad { reason, head, .. }, _) => Kept::Bad {
+            (
+                TrailItem::Bad {
+                    reason,
+                    head,
+                    whole,
+                    ..
+                },
+                _,
+            ) => Kept::Bad {
                 ordinal,
                 reason,
                 raw: head,
+                whole,
+                time: None,
             },
             (TrailItem::Event { bytes, .. }, Err(e)) => Kept::Bad {
                 ordinal,
-                reason: format!("{name}: event {} is not valid JSON: {e}", ordinal + 1),
+                reason: format!("{name}: event {} {e}", ordinal + 1),
                 raw: bytes,
+                whole: None,
+                time: None,
             },
             (TrailItem::Event { bytes, .. }, Ok(slots)) => {
                 let [source, event_name, time, id, region] = slots;
@@ -265,18 +346,24 @@ impl<R: Read> TrailEvents<R> {
                     event_id: id.get(bytes),
                     aws_region: region.get(bytes),
                 };
-                if fields.event_source.is_none() {
-                    Kept::Bad {
-                        ordinal,
-                        reason: format!("{name}: event {} has no eventSource", ordinal + 1),
-                        raw: bytes,
+                let bad = |reason: String| Kept::Bad {
+                    ordinal,
+                    reason: format!("{name}: event {} {reason}", ordinal + 1),
+                    raw: bytes,
+                    whole: None,
+                    time: time.get(bytes),
+                };
+                match &self.members {
+                    _ if fields.event_source.is_none() => {
+                        bad("has no eventSource (a string)".into())
                     }
-                } else {
-                    Kept::Event {
+                    Err(why) => bad(why.clone()),
+                    Ok(reserved) => Kept::Event {
                         ordinal,
                         bytes,
                         fields,
-                    }
+                        reserved,
+                    },
                 }
             }
         })
@@ -295,6 +382,11 @@ pub struct TrailProvenance {
     /// `"log_type":…,"source":{"bucket":…,"key":…,"event":`
     head: Vec<u8>,
     ids: RecordIds,
+    /// The account and region of the file name (OCSF `cloud`).
+    pub(crate) account_region: Option<(String, String)>,
+    /// The file name's time in epoch milliseconds: the OCSF `time` of an event without a
+    /// readable `eventTime` of its own.
+    pub(crate) file_time_ms: Option<i64>,
 }
 
 impl TrailProvenance {
@@ -318,6 +410,8 @@ impl TrailProvenance {
         TrailProvenance {
             head,
             ids: RecordIds::for_object(bucket, key),
+            account_region: name.map(|n| (n.account_id.clone(), n.region.clone())),
+            file_time_ms: name.and_then(|n| ocsf::epoch_ms(&n.file_time)),
         }
     }
 
@@ -328,22 +422,34 @@ impl TrailProvenance {
 
     /// Appends the provenance members (no leading comma, no braces) for the event at `ordinal`.
     pub fn write_fields(&self, out: &mut Vec<u8>, ordinal: u64) {
+        self.write_fields_cut(out, ordinal, false);
+    }
+
+    /// [`TrailProvenance::write_fields`], with `-cut` after the id when `cut` (the event was
+    /// over the event limit: the forwarder never held it whole).
+    pub fn write_fields_cut(&self, out: &mut Vec<u8>, ordinal: u64, cut: bool) {
         out.extend_from_slice(&self.head);
         write_int(out, ordinal.saturating_add(1) as i64);
         out.extend_from_slice(b"},\"id\":\"");
         out.extend_from_slice(&self.record_id(ordinal));
+        if cut {
+            out.extend_from_slice(CUT_ID_SUFFIX.as_bytes());
+        }
         out.push(b'"');
     }
 }
 
 /// Appends one `raw` record (no newline): the event as CloudTrail wrote it, with the
 /// provenance members spliced in before its closing `}`. The event's own bytes are not
-/// reparsed; the only change is that a line break between tokens (a pretty-printed file)
-/// becomes a space, so the record stays one line. `event` must be a [`Kept::Event`]'s bytes
-/// (an object from `{` to `}`).
+/// reparsed; the only changes are that a line break between tokens (a pretty-printed file)
+/// becomes a space, so the record stays one line, and that the members at `reserved` (top-level
+/// members named like the forwarder's own fields, [`Kept::Event`]) move, as written, into one
+/// [`EVENT_FIELDS`] object. `event` must be a [`Kept::Event`]'s bytes (an object from `{` to
+/// `}`).
 pub fn write_trail_raw(
     out: &mut Vec<u8>,
     event: &[u8],
+    reserved: &[Range<usize>],
     ordinal: u64,
     provenance: &TrailProvenance,
 ) {
@@ -354,15 +460,47 @@ pub fn write_trail_raw(
     out.reserve(event.len() + 256);
     out.push(b'{');
     let start = out.len();
-    out.extend_from_slice(body);
-    if memchr::memchr2(b'\n', b'\r', body).is_some() {
+    if reserved.is_empty() {
+        out.extend_from_slice(body);
+    } else {
+        // The members between the moved ones, each run trimmed of the commas that joined it
+        // to them; then the moved ones in their object.
+        let mut from = 1;
+        let mut runs = Vec::with_capacity(reserved.len() + 1);
+        for r in reserved
+            .iter()
+            .chain(std::iter::once(&(event.len().saturating_sub(1)..0)))
+        {
+            let run = event.get(from..r.start).unwrap_or_default();
+            let run = trim_members(run);
+            if !run.is_empty() {
+                runs.push(run);
+            }
+            from = r.end;
+        }
+        for run in runs {
+            out.extend_from_slice(run);
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(EVENT_FIELDS.as_bytes());
+        out.extend_from_slice(b"\":{");
+        for (i, r) in reserved.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(event.get(r.clone()).unwrap_or_default());
+        }
+        out.push(b'}');
+    }
+    if memchr::memchr2(b'\n', b'\r', &out[start..]).is_some() {
         for b in &mut out[start..] {
             if *b == b'\n' || *b == b'\r' {
                 *b = b' ';
             }
         }
     }
-    if body
+    if out[start..]
         .iter()
         .any(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
     {
@@ -372,30 +510,114 @@ pub fn write_trail_raw(
     out.push(b'}');
 }
 
+/// Members between two moved ones: without the whitespace and commas at either end.
+fn trim_members(mut run: &[u8]) -> &[u8] {
+    let edge = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b',');
+    while let [first, rest @ ..] = run {
+        if !edge(first) {
+            break;
+        }
+        run = rest;
+    }
+    while let [rest @ .., last] = run {
+        if !edge(last) {
+            break;
+        }
+        run = rest;
+    }
+    run
+}
+
 /// Most bytes of a bad element kept in its `parse_error` record's `raw` (the record must fit
 /// one Firehose record; an event over the event limit is never forwarded whole).
 pub const MAX_ERROR_RAW_BYTES: usize = 64 * 1024;
 
-/// Appends one `parse_error` record (no newline) for a [`Kept::Bad`]:
-/// `{"parse_error":…,"raw":…,["truncated":true,]<provenance>}`. `raw` is the element's text
-/// (invalid UTF-8 replaced), cut to `MAX_ERROR_RAW_BYTES` and flagged `truncated` if longer.
+/// What a trail `parse_error` record says of its element: the reason, the text kept, and, when
+/// that is not all of it, the whole element's length and hash.
+#[derive(Debug, Clone)]
+pub struct TrailError<'a> {
+    pub reason: &'a str,
+    /// `raw`: the element's text (invalid UTF-8 replaced), at most [`MAX_ERROR_RAW_BYTES`].
+    pub text: Cow<'a, str>,
+    pub invalid_utf8: bool,
+    /// The whole element's length and hash when `text` is only its start.
+    pub whole: Option<WholeElement>,
+    /// The forwarder did not keep the whole element (over [`MAX_EVENT_BYTES`]): the record is
+    /// cut, as an audit record the input failed inside is (`truncated`, the `-cut` id).
+    pub cut: bool,
+}
+
+impl<'a> TrailError<'a> {
+    /// `raw` is what was kept of the element; `whole` is set when that is already only its
+    /// start (the reader's event limit: the record is cut). `raw` is cut to
+    /// [`MAX_ERROR_RAW_BYTES`] (at a char boundary), and `whole` computed, if it is longer, as
+    /// an audit `parse_error`'s text is (`raw_bytes` and `raw_xxh3`, not cut).
+    pub fn new(reason: &'a str, raw: &'a [u8], whole: Option<WholeElement>) -> Self {
+        let mut end = raw.len().min(MAX_ERROR_RAW_BYTES);
+        let cut = whole.is_some();
+        let whole = whole.or_else(|| {
+            (end < raw.len()).then(|| WholeElement {
+                bytes: raw.len() as u64,
+                xxh3: xxhash_rust::xxh3::xxh3_128(raw),
+            })
+        });
+        // Do not cut a UTF-8 sequence in two (it would read as invalid).
+        if end < raw.len() {
+            for _ in 0..3 {
+                if end > 0 && (raw[end] & 0xC0) == 0x80 {
+                    end -= 1;
+                }
+            }
+        }
+        let kept = &raw[..end];
+        TrailError {
+            reason,
+            text: String::from_utf8_lossy(kept),
+            invalid_utf8: std::str::from_utf8(kept).is_err(),
+            whole,
+            cut,
+        }
+    }
+
+    pub fn cut(&self) -> bool {
+        self.cut
+    }
+
+    /// `,"raw_bytes":N,"raw_xxh3":"…"` when `raw` is only the start of the element,
+    /// `,"invalid_utf8":true` when bytes were replaced, `,"truncated":true` for a cut element.
+    pub(crate) fn write_flags(&self, out: &mut Vec<u8>) {
+        if let Some(whole) = self.whole {
+            out.extend_from_slice(b",\"raw_bytes\":");
+            write_int(out, i64::try_from(whole.bytes).unwrap_or(i64::MAX));
+            out.extend_from_slice(b",\"raw_xxh3\":\"");
+            out.extend_from_slice(&hex32(whole.xxh3));
+            out.push(b'"');
+        }
+        if self.invalid_utf8 {
+            out.extend_from_slice(b",\"invalid_utf8\":true");
+        }
+        if self.cut() {
+            out.extend_from_slice(b",\"truncated\":true");
+        }
+    }
+}
+
+/// Appends one `parse_error` record (no newline) for a [`Kept::Bad`] or an event that could not
+/// be rendered: `{"parse_error":…,"raw":…[,"raw_bytes":…,"raw_xxh3":…][,"invalid_utf8":true]
+/// [,"truncated":true],<provenance>}`; the id ends in `-cut` when the element was over the
+/// event limit (the forwarder never held it whole), as for an audit record cut short.
 pub fn write_trail_error(
     out: &mut Vec<u8>,
-    reason: &str,
-    raw: &[u8],
+    error: &TrailError<'_>,
     ordinal: u64,
     provenance: &TrailProvenance,
 ) {
-    let cut = raw.len() > MAX_ERROR_RAW_BYTES;
-    let text = String::from_utf8_lossy(&raw[..raw.len().min(MAX_ERROR_RAW_BYTES)]);
     out.extend_from_slice(b"{\"parse_error\":");
-    write_str(out, reason);
+    write_str(out, error.reason);
     out.extend_from_slice(b",\"raw\":");
-    write_str(out, &text);
-    if cut {
-        out.extend_from_slice(b",\"truncated\":true");
-    }
+    write_str(out, &error.text);
+    error.write_flags(out);
     out.push(b',');
-    provenance.write_fields(out, ordinal);
+    provenance.write_fields_cut(out, ordinal, error.cut());
     out.push(b'}');
 }

@@ -10,7 +10,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::TrailProvenance;
+use super::{TrailError, TrailProvenance};
+use crate::output::json::{write_int, write_str};
+use crate::output::CUT_ID_SUFFIX;
 use crate::time::day_of_date;
 
 pub const CLASS_UID: u32 = 6003;
@@ -154,17 +156,45 @@ pub fn epoch_ms(time: &str) -> Option<i64> {
     Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
 }
 
-/// Why an event has no OCSF rendering; it goes out as a `parse_error` record instead.
+/// Why an event has no OCSF rendering; it goes out as a Base Event instead
+/// ([`write_trail_error_ocsf`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OcsfError {
-    #[error("event is not a JSON object: {0}")]
+    #[error("event cannot be read as a JSON object: {0}")]
     NotObject(String),
-    #[error("event has no eventTime in YYYY-MM-DDTHH:MM:SSZ form")]
-    NoTime,
+}
+
+/// Removes `key` from `map` and returns its text when it is a string; any other value stays
+/// in `map`, so it goes out under `unmapped` as written (OCSF's attributes are typed: a number
+/// or an object in a string attribute would not validate).
+fn take_str(map: &mut Map<String, Value>, key: &str) -> Option<String> {
+    match map.get(key) {
+        Some(Value::String(_)) => match map.remove(key) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Removes `key` from `map` and returns it when it is an object; any other value stays.
+fn take_obj(map: &mut Map<String, Value>, key: &str) -> Option<Map<String, Value>> {
+    match map.get(key) {
+        Some(Value::Object(_)) => match map.remove(key) {
+            Some(Value::Object(o)) => Some(o),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Appends the event (a [`super::Kept::Event`]'s bytes) as one OCSF API Activity JSON object
-/// (no newline). The provenance members go under `unmapped` next to the event's own leftovers.
+/// (no newline). Only strings go into OCSF's string attributes; a field of another type, and
+/// every field without an OCSF home, goes under `unmapped` with its CloudTrail name, as
+/// written; the event's own members named like the provenance go under
+/// `unmapped.event_fields` ([`super::members`]), and the provenance members follow. An event
+/// without a readable `eventTime` takes the file name's time (else 0); one whose `eventName` is
+/// not a string has `api.operation` `"Unknown"` and activity Other.
 pub fn write_trail_ocsf(
     out: &mut Vec<u8>,
     event: &[u8],
@@ -173,68 +203,77 @@ pub fn write_trail_ocsf(
 ) -> Result<(), OcsfError> {
     let mut rest: Map<String, Value> =
         serde_json::from_slice(event).map_err(|e| OcsfError::NotObject(e.to_string()))?;
-    let mut take = |key: &str| rest.remove(key);
-    let event_time = take("eventTime");
-    let time = event_time
-        .as_ref()
+    // Kept as written too (OCSF's `time` has milliseconds only).
+    let time = rest
+        .get("eventTime")
         .and_then(Value::as_str)
         .and_then(epoch_ms)
-        .ok_or(OcsfError::NoTime)?;
-    let event_name = take("eventName");
-    let event_source = take("eventSource");
-    let event_id = take("eventID");
-    let request_id = take("requestID");
-    let region = take("awsRegion");
-    let recipient = take("recipientAccountId");
-    let api_version = take("apiVersion");
-    let source_ip = take("sourceIPAddress");
-    let user_agent = take("userAgent");
-    let error_code = take("errorCode");
-    let error_message = take("errorMessage");
-    let identity = take("userIdentity");
-    let (actor, identity_rest) = actor(identity);
+        .or(provenance.file_time_ms)
+        .unwrap_or(0);
+    let event_name = take_str(&mut rest, "eventName");
+    let event_source = take_str(&mut rest, "eventSource");
+    // An empty id is no id: it stays under `unmapped`, and the record id stands in.
+    let event_id = match rest.get("eventID") {
+        Some(Value::String(id)) if !id.is_empty() => take_str(&mut rest, "eventID"),
+        _ => None,
+    };
+    let request_id = take_str(&mut rest, "requestID");
+    let region = take_str(&mut rest, "awsRegion");
+    let recipient = take_str(&mut rest, "recipientAccountId");
+    let api_version = take_str(&mut rest, "apiVersion");
+    let source_ip = take_str(&mut rest, "sourceIPAddress");
+    let user_agent = take_str(&mut rest, "userAgent");
+    // A call failed when it has an error code, whatever its type (the code itself is typed).
+    let failed = rest.get("errorCode").is_some_and(|c| !c.is_null());
+    let error_code = take_str(&mut rest, "errorCode");
+    let error_message = take_str(&mut rest, "errorMessage");
+    let (actor, identity_rest) = actor(rest.remove("userIdentity"));
     if let Some(left) = identity_rest {
         rest.insert("userIdentity".to_string(), left);
     }
-    let activity = activity_of(event_name.as_ref().and_then(Value::as_str).unwrap_or(""));
-    let failed = error_code.is_some();
+    let activity = activity_of(event_name.as_deref().unwrap_or(""));
 
     let mut api = Map::new();
-    api.insert("operation".into(), event_name.unwrap_or(Value::Null));
-    api.insert("service".into(), json!({ "name": event_source }));
+    api.insert(
+        "operation".into(),
+        json!(event_name.unwrap_or_else(|| "Unknown".into())),
+    );
+    let mut service = Map::new();
+    if let Some(source) = event_source {
+        service.insert("name".into(), json!(source));
+    }
+    api.insert("service".into(), Value::Object(service));
     if let Some(uid) = request_id {
         api.insert("request".into(), json!({ "uid": uid }));
     }
-    if failed || error_message.is_some() {
+    if error_code.is_some() || error_message.is_some() {
         let mut response = Map::new();
         if let Some(code) = &error_code {
-            response.insert("error".into(), code.clone());
+            response.insert("error".into(), json!(code));
         }
         if let Some(message) = &error_message {
-            response.insert("message".into(), message.clone());
+            response.insert("message".into(), json!(message));
         }
         api.insert("response".into(), Value::Object(response));
     }
     if let Some(version) = api_version {
-        api.insert("version".into(), version);
+        api.insert("version".into(), json!(version));
     }
 
     let mut src_endpoint = Map::new();
-    if let Some(Value::String(ip)) = source_ip {
+    if let Some(ip) = source_ip {
         let key = if ip.parse::<std::net::IpAddr>().is_ok() {
             "ip"
         } else {
             "domain"
         };
         src_endpoint.insert(key.into(), Value::String(ip));
-    } else if let Some(other) = source_ip {
-        rest.insert("sourceIPAddress".into(), other);
     }
 
     let mut cloud = Map::new();
     cloud.insert("provider".into(), json!("AWS"));
     if let Some(region) = region {
-        cloud.insert("region".into(), region);
+        cloud.insert("region".into(), json!(region));
     }
     if let Some(account) = recipient {
         cloud.insert(
@@ -249,9 +288,10 @@ pub fn write_trail_ocsf(
         "product".into(),
         json!({ "name": "Amazon Redshift", "vendor_name": "AWS" }),
     );
-    if let Some(uid) = event_id {
-        metadata.insert("uid".into(), uid);
-    }
+    // The event's id; an event without one is known by its record id.
+    let uid = event_id
+        .unwrap_or_else(|| String::from_utf8_lossy(&provenance.record_id(ordinal)).into_owned());
+    metadata.insert("uid".into(), json!(uid));
     metadata.insert("log_name".into(), json!(super::LOG_TYPE));
     metadata.insert("profiles".into(), json!(["cloud"]));
 
@@ -275,10 +315,10 @@ pub fn write_trail_ocsf(
         json!(if failed { "Failure" } else { "Success" }),
     );
     if let Some(code) = error_code {
-        top.insert("status_code".into(), code);
+        top.insert("status_code".into(), json!(code));
     }
     if let Some(message) = error_message {
-        top.insert("status_detail".into(), message);
+        top.insert("status_detail".into(), json!(message));
     }
     top.insert("time".into(), json!(time));
     top.insert("metadata".into(), Value::Object(metadata));
@@ -289,9 +329,21 @@ pub fn write_trail_ocsf(
     if let Some(agent) = user_agent {
         top.insert("http_request".into(), json!({ "user_agent": agent }));
     }
-    if let Some(time) = event_time {
-        // Kept as written too: OCSF's `time` has milliseconds only.
-        rest.insert("eventTime".into(), time);
+
+    // The event's members named like the provenance, apart (no name twice in `unmapped`).
+    let reserved: Vec<String> = rest
+        .keys()
+        .filter(|k| super::members::is_reserved(k))
+        .cloned()
+        .collect();
+    if !reserved.is_empty() {
+        let mut own = Map::new();
+        for key in reserved {
+            if let Some(value) = rest.remove(&key) {
+                own.insert(key, value);
+            }
+        }
+        rest.insert(super::EVENT_FIELDS.into(), Value::Object(own));
     }
 
     // `top` and `rest` are maps of JSON values: serializing them cannot fail.
@@ -314,6 +366,58 @@ pub fn write_trail_ocsf(
     Ok(())
 }
 
+/// Appends a trail element that has no API Activity rendering (not JSON, over the event limit,
+/// a number out of range, nested too deep, a key twice, no `eventSource`) as an OCSF Base Event
+/// (class 0, activity Other), as the audit logs' `parse_error` records are: the reason in
+/// `status_detail`, the text in `raw_data`, and under `unmapped` the provenance (its `id`, and
+/// `metadata.uid`, with `-cut` for an element over the event limit) and `raw_bytes`,
+/// `raw_xxh3`, `invalid_utf8`, `truncated` as in the `raw` record. `time` is the event's own `eventTime`
+/// when it could be read, else the file name's time, else 0.
+pub fn write_trail_error_ocsf(
+    out: &mut Vec<u8>,
+    error: &TrailError<'_>,
+    event_time: Option<&str>,
+    ordinal: u64,
+    provenance: &TrailProvenance,
+) {
+    out.extend_from_slice(
+        b"{\"metadata\":{\"version\":\"1.1.0\",\"product\":{\"name\":\"Amazon Redshift\",\
+          \"vendor_name\":\"AWS\"},\"profiles\":[\"cloud\"],\"log_name\":",
+    );
+    write_str(out, super::LOG_TYPE);
+    out.extend_from_slice(b",\"uid\":\"");
+    out.extend_from_slice(&provenance.record_id(ordinal));
+    if error.cut() {
+        out.extend_from_slice(CUT_ID_SUFFIX.as_bytes());
+    }
+    out.extend_from_slice(b"\"},\"cloud\":{\"provider\":\"AWS\"");
+    if let Some((account, region)) = &provenance.account_region {
+        out.extend_from_slice(b",\"account\":{\"uid\":");
+        write_str(out, account);
+        out.extend_from_slice(b",\"type_id\":10,\"type\":\"AWS Account\"},\"region\":");
+        write_str(out, region);
+    }
+    out.extend_from_slice(
+        b"},\"class_uid\":0,\"class_name\":\"Base Event\",\"category_uid\":0,\
+          \"activity_id\":99,\"activity_name\":\"Other\",\"type_uid\":99,\
+          \"type_name\":\"Base Event: Other\",\"severity_id\":1,\"severity\":\"Informational\",\
+          \"time\":",
+    );
+    let time = event_time
+        .and_then(epoch_ms)
+        .or(provenance.file_time_ms)
+        .unwrap_or(0);
+    write_int(out, time);
+    out.extend_from_slice(b",\"status_detail\":");
+    write_str(out, error.reason);
+    out.extend_from_slice(b",\"raw_data\":");
+    write_str(out, &error.text);
+    out.extend_from_slice(b",\"unmapped\":{");
+    provenance.write_fields_cut(out, ordinal, error.cut());
+    error.write_flags(out);
+    out.extend_from_slice(b"}}");
+}
+
 /// `actor` from `userIdentity`, and what of `userIdentity` has no OCSF home.
 fn actor(identity: Option<Value>) -> (Value, Option<Value>) {
     let Some(Value::Object(mut id)) = identity else {
@@ -332,27 +436,27 @@ fn actor(identity: Option<Value>) -> (Value, Option<Value>) {
         user.insert("type_id".into(), json!(type_id));
         user.insert("type".into(), json!(caption));
     }
-    if let Some(uid) = id.remove("principalId") {
-        user.insert("uid".into(), uid);
+    if let Some(uid) = take_str(&mut id, "principalId") {
+        user.insert("uid".into(), json!(uid));
     }
-    if let Some(arn) = id.remove("arn") {
-        user.insert("uid_alt".into(), arn);
+    if let Some(arn) = take_str(&mut id, "arn") {
+        user.insert("uid_alt".into(), json!(arn));
     }
-    if let Some(account) = id.remove("accountId") {
+    if let Some(account) = take_str(&mut id, "accountId") {
         user.insert(
             "account".into(),
             json!({ "uid": account, "type_id": 10, "type": "AWS Account" }),
         );
     }
-    let access_key = id.remove("accessKeyId");
+    let access_key = take_str(&mut id, "accessKeyId");
     if let Some(key) = &access_key {
-        user.insert("credential_uid".into(), key.clone());
+        user.insert("credential_uid".into(), json!(key));
     }
-    let invoked_by = id.remove("invokedBy");
+    let invoked_by = take_str(&mut id, "invokedBy");
     let mut session = Map::new();
     let mut issuer_name = None;
-    if let Some(Value::Object(mut context)) = id.remove("sessionContext") {
-        if let Some(Value::Object(mut attributes)) = context.remove("attributes") {
+    if let Some(mut context) = take_obj(&mut id, "sessionContext") {
+        if let Some(mut attributes) = take_obj(&mut context, "attributes") {
             if let Some(created) = attributes.remove("creationDate") {
                 match created.as_str().and_then(epoch_ms) {
                     Some(ms) => {
@@ -376,11 +480,11 @@ fn actor(identity: Option<Value>) -> (Value, Option<Value>) {
                 context.insert("attributes".into(), Value::Object(attributes));
             }
         }
-        if let Some(Value::Object(mut issuer)) = context.remove("sessionIssuer") {
-            if let Some(arn) = issuer.remove("arn") {
-                session.insert("issuer".into(), arn);
+        if let Some(mut issuer) = take_obj(&mut context, "sessionIssuer") {
+            if let Some(arn) = take_str(&mut issuer, "arn") {
+                session.insert("issuer".into(), json!(arn));
             }
-            issuer_name = issuer.remove("userName");
+            issuer_name = take_str(&mut issuer, "userName");
             if !issuer.is_empty() {
                 context.insert("sessionIssuer".into(), Value::Object(issuer));
             }
@@ -390,16 +494,15 @@ fn actor(identity: Option<Value>) -> (Value, Option<Value>) {
         }
     }
     // The name: an IAM user's own, else the role a session was issued from, else the service.
-    let name = id
-        .remove("userName")
+    let name = take_str(&mut id, "userName")
         .or(issuer_name)
         .or_else(|| invoked_by.clone());
     if let Some(name) = name {
-        user.insert("name".into(), name);
+        user.insert("name".into(), json!(name));
     }
     if !session.is_empty() {
         if let Some(key) = access_key {
-            session.insert("credential_uid".into(), key);
+            session.insert("credential_uid".into(), json!(key));
         }
     }
     let mut actor = Map::new();
@@ -408,7 +511,7 @@ fn actor(identity: Option<Value>) -> (Value, Option<Value>) {
         actor.insert("session".into(), Value::Object(session));
     }
     if let Some(by) = invoked_by {
-        actor.insert("invoked_by".into(), by);
+        actor.insert("invoked_by".into(), json!(by));
     }
     let rest = (!id.is_empty()).then_some(Value::Object(id));
     (Value::Object(actor), rest)

@@ -30,12 +30,21 @@ pub enum TrailItem<'a> {
     Event { ordinal: u64, bytes: &'a [u8] },
     /// An element that cannot be forwarded as an event: over the size limit, or not an
     /// object. `head` is what was kept of it (at most the limit); `reason` names the file and
-    /// the element's position.
+    /// the element's position; `whole` is set when `head` is only the start of the element.
     Bad {
         ordinal: u64,
         reason: String,
         head: &'a [u8],
+        whole: Option<WholeElement>,
     },
+}
+
+/// The length and XXH3-128 hash of an element over the event limit, of which only the start
+/// was kept: the `raw_bytes` and `raw_xxh3` of its `parse_error` record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeElement {
+    pub bytes: u64,
+    pub xxh3: u128,
 }
 
 impl TrailItem<'_> {
@@ -181,6 +190,9 @@ pub struct TrailReader<R> {
     event: Vec<u8>,
     /// Its whole size so far, kept or not.
     event_size: u64,
+    /// Hashes the element once it is over the limit (from its first byte), so its record can
+    /// name what was not kept; `None` for the elements under the limit (nearly all).
+    hasher: Option<Box<xxhash_rust::xxh3::Xxh3Default>>,
     /// 0-based ordinal of the next element.
     ordinal: u64,
     limit: usize,
@@ -214,6 +226,7 @@ impl<R: Read> TrailReader<R> {
             key_too_long: false,
             event: Vec::new(),
             event_size: 0,
+            hasher: None,
             ordinal: 0,
             limit: max_event,
             seen_records: false,
@@ -286,12 +299,17 @@ impl<R: Read> TrailReader<R> {
                     self.limit
                 ),
                 head,
+                whole: Some(WholeElement {
+                    bytes: self.event_size,
+                    xxh3: self.hasher.as_ref().map_or(0, |h| h.digest128()),
+                }),
             }
         } else if head.first() != Some(&b'{') {
             TrailItem::Bad {
                 ordinal,
                 reason: format!("{}: event {} is not a JSON object", self.name, ordinal + 1),
                 head,
+                whole: None,
             }
         } else {
             TrailItem::Event {
@@ -489,6 +507,7 @@ impl<R: Read> TrailReader<R> {
                     }
                     self.event.clear();
                     self.event_size = 0;
+                    self.hasher = None;
                     self.ordinal += 1;
                     self.scan = Scan::begin(b);
                     self.state = State::InElement;
@@ -521,6 +540,15 @@ impl<R: Read> TrailReader<R> {
     /// Keeps `chunk[from..to]` of the element, up to the limit; counts all of it.
     fn keep(&mut self, from: usize, to: usize) {
         let n = to - from;
+        if self.hasher.is_none() && self.event_size + n as u64 > self.limit as u64 {
+            // Over the limit from here on: hash what was kept, then every byte that follows.
+            let mut hasher = Box::new(xxhash_rust::xxh3::Xxh3Default::new());
+            hasher.update(&self.event);
+            self.hasher = Some(hasher);
+        }
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&self.chunk[from..to]);
+        }
         self.event_size += n as u64;
         let len = self.event.len();
         let take = n.min(self.limit.saturating_sub(len));

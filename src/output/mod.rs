@@ -20,6 +20,33 @@ pub use log_event::LogEventOrigin;
 /// for every whole record).
 pub const CUT_ID_SUFFIX: &str = "-cut";
 
+/// Every name the forwarder writes at the top level of a `raw` record, of any source: the
+/// provenance (files, trail files and CloudWatch Logs batches), the `parse_error` fields and the
+/// flags. An input that carries members of these names (a CloudTrail event is copied as
+/// written) keeps them under `event_fields` instead (`crate::cloudtrail::members`), so a record
+/// never holds a name twice and provenance is always the forwarder's.
+pub const RECORD_FIELDS: &[&str] = &[
+    "log_type",
+    "account_id",
+    "region",
+    "cluster",
+    "namespace",
+    "file_time",
+    "batch_end",
+    "source",
+    "id",
+    "parse_error",
+    "raw",
+    "raw_bytes",
+    "raw_xxh3",
+    "extra_columns",
+    "invalid_utf8",
+    "truncated",
+    "redacted",
+    "part",
+    "parts",
+];
+
 /// Where a file's records came from: the same for every record of the file, so its JSON is
 /// built once per file.
 #[derive(Debug, Clone)]

@@ -149,7 +149,6 @@ const BASE_EVENT: Class = Class {
     category_name: None,
 };
 
-const UNKNOWN: u32 = 0;
 const OTHER: u32 = 99;
 
 /// `activity_id` and its caption; for Other, `name` is the source's own word when it has one.
@@ -360,7 +359,8 @@ fn connection(out: &mut Vec<u8>, v: &mut View<'_, '_>, record: &Record<'_>, p: &
         Some("authenticated") => (Activity::of(1, "Logon"), Some(STATUS_SUCCESS)),
         Some("authentication failure") => (Activity::of(1, "Logon"), Some(STATUS_FAILURE)),
         Some("disconnecting session") => (Activity::of(2, "Logoff"), None),
-        None => (Activity::of(UNKNOWN, "Unknown"), None),
+        // No event at all: an unknown activity is Other (Authentication has no Unknown).
+        None => (other(None), None),
         // A split piece is written where the column's text goes: under `unmapped`.
         Some(_) => (other(event.filter(|_| !split)), None),
     };
@@ -452,7 +452,7 @@ fn account_change(out: &mut Vec<u8>, v: &mut View<'_, '_>, record: &Record<'_>, 
     let activity = match action {
         Some("create") => Activity::of(1, "Create"),
         Some("drop") => Activity::of(6, "Delete"),
-        None => Activity::of(UNKNOWN, "Unknown"),
+        None => other(None),
         Some(_) => other(action.filter(|_| !split)),
     };
     v.mapped[user::ACTION] = !split && (activity.id != OTHER || activity.name.is_some());

@@ -1,12 +1,18 @@
 //! The loop for CloudTrail trail files: decode, stream the `Records` one event at a time
 //! (`crate::cloudtrail::TrailEvents`), render the kept ones, count the others.
 //!
-//! - A kept event goes out `raw` (as CloudTrail wrote it, provenance spliced in) or as OCSF API
-//!   Activity; an event OCSF cannot render (no `eventTime`, ...) goes out as a `parse_error`
-//!   record instead, with its text.
-//! - An element that is not an event (not JSON, not an object, no `eventSource`, over
-//!   `cloudtrail::MAX_EVENT_BYTES`) goes out as a `parse_error` record, its text capped at
-//!   `cloudtrail::MAX_ERROR_RAW_BYTES` and flagged `truncated`.
+//! - A kept event goes out `raw` (as CloudTrail wrote it, provenance spliced in, its own
+//!   members named like the provenance under `event_fields`) or as OCSF API Activity; should
+//!   OCSF's reading of an event fail all the same, it goes out as a `parse_error` record, with
+//!   its text. In OCSF every `parse_error` record is a Base Event (class 0): the stream holds
+//!   OCSF events only.
+//! - An element that is not an event (not JSON, not UTF-8, not an object, a key twice in one
+//!   object, nested deeper or a number larger than serde_json reads, no `eventSource`, over
+//!   `cloudtrail::MAX_EVENT_BYTES`) goes out as a `parse_error` record, its
+//!   text capped at `cloudtrail::MAX_ERROR_RAW_BYTES` with `raw_bytes` and `raw_xxh3` when it
+//!   was longer, as an audit `parse_error`; an element over the event limit, which the
+//!   forwarder never holds whole, is also cut as an audit record the input failed inside is:
+//!   `truncated` and a `-cut` id (docs/RECORDS.md).
 //! - Events of other sources are counted (`skipped_events`) and dropped.
 //! - A rendered event longer than the line limit (one Firehose record) becomes a `parse_error`
 //!   record with its text capped the same way. Real events are at most 256 KB (CloudTrail's own
@@ -22,9 +28,10 @@
 use std::io::Read;
 
 use super::{Counts, Format, Stopped};
-use crate::cloudtrail::ocsf::write_trail_ocsf;
+use crate::cloudtrail::ocsf::{write_trail_error_ocsf, write_trail_ocsf};
 use crate::cloudtrail::{
-    write_trail_error, write_trail_raw, EventSources, Kept, TrailEvents, TrailProvenance,
+    write_trail_error, write_trail_raw, EventSources, Kept, TrailError, TrailEvents,
+    TrailProvenance,
 };
 use crate::decode;
 use crate::logs::time::parse_iso_seconds;
@@ -68,8 +75,14 @@ pub fn run_trail(
                 ordinal,
                 bytes,
                 fields,
+                reserved,
             } => {
-                render_event(&mut buf, bytes, ordinal, spec, &mut counts);
+                let event = Event {
+                    bytes,
+                    reserved,
+                    time: fields.event_time.as_deref(),
+                };
+                render_event(&mut buf, &event, ordinal, spec, &mut counts);
                 if let Some(t) = fields
                     .event_time
                     .as_deref()
@@ -84,8 +97,18 @@ pub fn run_trail(
                 ordinal,
                 reason,
                 raw,
+                whole,
+                time,
             } => {
-                error_record(&mut buf, &reason, raw, ordinal, spec, &mut counts);
+                let error = TrailError::new(&reason, raw, whole);
+                error_record(
+                    &mut buf,
+                    &error,
+                    time.as_deref(),
+                    ordinal,
+                    spec,
+                    &mut counts,
+                );
                 ordinal
             }
         };
@@ -102,21 +125,30 @@ pub fn run_trail(
     (counts, result)
 }
 
+/// A kept event as the renderings take it.
+struct Event<'a> {
+    bytes: &'a [u8],
+    /// Its top-level members named like the provenance.
+    reserved: &'a [std::ops::Range<usize>],
+    /// Its `eventTime`, when a string.
+    time: Option<&'a str>,
+}
+
 /// Renders a kept event in the spec's format; a rendering OCSF refuses, or one over the line
 /// limit, becomes a `parse_error` record.
 fn render_event(
     buf: &mut Vec<u8>,
-    event: &[u8],
+    event: &Event<'_>,
     ordinal: u64,
     spec: &TrailSpec<'_>,
     counts: &mut Counts,
 ) {
     let refused = match spec.format {
         Format::Raw => {
-            write_trail_raw(buf, event, ordinal, spec.provenance);
+            write_trail_raw(buf, event.bytes, event.reserved, ordinal, spec.provenance);
             None
         }
-        Format::Ocsf => write_trail_ocsf(buf, event, ordinal, spec.provenance)
+        Format::Ocsf => write_trail_ocsf(buf, event.bytes, ordinal, spec.provenance)
             .err()
             .map(|e| format!("{}: event {}: {e}", spec.name, ordinal + 1)),
     };
@@ -132,22 +164,27 @@ fn render_event(
     });
     if let Some(reason) = reason {
         buf.clear();
-        error_record(buf, &reason, event, ordinal, spec, counts);
+        let error = TrailError::new(&reason, event.bytes, None);
+        error_record(buf, &error, event.time, ordinal, spec, counts);
     }
 }
 
+/// A `parse_error` record in the spec's format (OCSF: a Base Event).
 fn error_record(
     buf: &mut Vec<u8>,
-    reason: &str,
-    raw: &[u8],
+    error: &TrailError<'_>,
+    time: Option<&str>,
     ordinal: u64,
     spec: &TrailSpec<'_>,
     counts: &mut Counts,
 ) {
-    write_trail_error(buf, reason, raw, ordinal, spec.provenance);
+    match spec.format {
+        Format::Raw => write_trail_error(buf, error, ordinal, spec.provenance),
+        Format::Ocsf => write_trail_error_ocsf(buf, error, time, ordinal, spec.provenance),
+    }
     counts.parse_errors += 1;
     if counts.first_error.is_none() {
-        counts.first_error = Some((ordinal + 1, reason.to_string()));
+        counts.first_error = Some((ordinal + 1, error.reason.to_string()));
     }
 }
 
@@ -207,20 +244,29 @@ mod tests {
     }
 
     #[test]
-    fn ocsf_renders_api_activity_and_refusals_become_parse_errors() {
+    fn ocsf_renders_api_activity_and_refusals_become_base_events() {
         let no_time = r#"{"eventSource":"redshift.amazonaws.com","eventName":"DeleteCluster"}"#;
+        let huge = r#"{"eventSource":"redshift.amazonaws.com","eventTime":"2024-03-01T00:55:00Z","n":1e400}"#;
         let text = format!(
-            r#"{{"Records":[{},{no_time}]}}"#,
+            r#"{{"Records":[{},{no_time},{huge}]}}"#,
             event("redshift.amazonaws.com", "DeleteCluster")
         );
         let (counts, lines) = run_on(text, Format::Ocsf, None);
         let ok: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(ok["class_uid"], 6003);
-        let bad: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        // No eventTime: still an API call, at the file's time (none here: 0).
+        let untimed: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(
+            (&untimed["class_uid"], &untimed["time"]),
+            (&6003.into(), &0.into())
+        );
+        let bad: serde_json::Value = serde_json::from_str(&lines[2]).unwrap();
+        assert_eq!(bad["class_uid"], 0, "{bad}");
         assert!(
-            bad["parse_error"].as_str().unwrap().contains("event 2"),
+            bad["status_detail"].as_str().unwrap().contains("event 3"),
             "{bad}"
         );
+        assert_eq!(bad["time"], 1_709_254_500_000_i64, "its own eventTime");
         assert_eq!(counts.parse_errors, 1);
     }
 
@@ -239,6 +285,9 @@ mod tests {
         assert!(lines[0].len() <= 90_000, "{}", lines[0].len());
         let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
         assert!(v["parse_error"].as_str().unwrap().contains("record limit"));
-        assert_eq!(v["truncated"], true);
+        // The event was read whole: its length and hash, as for a long audit parse_error.
+        assert_eq!(v["raw_bytes"], big.len());
+        assert_eq!(v.get("truncated"), None);
+        assert_eq!(v["id"].as_str().unwrap().len(), 32);
     }
 }
