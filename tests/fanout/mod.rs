@@ -1,0 +1,3 @@
+//! Helpers of `fanout_moto.rs`.
+
+pub mod corpus;

@@ -1,0 +1,224 @@
+//! History at scale against a private moto server (S3, SQS, Firehose): S3 Batch Operations
+//! invocations answered task by task, the Batch Operations manifest of what is not done, and
+//! the walk's SQS fan-out drained by several worker processes, each the real binary's `invoke`
+//! on SQS events built from received messages as the event source mapping builds them.
+
+mod common;
+mod fanout;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{create_bucket, create_delivery_stream_to_bucket, put_object, Moto};
+use fanout::corpus::{self, LogFile, TREE};
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_redshift-audit-forwarder");
+const AUDIT: &str = "audit-bucket";
+const STREAM: &str = "history";
+const DEST: &str = "dest-history";
+
+/// Moto with the audit bucket and a stream delivering into [`DEST`], and a scratch folder.
+struct World {
+    moto: Moto,
+    s3: aws_sdk_s3::Client,
+    dir: PathBuf,
+}
+
+impl World {
+    async fn new(test: &str) -> World {
+        let (moto, s3, dir) = common::stream_world("fanout", test, &[AUDIT], STREAM, DEST).await;
+        World { moto, s3, dir }
+    }
+
+    async fn upload(&self, files: &[LogFile]) {
+        for chunk in files.chunks(8) {
+            let mut puts = tokio::task::JoinSet::new();
+            for file in chunk {
+                let (s3, key, body) = (self.s3.clone(), file.key.clone(), file.gz.clone());
+                puts.spawn(async move { put_object(&s3, AUDIT, &key, body).await });
+            }
+            while let Some(done) = puts.join_next().await {
+                done.expect("upload task");
+            }
+        }
+    }
+
+    /// The binary with this world's AWS settings, the stream, the audit bucket and prefix.
+    fn command(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(BIN);
+        command.args(args);
+        common::isolate(&mut command, &self.moto);
+        command
+            .env("DELIVERY_STREAM", STREAM)
+            .env("AUDIT_BUCKET", AUDIT)
+            .env("AUDIT_PREFIX", TREE.trim_end_matches('/'))
+            .env("METRICS", "false")
+            .envs(vars.iter().copied());
+        command
+    }
+
+    /// `invoke` on `event`: its response on stdout.
+    fn invoke(&self, name: &str, event: &Value) -> Value {
+        let path = self.dir.join(format!("{name}.json"));
+        std::fs::write(&path, event.to_string()).expect("event file");
+        let out = self
+            .command(&["invoke", path.to_str().expect("UTF-8 path")], &[])
+            .output()
+            .expect("run invoke");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "invoke {name}: response is not JSON ({e}): {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
+    /// What the stream delivered, comparable with `corpus::expected`, and the ids.
+    async fn delivered(&self) -> (Vec<Value>, Vec<String>) {
+        let mut records = Vec::new();
+        let mut ids = Vec::new();
+        for line in common::delivered_lines(&self.s3, DEST).await {
+            let record: Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            ids.push(record["id"].as_str().expect("an id").to_string());
+            assert_eq!(record["source"]["bucket"], AUDIT);
+            records.push(corpus::comparable(record));
+        }
+        (corpus::sort(records), ids)
+    }
+
+    /// Asserts that the stream delivered exactly the records of `files`, each once.
+    async fn assert_delivered_once(&self, files: &[&LogFile]) {
+        let (records, ids) = self.delivered().await;
+        let unique: BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "a record was delivered twice");
+        let want = corpus::expected(files);
+        assert_eq!(records.len(), want.len(), "record count");
+        assert!(records == want, "delivered records differ from parse's");
+    }
+}
+
+// --- S3 Batch Operations -----------------------------------------------------------------------
+
+/// A Batch Operations invocation of `schema` over `keys` (as given: the caller encodes).
+fn batch_event(schema: &str, invocation: &str, keys: &[&str]) -> Value {
+    let tasks: Vec<Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| match schema {
+            "1.0" => json!({
+                "taskId": format!("task-{i}"),
+                "s3Key": key,
+                "s3VersionId": null,
+                "s3BucketArn": format!("arn:aws:s3:::{AUDIT}"),
+            }),
+            _ => json!({
+                "taskId": format!("task-{i}"),
+                "s3Bucket": AUDIT,
+                "s3Key": key,
+                "s3VersionId": null,
+            }),
+        })
+        .collect();
+    let mut job = json!({ "id": "f3cc4f60-61f6-4a2b-8a21-d07600c373ce" });
+    if schema == "2.0" {
+        job["userArguments"] = json!({ "purpose": "test" });
+    }
+    json!({
+        "invocationSchemaVersion": schema,
+        "invocationId": invocation,
+        "job": job,
+        "tasks": tasks,
+    })
+}
+
+fn codes(answer: &Value) -> Vec<String> {
+    answer["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results: {answer}"))
+        .iter()
+        .map(|r| r["resultCode"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+/// Batch Operations invocations of both schemas over a good object, an object already done, a
+/// foreign-format object and a missing key: the result code of each, and the good objects'
+/// records delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_operations_tasks_of_both_schemas_get_the_result_code_of_their_outcome() {
+    let world = World::new("batch_ops").await;
+    let day = corpus::today() - 2;
+    let good_1 = corpus::log_file("connectionlog", day * 86_400_000 + 3_600_000, 20);
+    let good_2 = corpus::log_file("userlog", day * 86_400_000 + 3_600_000, 20);
+    let good_3 = corpus::log_file("useractivitylog", day * 86_400_000 + 10_800_000, 20);
+    // A foreign format under an audit log's name: bzip2's magic and block size.
+    let foreign = corpus::log_key("useractivitylog", day * 86_400_000 + 3_600_000);
+    let missing = corpus::log_key("useractivitylog", day * 86_400_000 + 7_200_000);
+    world
+        .upload(&[good_1.clone(), good_2.clone(), good_3.clone()])
+        .await;
+    put_object(
+        &world.s3,
+        AUDIT,
+        &foreign,
+        b"BZh91AY&SY\x00\x01\x02\x03".to_vec(),
+    )
+    .await;
+    let encode = |key: &str| key.replace(':', "%3A");
+
+    for (schema, good, done) in [("1.0", &good_1, &good_2), ("2.0", &good_3, &good_1)] {
+        let keys = [
+            encode(&good.key),
+            encode(&done.key),
+            encode(&foreign),
+            encode(&missing),
+        ];
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        if schema == "1.0" {
+            // `done` is done by an invocation of its own first.
+            let first = world.invoke("first", &batch_event(schema, "inv-0", &keys[1..2]));
+            assert_eq!(codes(&first), ["Succeeded"], "{first}");
+        }
+        let answer = world.invoke(
+            schema,
+            &batch_event(schema, &format!("inv-{schema}"), &keys),
+        );
+        assert_eq!(answer["invocationSchemaVersion"], schema);
+        assert_eq!(answer["invocationId"], format!("inv-{schema}"));
+        assert_eq!(answer["treatMissingKeysAs"], "TemporaryFailure");
+        let ids: Vec<&str> = answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["taskId"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["task-0", "task-1", "task-2", "task-3"]);
+        assert_eq!(
+            codes(&answer),
+            [
+                "Succeeded",
+                "Succeeded",
+                "PermanentFailure",
+                "PermanentFailure"
+            ],
+            "{schema}: {answer}"
+        );
+        let strings: Vec<&str> = answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["resultString"].as_str().unwrap())
+            .collect();
+        assert_eq!(strings[0], "forwarded 20 records", "{answer}");
+        assert_eq!(strings[1], "already done", "{answer}");
+        assert!(strings[2].contains("bzip2"), "{answer}");
+        assert!(strings[2].contains(&foreign), "{answer}");
+        assert!(strings[3].contains("does not exist"), "{answer}");
+    }
+    world
+        .assert_delivered_once(&[&good_1, &good_2, &good_3])
+        .await;
+}
