@@ -88,6 +88,7 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
             ledger: ledger.clone(),
             list: Arc::new(clients.audit.clone()),
             clock: Arc::new(SystemClock),
+            queue: None,
         }),
         _ => None,
     };

@@ -85,6 +85,7 @@ use crate::logs::LogType;
 mod batch_ops;
 mod json_path;
 mod logs;
+pub mod notify;
 mod s3;
 mod select;
 mod sqs;

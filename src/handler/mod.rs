@@ -273,7 +273,11 @@ fn log_walk_event(event: Event<'_>) {
         Event::SetAside(record) => {
             tracing::warn!(bucket = %record.bucket, key = %record.key, attempts = record.attempts, last_error = %record.last_error, set_aside_at = %record.set_aside_at, "set aside")
         }
-        Event::Day { .. } | Event::Listed { .. } | Event::SkippedDone(_) | Event::Failed(..) => {}
+        Event::Day { .. }
+        | Event::Listed { .. }
+        | Event::SkippedDone(_)
+        | Event::Failed(..)
+        | Event::Enqueued(_) => {}
     }
 }
 
