@@ -9,8 +9,10 @@ mod fanout;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use common::{create_bucket, create_delivery_stream_to_bucket, put_object, Moto};
+use common::{put_object, Moto};
 use fanout::corpus::{self, LogFile, TREE};
 use serde_json::{json, Value};
 
@@ -221,4 +223,194 @@ async fn batch_operations_tasks_of_both_schemas_get_the_result_code_of_their_out
     world
         .assert_delivered_once(&[&good_1, &good_2, &good_3])
         .await;
+}
+
+// --- the SQS fan-out ---------------------------------------------------------------------------
+
+const QUEUE: &str = "backfill";
+
+/// The backfill queue (standard, a short visibility timeout so handed-back messages return
+/// soon), its URL and ARN.
+async fn create_queue(world: &World) -> (aws_sdk_sqs::Client, String, String) {
+    let sqs = aws_sdk_sqs::Client::new(&common::sdk_config(&world.moto.endpoint).await);
+    let created = sqs
+        .create_queue()
+        .queue_name(QUEUE)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "5",
+        )
+        .send()
+        .await
+        .expect("CreateQueue");
+    let url = created.queue_url().expect("a URL").to_string();
+    let arn = format!("arn:aws:sqs:us-east-1:123456789012:{QUEUE}");
+    (sqs, url, arn)
+}
+
+/// The last stdout line of the binary: its summary.
+fn summary_line(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().last().unwrap_or_else(|| panic!("no output"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {line}"))
+}
+
+fn count(summary: &Value, name: &str) -> u64 {
+    summary.get(name).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// Drains the queue with `workers` concurrent worker processes until `expected` messages were
+/// deleted.
+async fn drain(
+    world: &World,
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    arn: &str,
+    workers: usize,
+    expected: u64,
+    vars: Vec<(String, String)>,
+) -> Arc<fanout::workers::Drained> {
+    let drained = Arc::new(fanout::workers::Drained::default());
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in 0..workers {
+        let (endpoint, vars) = (world.moto.endpoint.clone(), vars.clone());
+        let moto_env = world.moto.aws_env();
+        let command: Arc<dyn Fn() -> Command + Send + Sync> = Arc::new(move || {
+            let mut command = Command::new(BIN);
+            for name in common::setting_names() {
+                command.env_remove(name);
+            }
+            for name in common::AWS_ENV_REMOVE {
+                command.env_remove(name);
+            }
+            command
+                .envs(moto_env.iter().map(|(k, v)| (*k, v.as_str())))
+                .env("AWS_ENDPOINT_URL", &endpoint)
+                .env("DELIVERY_STREAM", STREAM)
+                .env("AUDIT_BUCKET", AUDIT)
+                .env("AUDIT_PREFIX", TREE.trim_end_matches('/'))
+                .env("METRICS", "false")
+                .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            command
+        });
+        let seen = drained.clone();
+        let stop: Arc<dyn Fn() -> bool + Send + Sync> =
+            Arc::new(move || seen.deleted.load(Ordering::SeqCst) >= expected);
+        tasks.spawn(fanout::workers::worker(
+            id,
+            sqs.clone(),
+            url.to_string(),
+            arn.to_string(),
+            world.dir.clone(),
+            command,
+            drained.clone(),
+            stop,
+        ));
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("worker");
+    }
+    drained
+}
+
+/// The cursor of the tree as stored, and the done markers' count.
+async fn state(world: &World) -> (Value, usize) {
+    let objects = common::read_all_objects(&world.s3, AUDIT, "redshift-audit-forwarder/").await;
+    let done = objects.iter().filter(|(k, _)| k.contains("/done/")).count();
+    let cursors: Vec<Value> = objects
+        .iter()
+        .filter(|(k, _)| k.contains("/cursor"))
+        .map(|(_, body)| serde_json::from_slice(body).expect("cursor JSON"))
+        .collect();
+    assert_eq!(cursors.len(), 1, "one tree, one cursor");
+    (cursors[0].clone(), done)
+}
+
+/// Three days of files of every log type fanned out by the walk and drained by three worker
+/// processes: every record delivered once, every object done, the cursor at the last object,
+/// and a second walk enqueues nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fanout_drained_by_concurrent_workers_delivers_every_record_once() {
+    let world = World::new("fanout").await;
+    let (sqs, url, arn) = create_queue(&world).await;
+    let today = corpus::today();
+    let files = corpus::corpus(today - 3..today, &[1, 7, 13, 19], 30);
+    assert_eq!(files.len(), 36);
+    world.upload(&files).await;
+
+    let out = world
+        .command(&["backfill", "--enqueue", &url], &[])
+        .output()
+        .expect("run backfill");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = summary_line(&out.stdout);
+    assert_eq!(count(&summary, "enqueued"), 36, "{summary}");
+    assert_eq!(count(&summary, "sent"), 0, "{summary}");
+    assert_eq!(count(&summary, "queue_calls"), 4, "ten a call: {summary}");
+    assert!(
+        common::delivered_lines(&world.s3, DEST).await.is_empty(),
+        "the walk forwards nothing itself"
+    );
+
+    let drained = drain(&world, &sqs, &url, &arn, 3, 36, Vec::new()).await;
+    assert_eq!(drained.deleted.load(Ordering::SeqCst), 36);
+    assert_eq!(drained.handed_back.load(Ordering::SeqCst), 0);
+    let refs: Vec<&LogFile> = files.iter().collect();
+    world.assert_delivered_once(&refs).await;
+
+    let (cursor, done) = state(&world).await;
+    assert_eq!(done, 36, "a done marker per object");
+    // The walk's position is the last object in (last-modified, key) order.
+    let listed = world
+        .s3
+        .list_objects_v2()
+        .bucket(AUDIT)
+        .prefix(TREE)
+        .send()
+        .await
+        .expect("ListObjectsV2");
+    let last = listed
+        .contents()
+        .iter()
+        .map(|o| {
+            (
+                o.last_modified().map(|t| t.secs()),
+                o.key().unwrap_or_default(),
+            )
+        })
+        .max()
+        .expect("objects")
+        .1;
+    assert_eq!(cursor["position"]["key"], last, "{cursor}");
+
+    // A second walk, through BACKFILL_QUEUE_URL: everything is done, nothing is enqueued.
+    let out = world
+        .command(&["backfill"], &[("BACKFILL_QUEUE_URL", url.as_str())])
+        .output()
+        .expect("run backfill");
+    let summary = summary_line(&out.stdout);
+    assert!(out.status.success(), "{summary}");
+    assert_eq!(count(&summary, "enqueued"), 0, "{summary}");
+    assert_eq!(count(&summary, "failed"), 0, "{summary}");
+    let waiting = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    assert_eq!(
+        waiting
+            .attributes()
+            .and_then(
+                |a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            )
+            .map(String::as_str),
+        Some("0")
+    );
+    world.assert_delivered_once(&refs).await;
 }
