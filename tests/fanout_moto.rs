@@ -414,3 +414,114 @@ async fn a_fanout_drained_by_concurrent_workers_delivers_every_record_once() {
     );
     world.assert_delivered_once(&refs).await;
 }
+
+// --- the Batch Operations manifest --------------------------------------------------------------
+
+/// `backfill --manifest` lists exactly the objects not done (to a file and to S3), forwards
+/// nothing and writes no state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manifest_lists_exactly_the_objects_not_done() {
+    let world = World::new("manifest").await;
+    let today = corpus::today();
+    let files = corpus::corpus(today - 2..today, &[3, 15], 5);
+    assert_eq!(files.len(), 12);
+    world.upload(&files).await;
+    // Three are done, through the live path.
+    let records: Vec<Value> = files[..3]
+        .iter()
+        .map(|f| common::s3_notification_record(AUDIT, &f.key.replace(':', "%3A"), "x"))
+        .collect();
+    let answer = world.invoke("live", &json!({ "Records": records }));
+    assert_eq!(
+        answer["receipts"].as_array().map(Vec::len),
+        Some(3),
+        "{answer}"
+    );
+    let state_before =
+        common::read_all_objects(&world.s3, AUDIT, "redshift-audit-forwarder/").await;
+    let delivered_before = common::delivered_lines(&world.s3, DEST).await.len();
+
+    let since = redshift_audit_forwarder::time::rfc3339_ms((today - 3) * 86_400_000);
+    let want: Vec<String> = files[3..]
+        .iter()
+        .map(|f| format!("{AUDIT},{}", f.key.replace(':', "%3A")))
+        .collect();
+    let path = world.dir.join("manifest.csv");
+    let out = world
+        .command(
+            &[
+                "backfill",
+                "--since",
+                &since,
+                "--manifest",
+                path.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .output()
+        .expect("run backfill");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = summary_line(&out.stdout);
+    assert_eq!(count(&summary, "would_send"), 9, "{summary}");
+    assert_eq!(count(&summary, "skipped_done"), 3, "{summary}");
+    let mut lines: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    let mut sorted = want.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted);
+
+    let out = world
+        .command(
+            &[
+                "backfill",
+                "--since",
+                &since,
+                "--manifest",
+                "s3://audit-bucket/manifests/history.csv",
+            ],
+            &[],
+        )
+        .output()
+        .expect("run backfill");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uploaded = world
+        .s3
+        .get_object()
+        .bucket(AUDIT)
+        .key("manifests/history.csv")
+        .send()
+        .await
+        .expect("the manifest object")
+        .body
+        .collect()
+        .await
+        .expect("its body")
+        .into_bytes();
+    let mut lines: Vec<String> = String::from_utf8(uploaded.to_vec())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, sorted);
+
+    let state_after = common::read_all_objects(&world.s3, AUDIT, "redshift-audit-forwarder/").await;
+    assert_eq!(state_after, state_before, "no state written");
+    assert_eq!(
+        common::delivered_lines(&world.s3, DEST).await.len(),
+        delivered_before,
+        "nothing forwarded"
+    );
+}
