@@ -525,3 +525,51 @@ async fn the_manifest_lists_exactly_the_objects_not_done() {
         "nothing forwarded"
     );
 }
+
+/// What the doctor reads of the backfill queue on moto: waiting messages and the dead-letter
+/// queue's depth, found through the redrive policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_adapter_reports_depth_and_dead_letters() {
+    let moto = Moto::start();
+    let config = common::sdk_config(&moto.endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dlq = sqs
+        .create_queue()
+        .queue_name("backfill-dlq")
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let dlq_arn = "arn:aws:sqs:us-east-1:123456789012:backfill-dlq";
+    let url = sqs
+        .create_queue()
+        .queue_name("backfill")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 20}).to_string(),
+        )
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .unwrap()
+        .to_string();
+    for (queue, n) in [(&url, 2), (&dlq, 1)] {
+        for i in 0..n {
+            sqs.send_message()
+                .queue_url(queue)
+                .message_body(format!("m{i}"))
+                .send()
+                .await
+                .expect("SendMessage");
+        }
+    }
+    let queue = redshift_audit_forwarder::aws::SqsQueue::new(&config, &url);
+    let stats = queue.stats().await.expect("stats");
+    assert_eq!(stats.visible, 2);
+    assert_eq!(stats.in_flight, 0);
+    assert_eq!(stats.dead_letter_arn.as_deref(), Some(dlq_arn));
+    assert_eq!(stats.dead_letters, Some(1));
+}

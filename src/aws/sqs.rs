@@ -36,11 +36,15 @@ impl SqsQueue {
         }
     }
 
-    /// The queue's depth and in-flight count, and its dead-letter queue's ARN.
+    /// The queue's depth and in-flight count, and its dead-letter queue's ARN and depth.
     pub async fn stats(&self) -> Result<QueueStats, QueueError> {
-        stats_of(&self.client, &self.url)
+        let mut stats = stats_of(&self.client, &self.url)
             .await
-            .map_err(|(message, retryable)| self.error(message, retryable))
+            .map_err(|(message, retryable)| self.error(message, retryable))?;
+        if let Some(arn) = stats.dead_letter_arn.clone() {
+            stats.dead_letters = Some(self.dead_letter_stats(&arn).await?.visible);
+        }
+        Ok(stats)
     }
 
     /// The dead-letter queue's depth, from its ARN (`arn:aws:sqs:REGION:ACCOUNT:NAME`).
@@ -109,6 +113,7 @@ async fn stats_of(client: &aws_sdk_sqs::Client, url: &str) -> Result<QueueStats,
         visible: number(QueueAttributeName::ApproximateNumberOfMessages),
         in_flight: number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
         dead_letter_arn,
+        dead_letters: None,
     })
 }
 
@@ -149,5 +154,9 @@ impl Queue for SqsQueue {
 
     fn url(&self) -> &str {
         &self.url
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<QueueStats, QueueError>> {
+        Box::pin(SqsQueue::stats(self))
     }
 }

@@ -46,6 +46,8 @@ pub struct QueueStats {
     pub in_flight: u64,
     /// The dead-letter queue's ARN, from the redrive policy.
     pub dead_letter_arn: Option<String>,
+    /// Messages waiting in the dead-letter queue, when it could be read.
+    pub dead_letters: Option<u64>,
 }
 
 /// A message queue (SQS in Lambda; tests use [`MemoryQueue`]).
@@ -58,6 +60,8 @@ pub trait Queue: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<FailedEntry>, QueueError>>;
     /// The queue's URL, for messages.
     fn url(&self) -> &str;
+    /// The queue's depth and its dead-letter queue's (the doctor).
+    fn stats(&self) -> BoxFuture<'_, Result<QueueStats, QueueError>>;
 }
 
 /// A queue in memory: keeps what it took, and refuses entries as told.
@@ -70,6 +74,8 @@ pub struct MemoryQueue {
     pub refuse: Mutex<VecDeque<Vec<usize>>>,
     /// Refuse every call as a whole.
     pub down: Mutex<bool>,
+    /// What [`Queue::stats`] answers.
+    pub stats: Mutex<QueueStats>,
 }
 
 impl MemoryQueue {
@@ -120,5 +126,10 @@ impl Queue for MemoryQueue {
 
     fn url(&self) -> &str {
         "memory://backfill"
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<QueueStats, QueueError>> {
+        let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Box::pin(async move { Ok(stats) })
     }
 }
