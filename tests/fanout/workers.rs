@@ -2,10 +2,11 @@
 //! to ten messages, build the SQS event Lambda would pass (`Records[]` of `aws:sqs`), run the
 //! binary's `invoke` on it, and delete the messages not named in `batchItemFailures`.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use serde_json::{json, Value};
@@ -18,6 +19,29 @@ pub struct Drained {
     pub deleted: AtomicU64,
     /// Messages named in `batchItemFailures` (handed back).
     pub handed_back: AtomicU64,
+    /// The distinct messages deleted: a message whose visibility timeout ran out while a slow
+    /// worker still had it is received (and deleted) twice, as SQS allows.
+    pub deleted_ids: Mutex<BTreeSet<String>>,
+    /// Each message's receives, and the body of each.
+    pub receives: Mutex<HashMap<String, (u32, String)>>,
+}
+
+impl Drained {
+    /// The bodies of the messages received more than once: their objects may have been sent
+    /// by two workers at once (SQS redelivers a message whose visibility timeout ran out).
+    pub fn received_twice(&self) -> Vec<String> {
+        let receives = self.receives.lock().unwrap();
+        receives
+            .values()
+            .filter(|(n, _)| *n > 1)
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+
+    /// Distinct messages deleted.
+    pub fn done(&self) -> usize {
+        self.deleted_ids.lock().unwrap().len()
+    }
 }
 
 /// The SQS event of received messages, as the event source mapping builds it.
@@ -54,6 +78,7 @@ pub async fn worker(
     drained: Arc<Drained>,
     stop: Arc<dyn Fn() -> bool + Send + Sync>,
 ) {
+    std::fs::create_dir_all(&dir).expect("worker folder");
     for round in 0..10_000u32 {
         if stop() {
             return;
@@ -73,6 +98,15 @@ pub async fn worker(
         drained
             .received
             .fetch_add(messages.len() as u64, Ordering::SeqCst);
+        {
+            let mut receives = drained.receives.lock().unwrap();
+            for m in messages {
+                let entry = receives
+                    .entry(m.message_id().unwrap_or_default().to_string())
+                    .or_insert((0, m.body().unwrap_or_default().to_string()));
+                entry.0 += 1;
+            }
+        }
         let event = sqs_event(&queue_arn, messages);
         let path = dir.join(format!("worker-{id}-{round}.json"));
         std::fs::write(&path, event.to_string()).expect("event file");
@@ -99,6 +133,12 @@ pub async fn worker(
                     .expect("id and handle")
             })
             .collect();
+        drained.deleted_ids.lock().unwrap().extend(
+            messages
+                .iter()
+                .filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id()))
+                .filter_map(|m| m.message_id().map(str::to_string)),
+        );
         if !done.is_empty() {
             let n = done.len() as u64;
             sqs.delete_message_batch()
