@@ -16,7 +16,12 @@ use common::{put_object, Moto};
 use fanout::corpus::{self, LogFile, TREE};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_redshift-audit-forwarder");
+/// The binary under test: `BENCH_BIN` (an optimized build, for the benchmark), else this
+/// crate's test build.
+fn bin() -> String {
+    std::env::var("BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_redshift-audit-forwarder").to_string())
+}
 const AUDIT: &str = "audit-bucket";
 const STREAM: &str = "history";
 const DEST: &str = "dest-history";
@@ -49,7 +54,7 @@ impl World {
 
     /// The binary with this world's AWS settings, the stream, the audit bucket and prefix.
     fn command(&self, args: &[&str], vars: &[(&str, &str)]) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(bin());
         command.args(args);
         common::isolate(&mut command, &self.moto);
         command
@@ -277,7 +282,7 @@ async fn drain_until(
         let endpoint = endpoint.to_string();
         let moto_env = world.moto.aws_env();
         let command: Arc<dyn Fn() -> Command + Send + Sync> = Arc::new(move || {
-            let mut command = Command::new(BIN);
+            let mut command = Command::new(bin());
             for name in common::setting_names() {
                 command.env_remove(name);
             }
@@ -742,4 +747,114 @@ async fn a_fanout_under_faults_hands_throttled_messages_back_and_loses_nothing()
     let summary = summary_line(&out.stdout);
     assert_eq!(count(&summary, "enqueued"), 0, "{summary}");
     eprintln!("{cut} cut copies; {}", report.summary());
+}
+
+// --- the benchmark (scripts/bench_fanout.sh) ----------------------------------------------------
+
+/// Plain text bytes of the files.
+fn text_bytes(files: &[LogFile]) -> u64 {
+    files
+        .iter()
+        .map(|f| {
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::MultiGzDecoder::new(&f.gz[..]),
+                &mut text,
+            )
+            .expect("gzip");
+            text.len() as u64
+        })
+        .sum()
+}
+
+/// CPU seconds (user + system) the moto server has used so far: its pid is in its log's name.
+fn moto_cpu_s(moto: &Moto) -> f64 {
+    let pid = moto
+        .log_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.strip_prefix("moto-"))
+        .unwrap_or_default()
+        .to_string();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The same objects forwarded by the single walker (`backfill`) and by a fan-out drained by 1,
+/// 2 and 4 worker processes, each on a fresh moto: objects/s and MB/s of text, wall clock.
+/// `BENCH_DAYS`, `BENCH_HOURS` (files per day per log type), `BENCH_LINES` (lines a file) size it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a benchmark: scripts/bench_fanout.sh"]
+async fn bench_fanout_workers_beside_the_single_walker() {
+    let var = |name: &str, default: i64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (days, hours, lines) = (
+        var("BENCH_DAYS", 3),
+        var("BENCH_HOURS", 8),
+        var("BENCH_LINES", 2000),
+    );
+    let today = corpus::today();
+    let hour_list: Vec<i64> = (0..hours).map(|h| h * 24 / hours).collect();
+    let files = corpus::corpus(today - days..today, &hour_list, lines as u64);
+    let mb = text_bytes(&files) as f64 / 1e6;
+    let n = files.len() as f64;
+    println!(
+        "\n| engine | workers | objects | text MB | wall s | objects/s | MB/s | moto CPU s | moto CPU / wall |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for workers in [0usize, 1, 2, 4] {
+        let world = World::new(&format!("bench-{workers}")).await;
+        world.upload(&files).await;
+        let mut moto_before = moto_cpu_s(&world.moto);
+        let (engine, seconds) = if workers == 0 {
+            let started = std::time::Instant::now();
+            let out = world
+                .command(&["backfill"], &[])
+                .output()
+                .expect("run backfill");
+            let elapsed = started.elapsed().as_secs_f64();
+            let summary = summary_line(&out.stdout);
+            assert_eq!(count(&summary, "sent"), files.len() as u64, "{summary}");
+            ("single walker", elapsed)
+        } else {
+            let (sqs, url, arn) = create_queue(&world, 600).await;
+            let out = world
+                .command(&["backfill", "--enqueue", &url], &[])
+                .output()
+                .expect("run backfill");
+            let summary = summary_line(&out.stdout);
+            assert_eq!(count(&summary, "enqueued"), files.len() as u64, "{summary}");
+            moto_before = moto_cpu_s(&world.moto);
+            let started = std::time::Instant::now();
+            drain(&world, &sqs, &url, &arn, workers, files.len() as u64).await;
+            ("SQS fan-out", started.elapsed().as_secs_f64())
+        };
+        let moto_s = moto_cpu_s(&world.moto) - moto_before;
+        let delivered = common::delivered_lines(&world.s3, DEST).await.len();
+        assert_eq!(delivered as i64, files.len() as i64 * lines, "every record");
+        println!(
+            "| {engine} | {} | {} | {mb:.1} | {seconds:.1} | {:.2} | {:.2} | {moto_s:.1} | {:.2} |",
+            if workers == 0 {
+                "-".to_string()
+            } else {
+                workers.to_string()
+            },
+            files.len(),
+            n / seconds,
+            mb / seconds,
+            moto_s / seconds
+        );
+    }
 }

@@ -22,6 +22,12 @@
 //!    where it stopped; `forward::resume`); saves the cursor, releases the lease, and reports one
 //!    [`Summary`]. A run so ends within its limit plus the one call in flight.
 //!
+//! What the walk does with each object it decided on is one of three: forwarded (above), sent
+//! as a message to the backfill queue (`fanout.rs`, with [`Backfill::queue`]: the cursor passes
+//! an object once its message was taken), or written as a line of an S3 Batch Operations
+//! manifest (`manifest.rs`, [`Backfill::manifest`]: a dry run whose objects become lines). The
+//! walk itself (`walk.rs`) and one object's handling (`object.rs`) are the same for all three.
+//!
 //! Objects set aside (failed `MAX_ATTEMPTS` times, or once for good; `forward::resume`) are
 //! skipped with one log line and counted in [`Summary::skipped_set_aside`]; a failure that sets
 //! one aside counts as failed once and the cursor passes it. `--dry-run` lists every set-aside
