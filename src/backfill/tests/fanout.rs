@@ -80,12 +80,13 @@ async fn entries_the_queue_refused_are_resent_alone_and_the_walk_goes_on() {
 async fn an_entry_never_taken_pins_the_cursor_before_it_and_the_next_walk_sends_it() {
     let (f, queue, keys) = fanout_fixture(5);
     // Entry 3 refused in the batch and in every resend alone.
-    let mut plan = queue.refuse.lock().unwrap();
-    plan.push_back(vec![3]);
-    for _ in 0..crate::backfill::fanout::RESEND_ATTEMPTS {
-        plan.push_back(vec![0]);
+    {
+        let mut plan = queue.refuse.lock().unwrap();
+        plan.push_back(vec![3]);
+        for _ in 0..crate::backfill::fanout::RESEND_ATTEMPTS {
+            plan.push_back(vec![0]);
+        }
     }
-    drop(plan);
     let first = f.run(options()).await;
     assert_eq!(first.enqueued, 4);
     assert_eq!(first.failed, 1);
