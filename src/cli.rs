@@ -66,6 +66,14 @@ pub enum Command {
         /// before the walk; `--dry-run` lists them.
         #[arg(long)]
         retry_set_aside: bool,
+        /// Send each object to this SQS queue as an S3 notification instead of forwarding it
+        /// (as BACKFILL_QUEUE_URL does); the function's workers consume the queue.
+        #[arg(long, value_name = "QUEUE_URL", conflicts_with_all = ["dry_run", "manifest"])]
+        enqueue: Option<String>,
+        /// Write the S3 Batch Operations CSV manifest (bucket,URL-encoded key) of every object
+        /// not done to FILE or s3://BUCKET/KEY; forward nothing and write no state.
+        #[arg(long, value_name = "FILE|s3://BUCKET/KEY")]
+        manifest: Option<String>,
     },
     /// Check the deployment with the function's settings and credentials: settings and
     /// identity, audit bucket, audit files, a sample file, bucket policy, trigger, state store
@@ -154,7 +162,14 @@ pub fn run(command: Command) -> ExitCode {
             dry_run,
             max_duration,
             retry_set_aside,
+            enqueue,
+            manifest,
         } => {
+            let target = match (enqueue, manifest) {
+                (Some(url), _) => crate::runtime::Target::Enqueue(url),
+                (None, Some(dest)) => crate::runtime::Target::Manifest(dest),
+                (None, None) => crate::runtime::Target::Walk,
+            };
             let request = crate::events::BackfillRequest {
                 since,
                 dry_run,
@@ -162,7 +177,7 @@ pub fn run(command: Command) -> ExitCode {
             };
             let max_duration = max_duration.map(std::time::Duration::from_secs);
             match tokio_runtime() {
-                Ok(rt) => rt.block_on(crate::runtime::backfill(request, max_duration)),
+                Ok(rt) => rt.block_on(crate::runtime::backfill(request, max_duration, target)),
                 Err(e) => {
                     eprintln!("cannot start the async runtime: {e}");
                     ExitCode::FAILURE

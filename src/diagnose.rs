@@ -30,6 +30,9 @@ pub fn doctor_for(
             .map(|s| Arc::new(s) as Arc<dyn StateStore>),
         clock: Arc::new(SystemClock),
         setup_problems,
+        queue: settings.backfill_queue_url.as_ref().map(|url| {
+            Arc::new(crate::aws::SqsQueue::new(base, url)) as Arc<dyn crate::ports::Queue>
+        }),
     }
 }
 

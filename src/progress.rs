@@ -40,7 +40,7 @@ impl Tally {
                 self.listed += objects;
                 self.listed_bytes += bytes;
             }
-            Event::WouldSend(object) => {
+            Event::WouldSend(object) | Event::Enqueued(object) => {
                 self.sent += 1;
                 self.done += 1;
                 self.done_bytes += object.size;

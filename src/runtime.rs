@@ -20,6 +20,9 @@ use crate::ports::{Clock, SystemClock};
 use crate::progress::Progress;
 use crate::settings::Settings;
 
+mod targets;
+pub use targets::Target;
+
 /// The handler as deployed: S3 in, Firehose out.
 pub type LiveHandler = Handler<AuditBucket, Box<dyn Fn() -> FirehoseSink + Send + Sync>>;
 
@@ -63,6 +66,7 @@ pub async fn build_live() -> Result<Live, String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut live = live_from(settings, &clients);
+    targets::queue_from_settings(&base, &mut live);
     live.doctor = Some(crate::diagnose::doctor_for(
         &base,
         &live.settings,
@@ -88,6 +92,7 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
             ledger: ledger.clone(),
             list: Arc::new(clients.audit.clone()),
             clock: Arc::new(SystemClock),
+            queue: None,
         }),
         _ => None,
     };
@@ -186,7 +191,11 @@ pub async fn invoke(path: &std::path::Path) -> ExitCode {
 /// last-modified) and the summary go to stdout as JSON lines; progress goes to stderr. Exits 0
 /// when the walk ended normally (also when another walker holds the lease), 1 when objects or
 /// the walk failed, 2 when the settings do not allow a backfill.
-pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) -> ExitCode {
+pub async fn backfill(
+    request: BackfillRequest,
+    max_duration: Option<Duration>,
+    target: Target,
+) -> ExitCode {
     init_stderr_logging();
     let mut live = match build_live().await {
         Ok(built) => built,
@@ -220,11 +229,17 @@ pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) 
         }
     };
     let mut progress = Progress::new();
-    let ran = walk
-        .run(&live.handler.forwarder, &options, &mut |event| {
-            progress.on(event)
-        })
-        .await;
+    let ran = match targets::run(&live, walk, &options, target, &mut |event| {
+        progress.on(event)
+    })
+    .await
+    {
+        Ok(ran) => ran,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     progress.done();
     match ran {
         Ok(summary) => {

@@ -16,6 +16,7 @@ use crate::events::Filter;
 use crate::logs::LogType;
 
 mod parse;
+pub mod queue;
 
 /// The value parsers the command line shares with the settings.
 pub use parse::{boolean as parse_bool, output_format as parse_output_format};
@@ -55,6 +56,7 @@ pub mod var {
         ALLOWED_BUCKETS,
         BACKFILL_START_TIME,
         BACKFILL_LOOKBACK_DAYS,
+        BACKFILL_QUEUE_URL,
         STATE_BUCKET,
         STATE_PREFIX,
         OUTPUT_FORMAT,
@@ -129,6 +131,8 @@ pub struct Settings {
     pub backfill_start_time: Option<StartTime>,
     /// `BACKFILL_LOOKBACK_DAYS`, 0 to [`MAX_LOOKBACK_DAYS`].
     pub backfill_lookback_days: u32,
+    /// `BACKFILL_QUEUE_URL`: the walk enqueues objects there instead of forwarding them.
+    pub backfill_queue_url: Option<String>,
     /// `STATE_BUCKET`, or the audit bucket when unset; `None` when neither is set.
     pub state_bucket: Option<String>,
     /// `STATE_PREFIX`, always ending with `/`; outside `AUDIT_PREFIX` in the audit bucket.
@@ -288,6 +292,7 @@ impl Settings {
             DEFAULT_LOOKBACK_DAYS,
             parse::lookback,
         );
+        let backfill_queue_url = r.optional(var::BACKFILL_QUEUE_URL, queue::queue_url);
         let (state_bucket, state_prefix) =
             state_location(&mut r, audit_bucket.as_deref(), &audit_prefix);
         let output_format =
@@ -326,6 +331,7 @@ impl Settings {
                 allowed_buckets,
                 backfill_start_time,
                 backfill_lookback_days,
+                backfill_queue_url,
                 state_bucket,
                 state_prefix,
                 output_format,

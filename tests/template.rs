@@ -349,6 +349,7 @@ fn deployments() -> Vec<Stack> {
                 stacks.push(Stack::with(&[
                     ("Trigger", trigger),
                     ("UseQueue", queue),
+                    ("BackfillFanOut", queue),
                     ("StateBucket", state_bucket),
                     ("SourceRoleArn", source_role),
                     ("AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:alarms"),
@@ -549,6 +550,7 @@ fn the_role_grants_only_what_the_code_calls_and_nothing_on_star() {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
     ]
     .into();
     let mut seen = BTreeSet::new();
@@ -992,4 +994,136 @@ fn cfn_lint_finds_nothing_in_the_template() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The backfill's fan-out: its own queue and dead-letter queue, consumed with the concurrency
+/// cap of `BackfillConcurrency`, alarmed on its dead letters, and the queue's URL in the
+/// function's settings; none of it without `BackfillFanOut`.
+#[test]
+fn the_backfill_queue_is_consumed_with_the_concurrency_cap_and_its_dead_letters_alarm() {
+    let alarms = ("AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:alarms");
+    let stack = Stack::with(&[
+        ("BackfillFanOut", "true"),
+        ("BackfillConcurrency", "7"),
+        alarms,
+    ]);
+    let mapping = stack
+        .resource("BackfillQueueEventSource")
+        .expect("the mapping");
+    assert_eq!(
+        mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"],
+        json!("7")
+    );
+    assert_eq!(
+        mapping["Properties"]["EventSourceArn"],
+        "{BackfillQueue.Arn}"
+    );
+    assert_eq!(
+        mapping["Properties"]["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    let queue = stack.resource("BackfillQueue").unwrap();
+    assert_eq!(
+        queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"],
+        "{BackfillDeadLetterQueue.Arn}"
+    );
+    let alarm = stack
+        .resource("BackfillDeadLetterAlarm")
+        .expect("the alarm");
+    assert_eq!(
+        alarm["Properties"]["Dimensions"][0]["Value"],
+        "{BackfillDeadLetterQueue.QueueName}"
+    );
+    assert_eq!(stack.env("BACKFILL_QUEUE_URL"), "{BackfillQueue}");
+    let fan_out = stack.statement("FanOutBackfill").unwrap();
+    assert_eq!(
+        list(&fan_out["Action"]),
+        [
+            "sqs:SendMessage",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes"
+        ]
+    );
+    assert_eq!(list(&fan_out["Resource"]), ["{BackfillQueue.Arn}"]);
+    // The default cap is the mapping's least: one instance fills the default stream quota.
+    let default = Stack::with(&[("BackfillFanOut", "true")]);
+    let mapping = default.resource("BackfillQueueEventSource").unwrap();
+    assert_eq!(
+        mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"],
+        json!("2")
+    );
+
+    let off = Stack::with(&[alarms]);
+    for name in [
+        "BackfillQueue",
+        "BackfillDeadLetterQueue",
+        "BackfillQueueEventSource",
+        "BackfillDeadLetterAlarm",
+    ] {
+        assert!(
+            off.resource(name).is_none(),
+            "{name} without BackfillFanOut"
+        );
+    }
+    assert_eq!(off.env("BACKFILL_QUEUE_URL"), "");
+    assert!(off.statement("FanOutBackfill").is_none());
+}
+
+/// The Batch Operations role: assumed only by S3 Batch Operations of this account, may invoke
+/// only this function, read only the manifests and write only the reports.
+#[test]
+fn the_batch_operations_role_invokes_only_this_function_and_reads_only_the_manifests() {
+    let stack = Stack::with(&[("BatchOperationsBucket", "ops-bucket")]);
+    let role = stack.resource("BatchOperationsRole").expect("the role");
+    let trust = &role["Properties"]["AssumeRolePolicyDocument"]["Statement"];
+    assert_eq!(trust.as_array().unwrap().len(), 1);
+    assert_eq!(
+        trust[0]["Principal"],
+        json!({"Service": "batchoperations.s3.amazonaws.com"})
+    );
+    assert_eq!(trust[0]["Action"], "sts:AssumeRole");
+    assert_eq!(
+        trust[0]["Condition"],
+        json!({"StringEquals": {"aws:SourceAccount": ACCOUNT}})
+    );
+    let statements: Vec<Value> = role["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap().clone())
+        .collect();
+    let granted: BTreeMap<String, (Vec<String>, Vec<String>)> = statements
+        .iter()
+        .map(|s| {
+            assert_eq!(s["Effect"], "Allow");
+            (
+                s["Sid"].as_str().unwrap().to_string(),
+                (list(&s["Action"]), list(&s["Resource"])),
+            )
+        })
+        .collect();
+    assert_eq!(
+        granted["InvokeForwarder"],
+        (
+            vec!["lambda:InvokeFunction".into()],
+            vec!["{Function.Arn}".into()]
+        )
+    );
+    assert_eq!(
+        granted["ReadManifest"],
+        (
+            vec!["s3:GetObject".into(), "s3:GetObjectVersion".into()],
+            vec!["arn:aws:s3:::ops-bucket/redshift-audit-forwarder/manifests/*".into()]
+        )
+    );
+    assert_eq!(
+        granted["WriteReport"],
+        (
+            vec!["s3:PutObject".into()],
+            vec!["arn:aws:s3:::ops-bucket/redshift-audit-forwarder/batch-reports/*".into()]
+        )
+    );
+    assert_eq!(granted.len(), 4, "{granted:?}");
+    assert!(Stack::with(&[]).resource("BatchOperationsRole").is_none());
 }

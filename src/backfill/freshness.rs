@@ -208,6 +208,7 @@ mod tests {
             ledger: Ledger::new(Arc::new(MemoryStore::default()), "state/"),
             list: bucket.clone(),
             clock: clock.clone(),
+            queue: None,
         };
         let mut forwarder = Forwarder::new(Filter::default(), Shared(bucket), || {
             WriteSink::new(std::io::sink())

@@ -22,6 +22,12 @@
 //!    where it stopped; `forward::resume`); saves the cursor, releases the lease, and reports one
 //!    [`Summary`]. A run so ends within its limit plus the one call in flight.
 //!
+//! What the walk does with each object it decided on is one of three: forwarded (above), sent
+//! as a message to the backfill queue (`fanout.rs`, with [`Backfill::queue`]: the cursor passes
+//! an object once its message was taken), or written as a line of an S3 Batch Operations
+//! manifest (`manifest.rs`, [`Backfill::manifest`]: a dry run whose objects become lines). The
+//! walk itself (`walk.rs`) and one object's handling (`object.rs`) are the same for all three.
+//!
 //! Objects set aside (failed `MAX_ATTEMPTS` times, or once for good; `forward::resume`) are
 //! skipped with one log line and counted in [`Summary::skipped_set_aside`]; a failure that sets
 //! one aside counts as failed once and the cursor passes it. `--dry-run` lists every set-aside
@@ -61,7 +67,9 @@
 //! counted in [`Summary::state_refused`]. No walk lists days before 2012 (`EARLIEST_DAY`).
 
 mod discover;
+mod fanout;
 pub mod freshness;
+mod manifest;
 mod object;
 mod pending;
 mod rules;
@@ -74,7 +82,7 @@ use std::sync::Arc;
 use crate::events::BackfillRequest;
 use crate::forward::Forwarder;
 use crate::ledger::{Cursor, HeldLease, LeaseOutcome, Ledger, Position, Versioned};
-use crate::ports::{Clock, Fetch, ListObjects};
+use crate::ports::{Clock, Fetch, ListObjects, Queue};
 use crate::sink::Sink;
 use crate::time::parse_rfc3339_ms as rfc3339_to_ms;
 use crate::time::rfc3339_ms;
@@ -138,6 +146,9 @@ pub struct Backfill {
     pub ledger: Ledger,
     pub list: Arc<dyn ListObjects>,
     pub clock: Arc<dyn Clock>,
+    /// `BACKFILL_QUEUE_URL` (or `backfill --enqueue`): objects are sent to this queue as
+    /// messages instead of being forwarded (`fanout.rs`).
+    pub queue: Option<Arc<dyn Queue>>,
 }
 
 /// One run's options.
@@ -203,6 +214,10 @@ struct Run<'r> {
     started_ms: i64,
     slowest_ms: i64,
     on_event: &'r mut (dyn FnMut(Event<'_>) + Send),
+    /// Objects waiting for the fan-out's next `SendMessageBatch` call.
+    batch: Vec<fanout::Queued>,
+    /// Where a manifest run writes its lines (`manifest.rs`).
+    manifest: Option<&'r mut (dyn std::io::Write + Send + 'r)>,
 }
 
 /// One tree's cursor as the walk moves it.
@@ -238,6 +253,22 @@ impl Backfill {
         M: Fn() -> S + Send + Sync,
         S: Sink,
     {
+        self.run_writing(forwarder, options, None, on_event).await
+    }
+
+    /// [`Backfill::run`], writing a manifest line for each object a dry run would send.
+    async fn run_writing<'r, F, M, S>(
+        &self,
+        forwarder: &Forwarder<F, M>,
+        options: &'r RunOptions,
+        manifest: Option<&'r mut (dyn std::io::Write + Send + 'r)>,
+        on_event: &'r mut (dyn FnMut(Event<'_>) + Send + 'r),
+    ) -> Result<Summary, BackfillError>
+    where
+        F: Fetch,
+        M: Fn() -> S + Send + Sync,
+        S: Sink,
+    {
         let started_ms = self.clock.now_ms();
         let mut run = Run {
             options,
@@ -249,6 +280,8 @@ impl Backfill {
             started_ms,
             slowest_ms: 0,
             on_event,
+            batch: Vec::new(),
+            manifest,
         };
         if !options.dry_run {
             let expires = self.lease_expiry(options, started_ms);

@@ -58,7 +58,12 @@ impl Backfill {
             run.summary.would_send += 1;
             run.summary.bytes += object.size;
             (run.on_event)(Event::WouldSend(object));
-            return Ok(());
+            return self.write_manifest_line(run, object);
+        }
+        if let Some(queue) = &self.queue {
+            return self
+                .enqueue(&**queue, run, cursor, position, object, day)
+                .await;
         }
         let object_ref = ObjectRef {
             bucket: self.bucket.clone(),

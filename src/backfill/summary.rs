@@ -41,8 +41,14 @@ pub struct Summary {
     /// Audit logs of the selected types in the walked days.
     pub objects_seen: u64,
     pub sent: u64,
-    /// Objects a dry run would send.
+    /// Objects a dry run would send (a manifest run: the lines written).
     pub would_send: u64,
+    /// Objects whose message the fan-out's queue took (`BACKFILL_QUEUE_URL`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub enqueued: u64,
+    /// `SendMessageBatch` calls, resends alone included.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub queue_calls: u64,
     /// Objects whose done marker matched (sent by the live path or an earlier run).
     pub skipped_done: u64,
     /// Objects well before the cursor: not even their marker was read.
@@ -141,6 +147,8 @@ pub enum Event<'a> {
     },
     /// A dry run would send this object.
     WouldSend(&'a Listed),
+    /// The fan-out's queue took this object's message.
+    Enqueued(&'a Listed),
     Sent(&'a Receipt),
     SkippedDone(&'a Listed),
     Failed(&'a Listed, &'a ForwardError),
@@ -163,6 +171,9 @@ pub enum BackfillError {
     List(#[from] ListError),
     #[error("backfill state: {0}")]
     State(#[from] StateError),
+    /// The manifest could not be written (disk full, upload refused).
+    #[error("backfill manifest: {message}")]
+    Manifest { message: String, retryable: bool },
 }
 
 impl BackfillError {
@@ -177,6 +188,7 @@ impl BackfillError {
             BackfillError::Request(_) => false,
             BackfillError::List(e) => e.retryable,
             BackfillError::State(e) => e.is_retryable(),
+            BackfillError::Manifest { retryable, .. } => *retryable,
         }
     }
 }

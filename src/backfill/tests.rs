@@ -11,6 +11,7 @@ use crate::ports::memory::{ManualClock, MemoryBucket, MemoryStore};
 use crate::ports::{FetchError, Fetched, ObjectRef};
 use crate::sink::WriteSink;
 
+mod fanout;
 mod faults;
 mod refused;
 
@@ -69,6 +70,7 @@ fn fixture(now_ms: i64, prefix: &str) -> Fixture {
         ledger: Ledger::new(store.clone(), "state/"),
         list: bucket.clone(),
         clock: clock.clone(),
+        queue: None,
     };
     Fixture {
         clock,

@@ -50,8 +50,14 @@ impl Backfill {
         cursors.sort_by_key(|c| c.stored.as_ref().map(|s| s.value.resume_day));
         for mut cursor in cursors {
             let walked = self.walk_tree(forwarder, run, &mut cursor).await;
+            // What the fan-out batched is sent before the cursor is saved, however the walk ended.
+            let flushed = match &self.queue {
+                Some(queue) if !run.options.dry_run => self.flush(&**queue, run, &mut cursor).await,
+                _ => Ok(()),
+            };
             let saved = self.save_cursor(run, &mut cursor).await;
             walked?;
+            flushed?;
             saved?;
         }
         Ok(())
@@ -199,7 +205,7 @@ impl Backfill {
     /// Checks the limits before starting another object; renews the lease when it runs low.
     pub(super) async fn check_time(&self, run: &mut Run<'_>) -> Result<(), Halt> {
         if let Some(max) = run.options.max_objects {
-            if run.summary.sent >= max {
+            if run.summary.sent + run.summary.enqueued >= max {
                 return Err(Halt::Stop(Stopped::ObjectBudget));
             }
         }

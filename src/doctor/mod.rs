@@ -28,6 +28,7 @@
 
 pub mod files;
 pub mod policy;
+mod queue;
 
 mod audit;
 mod bucket;
@@ -210,6 +211,8 @@ pub struct Doctor {
     /// Problems met while connecting, by variable (a bucket that does not exist), shown by the
     /// check they belong to.
     pub setup_problems: Vec<(&'static str, String)>,
+    /// `BACKFILL_QUEUE_URL`'s queue: one more check, `backfill_queue` (`queue.rs`).
+    pub queue: Option<Arc<dyn crate::ports::Queue>>,
 }
 
 /// A human age: `42 s`, `17 min`, `5 h 3 min`, `3 d 4 h`.
@@ -260,6 +263,7 @@ impl Doctor {
         } else {
             self.set_aside().await
         });
+        checks.extend(self.backfill_queue().await);
         Report::new(checks)
     }
 

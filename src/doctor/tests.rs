@@ -147,6 +147,7 @@ async fn run_with_store(
         state: store.map(|s| s as Arc<dyn StateStore>),
         clock: Arc::new(ManualClock::new(NOW)),
         setup_problems: Vec::new(),
+        queue: None,
     };
     doctor.run(&SharedFetch(bucket)).await
 }

@@ -12,6 +12,7 @@
 //! | EventBridge `Scheduled Event` (`source: aws.events`) | [`Invocation::Backfill`] |
 //! | `{"backfill": {"since": "<RFC 3339>", "dry_run": true, "retry_set_aside": true}}` (all optional) | [`Invocation::Backfill`] |
 //! | `{"doctor": {}}` | [`Invocation::Doctor`] |
+//! | S3 Batch Operations (`invocationSchemaVersion` 1.0 or 2.0, `tasks`) | [`Invocation::BatchJob`] (`batch_ops`) |
 //!
 //! Keys from S3 notifications (direct, SNS, SQS) are URL-encoded and decoded here, strictly (a
 //! bad escape is an error naming the field and the key). Keys from EventBridge are taken as they
@@ -81,8 +82,10 @@ use crate::cloudtrail::{EventSources, TrailKeyError};
 use crate::key::KeyError;
 use crate::logs::LogType;
 
+mod batch_ops;
 mod json_path;
 mod logs;
+pub mod notify;
 mod s3;
 mod select;
 mod sqs;
@@ -97,6 +100,10 @@ const EB_SCHEDULED: &str = "Scheduled Event";
 const S3_TEST_EVENT: &str = "s3:TestEvent";
 
 pub use crate::ports::ObjectRef;
+pub use batch_ops::{
+    answer as batch_job_answer, result_string, BatchJob, BatchTask, ResultCode, TaskRefusal,
+    TaskResult,
+};
 pub use logs::{decode_log_batch, LogBatch};
 pub use select::Selected;
 
@@ -172,6 +179,9 @@ pub enum Invocation {
     Doctor,
     /// A CloudWatch Logs subscription batch (`{"awslogs": {"data": ...}}`), decoded.
     LogBatch(LogBatch),
+    /// An S3 Batch Operations invocation: answer with one result per task
+    /// ([`batch_job_answer`]).
+    BatchJob(BatchJob),
 }
 
 /// One SQS message of a batch. A malformed message fails only itself.
@@ -251,6 +261,9 @@ pub fn parse_invocation(event: &Value, filter: &Filter) -> Result<Invocation, Ev
     }
     if top.contains_key("doctor") {
         return parse_doctor(top);
+    }
+    if batch_ops::is_batch_job(top) {
+        return batch_ops::batch_job(top, filter).map(Invocation::BatchJob);
     }
     if str_at(top, &["source"]) == Some("aws.events") {
         let detail_type = req_str(top, "", "detail-type")?;

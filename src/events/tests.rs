@@ -7,6 +7,7 @@ use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+mod batch_ops;
 mod pinned;
 
 const BUCKET: &str = "audit-bucket";

@@ -1,6 +1,7 @@
 //! One Lambda event to its response: object notifications are forwarded (through the
 //! [`Forwarder`], with the ledger when there is one), an SQS batch answers with
-//! `batchItemFailures`, a scheduled or manual backfill event runs the walk.
+//! `batchItemFailures`, an S3 Batch Operations invocation answers with one result per task
+//! (`batch_ops.rs`), a scheduled or manual backfill event runs the walk.
 //!
 //! With a ledger, each object is tracked (`forward::resume`): one stopped before the deadline
 //! (at most [`LIVE_MARGIN_MS`](crate::forward::LIVE_MARGIN_MS) before it) with its progress
@@ -153,6 +154,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
                 }
             }
             Invocation::SqsBatch(messages) => self.sqs_batch(&messages, context).await,
+            Invocation::BatchJob(job) => Ok(self.batch_job(&job, context).await),
             // The report is the answer, failed checks included: retrying would not fix them.
             Invocation::Doctor => match context.doctor {
                 Some(doctor) => Ok(json!(doctor.run(&self.forwarder.fetch).await)),
@@ -271,9 +273,15 @@ fn log_walk_event(event: Event<'_>) {
         Event::SetAside(record) => {
             tracing::warn!(bucket = %record.bucket, key = %record.key, attempts = record.attempts, last_error = %record.last_error, set_aside_at = %record.set_aside_at, "set aside")
         }
-        Event::Day { .. } | Event::Listed { .. } | Event::SkippedDone(_) | Event::Failed(..) => {}
+        Event::Day { .. }
+        | Event::Listed { .. }
+        | Event::SkippedDone(_)
+        | Event::Failed(..)
+        | Event::Enqueued(_) => {}
     }
 }
+
+mod batch_ops;
 
 #[cfg(test)]
 mod tests;

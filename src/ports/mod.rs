@@ -7,6 +7,7 @@
 
 pub mod inspect;
 pub mod memory;
+pub mod queue;
 
 use std::future::Future;
 use std::io::Read;
@@ -16,6 +17,7 @@ use crate::key::{self, KeyError, LogFileName};
 pub use inspect::{
     BucketFacts, Identity, Inspect, InspectError, NotificationTarget, Notifications, StreamFacts,
 };
+pub use queue::{FailedEntry, Queue, QueueEntry, QueueError, QueueStats};
 
 /// A boxed future, so the traits that need it stay object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

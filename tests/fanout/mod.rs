@@ -1,0 +1,4 @@
+//! Helpers of `fanout_moto.rs`.
+
+pub mod corpus;
+pub mod workers;
