@@ -283,6 +283,7 @@ pub fn parse_stream(
         output,
         provenance,
         max_line: None,
+        sessions: None,
     };
     write_blocks(out, |emit| pipeline::run_blocks(input, &spec, emit))
 }

@@ -301,6 +301,7 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
                     output,
                     provenance: &provenance,
                     max_line: Some(MAX_LINE_BYTES),
+                    sessions: None,
                 };
                 parse_into(&lines_tx, true, |emit| {
                     pipeline::run_blocks(body, &spec, emit)

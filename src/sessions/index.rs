@@ -1,0 +1,398 @@
+//! Sessions from the connection log, and the lookup of a statement's session.
+//!
+//! A session is opened by `initiating session` and `authenticated` (in either order, a few
+//! milliseconds apart), closed by `disconnecting session`, and never opened by an
+//! `authentication failure`. Process ids are reused: a statement belongs to the session of its
+//! pid whose start is the latest at or before the statement's time and which had not ended
+//! before it (FORMAT.md, "Sessions in the connection log"). A `disconnecting session` whose
+//! opening is in an earlier file still gives the session (its start is the disconnection's
+//! time less its `duration`), so a session that spans files is found from either end.
+
+use std::collections::HashMap;
+
+use crate::logs::{Body, Columns, Record, Timestamp, Value, CONNECTION_COLUMNS};
+use crate::output::ocsf::epoch_ms;
+
+/// The activity log's times are whole seconds, the connection log's milliseconds: a session
+/// started within the statement's second may have run it.
+pub const START_SLACK_MS: i64 = 999;
+
+/// An opening event this close after a session's other opening event is the same session
+/// (Redshift writes `initiating session` and `authenticated` within milliseconds).
+pub const OPENING_WINDOW_MS: i64 = 60_000;
+
+/// Longest text a session keeps of a connection-log column (application names can be JDBC
+/// stack traces; the join needs none of it, the shards stay small).
+pub const MAX_FIELD_BYTES: usize = 128;
+
+/// Most events one builder takes (about 200 bytes each); past it, events are counted as
+/// dropped rather than held.
+pub const MAX_EVENTS: usize = 4_000_000;
+
+// Column positions in the connection log's column table (checked by a test).
+const EVENT: usize = 0;
+const RECORDTIME: usize = 1;
+const REMOTEHOST: usize = 2;
+const REMOTEPORT: usize = 3;
+const PID: usize = 4;
+const DBNAME: usize = 5;
+const USERNAME: usize = 6;
+const AUTHMETHOD: usize = 7;
+const DURATION: usize = 8;
+const SSLVERSION: usize = 9;
+const APPLICATION_NAME: usize = 15;
+const SESSIONID: usize = 20;
+
+/// One session of a cluster (or Serverless namespace).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Session {
+    pub pid: i64,
+    /// Milliseconds since the epoch.
+    pub start_ms: i64,
+    /// When `disconnecting session` was seen.
+    pub end_ms: Option<i64>,
+    pub remotehost: Option<String>,
+    pub remoteport: Option<i64>,
+    pub user: Option<String>,
+    pub db: Option<String>,
+    pub authmethod: Option<String>,
+    /// `sslversion`.
+    pub tls: Option<String>,
+    pub application: Option<String>,
+    pub sessionid: Option<String>,
+}
+
+/// What a connection-log record says about sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Initiating,
+    Authenticated,
+    Failure,
+    Disconnecting,
+}
+
+/// A connection-log record that opens, authenticates, fails or closes a session.
+#[derive(Debug, Clone)]
+struct Event {
+    kind: Kind,
+    time_ms: i64,
+    duration_us: Option<i64>,
+    /// The session as this record describes it (start = the record's time).
+    session: Session,
+}
+
+impl Event {
+    fn of(columns: &Columns<'_>) -> Option<Event> {
+        if !std::ptr::eq(columns.names, CONNECTION_COLUMNS) && columns.names != CONNECTION_COLUMNS {
+            return None;
+        }
+        let value = |i: usize| columns.values.get(i).copied().unwrap_or(Value::Null);
+        let text = |i: usize| value(i).as_text().map(bounded);
+        let kind = match value(EVENT).as_text()? {
+            "initiating session" => Kind::Initiating,
+            "authenticated" => Kind::Authenticated,
+            "authentication failure" => Kind::Failure,
+            "disconnecting session" => Kind::Disconnecting,
+            _ => return None,
+        };
+        let Value::Time(time) = value(RECORDTIME) else {
+            return None;
+        };
+        let time_ms = epoch_ms(&time);
+        let pid = value(PID).as_int().filter(|&p| p >= 0)?;
+        Some(Event {
+            kind,
+            time_ms,
+            duration_us: value(DURATION).as_int().filter(|&d| d >= 0),
+            session: Session {
+                pid,
+                start_ms: time_ms,
+                end_ms: None,
+                remotehost: text(REMOTEHOST),
+                remoteport: value(REMOTEPORT)
+                    .as_int()
+                    .filter(|p| (0..=65_535).contains(p)),
+                user: text(USERNAME),
+                db: text(DBNAME),
+                authmethod: text(AUTHMETHOD),
+                tls: text(SSLVERSION),
+                application: text(APPLICATION_NAME),
+                sessionid: text(SESSIONID),
+            },
+        })
+    }
+}
+
+/// `text`, cut at a char boundary to at most [`MAX_FIELD_BYTES`].
+pub fn bounded(text: &str) -> String {
+    let mut end = text.len().min(MAX_FIELD_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// Collects connection-log events (of one cluster, from any number of files, in any order)
+/// and builds the sessions from them in time order.
+#[derive(Debug, Default)]
+pub struct Builder {
+    events: Vec<(i64, u64, Event)>,
+    /// Sessions known before these events (carried from an earlier hour).
+    carried: Vec<Session>,
+    /// Events left out past [`MAX_EVENTS`].
+    pub dropped: u64,
+}
+
+impl Builder {
+    /// Takes what `record` says about a session, if anything (connection-log records only).
+    pub fn add(&mut self, record: &Record<'_>) {
+        if let Body::Columns(columns) = &record.body {
+            self.add_columns(columns);
+        }
+    }
+
+    pub fn add_columns(&mut self, columns: &Columns<'_>) {
+        let Some(event) = Event::of(columns) else {
+            return;
+        };
+        if self.events.len() >= MAX_EVENTS {
+            self.dropped += 1;
+            return;
+        }
+        let seq = self.events.len() as u64;
+        self.events.push((event.time_ms, seq, event));
+    }
+
+    /// Sessions known before the events (open sessions carried from an earlier hour).
+    pub fn carry(&mut self, sessions: impl IntoIterator<Item = Session>) {
+        self.carried.extend(sessions);
+    }
+
+    /// The events added so far.
+    pub fn events(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The sessions, in (pid, start) order.
+    pub fn build(mut self) -> Vec<Session> {
+        // Time order; records of one time keep the order they were added in.
+        self.events.sort_by_key(|(time, seq, _)| (*time, *seq));
+        let mut by_pid: HashMap<i64, Vec<Open>> = HashMap::new();
+        for session in self.carried {
+            by_pid
+                .entry(session.pid)
+                .or_default()
+                .push(Open::carried(session));
+        }
+        for list in by_pid.values_mut() {
+            list.sort_by_key(|o| o.session.start_ms);
+        }
+        for (_, _, event) in self.events {
+            apply(by_pid.entry(event.session.pid).or_default(), event);
+        }
+        let mut sessions: Vec<Session> = by_pid
+            .into_values()
+            .flatten()
+            .filter(|o| !o.failed)
+            .map(|o| o.session)
+            .collect();
+        sessions.sort_by_key(|s| (s.pid, s.start_ms));
+        sessions
+    }
+}
+
+/// A session being built, and which of its opening events were seen.
+#[derive(Debug)]
+struct Open {
+    session: Session,
+    initiated: bool,
+    authenticated: bool,
+    failed: bool,
+}
+
+impl Open {
+    fn carried(session: Session) -> Open {
+        Open {
+            session,
+            initiated: true,
+            authenticated: true,
+            failed: false,
+        }
+    }
+}
+
+/// Applies one event (in time order) to the sessions of its pid (in start order).
+fn apply(list: &mut Vec<Open>, event: Event) {
+    let t = event.time_ms;
+    // The latest session of the pid that is not failed, if it is still open.
+    let latest = list
+        .iter()
+        .rposition(|o| !o.failed)
+        .filter(|&i| list[i].session.end_ms.is_none() && list[i].session.start_ms <= t);
+    match event.kind {
+        Kind::Initiating | Kind::Authenticated => {
+            let initiating = event.kind == Kind::Initiating;
+            let same = latest.filter(|&i| {
+                let o = &list[i];
+                t - o.session.start_ms <= OPENING_WINDOW_MS
+                    && !(if initiating {
+                        o.initiated
+                    } else {
+                        o.authenticated
+                    })
+            });
+            if let Some(i) = same {
+                let open = &mut list[i];
+                fill(&mut open.session, event.session);
+                open.initiated |= initiating;
+                open.authenticated |= !initiating;
+                return;
+            }
+            // A new session: a pid reused while an older session of it looks open means the
+            // older one's disconnection was not seen; it ended by now.
+            if let Some(older) = list.iter_mut().rev().find(|o| o.session.end_ms.is_none()) {
+                older.session.end_ms = Some(t);
+            }
+            list.push(Open {
+                session: event.session,
+                initiated: initiating,
+                authenticated: !initiating,
+                failed: false,
+            });
+        }
+        Kind::Failure => {
+            let opening = latest.filter(|&i| {
+                !list[i].authenticated && t - list[i].session.start_ms <= OPENING_WINDOW_MS
+            });
+            if let Some(i) = opening {
+                list[i].failed = true;
+            }
+        }
+        Kind::Disconnecting => {
+            let start = event.duration_us.map_or(t, |us| t - us / 1000);
+            // Its own opening (or one close enough to be it).
+            let own = latest.filter(|&i| list[i].session.start_ms + OPENING_WINDOW_MS >= start);
+            if let Some(i) = own {
+                let open = &mut list[i];
+                open.session.end_ms = Some(t);
+                fill(&mut open.session, event.session);
+                return;
+            }
+            // The opening is in a file not seen (or the open session is an older one whose
+            // disconnection was lost): the session is known from its end.
+            if let Some(i) = latest {
+                let older = &mut list[i].session;
+                older.end_ms = Some(start.max(older.start_ms));
+            }
+            if event.duration_us.is_none() {
+                return;
+            }
+            let session = Session {
+                start_ms: start,
+                end_ms: Some(t),
+                ..event.session
+            };
+            let at = list.partition_point(|o| o.session.start_ms <= start);
+            list.insert(at, Open::carried(session));
+        }
+    }
+}
+
+/// Fills the fields `into` lacks from `from`; the start is the earlier of the two.
+fn fill(into: &mut Session, from: Session) {
+    into.start_ms = into.start_ms.min(from.start_ms);
+    let take = |a: &mut Option<String>, b: Option<String>| {
+        if a.is_none() {
+            *a = b;
+        }
+    };
+    take(&mut into.remotehost, from.remotehost);
+    take(&mut into.user, from.user);
+    take(&mut into.db, from.db);
+    take(&mut into.authmethod, from.authmethod);
+    take(&mut into.tls, from.tls);
+    take(&mut into.application, from.application);
+    take(&mut into.sessionid, from.sessionid);
+    if into.remoteport.is_none() {
+        into.remoteport = from.remoteport;
+    }
+}
+
+/// The sessions of one cluster by pid, for looking statements up.
+#[derive(Debug, Default, Clone)]
+pub struct Index {
+    /// Each pid's sessions in start order.
+    by_pid: HashMap<i64, Vec<Entry>>,
+    len: usize,
+}
+
+/// A session as the index holds it: with its start as the records write it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub session: Session,
+    /// `None` for a start outside the calendar (a forged shard's; the checks refuse those).
+    pub start: Option<Timestamp>,
+}
+
+impl Index {
+    pub fn new(sessions: impl IntoIterator<Item = Session>) -> Index {
+        let mut index = Index::default();
+        for session in sessions {
+            let start = timestamp_of(session.start_ms);
+            let list = index.by_pid.entry(session.pid).or_default();
+            list.push(Entry { session, start });
+            index.len += 1;
+        }
+        for list in index.by_pid.values_mut() {
+            list.sort_by_key(|e| e.session.start_ms);
+        }
+        index
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The session that ran a statement of `pid` at `at_ms` (whole seconds): the one with the
+    /// latest start at or before it (within its second), if that one had not ended before it.
+    pub fn find(&self, pid: i64, at_ms: i64) -> Option<&Entry> {
+        let list = self.by_pid.get(&pid)?;
+        let after = list.partition_point(|e| e.session.start_ms <= at_ms + START_SLACK_MS);
+        let entry = list.get(after.checked_sub(1)?)?;
+        match entry.session.end_ms {
+            Some(end) if end < at_ms => None,
+            _ => Some(entry),
+        }
+    }
+
+    /// Every session, in no particular order.
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.by_pid.values().flatten().map(|e| &e.session)
+    }
+}
+
+/// Milliseconds since the epoch as a record's timestamp.
+pub fn timestamp_of(ms: i64) -> Option<Timestamp> {
+    let day = crate::time::day_of(ms);
+    let (year, month, date) = crate::time::date_of_day(day)?;
+    let of_day = ms - day * crate::time::MS_PER_DAY;
+    let (seconds, milli) = (of_day / 1000, of_day % 1000);
+    Timestamp::from_parts(
+        u32::try_from(year).ok()?,
+        month,
+        date,
+        (seconds / 3600) as u32,
+        (seconds / 60 % 60) as u32,
+        (seconds % 60) as u32,
+        milli as u32,
+    )
+    .ok()
+}
+
+#[cfg(test)]
+#[path = "index_tests.rs"]
+mod tests;

@@ -1,0 +1,1 @@
+//! The session index in the state store (the Lambda).
