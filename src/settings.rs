@@ -1521,6 +1521,8 @@ mod tests {
             (var::PACK_RECORDS, "maybe"),
             (var::MAX_ATTEMPTS, "0"),
             (var::MAX_EXPANSION, "1"),
+            (var::SESSION_JOIN, "maybe"),
+            (var::SESSION_WAIT, "soon"),
         ]);
         assert_eq!(bad.len(), var::ALL.len());
         let err = match Settings::from_vars(|name| bad.get(name).map(|v| v.to_string())) {
