@@ -318,6 +318,40 @@ fn fill(into: &mut Session, from: Session) {
     }
 }
 
+/// One list of the sessions of several shards, which can hold the same session twice (open in
+/// the file that saw its start, closed in the one that saw its end): sessions of a pid starting
+/// within [`OPENING_WINDOW_MS`] of each other, the later before the earlier ended, are one,
+/// closed if either copy is; a session
+/// still open when a later one of its pid starts had ended by then (pid reuse). In (pid,
+/// start) order.
+pub fn merge(mut sessions: Vec<Session>) -> Vec<Session> {
+    sessions.sort_by_key(|s| (s.pid, s.start_ms, s.end_ms.is_none()));
+    let mut merged: Vec<Session> = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        match merged.last_mut() {
+            Some(last)
+                if last.pid == session.pid
+                    && session.start_ms - last.start_ms <= OPENING_WINDOW_MS
+                    && last.end_ms.is_none_or(|end| session.start_ms <= end) =>
+            {
+                last.end_ms = match (last.end_ms, session.end_ms) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                fill(last, session);
+            }
+            Some(last) if last.pid == session.pid => {
+                if last.end_ms.is_none() {
+                    last.end_ms = Some(session.start_ms);
+                }
+                merged.push(session);
+            }
+            _ => merged.push(session),
+        }
+    }
+    merged
+}
+
 /// The sessions of one cluster by pid, for looking statements up.
 #[derive(Debug, Default, Clone)]
 pub struct Index {

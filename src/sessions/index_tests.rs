@@ -248,3 +248,42 @@ fn a_start_is_written_as_records_write_times() {
     assert_eq!(epoch_ms(&t), DAY - 1);
     assert!(timestamp_of(i64::MAX / 2).is_none());
 }
+
+#[test]
+fn merging_keeps_one_copy_of_a_session_seen_in_two_files() {
+    let opened = Session {
+        pid: 1,
+        start_ms: 1_000,
+        remotehost: Some("10.0.0.1".into()),
+        ..Session::default()
+    };
+    let closed = Session {
+        pid: 1,
+        start_ms: 1_000,
+        end_ms: Some(9_000),
+        ..Session::default()
+    };
+    let reused = Session {
+        pid: 1,
+        start_ms: 20_000,
+        ..Session::default()
+    };
+    let older_open = Session {
+        pid: 2,
+        start_ms: 1_000,
+        ..Session::default()
+    };
+    let newer = Session {
+        pid: 2,
+        start_ms: 50_000_000,
+        ..Session::default()
+    };
+    let merged = merge(vec![reused, closed, opened, newer, older_open]);
+    assert_eq!(merged.len(), 4, "{merged:?}");
+    assert_eq!(merged[0].end_ms, Some(9_000));
+    assert_eq!(merged[0].remotehost.as_deref(), Some("10.0.0.1"));
+    assert_eq!(merged[1].end_ms, None);
+    // An open session whose pid started another one had ended by then.
+    assert_eq!(merged[2].end_ms, Some(50_000_000));
+    assert_eq!(merged[3].end_ms, None);
+}

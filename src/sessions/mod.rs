@@ -12,5 +12,8 @@ mod index;
 mod join;
 pub mod state;
 
-pub use index::{bounded, timestamp_of, Builder, Entry, Index, Session, START_SLACK_MS};
+pub use index::{
+    bounded, merge, timestamp_of, Builder, Entry, Index, Session, MAX_FIELD_BYTES,
+    OPENING_WINDOW_MS, START_SLACK_MS,
+};
 pub use join::{join, ClusterId, Clusters};
