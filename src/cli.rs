@@ -230,9 +230,7 @@ pub enum FileError {
 }
 
 fn run_parse(log_type: Option<LogType>, output: Output, join: bool, files: &[PathBuf]) -> ExitCode {
-    let clusters = join
-        .then(|| sessions::collect(files, log_type, output.max_expansion))
-        .flatten();
+    let clusters = join.then(|| sessions::collect(files, log_type, output.max_expansion));
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut failed = false;

@@ -1,7 +1,8 @@
 //! `parse`'s session join: the connection logs among the files are read first, into the
 //! sessions of their clusters, so each activity log's records are joined whatever the files'
-//! order on the command line. A run with no connection log joins nothing (its records are as
-//! without the join); standard input is not read twice, so it gives no sessions.
+//! order on the command line. Without a connection log of their cluster, activity records carry
+//! the join's fields as null (no session known); standard input is not read twice, so it gives
+//! no sessions.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -11,15 +12,14 @@ use crate::key::parse_file_name;
 use crate::logs::{LogType, Parser};
 use crate::sessions::{ClusterId, Clusters};
 
-/// The sessions of the connection logs among `files`; `None` when there is none. A file that
-/// cannot be read gives the sessions of the records before the failure (its own pass reports
-/// the error).
+/// The sessions of the connection logs among `files`. A file that cannot be read gives the
+/// sessions of the records before the failure (its own pass reports the error).
 pub(super) fn collect(
     files: &[PathBuf],
     log_type: Option<LogType>,
     max_expansion: u32,
-) -> Option<Clusters> {
-    let mut clusters: Option<Clusters> = None;
+) -> Clusters {
+    let mut clusters = Clusters::default();
     for path in files {
         let shown = path.to_string_lossy();
         if shown == "-" {
@@ -35,7 +35,6 @@ pub(super) fn collect(
             continue;
         }
         let cluster = ClusterId::of(name.as_ref());
-        let clusters = clusters.get_or_insert_with(Clusters::default);
         let Ok(file) = File::open(path) else {
             continue;
         };
@@ -47,8 +46,6 @@ pub(super) fn collect(
             clusters.add(&cluster, &record);
         }
     }
-    if let Some(clusters) = clusters.as_mut() {
-        clusters.build();
-    }
+    clusters.build();
     clusters
 }

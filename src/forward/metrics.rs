@@ -27,6 +27,7 @@ pub mod name {
     pub const FAILED_OBJECTS: &str = "FailedObjects";
     pub const SKIPPED_DONE_OBJECTS: &str = "SkippedDoneObjects";
     pub const SET_ASIDE_OBJECTS: &str = "SetAsideObjects";
+    pub const UNJOINED_RECORDS: &str = "UnjoinedRecords";
 }
 
 /// Which path forwarded an object. Lag means different things: on the live path it is how far
@@ -56,6 +57,10 @@ pub fn receipt_document(receipt: &Receipt, now_ms: i64, via: Via) -> Document {
         Metric::count(name::RETRIES, receipt.sink.retries),
         Metric::milliseconds(name::DURATION, receipt.duration_ms),
     ];
+    if let Some(unjoined) = receipt.unjoined_records {
+        // User activity records left without a session (the session join).
+        metrics.push(Metric::count(name::UNJOINED_RECORDS, unjoined));
+    }
     if let Some(file_ms) = name
         .as_ref()
         .and_then(|n| parse_rfc3339_ms(&n.file_time).ok())
