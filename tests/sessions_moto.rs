@@ -279,6 +279,16 @@ async fn activity_first_waits_then_joins_once_the_connection_log_is_done() {
     let (ok, _, stderr) = w.invoke(&h.activity_key, &[]);
     assert!(!ok, "the activity file must wait:\n{stderr}");
     assert!(stderr.contains("SESSION_WAIT"), "{stderr}");
+    // Counted as waiting, not as a failure (the failure alarm stays quiet).
+    let metrics: Vec<&str> = stderr.lines().filter(|l| l.contains("\"_aws\"")).collect();
+    assert!(
+        metrics.iter().any(|l| l.contains("\"WaitingObjects\":1")),
+        "{stderr}"
+    );
+    assert!(
+        !metrics.iter().any(|l| l.contains("FailedObjects")),
+        "{stderr}"
+    );
     assert!(w.joins().await.is_empty(), "nothing is sent while it waits");
     w.invoke_ok(&h.conn_key, &[]);
     w.invoke_ok(&h.activity_key, &[]);

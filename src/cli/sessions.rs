@@ -20,7 +20,16 @@ pub(super) fn collect(
     max_expansion: u32,
 ) -> Clusters {
     let mut clusters = Clusters::default();
-    for path in files {
+    // Sessions are built in time order: the files in the order of their names' times.
+    let mut files: Vec<(Option<String>, &PathBuf)> = files
+        .iter()
+        .map(|path| {
+            let name = parse_file_name(&path.to_string_lossy()).ok();
+            (name.map(|n| n.file_time), path)
+        })
+        .collect();
+    files.sort();
+    for (_, path) in files {
         let shown = path.to_string_lossy();
         if shown == "-" {
             continue;

@@ -239,6 +239,18 @@ impl ForwardError {
         }
     }
 
+    /// Whether the object waits for its hour's connection log (the session join): not a
+    /// failure, a later attempt forwards it.
+    pub fn is_waiting(&self) -> bool {
+        matches!(
+            self,
+            ForwardError::Sessions {
+                source: SessionError::Waiting { .. },
+                ..
+            }
+        )
+    }
+
     /// Whether the failure is the object's own, so it counts towards `MAX_ATTEMPTS`: not a
     /// failing destination (every object would fail alike) and not a stop at the deadline.
     pub fn counts_as_attempt(&self) -> bool {
@@ -629,6 +641,9 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         let result = self.forward_via(object, metrics::Via::Live).await;
         match &result {
             Ok(receipt) => report::object_forwarded(receipt),
+            Err(e) if e.is_waiting() => {
+                tracing::info!(bucket = %object.bucket, key = %object.key, reason = %e, "waiting for the sessions of its hour")
+            }
             Err(e) => {
                 tracing::error!(bucket = %object.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "object failed")
             }

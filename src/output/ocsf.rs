@@ -17,6 +17,8 @@
 
 use std::net::IpAddr;
 
+mod session;
+
 use super::json::{write_int, write_str};
 use super::{largest_text_column, write_value, Join, Part, Provenance};
 use crate::key::LogFileName;
@@ -530,22 +532,7 @@ fn datastore(
         v.mapped[act::USERID] = true;
     }
     out.push(b'}');
-    if let Join::Found(session) = join {
-        // The session the statement ran in (the connection log's `sessionid`, else its pid,
-        // as the connection log's own events name it).
-        out.extend_from_slice(b",\"session\":{\"uid\":");
-        match session.sessionid {
-            Some(id) => write_str(out, id),
-            None => {
-                out.push(b'"');
-                write_int(out, session.pid);
-                out.push(b'"');
-            }
-        }
-        out.extend_from_slice(b",\"created_time\":");
-        write_int(out, epoch_ms(&session.start));
-        out.push(b'}');
-    }
+    session::actor_session(out, join);
     out.extend_from_slice(b"},\"database\":{");
     if v.put_text(out, b"\"name\":", act::DB) {
         out.push(b',');
@@ -558,34 +545,7 @@ fn datastore(
     }
     // The activity log names no client: the session join gives it, else the endpoint stays
     // empty rather than invented.
-    out.extend_from_slice(b",\"src_endpoint\":{");
-    if let Join::Found(session) = join {
-        write_endpoint(out, session.remotehost, session.remoteport);
-    }
-    out.push(b'}');
-}
-
-/// The members of a `src_endpoint`: `ip` when the host is an address, `hostname` otherwise
-/// (`[local]`), and `port`.
-fn write_endpoint(out: &mut Vec<u8>, host: Option<&str>, port: Option<i64>) {
-    let mut first = true;
-    if let Some(host) = host {
-        let key: &[u8] = if host.parse::<IpAddr>().is_ok() {
-            b"\"ip\":"
-        } else {
-            b"\"hostname\":"
-        };
-        out.extend_from_slice(key);
-        write_str(out, host);
-        first = false;
-    }
-    if let Some(port) = port.filter(|n| (0..=65_535).contains(n)) {
-        if !first {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"\"port\":");
-        write_int(out, port);
-    }
+    session::src_endpoint(out, join);
 }
 
 /// Datastore Activity by the statement's first keyword (issue 8's table).

@@ -25,9 +25,9 @@ pub const OPENING_WINDOW_MS: i64 = 60_000;
 /// stack traces; the join needs none of it, the shards stay small).
 pub const MAX_FIELD_BYTES: usize = 128;
 
-/// Most events one builder takes (about 200 bytes each); past it, events are counted as
-/// dropped rather than held.
-pub const MAX_EVENTS: usize = 4_000_000;
+/// Most sessions one builder holds (a few hundred bytes each); past it, the records of new pids
+/// are counted as dropped rather than held.
+pub const MAX_SESSIONS: usize = 1_000_000;
 
 // Column positions in the connection log's column table (checked by a test).
 const EVENT: usize = 0;
@@ -71,23 +71,31 @@ enum Kind {
     Disconnecting,
 }
 
-/// A connection-log record that opens, authenticates, fails or closes a session.
-#[derive(Debug, Clone)]
-struct Event {
+/// A connection-log record that opens, authenticates, fails or closes a session; its texts
+/// borrowed from the record (copied only into a session that keeps them).
+#[derive(Debug, Clone, Copy)]
+struct Event<'a> {
     kind: Kind,
     time_ms: i64,
     duration_us: Option<i64>,
-    /// The session as this record describes it (start = the record's time).
-    session: Session,
+    pid: i64,
+    remotehost: Option<&'a str>,
+    remoteport: Option<i64>,
+    user: Option<&'a str>,
+    db: Option<&'a str>,
+    authmethod: Option<&'a str>,
+    tls: Option<&'a str>,
+    application: Option<&'a str>,
+    sessionid: Option<&'a str>,
 }
 
-impl Event {
-    fn of(columns: &Columns<'_>) -> Option<Event> {
+impl<'a> Event<'a> {
+    fn of(columns: &Columns<'a>) -> Option<Event<'a>> {
         if !std::ptr::eq(columns.names, CONNECTION_COLUMNS) && columns.names != CONNECTION_COLUMNS {
             return None;
         }
         let value = |i: usize| columns.values.get(i).copied().unwrap_or(Value::Null);
-        let text = |i: usize| value(i).as_text().map(bounded);
+        let text = |i: usize| value(i).as_text();
         let kind = match value(EVENT).as_text()? {
             "initiating session" => Kind::Initiating,
             "authenticated" => Kind::Authenticated,
@@ -98,28 +106,40 @@ impl Event {
         let Value::Time(time) = value(RECORDTIME) else {
             return None;
         };
-        let time_ms = epoch_ms(&time);
-        let pid = value(PID).as_int().filter(|&p| p >= 0)?;
         Some(Event {
             kind,
-            time_ms,
+            time_ms: epoch_ms(&time),
             duration_us: value(DURATION).as_int().filter(|&d| d >= 0),
-            session: Session {
-                pid,
-                start_ms: time_ms,
-                end_ms: None,
-                remotehost: text(REMOTEHOST),
-                remoteport: value(REMOTEPORT)
-                    .as_int()
-                    .filter(|p| (0..=65_535).contains(p)),
-                user: text(USERNAME),
-                db: text(DBNAME),
-                authmethod: text(AUTHMETHOD),
-                tls: text(SSLVERSION),
-                application: text(APPLICATION_NAME),
-                sessionid: text(SESSIONID),
-            },
+            pid: value(PID).as_int().filter(|&p| p >= 0)?,
+            remotehost: text(REMOTEHOST),
+            remoteport: value(REMOTEPORT)
+                .as_int()
+                .filter(|p| (0..=65_535).contains(p)),
+            user: text(USERNAME),
+            db: text(DBNAME),
+            authmethod: text(AUTHMETHOD),
+            tls: text(SSLVERSION),
+            application: text(APPLICATION_NAME),
+            sessionid: text(SESSIONID),
         })
+    }
+
+    /// The session this record describes, from `start_ms`.
+    fn session(&self, start_ms: i64, end_ms: Option<i64>) -> Session {
+        let own = |t: Option<&str>| t.map(bounded);
+        Session {
+            pid: self.pid,
+            start_ms,
+            end_ms,
+            remotehost: own(self.remotehost),
+            remoteport: self.remoteport,
+            user: own(self.user),
+            db: own(self.db),
+            authmethod: own(self.authmethod),
+            tls: own(self.tls),
+            application: own(self.application),
+            sessionid: own(self.sessionid),
+        }
     }
 }
 
@@ -132,14 +152,14 @@ pub fn bounded(text: &str) -> String {
     text[..end].to_string()
 }
 
-/// Collects connection-log events (of one cluster, from any number of files, in any order)
-/// and builds the sessions from them in time order.
+/// Builds the sessions of one cluster from connection-log records fed in time order (the
+/// records of a file are; feed files in the order of their names' times), after the sessions
+/// carried from earlier. Holds the sessions only, at most [`MAX_SESSIONS`].
 #[derive(Debug, Default)]
 pub struct Builder {
-    events: Vec<(i64, u64, Event)>,
-    /// Sessions known before these events (carried from an earlier hour).
-    carried: Vec<Session>,
-    /// Events left out past [`MAX_EVENTS`].
+    by_pid: HashMap<i64, Vec<Open>>,
+    held: usize,
+    /// Sessions left out past [`MAX_SESSIONS`].
     pub dropped: u64,
 }
 
@@ -155,42 +175,31 @@ impl Builder {
         let Some(event) = Event::of(columns) else {
             return;
         };
-        if self.events.len() >= MAX_EVENTS {
+        if self.held >= MAX_SESSIONS && !self.by_pid.contains_key(&event.pid) {
             self.dropped += 1;
             return;
         }
-        let seq = self.events.len() as u64;
-        self.events.push((event.time_ms, seq, event));
+        let list = self.by_pid.entry(event.pid).or_default();
+        let before = list.len();
+        apply(list, event);
+        self.held = self.held + list.len() - before;
     }
 
-    /// Sessions known before the events (open sessions carried from an earlier hour).
+    /// Sessions known before the records (open sessions carried from an earlier hour): give
+    /// them before any record.
     pub fn carry(&mut self, sessions: impl IntoIterator<Item = Session>) {
-        self.carried.extend(sessions);
-    }
-
-    /// The events added so far.
-    pub fn events(&self) -> usize {
-        self.events.len()
+        for session in sessions {
+            self.held += 1;
+            let list = self.by_pid.entry(session.pid).or_default();
+            let at = list.partition_point(|o| o.session.start_ms <= session.start_ms);
+            list.insert(at, Open::carried(session));
+        }
     }
 
     /// The sessions, in (pid, start) order.
-    pub fn build(mut self) -> Vec<Session> {
-        // Time order; records of one time keep the order they were added in.
-        self.events.sort_by_key(|(time, seq, _)| (*time, *seq));
-        let mut by_pid: HashMap<i64, Vec<Open>> = HashMap::new();
-        for session in self.carried {
-            by_pid
-                .entry(session.pid)
-                .or_default()
-                .push(Open::carried(session));
-        }
-        for list in by_pid.values_mut() {
-            list.sort_by_key(|o| o.session.start_ms);
-        }
-        for (_, _, event) in self.events {
-            apply(by_pid.entry(event.session.pid).or_default(), event);
-        }
-        let mut sessions: Vec<Session> = by_pid
+    pub fn build(self) -> Vec<Session> {
+        let mut sessions: Vec<Session> = self
+            .by_pid
             .into_values()
             .flatten()
             .filter(|o| !o.failed)
@@ -222,7 +231,7 @@ impl Open {
 }
 
 /// Applies one event (in time order) to the sessions of its pid (in start order).
-fn apply(list: &mut Vec<Open>, event: Event) {
+fn apply(list: &mut Vec<Open>, event: Event<'_>) {
     let t = event.time_ms;
     // The latest session of the pid that is not failed, if it is still open.
     let latest = list
@@ -243,7 +252,7 @@ fn apply(list: &mut Vec<Open>, event: Event) {
             });
             if let Some(i) = same {
                 let open = &mut list[i];
-                fill(&mut open.session, event.session);
+                fill(&mut open.session, &event);
                 open.initiated |= initiating;
                 open.authenticated |= !initiating;
                 return;
@@ -254,7 +263,7 @@ fn apply(list: &mut Vec<Open>, event: Event) {
                 older.session.end_ms = Some(t);
             }
             list.push(Open {
-                session: event.session,
+                session: event.session(t, None),
                 initiated: initiating,
                 authenticated: !initiating,
                 failed: false,
@@ -275,7 +284,7 @@ fn apply(list: &mut Vec<Open>, event: Event) {
             if let Some(i) = own {
                 let open = &mut list[i];
                 open.session.end_ms = Some(t);
-                fill(&mut open.session, event.session);
+                fill(&mut open.session, &event);
                 return;
             }
             // The opening is in a file not seen (or the open session is an older one whose
@@ -287,20 +296,35 @@ fn apply(list: &mut Vec<Open>, event: Event) {
             if event.duration_us.is_none() {
                 return;
             }
-            let session = Session {
-                start_ms: start,
-                end_ms: Some(t),
-                ..event.session
-            };
+            let session = event.session(start, Some(t));
             let at = list.partition_point(|o| o.session.start_ms <= start);
             list.insert(at, Open::carried(session));
         }
     }
 }
 
-/// Fills the fields `into` lacks from `from`; the start is the earlier of the two.
-fn fill(into: &mut Session, from: Session) {
-    into.start_ms = into.start_ms.min(from.start_ms);
+/// Fills the fields `into` lacks from the record `from`; the start is the earlier of the two.
+fn fill(into: &mut Session, from: &Event<'_>) {
+    into.start_ms = into.start_ms.min(from.time_ms);
+    let take = |a: &mut Option<String>, b: Option<&str>| {
+        if a.is_none() {
+            *a = b.map(bounded);
+        }
+    };
+    take(&mut into.remotehost, from.remotehost);
+    take(&mut into.user, from.user);
+    take(&mut into.db, from.db);
+    take(&mut into.authmethod, from.authmethod);
+    take(&mut into.tls, from.tls);
+    take(&mut into.application, from.application);
+    take(&mut into.sessionid, from.sessionid);
+    if into.remoteport.is_none() {
+        into.remoteport = from.remoteport;
+    }
+}
+
+/// Fills the fields `into` lacks from another copy of the session.
+fn fill_session(into: &mut Session, from: Session) {
     let take = |a: &mut Option<String>, b: Option<String>| {
         if a.is_none() {
             *a = b;
@@ -338,7 +362,7 @@ pub fn merge(mut sessions: Vec<Session>) -> Vec<Session> {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                fill(last, session);
+                fill_session(last, session);
             }
             Some(last) if last.pid == session.pid => {
                 if last.end_ms.is_none() {

@@ -55,8 +55,9 @@ impl ClusterId {
     }
 }
 
-/// The sessions of every cluster of a `parse` run, built from its connection logs before any
-/// activity log is written, so the files' order on the command line does not matter.
+/// The sessions of every cluster of a `parse` run, built from its connection logs (in the
+/// order of their names' times) before any activity log is written, so the files' order on the
+/// command line does not matter.
 #[derive(Debug, Default)]
 pub struct Clusters {
     builders: HashMap<ClusterId, Builder>,

@@ -230,13 +230,13 @@ impl SessionStore {
     ) -> Result<Traffic, SessionError> {
         let hour = hour_of(name)?;
         let mut traffic = Traffic::default();
-        let builder = tokio::task::spawn_blocking(move || read_events(body, max_expansion))
-            .await
-            .map_err(|e| SessionError::Read(std::io::Error::other(e.to_string())))?
-            .map_err(SessionError::Read)?;
-        let mut builder = builder;
-        let carried = self.carried(name, hour, &mut traffic).await?;
-        builder.carry(carried);
+        let mut builder = Builder::default();
+        builder.carry(self.carried(name, hour, &mut traffic).await?);
+        let builder =
+            tokio::task::spawn_blocking(move || read_events(body, max_expansion, builder))
+                .await
+                .map_err(|e| SessionError::Read(std::io::Error::other(e.to_string())))?
+                .map_err(SessionError::Read)?;
         let sessions = builder.build();
         traffic.sessions = sessions.len() as u64;
         let dir = self.hour_dir(name, hour);
@@ -381,11 +381,14 @@ fn cluster_of(name: &LogFileName) -> String {
     format!("{}/{}/{}", name.account_id, name.region, name.cluster)
 }
 
-/// The connection-log events of `body` (gzip or plain).
-fn read_events(body: Box<dyn Read + Send>, max_expansion: u32) -> std::io::Result<Builder> {
+/// `builder` with the connection-log records of `body` (gzip or plain).
+fn read_events(
+    body: Box<dyn Read + Send>,
+    max_expansion: u32,
+    mut builder: Builder,
+) -> std::io::Result<Builder> {
     let reader = crate::decode::open_bounded(body, max_expansion)?;
     let mut parser = Parser::new(LogType::ConnectionLog, reader);
-    let mut builder = Builder::default();
     while let Some(record) = parser.next_record()? {
         builder.add(&record);
     }
