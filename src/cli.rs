@@ -297,7 +297,7 @@ pub fn parse_path_joined(
     } else {
         Box::new(File::open(path).map_err(FileError::Open)?)
     };
-    let index = clusters.map(|c| c.index(&ClusterId::of(name.as_ref().ok())));
+    let index = clusters.map(|c| c.sessions_of(&ClusterId::of(name.as_ref().ok())));
     parse_stream_joined(input, log_type, output, &provenance, index, out)
 }
 

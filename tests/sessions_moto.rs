@@ -56,8 +56,10 @@ struct Hour {
     activity: String,
 }
 
-/// (pid, host, port, opens at, closes at), minutes into the hour.
-const SESSIONS: [(i64, &str, Option<i64>, i64, Option<i64>); 4] = [
+/// A session of the fixture: pid, host, port, opens at and closes at, minutes into the hour.
+type FixtureSession = (i64, &'static str, Option<i64>, i64, Option<i64>);
+
+const SESSIONS: [FixtureSession; 4] = [
     (101, "::ffff:10.0.0.1", Some(40001), 1, Some(20)),
     (101, "10.0.0.2", Some(40002), 25, None),
     (102, "[local]", None, 2, Some(50)),

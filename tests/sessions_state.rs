@@ -76,7 +76,8 @@ async fn state_read_and_written_per_file_on_the_generated_day() {
             total += 1;
             let found = index.find(pid, ms).map(|e| e.session.start_ms);
             let want = day.all[&query].session_start.as_ref().map(|s| {
-                redshift_audit_forwarder::time::parse_rfc3339(&s[..19]).unwrap() * 1000
+                redshift_audit_forwarder::time::parse_rfc3339(&format!("{}Z", &s[..19])).unwrap()
+                    * 1000
                     + s[20..23].parse::<i64>().unwrap()
             });
             joined += usize::from(found.is_some());

@@ -84,7 +84,7 @@ impl Clusters {
     }
 
     /// The index of `cluster`; an empty one when no connection log of it was given.
-    pub fn index(&self, cluster: &ClusterId) -> &Index {
+    pub fn sessions_of(&self, cluster: &ClusterId) -> &Index {
         static EMPTY: std::sync::OnceLock<Index> = std::sync::OnceLock::new();
         self.indexes
             .get(cluster)
