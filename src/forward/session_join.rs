@@ -10,7 +10,7 @@ use crate::key::LogFileName;
 use crate::logs::LogType;
 use crate::pipeline::Output;
 use crate::ports::{Fetch, Fetched, ObjectRef};
-use crate::sessions::state::{SessionStore, Traffic};
+use crate::sessions::state::{SessionError, SessionStore, Traffic};
 use crate::sessions::Index;
 
 /// For a connection log, its sessions written (no index); for an activity log, the index its
@@ -49,7 +49,17 @@ pub(super) async fn prepare<F: Fetch>(
                     output.max_expansion,
                 )
                 .await
-                .map_err(failed)?;
+                .map_err(|e| match e {
+                    // The file's own fault (a corrupt gzip) or a broken connection: judged as
+                    // the forwarding judges them, and counted as an attempt.
+                    SessionError::Read(source) => ForwardError::Read {
+                        bucket: object.bucket.clone(),
+                        key: object.key.clone(),
+                        line: 0,
+                        source,
+                    },
+                    e => failed(e),
+                })?;
             Ok(Some((None, traffic)))
         }
         LogType::UserActivityLog => {
