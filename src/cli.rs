@@ -11,8 +11,10 @@ use crate::key::parse_file_name;
 use crate::logs::LogType;
 use crate::output::Provenance;
 use crate::pipeline::{self, Counts, Format, Input, Output, Spec, Stopped};
+use crate::sessions::{ClusterId, Clusters, Index};
 
 mod replay;
+mod sessions;
 
 #[derive(Debug, ClapParser)]
 #[command(
@@ -39,6 +41,10 @@ pub enum Command {
         /// Keep secrets in SQL text as they are (default: masked, unless REDACT_SECRETS=false).
         #[arg(long)]
         no_redact: bool,
+        /// Do not join user activity records to their sessions from the connection logs given
+        /// (default: joined, unless SESSION_JOIN=false).
+        #[arg(long)]
+        no_join: bool,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -123,6 +129,17 @@ fn parse_output(format: Option<Format>, no_redact: bool) -> Result<Output, Strin
     })
 }
 
+/// Whether `parse` joins activity records to their sessions: not with `--no-join`, else as
+/// `SESSION_JOIN` says (default true). A bad variable is refused like a bad flag.
+fn parse_join(no_join: bool) -> Result<bool, String> {
+    let var = crate::settings::var::SESSION_JOIN;
+    match std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+        _ if no_join => Ok(false),
+        Some(text) => crate::settings::parse_bool(text.trim()).map_err(|e| format!("{var}: {e}")),
+        None => Ok(true),
+    }
+}
+
 fn parse_log_type(s: &str) -> Result<LogType, String> {
     s.parse()
         .map_err(|e: crate::logs::UnknownLogType| e.to_string())
@@ -135,9 +152,10 @@ pub fn run(command: Command) -> ExitCode {
             log_type,
             format,
             no_redact,
+            no_join,
             files,
-        } => match parse_output(format, no_redact) {
-            Ok(output) => run_parse(log_type, output, &files),
+        } => match parse_output(format, no_redact).and_then(|o| Ok((o, parse_join(no_join)?))) {
+            Ok((output, join)) => run_parse(log_type, output, join, &files),
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(2)
@@ -230,13 +248,14 @@ pub enum FileError {
     Batch(String),
 }
 
-fn run_parse(log_type: Option<LogType>, output: Output, files: &[PathBuf]) -> ExitCode {
+fn run_parse(log_type: Option<LogType>, output: Output, join: bool, files: &[PathBuf]) -> ExitCode {
+    let clusters = join.then(|| sessions::collect(files, log_type, output.max_expansion));
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut failed = false;
     for path in files {
         let shown = path.display().to_string();
-        match parse_path(path, log_type, output, &mut out) {
+        match parse_path_joined(path, log_type, output, clusters.as_ref(), &mut out) {
             Ok(summary) => {
                 if let Some(warning) = summary.warning {
                     eprintln!("{shown}: warning: {warning}");
@@ -271,6 +290,17 @@ pub fn parse_path(
     output: Output,
     out: &mut impl Write,
 ) -> Result<FileSummary, FileError> {
+    parse_path_joined(path, log_type, output, None, out)
+}
+
+/// [`parse_path`], user activity records joined to the sessions of `clusters` when given.
+pub fn parse_path_joined(
+    path: &std::path::Path,
+    log_type: Option<LogType>,
+    output: Output,
+    clusters: Option<&Clusters>,
+    out: &mut impl Write,
+) -> Result<FileSummary, FileError> {
     let shown = path.to_string_lossy();
     let name = parse_file_name(&shown);
     if log_type.is_none() && name.is_err() && shown != "-" {
@@ -289,7 +319,8 @@ pub fn parse_path(
     } else {
         Box::new(File::open(path).map_err(FileError::Open)?)
     };
-    parse_stream(input, log_type, output, &provenance, out)
+    let index = clusters.map(|c| c.sessions_of(&ClusterId::of(name.as_ref().ok())));
+    parse_stream_joined(input, log_type, output, &provenance, index, out)
 }
 
 /// Decompresses (on a second thread), parses and writes every record of one input.
@@ -300,11 +331,24 @@ pub fn parse_stream(
     provenance: &Provenance,
     out: &mut impl Write,
 ) -> Result<FileSummary, FileError> {
+    parse_stream_joined(input, log_type, output, provenance, None, out)
+}
+
+/// [`parse_stream`], user activity records joined to the sessions of `index` when given.
+pub fn parse_stream_joined(
+    input: Box<dyn Read + Send>,
+    log_type: LogType,
+    output: Output,
+    provenance: &Provenance,
+    index: Option<&Index>,
+    out: &mut impl Write,
+) -> Result<FileSummary, FileError> {
     let spec = Spec {
         input: Input::AuditLog(log_type),
         output,
         provenance,
         max_line: None,
+        sessions: index,
     };
     write_blocks(out, |emit| pipeline::run_blocks(input, &spec, emit))
 }

@@ -4,7 +4,7 @@
 //!
 //! - core: `logs`, `decode`, `key`, `time`, `output` (formats, no AWS, no async);
 //! - ports: `ports` (traits the domain needs, in-memory twins), `sink` (the sink port);
-//! - domain: `events`, `settings`, `ledger`, `pipeline`, `report`, `metrics`;
+//! - domain: `events`, `settings`, `ledger`, `sessions`, `pipeline`, `report`, `metrics`;
 //! - use cases: `forward`, then `backfill` and `doctor`, then `handler`;
 //! - edges: `aws` (every SDK call), `runtime` (wiring), `diagnose` (the doctor's wiring),
 //!   `progress` (the backfill's progress display), `cli`.
@@ -32,6 +32,7 @@ pub mod progress;
 pub mod redact;
 pub mod report;
 pub mod runtime;
+pub mod sessions;
 pub mod settings;
 pub mod sink;
 pub mod time;

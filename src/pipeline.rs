@@ -21,7 +21,8 @@ pub use trail::{run_trail, TrailSpec};
 
 use crate::decode;
 use crate::logs::{Body, LogType, Parser, Record, Timestamp};
-use crate::output::Provenance;
+use crate::output::{Join, Provenance};
+use crate::sessions::{self, Index};
 
 pub use crate::output::Format;
 
@@ -70,6 +71,19 @@ pub struct Spec<'a> {
     /// Longest line to emit: a longer record is split into ordered parts (Firehose); `None`
     /// writes every record whole (the command line).
     pub max_line: Option<usize>,
+    /// The sessions of the file's cluster: user activity records are joined to theirs
+    /// (`crate::sessions`); `None` leaves every record as it is.
+    pub sessions: Option<&'a Index>,
+}
+
+impl<'a> Spec<'a> {
+    /// What the session join finds for `record`.
+    fn join(&self, record: &Record<'_>) -> Join<'a> {
+        match self.sessions {
+            Some(index) => sessions::join(index, record),
+            None => Join::Off,
+        }
+    }
 }
 
 /// What the loop counted.
@@ -91,6 +105,10 @@ pub struct Counts {
     /// A trail file that held nothing but whitespace (empty, or an empty gzip): no document at
     /// all, which CloudTrail never writes, so it is reported rather than passed over.
     pub empty_trail: bool,
+    /// User activity records joined to their session, and those for which none was known
+    /// (both zero without a join).
+    pub joined: u64,
+    pub unjoined: u64,
     /// The line the last record started on.
     pub last_record_line: u64,
     /// The first parse error: (line, reason).
@@ -109,6 +127,8 @@ impl Counts {
         self.split_records += later.split_records;
         self.redacted += later.redacted;
         self.skipped_events += later.skipped_events;
+        self.joined += later.joined;
+        self.unjoined += later.unjoined;
         if later.records > 0 {
             self.last_record_line = later.last_record_line;
         }
@@ -137,6 +157,15 @@ impl Counts {
                 }
             }
             Body::Columns(c) => self.count_columns(record.line, c.record_time()),
+        }
+    }
+
+    /// Counts what the session join found for a record.
+    fn count_join(&mut self, join: Join<'_>) {
+        match join {
+            Join::Off => {}
+            Join::Unknown => self.unjoined += 1,
+            Join::Found(_) => self.joined += 1,
         }
     }
 
@@ -207,17 +236,18 @@ fn render(
     spec: &Spec<'_>,
     buf: &mut Vec<u8>,
     counts: &mut Counts,
+    join: Join<'_>,
     emit: &mut dyn FnMut(&[u8]) -> bool,
 ) -> bool {
     let format = spec.output.format;
     let Some(max_line) = spec.max_line else {
         buf.clear();
-        format.write_record(buf, record, spec.provenance);
+        format.write_joined(buf, record, spec.provenance, join);
         return emit(buf);
     };
     let mut go_on = true;
     let mut sink = |line: &[u8]| go_on = go_on && emit(line);
-    match format.write_parts(record, spec.provenance, max_line, buf, &mut sink) {
+    match format.write_parts_joined(record, spec.provenance, join, max_line, buf, &mut sink) {
         Ok(1) => {}
         Ok(_) => counts.split_records += 1,
         Err(_) => {
@@ -257,6 +287,7 @@ mod tests {
             output: Output::default(),
             provenance,
             max_line,
+            sessions: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Start-up wiring, done once: settings, AWS clients, the handler, the ledger and the backfill;
 //! then the Lambda runtime loop, one `invoke` of the handler on an event file, or one `backfill`.
 
+use crate::sessions::state::SessionStore;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,6 +115,20 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
     // CloudWatch Logs batches do not name their region: the function's (Firehose's) it is.
     forwarder.region = clients.firehose.config().region().map(|r| r.to_string());
     forwarder.max_attempts = settings.max_attempts;
+    // The session join keeps its index beside the ledger.
+    forwarder.sessions = clients
+        .state
+        .clone()
+        .filter(|_| settings.sessions.join)
+        .map(|state| {
+            let prefix = state.prefix.clone();
+            SessionStore::new(
+                Arc::new(state),
+                &prefix,
+                settings.sessions.wait,
+                Arc::new(SystemClock),
+            )
+        });
     Live {
         settings,
         handler: Handler { forwarder },

@@ -17,6 +17,8 @@ use crate::logs::LogType;
 
 mod parse;
 pub mod queue;
+mod sessions;
+pub use sessions::{SessionSettings, DEFAULT_SESSION_WAIT, MAX_SESSION_WAIT};
 
 /// The value parsers the command line shares with the settings.
 pub use parse::{boolean as parse_bool, output_format as parse_output_format};
@@ -68,6 +70,8 @@ pub mod var {
         PACK_RECORDS,
         MAX_ATTEMPTS,
         MAX_EXPANSION,
+        SESSION_JOIN,
+        SESSION_WAIT,
     ];
 }
 
@@ -157,6 +161,8 @@ pub struct Settings {
     /// `MAX_EXPANSION`, in [`MAX_EXPANSION_RANGE`]: an object whose text grows past this many
     /// times its compressed size (after its first 64 MiB) is stopped, not retryable.
     pub max_expansion: u32,
+    /// `SESSION_JOIN` (with `LOG_TYPES`) and `SESSION_WAIT`.
+    pub sessions: SessionSettings,
 }
 
 /// Credentials for reading the audit bucket (`SOURCE_*`).
@@ -315,6 +321,7 @@ impl Settings {
             DEFAULT_MAX_EXPANSION,
             parse::max_expansion,
         );
+        let sessions = sessions::read(&mut r, &log_types);
 
         match delivery_stream {
             // Without a stream a problem was reported.
@@ -343,6 +350,7 @@ impl Settings {
                 pack_records,
                 max_attempts,
                 max_expansion,
+                sessions,
             }),
             _ => Err(SettingsError::Invalid(r.problems)),
         }

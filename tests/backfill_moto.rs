@@ -272,6 +272,9 @@ impl World {
             ("DELIVERY_STREAM".into(), stream.into()),
             ("AUDIT_BUCKET".into(), AUDIT.into()),
             ("AUDIT_PREFIX".into(), TREE.trim_end_matches('/').into()),
+            // These tests pin the walk against `parse` of each file alone; the session join has
+            // its own (tests/sessions_moto.rs).
+            ("SESSION_JOIN".into(), "false".into()),
         ]);
         for (name, value) in vars {
             all.insert(name.to_string(), value.to_string());
@@ -334,6 +337,7 @@ impl World {
         command
             .env("AUDIT_BUCKET", AUDIT)
             .env("AUDIT_PREFIX", TREE.trim_end_matches('/'))
+            .env("SESSION_JOIN", "false")
             .envs(vars.iter().copied());
         command
     }

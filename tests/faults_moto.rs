@@ -106,6 +106,8 @@ impl World {
             .env("AUDIT_BUCKET", AUDIT)
             .env("AUDIT_PREFIX", TREE.trim_end_matches('/'))
             .env("METRICS", "false")
+            // These pin deadlines and attempts; the join has tests/sessions_moto.rs.
+            .env("SESSION_JOIN", "false")
             .envs(vars.iter().copied());
         command
     }

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("events", 2),
     ("settings", 2),
     ("ledger", 2),
+    ("sessions", 2),
     ("pipeline", 2),
     ("report", 2),
     ("metrics", 2),

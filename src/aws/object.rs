@@ -136,6 +136,11 @@ impl Fetch for AuditBucket {
             Ok(opened) => Ok(Fetched {
                 size: opened.meta.content_length,
                 etag: opened.meta.e_tag,
+                last_modified_ms: opened
+                    .meta
+                    .last_modified
+                    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .and_then(|d| i64::try_from(d.as_millis()).ok()),
                 body: Box::new(opened.reader),
             }),
             Err(e) => Err(FetchError {

@@ -150,6 +150,7 @@ impl Doctor {
                 output: crate::pipeline::Output::default(),
                 provenance: &provenance,
                 max_line: None,
+                sessions: None,
             };
             let mut records = 0u64;
             pipeline::run(fetched.body, &spec, &mut |_| {

@@ -27,6 +27,8 @@ pub mod name {
     pub const FAILED_OBJECTS: &str = "FailedObjects";
     pub const SKIPPED_DONE_OBJECTS: &str = "SkippedDoneObjects";
     pub const SET_ASIDE_OBJECTS: &str = "SetAsideObjects";
+    pub const UNJOINED_RECORDS: &str = "UnjoinedRecords";
+    pub const WAITING_OBJECTS: &str = "WaitingObjects";
 }
 
 /// Which path forwarded an object. Lag means different things: on the live path it is how far
@@ -56,6 +58,10 @@ pub fn receipt_document(receipt: &Receipt, now_ms: i64, via: Via) -> Document {
         Metric::count(name::RETRIES, receipt.sink.retries),
         Metric::milliseconds(name::DURATION, receipt.duration_ms),
     ];
+    if let Some(unjoined) = receipt.unjoined_records {
+        // User activity records left without a session (the session join).
+        metrics.push(Metric::count(name::UNJOINED_RECORDS, unjoined));
+    }
     if let Some(file_ms) = name
         .as_ref()
         .and_then(|n| parse_rfc3339_ms(&n.file_time).ok())
@@ -73,13 +79,15 @@ pub fn receipt_document(receipt: &Receipt, now_ms: i64, via: Via) -> Document {
     document
 }
 
-/// The document of an object that could not be forwarded.
+/// The document of an object that could not be forwarded (or waits for its hour's sessions:
+/// counted apart, so the failure alarm does not fire on an hour's logs arriving out of order).
 pub fn failure_document(object: &ObjectRef, error: &ForwardError) -> Document {
-    let mut document = object_document(
-        &object.bucket,
-        &object.key,
-        vec![Metric::count(name::FAILED_OBJECTS, 1)],
-    );
+    let counted = match error.is_waiting() {
+        true => name::WAITING_OBJECTS,
+        false => name::FAILED_OBJECTS,
+    };
+    let mut document =
+        object_document(&object.bucket, &object.key, vec![Metric::count(counted, 1)]);
     document
         .properties
         .push(("retryable", json!(error.is_retryable())));

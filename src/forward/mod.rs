@@ -17,10 +17,12 @@ use crate::output::Provenance;
 use crate::pipeline::{self, Input, Output, Spec, Stopped, TrailSpec};
 use crate::ports::{Clock, Fetch, FetchError, ObjectRef, SystemClock};
 use crate::report;
+use crate::sessions::state::{SessionError, SessionStore, Traffic};
 use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
 
 mod batch;
 mod resume;
+mod session_join;
 pub use batch::{forward_batch, BatchError, BatchReceipt, Batched};
 use resume::Resume;
 pub use resume::{Tracking, LIVE_MARGIN_MS};
@@ -151,6 +153,15 @@ pub struct Receipt {
     /// Progress records written while sending (see `resume.rs`).
     #[serde(skip_serializing_if = "is_zero")]
     pub progress_writes: u64,
+    /// With the session join: user activity records joined to their session, and those left
+    /// without one (`crate::sessions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined_records: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unjoined_records: Option<u64>,
+    /// The session state this file read or wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_state: Option<Traffic>,
     /// Earliest and latest `recordtime` among the records.
     pub first_record_time: Option<String>,
     pub last_record_time: Option<String>,
@@ -192,6 +203,14 @@ pub enum ForwardError {
         key: String,
         reason: String,
     },
+    /// The session join could not go on: the activity file waits for its hour's connection log,
+    /// or the session state could not be read or written.
+    #[error("s3://{bucket}/{key}: {source}")]
+    Sessions {
+        bucket: String,
+        key: String,
+        source: SessionError,
+    },
     /// Sending stopped at a call boundary before the deadline, with the progress saved: the
     /// next attempt goes on from line `lines`.
     #[error("s3://{bucket}/{key}: stopped before the deadline after {lines} accepted lines; the next attempt goes on from there")]
@@ -216,7 +235,20 @@ impl ForwardError {
             ForwardError::NotAuditLog { .. } => false,
             ForwardError::Internal { .. } => true,
             ForwardError::Paused { .. } => true,
+            ForwardError::Sessions { source, .. } => source.is_retryable(),
         }
+    }
+
+    /// Whether the object waits for its hour's connection log (the session join): not a
+    /// failure, a later attempt forwards it.
+    pub fn is_waiting(&self) -> bool {
+        matches!(
+            self,
+            ForwardError::Sessions {
+                source: SessionError::Waiting { .. },
+                ..
+            }
+        )
     }
 
     /// Whether the failure is the object's own, so it counts towards `MAX_ATTEMPTS`: not a
@@ -224,7 +256,7 @@ impl ForwardError {
     pub fn counts_as_attempt(&self) -> bool {
         !matches!(
             self,
-            ForwardError::Sink { .. } | ForwardError::Paused { .. }
+            ForwardError::Sink { .. } | ForwardError::Paused { .. } | ForwardError::Sessions { .. }
         )
     }
 }
@@ -258,7 +290,7 @@ pub async fn forward_with_sources<F: Fetch, S: Sink>(
 ) -> Result<Receipt, ForwardError> {
     let clock = SystemClock;
     let mut resume = Resume::from_start(&clock);
-    forward_resuming(fetch, object, sources, sink, output, &mut resume).await
+    forward_resuming(fetch, object, sources, sink, output, None, &mut resume).await
 }
 
 /// [`forward_with_sources`] skipping the lines an earlier attempt had accepted, stopping at the
@@ -270,6 +302,7 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
     sources: &EventSources,
     sink: S,
     output: Output,
+    sessions: Option<&SessionStore>,
     resume: &mut Resume<'_>,
 ) -> Result<Receipt, ForwardError> {
     let started = Instant::now();
@@ -292,6 +325,16 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
         }
     };
     let (fetched, key) = fetch_once_more(fetch, object).await?;
+    let joined = match (&kind, sessions) {
+        (Kind::AuditLog(name), Some(sessions)) => {
+            session_join::prepare(fetch, object, name, &fetched, sessions, output).await?
+        }
+        _ => None,
+    };
+    let (index, session_state) = match joined {
+        Some((index, traffic)) => (index, Some(traffic)),
+        None => (None, None),
+    };
     let (lines_tx, lines_rx) = mpsc::channel::<Lines>(BATCHES_IN_FLIGHT);
     let body = fetched.body;
     let log_type = match &kind {
@@ -301,12 +344,14 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
     let parsing = match kind {
         Kind::AuditLog(name) => {
             let provenance = Provenance::new(name.log_type, Some(&name), Some(&bucket), &key);
+            let index = index.clone();
             tokio::task::spawn_blocking(move || {
                 let spec = Spec {
                     input: Input::AuditLog(name.log_type),
                     output,
                     provenance: &provenance,
                     max_line: Some(MAX_LINE_BYTES),
+                    sessions: index.as_deref(),
                 };
                 parse_into(&lines_tx, true, |emit| {
                     pipeline::run_blocks(body, &spec, emit)
@@ -374,6 +419,9 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
         sink: stats,
         skipped_lines: resume.skip.min(resume.seen),
         progress_writes: resume.writes(),
+        joined_records: index.as_ref().map(|_| summary.joined),
+        unjoined_records: index.as_ref().map(|_| summary.unjoined),
+        session_state,
         first_record_time: summary.first_time.map(|t| t.to_string()),
         last_record_time: summary.last_time.map(|t| t.to_string()),
         duration_ms: started.elapsed().as_millis() as u64,
@@ -496,6 +544,8 @@ pub struct Forwarder<F, M> {
     pub max_attempts: u32,
     /// Deadlines and progress timing.
     pub clock: std::sync::Arc<dyn Clock>,
+    /// The session join's state (`SESSION_JOIN`); `None`: nothing joined, nothing waits.
+    pub sessions: Option<SessionStore>,
 }
 
 /// What forwarding one object came to.
@@ -524,6 +574,7 @@ impl<F, M> Forwarder<F, M> {
             region: None,
             max_attempts: crate::settings::DEFAULT_MAX_ATTEMPTS,
             clock: std::sync::Arc::new(SystemClock),
+            sessions: None,
         }
     }
 }
@@ -566,6 +617,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
             sources,
             (self.make_sink)(),
             self.output,
+            self.sessions.as_ref(),
             resume,
         )
         .await;
@@ -598,6 +650,9 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         let result = self.forward_via(object, metrics::Via::Live).await;
         match &result {
             Ok(receipt) => report::object_forwarded(receipt),
+            Err(e) if e.is_waiting() => {
+                tracing::info!(bucket = %object.bucket, key = %object.key, reason = %e, "waiting for the sessions of its hour")
+            }
             Err(e) => {
                 tracing::error!(bucket = %object.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "object failed")
             }

@@ -430,6 +430,10 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
                 tracing::info!(bucket = %bucket, key = %key, lines = resume.accepted.lines, "stopped before the deadline; the next attempt goes on from there");
                 Err(e)
             }
+            Err(e) if e.is_waiting() => {
+                tracing::info!(bucket = %bucket, key = %key, reason = %e, "waiting for the sessions of its hour; the next attempt joins them");
+                Err(e)
+            }
             Err(e) => {
                 if matches!(tracking.via, metrics::Via::Live) {
                     tracing::error!(bucket = %bucket, key = %key, retryable = e.is_retryable(), error = %e, "object failed");

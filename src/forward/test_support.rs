@@ -24,6 +24,7 @@ impl Fetch for Memory {
                 body: Box::new(io::Cursor::new(bytes.clone())),
                 size: Some(bytes.len() as u64),
                 etag: Some("\"etag\"".into()),
+                last_modified_ms: None,
             }),
             None => Err(FetchError {
                 message: format!("s3://{}/{} does not exist", object.bucket, object.key),

@@ -11,7 +11,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::key::LogFileName;
-use crate::logs::{extra_columns, Body, Columns, Kind, LogType, Record, TypedLine, Value};
+use crate::logs::{
+    extra_columns, Body, Columns, Kind, LogType, Record, Timestamp, TypedLine, Value,
+};
 pub use id::{hex32, RecordIds};
 use json::{write_int, write_opt_str, write_str};
 pub use log_event::LogEventOrigin;
@@ -250,6 +252,51 @@ fn write_whole(out: &mut Vec<u8>, record: &Record<'_>) {
     }
 }
 
+/// What the session join (`crate::sessions`) found for a user activity record: written after
+/// its columns in `raw` (`remotehost`, `remoteport`, `session_start`), as `src_endpoint` and
+/// `actor.session` in OCSF. The join adds fields, never changes the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Join<'a> {
+    /// No join asked for: the record as it is without one.
+    #[default]
+    Off,
+    /// Joined, and no session known: the fields are null (raw) or left out (OCSF).
+    Unknown,
+    Found(SessionFields<'a>),
+}
+
+/// The fields of a record's session, from the connection log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionFields<'a> {
+    pub remotehost: Option<&'a str>,
+    pub remoteport: Option<i64>,
+    pub start: Timestamp,
+    /// The connection log's `sessionid`, OCSF's `session.uid` (else the pid, as the connection
+    /// log's own events have it).
+    pub sessionid: Option<&'a str>,
+    pub pid: i64,
+}
+
+/// `,"remotehost":…,"remoteport":…,"session_start":…` of a joined record.
+fn write_join(out: &mut Vec<u8>, join: Join<'_>) {
+    match join {
+        Join::Off => {}
+        Join::Unknown => out
+            .extend_from_slice(b",\"remotehost\":null,\"remoteport\":null,\"session_start\":null"),
+        Join::Found(s) => {
+            out.extend_from_slice(b",\"remotehost\":");
+            write_opt_str(out, s.remotehost);
+            out.extend_from_slice(b",\"remoteport\":");
+            match s.remoteport {
+                Some(port) => write_int(out, port),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"session_start\":");
+            write_value(out, &Value::Time(s.start));
+        }
+    }
+}
+
 /// One part of a record split across Firehose records: this part's share of the split text.
 #[derive(Debug, Clone, Copy)]
 struct Part<'a> {
@@ -260,7 +307,7 @@ struct Part<'a> {
 
 /// Appends the record as one JSON object (no newline).
 pub fn write_record(out: &mut Vec<u8>, record: &Record<'_>, provenance: &Provenance) {
-    write_record_part(out, record, provenance, None);
+    write_record_part(out, record, provenance, None, Join::Off);
 }
 
 fn write_record_part(
@@ -268,6 +315,7 @@ fn write_record_part(
     record: &Record<'_>,
     provenance: &Provenance,
     part: Option<Part<'_>>,
+    join: Join<'_>,
 ) {
     out.push(b'{');
     match &record.body {
@@ -275,7 +323,8 @@ fn write_record_part(
             // Keys built for the provenance's log type fit only columns of that same table.
             let keys =
                 std::ptr::eq(columns.names, provenance.table).then_some(&provenance.keys[..]);
-            write_columns(out, columns, keys, part.map(|p| p.text))
+            write_columns(out, columns, keys, part.map(|p| p.text));
+            write_join(out, join);
         }
         Body::ParseError { reason, raw } => {
             out.extend_from_slice(b"\"parse_error\":");
@@ -423,7 +472,18 @@ impl Format {
 
     /// Appends the record as one JSON object (no newline).
     pub fn write_record(self, out: &mut Vec<u8>, record: &Record<'_>, provenance: &Provenance) {
-        self.write_part(out, record, provenance, None);
+        self.write_part(out, record, provenance, None, Join::Off);
+    }
+
+    /// [`Format::write_record`] with what the session join found for the record.
+    pub fn write_joined(
+        self,
+        out: &mut Vec<u8>,
+        record: &Record<'_>,
+        provenance: &Provenance,
+        join: Join<'_>,
+    ) {
+        self.write_part(out, record, provenance, None, join);
     }
 
     fn write_part(
@@ -432,10 +492,11 @@ impl Format {
         record: &Record<'_>,
         provenance: &Provenance,
         part: Option<Part<'_>>,
+        join: Join<'_>,
     ) {
         match self {
-            Format::Raw => write_record_part(out, record, provenance, part),
-            Format::Ocsf => ocsf::write_event(out, record, provenance, part),
+            Format::Raw => write_record_part(out, record, provenance, part, join),
+            Format::Ocsf => ocsf::write_event(out, record, provenance, part, join),
         }
     }
 
@@ -451,6 +512,19 @@ impl Format {
         provenance: &Provenance,
         max_len: usize,
         buf: &mut Vec<u8>,
+        emit: impl FnMut(&[u8]),
+    ) -> Result<usize, TooLarge> {
+        self.write_parts_joined(record, provenance, Join::Off, max_len, buf, emit)
+    }
+
+    /// [`Format::write_parts`] with what the session join found; every part carries it.
+    pub fn write_parts_joined(
+        self,
+        record: &Record<'_>,
+        provenance: &Provenance,
+        join: Join<'_>,
+        max_len: usize,
+        buf: &mut Vec<u8>,
         mut emit: impl FnMut(&[u8]),
     ) -> Result<usize, TooLarge> {
         buf.clear();
@@ -464,13 +538,13 @@ impl Format {
                     part: 0,
                     parts: 0,
                 };
-                self.write_part(buf, record, provenance, Some(empty));
+                self.write_part(buf, record, provenance, Some(empty), join);
                 (buf.len() + PART_FIELDS_ROOM)
                     .checked_sub(EMPTY_PART_FIELDS.len())
                     .ok_or(TooLarge(buf.len()))?
             }
             _ => {
-                self.write_record(buf, record, provenance);
+                self.write_joined(buf, record, provenance, join);
                 if buf.len() <= max_len {
                     emit(buf);
                     return Ok(1);
@@ -496,7 +570,7 @@ impl Format {
                 part: i + 1,
                 parts,
             };
-            self.write_part(buf, record, provenance, Some(part));
+            self.write_part(buf, record, provenance, Some(part), join);
             // Every piece fits its room, so the parts fit when the format writes the text once,
             // as the room assumes; should a part not, nothing has been emitted yet.
             if i == 0 && buf.len() > max_len {

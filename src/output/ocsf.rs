@@ -17,8 +17,10 @@
 
 use std::net::IpAddr;
 
+mod session;
+
 use super::json::{write_int, write_str};
-use super::{largest_text_column, write_value, Part, Provenance};
+use super::{largest_text_column, write_value, Join, Part, Provenance};
 use crate::key::LogFileName;
 use crate::logs::time::{days_from_civil, parse_iso_seconds};
 use crate::logs::{
@@ -215,7 +217,7 @@ mod act {
 
 /// Appends the record as one OCSF 1.1.0 event (no newline).
 pub fn write_ocsf(out: &mut Vec<u8>, record: &Record<'_>, provenance: &Provenance) {
-    write_event(out, record, provenance, None);
+    write_event(out, record, provenance, None, Join::Off);
 }
 
 /// The columns as the event writes them: the split part's piece in place of the split column's
@@ -261,6 +263,7 @@ pub(super) fn write_event(
     record: &Record<'_>,
     provenance: &Provenance,
     part: Option<Part<'_>>,
+    join: Join<'_>,
 ) {
     match &record.body {
         Body::Columns(columns) => {
@@ -278,7 +281,7 @@ pub(super) fn write_event(
             } else if is(USER_COLUMNS) {
                 account_change(out, &mut view, record, provenance);
             } else if is(ACTIVITY_COLUMNS) {
-                datastore(out, &mut view, record, provenance);
+                datastore(out, &mut view, record, provenance, join);
             } else {
                 // Not one of the known tables: a base event with every column unmapped.
                 let time = columns.record_time().map(|t| epoch_ms(&t));
@@ -492,7 +495,13 @@ fn account_change(out: &mut Vec<u8>, v: &mut View<'_, '_>, record: &Record<'_>, 
 }
 
 /// User activity log: Datastore Activity.
-fn datastore(out: &mut Vec<u8>, v: &mut View<'_, '_>, record: &Record<'_>, p: &Provenance) {
+fn datastore(
+    out: &mut Vec<u8>,
+    v: &mut View<'_, '_>,
+    record: &Record<'_>,
+    p: &Provenance,
+    join: Join<'_>,
+) {
     let keyword = v.value(act::QUERY).as_text().map_or("", first_keyword);
     let activity = STATEMENTS
         .iter()
@@ -522,7 +531,9 @@ fn datastore(out: &mut Vec<u8>, v: &mut View<'_, '_>, record: &Record<'_>, p: &P
         out.push(b'"');
         v.mapped[act::USERID] = true;
     }
-    out.extend_from_slice(b"}},\"database\":{");
+    out.push(b'}');
+    session::actor_session(out, join);
+    out.extend_from_slice(b"},\"database\":{");
     if v.put_text(out, b"\"name\":", act::DB) {
         out.push(b',');
     }
@@ -532,9 +543,9 @@ fn datastore(out: &mut Vec<u8>, v: &mut View<'_, '_>, record: &Record<'_>, p: &P
         v.put_text(out, b"\"query_string\":", act::QUERY);
         out.push(b'}');
     }
-    // The activity log names no client: the endpoint stays empty rather than invented (join on
-    // `unmapped.pid` with the connection log for the address).
-    out.extend_from_slice(b",\"src_endpoint\":{}");
+    // The activity log names no client: the session join gives it, else the endpoint stays
+    // empty rather than invented.
+    session::src_endpoint(out, join);
 }
 
 /// Datastore Activity by the statement's first keyword (issue 8's table).

@@ -5,7 +5,7 @@
 
 use super::{render, Counts, Input, Output, Spec, Stopped};
 use crate::cloudwatch::{BatchParser, LogGroup, LogsData, Origin};
-use crate::output::{LogEventOrigin, Provenance};
+use crate::output::{Join, LogEventOrigin, Provenance};
 use crate::redact::redact_record;
 
 /// One run of the batch loop.
@@ -77,8 +77,9 @@ pub fn run_batch(
             output: spec.output,
             provenance: &provenance,
             max_line: spec.max_line,
+            sessions: None,
         };
-        if !render(&record, &file_spec, &mut buf, &mut counts, emit) {
+        if !render(&record, &file_spec, &mut buf, &mut counts, Join::Off, emit) {
             break Err(Stopped::Emit);
         }
     };

@@ -105,6 +105,7 @@ pub(super) fn run<R: Read>(
             let (done_tx, done) = mpsc::sync_channel::<(Batch, Lines)>(BATCHES_IN_FLIGHT);
             let provenance = spec.provenance.clone();
             let (input, output, max_line) = (spec.input, spec.output, spec.max_line);
+            let sessions = spec.sessions;
             let rendered = Arc::new(AtomicUsize::new(0));
             let counter = rendered.clone();
             let handle = scope.spawn(move || {
@@ -113,6 +114,7 @@ pub(super) fn run<R: Read>(
                     output,
                     provenance: &provenance,
                     max_line,
+                    sessions,
                 };
                 work(&spec, &batches_rx, &done_tx, &counter);
             });
@@ -372,11 +374,13 @@ impl Big {
             record
         };
         counts.count(&record);
+        let join = spec.join(&record);
+        counts.count_join(join);
         let go_on = match out {
-            Out::Lines(emit) => render(&record, spec, buf, counts, *emit),
+            Out::Lines(emit) => render(&record, spec, buf, counts, join, *emit),
             Out::Blocks(emit) => {
                 let line_buf = &mut self.line;
-                render(&record, spec, buf, counts, &mut |line| {
+                render(&record, spec, buf, counts, join, &mut |line| {
                     line_buf.clear();
                     line_buf.extend_from_slice(line);
                     line_buf.push(b'\n');
@@ -447,11 +451,13 @@ fn render_batch(
                 record
             };
             lines.counts.count(&record);
+            let join = spec.join(&record);
+            lines.counts.count_join(join);
             let start = lines.bytes.len();
             if small {
                 spec.output
                     .format
-                    .write_record(&mut lines.bytes, &record, spec.provenance);
+                    .write_joined(&mut lines.bytes, &record, spec.provenance, join);
             }
             if !small
                 || spec
@@ -460,7 +466,7 @@ fn render_batch(
             {
                 lines.bytes.truncate(start);
                 let (bytes, ends) = (&mut lines.bytes, &mut lines.ends);
-                render(&record, spec, buf, &mut lines.counts, &mut |line| {
+                render(&record, spec, buf, &mut lines.counts, join, &mut |line| {
                     bytes.extend_from_slice(line);
                     ends.push(bytes.len());
                     bytes.push(b'\n');
@@ -565,7 +571,7 @@ fn run_here<R: Read>(
 mod tests {
     use super::*;
     use crate::logs::LogType;
-    use crate::output::Provenance;
+    use crate::output::{Join, Provenance};
     use crate::pipeline::{Input, Output};
 
     const USER: &str =
@@ -631,6 +637,7 @@ mod tests {
             output: Output::default(),
             provenance,
             max_line,
+            sessions: None,
         }
     }
 
@@ -691,10 +698,17 @@ mod tests {
         while let Some(record) = parser.next_record().unwrap() {
             let record = redact_record(record, &mut scratch);
             counts.count(&record);
-            render(&record, &spec, &mut buf, &mut counts, &mut |line| {
-                lines.push(line.to_vec());
-                true
-            });
+            render(
+                &record,
+                &spec,
+                &mut buf,
+                &mut counts,
+                Join::Off,
+                &mut |line| {
+                    lines.push(line.to_vec());
+                    true
+                },
+            );
         }
         counts.lines = parser.lines_read();
         counts.text_bytes = parser.bytes_read();

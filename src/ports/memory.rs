@@ -224,7 +224,7 @@ impl Fetch for MemoryBucket {
             .unwrap_or_else(|e| e.into_inner())
             .get(&object.key)
             .cloned();
-        let Some((body, _)) = found else {
+        let Some((body, last_modified_ms)) = found else {
             return Err(FetchError {
                 message: format!("no such key {}", object.key),
                 retryable: false,
@@ -245,6 +245,7 @@ impl Fetch for MemoryBucket {
             body: reader,
             size: Some(body.len() as u64),
             etag: Some(etag),
+            last_modified_ms: Some(last_modified_ms),
         })
     }
 }

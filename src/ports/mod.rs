@@ -53,6 +53,8 @@ pub struct Fetched {
     /// Stored size in bytes.
     pub size: Option<u64>,
     pub etag: Option<String>,
+    /// When the object was written (ms since the epoch), when the store says.
+    pub last_modified_ms: Option<i64>,
 }
 
 /// Why fetching failed, and whether trying again later can help. The message names the object.

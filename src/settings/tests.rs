@@ -77,6 +77,7 @@ fn defaults_follow_the_design_table() {
             pack_records: true,
             max_attempts: 5,
             max_expansion: 200,
+            sessions: SessionSettings::default(),
         }
     );
 }
@@ -985,6 +986,8 @@ fn every_variable_is_checked_and_reported_in_the_table_order() {
         (var::PACK_RECORDS, "maybe"),
         (var::MAX_ATTEMPTS, "0"),
         (var::MAX_EXPANSION, "1"),
+        (var::SESSION_JOIN, "maybe"),
+        (var::SESSION_WAIT, "soon"),
     ]);
     assert_eq!(bad.len(), var::ALL.len());
     let err = match Settings::from_vars(|name| bad.get(name).map(|v| v.to_string())) {

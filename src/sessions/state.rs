@@ -1,0 +1,505 @@
+//! The session index in the state store, for the Lambda (`STATE_BUCKET`/`STATE_PREFIX`).
+//!
+//! Each connection log file writes the sessions of its hour (the hour of its file name) as its
+//! own shards, `sessions/<account>/<region>/<cluster>/<YYYY-MM-DDTHH>/<hash of its key>-<part>.json`:
+//! one writer per object, so concurrent invocations never overwrite each other's sessions, and
+//! a retry rewrites the same objects. A shard holds the file's sessions and the sessions still
+//! open at the end of the last earlier hour that has shards (carried forward, so a session
+//! opened yesterday still matches today's statements; one open for more than [`MAX_OPEN_MS`]
+//! is dropped). Each part stays under the store's [`MAX_STATE_BYTES`], at most [`MAX_PARTS`] a
+//! file.
+//!
+//! An activity file reads the shards of its own hour and of the hour before (one listing and a
+//! few small reads each). When its hour has none yet, it waits: the forwarding fails retryably
+//! ([`SessionError::Waiting`]) until `SESSION_WAIT` after the file was written, then goes out
+//! with the sessions of the last hour that has shards. Every shard is checked as all state is
+//! ([`check_shard`]); a refused one is logged at WARN naming its key, and the file's records go
+//! out unjoined rather than with a wrong address.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::index::{merge, Builder, Index, Session, MAX_FIELD_BYTES};
+use crate::key::LogFileName;
+use crate::ledger::check::{decode, encode};
+use crate::ledger::{CLOCK_SKEW_MS, EARLIEST_DAY};
+use crate::logs::{LogType, Parser};
+use crate::ports::{Clock, Precondition, StateError, StateStore, MAX_STATE_BYTES};
+use crate::time::{parse_rfc3339_ms, rfc3339_ms, MS_PER_DAY};
+
+/// Folder of the shards under the state prefix.
+pub const SESSIONS_DIR: &str = "sessions/";
+const HOUR_MS: i64 = 3_600_000;
+/// Hours looked back for the last hour with shards (the carry; an activity file past its wait).
+pub const LOOKBACK_HOURS: i64 = 24;
+/// Longest a session is carried open without its disconnection seen.
+pub const MAX_OPEN_MS: i64 = 7 * MS_PER_DAY;
+/// Most parts one connection log file writes (at 64 KiB, some 30,000 sessions).
+pub const MAX_PARTS: usize = 64;
+/// Bytes of sessions a part holds at most: the store's limit less room for the rest.
+const PART_BYTES: usize = MAX_STATE_BYTES - 2048;
+/// Most shards read for one hour.
+const MAX_SHARDS_PER_HOUR: usize = 1000;
+/// Latest an hour's logs arrive after their file name's time (FORMAT.md: delivery lags 30 to
+/// 120 minutes). A copy of an old file (a fresh last-modified time) does not wait.
+pub const MAX_DELIVERY_LAG_MS: i64 = 2 * HOUR_MS;
+/// A session in an hour's shard started before the hour ended (a file holds records older
+/// than its name), give or take the writers' clocks.
+const START_SLACK_MS: i64 = HOUR_MS + CLOCK_SKEW_MS;
+
+/// A session as a shard stores it: pid, start and end (ms), host, port, user, database, auth
+/// method, TLS version, application, session id.
+type Row = (
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// One shard: part `part` of `parts` of the sessions a connection log file wrote for an hour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Shard {
+    /// `account/region/cluster`.
+    pub cluster: String,
+    /// `YYYY-MM-DDTHH`.
+    pub hour: String,
+    /// The connection log's key.
+    pub source: String,
+    pub part: usize,
+    pub parts: usize,
+    sessions: Vec<Row>,
+}
+
+fn row(s: Session) -> Row {
+    (
+        s.pid,
+        s.start_ms,
+        s.end_ms,
+        s.remotehost,
+        s.remoteport,
+        s.user,
+        s.db,
+        s.authmethod,
+        s.tls,
+        s.application,
+        s.sessionid,
+    )
+}
+
+fn session(r: Row) -> Session {
+    let (pid, start_ms, end_ms, remotehost, remoteport, user, db, authmethod, tls, app, id) = r;
+    Session {
+        pid,
+        start_ms,
+        end_ms,
+        remotehost,
+        remoteport,
+        user,
+        db,
+        authmethod,
+        tls,
+        application: app,
+        sessionid: id,
+    }
+}
+
+/// State requests and bytes for one file: the receipt's `session_state`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Traffic {
+    pub lists: u64,
+    pub reads: u64,
+    pub read_bytes: u64,
+    pub writes: u64,
+    pub written_bytes: u64,
+    /// Shards refused by the checks.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub refused: u64,
+    /// Sessions written (connection logs) or read (activity logs).
+    pub sessions: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The sessions an activity file is joined with.
+#[derive(Debug)]
+pub struct Loaded {
+    pub index: Index,
+    pub traffic: Traffic,
+    /// The file's own hour had shards (else it waited its time and took what was known).
+    pub complete: bool,
+}
+
+/// Why the session state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The hour's connection log is not in yet: try again later (until `until`).
+    #[error("its hour's connection log ({hour}) is not processed yet; it waits for it until {until} (SESSION_WAIT)", until = rfc3339_ms(*.until_ms))]
+    Waiting { hour: String, until_ms: i64 },
+    #[error("session state: {0}")]
+    State(#[from] StateError),
+    /// The connection log could not be read for its sessions.
+    #[error("reading its sessions failed: {0}")]
+    Read(std::io::Error),
+    /// The file name's time is not a time (never for a name the key parser accepted).
+    #[error("the file name's time {0:?} is not a time")]
+    Name(String),
+}
+
+impl SessionError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SessionError::Waiting { .. } | SessionError::Read(_) => true,
+            SessionError::State(e) => e.is_retryable(),
+            SessionError::Name(_) => false,
+        }
+    }
+}
+
+/// The session index under a state prefix.
+#[derive(Clone)]
+pub struct SessionStore {
+    store: Arc<dyn StateStore>,
+    /// Ends with `/` (or is empty).
+    prefix: String,
+    /// `SESSION_WAIT`.
+    wait_ms: i64,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("at", &self.store.location(&self.prefix))
+            .finish()
+    }
+}
+
+impl SessionStore {
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        prefix: &str,
+        wait: std::time::Duration,
+        clock: Arc<dyn Clock>,
+    ) -> SessionStore {
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        SessionStore {
+            store,
+            prefix,
+            wait_ms: i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4),
+            clock,
+        }
+    }
+
+    /// The folder of `name`'s cluster and the hour starting at `hour_ms`.
+    pub fn hour_dir(&self, name: &LogFileName, hour_ms: i64) -> String {
+        format!(
+            "{}{SESSIONS_DIR}{}/{}/{}/{}/",
+            self.prefix,
+            name.account_id,
+            name.region,
+            name.cluster,
+            hour_label(hour_ms)
+        )
+    }
+
+    /// Reads the connection log `body` (of `s3://bucket/key`) and writes its hour's shards: its
+    /// sessions and those carried open from the hour before.
+    pub async fn record(
+        &self,
+        name: &LogFileName,
+        bucket: &str,
+        key: &str,
+        body: Box<dyn Read + Send>,
+        max_expansion: u32,
+    ) -> Result<Traffic, SessionError> {
+        let hour = hour_of(name)?;
+        let mut traffic = Traffic::default();
+        let mut builder = Builder::default();
+        builder.carry(self.carried(name, hour, &mut traffic).await?);
+        let builder =
+            tokio::task::spawn_blocking(move || read_events(body, max_expansion, builder))
+                .await
+                .map_err(|e| SessionError::Read(std::io::Error::other(e.to_string())))?
+                .map_err(SessionError::Read)?;
+        let sessions = builder.build();
+        traffic.sessions = sessions.len() as u64;
+        let dir = self.hour_dir(name, hour);
+        let shards = split(cluster_of(name), hour_label(hour), key, sessions);
+        let tag = format!("{:016x}", xxh3_64(format!("{bucket}\0{key}").as_bytes()));
+        for (part, body) in shards.into_iter().enumerate() {
+            let shard_key = format!("{dir}{tag}-{part}.json");
+            traffic.writes += 1;
+            traffic.written_bytes += body.len() as u64;
+            self.store.put(&shard_key, body, Precondition::None).await?;
+        }
+        Ok(traffic)
+    }
+
+    /// The sessions an activity file of `name`, written at `written_ms`, is joined with; an
+    /// error to retry while its hour's connection log is not in and the wait is not over.
+    pub async fn load(&self, name: &LogFileName, written_ms: i64) -> Result<Loaded, SessionError> {
+        let hour = hour_of(name)?;
+        let file_ms = parse_rfc3339_ms(&name.file_time).unwrap_or(hour);
+        let mut traffic = Traffic::default();
+        let own = self.list(&self.hour_dir(name, hour), &mut traffic).await?;
+        let complete = !own.is_empty();
+        if !complete {
+            let until_ms = written_ms.min(file_ms + MAX_DELIVERY_LAG_MS) + self.wait_ms;
+            if self.clock.now_ms() < until_ms {
+                return Err(SessionError::Waiting {
+                    hour: hour_label(hour),
+                    until_ms,
+                });
+            }
+        }
+        let mut sessions = Vec::new();
+        let mut refused = false;
+        let read = self.read_hour(name, hour, own, &mut traffic).await?;
+        refused |= read.1;
+        sessions.extend(read.0);
+        // The hour before (statements near the hour's start), or past the wait, the last hour
+        // with shards (its carried sessions are what is known).
+        for back in 1..=LOOKBACK_HOURS {
+            let at = hour - back * HOUR_MS;
+            let keys = self.list(&self.hour_dir(name, at), &mut traffic).await?;
+            let found = !keys.is_empty();
+            let (more, bad) = self.read_hour(name, at, keys, &mut traffic).await?;
+            refused |= bad;
+            sessions.extend(more);
+            if complete || found {
+                break;
+            }
+        }
+        let index = if refused {
+            // One refused shard could hold the very session a statement needs: joining with
+            // the rest could name another client. Nothing is joined.
+            Index::default()
+        } else {
+            Index::new(merge(sessions))
+        };
+        traffic.sessions = index.len() as u64;
+        Ok(Loaded {
+            index,
+            traffic,
+            complete,
+        })
+    }
+
+    /// The sessions still open at the end of the last hour before `hour` that has shards.
+    async fn carried(
+        &self,
+        name: &LogFileName,
+        hour: i64,
+        traffic: &mut Traffic,
+    ) -> Result<Vec<Session>, SessionError> {
+        for back in 1..=LOOKBACK_HOURS {
+            let at = hour - back * HOUR_MS;
+            let keys = self.list(&self.hour_dir(name, at), traffic).await?;
+            if keys.is_empty() {
+                continue;
+            }
+            let (sessions, _) = self.read_hour(name, at, keys, traffic).await?;
+            return Ok(merge(sessions)
+                .into_iter()
+                .filter(|s| s.end_ms.is_none() && s.start_ms >= hour - MAX_OPEN_MS)
+                .collect());
+        }
+        Ok(Vec::new())
+    }
+
+    async fn list(&self, dir: &str, traffic: &mut Traffic) -> Result<Vec<String>, StateError> {
+        traffic.lists += 1;
+        self.store.list(dir, MAX_SHARDS_PER_HOUR).await
+    }
+
+    /// The sessions of the shards `keys` of the hour at `hour`, and whether one was refused
+    /// (logged at WARN with its key and left out).
+    async fn read_hour(
+        &self,
+        name: &LogFileName,
+        hour: i64,
+        keys: Vec<String>,
+        traffic: &mut Traffic,
+    ) -> Result<(Vec<Session>, bool), StateError> {
+        let (cluster, label) = (cluster_of(name), hour_label(hour));
+        let now = self.clock.now_ms();
+        let mut sessions = Vec::new();
+        let mut refused = false;
+        for key in keys.iter().filter(|k| k.ends_with(".json")) {
+            traffic.reads += 1;
+            let Some(stored) = self.store.get(key).await? else {
+                continue; // deleted since the listing
+            };
+            traffic.read_bytes += stored.body.len() as u64;
+            let checked = decode::<Shard>(&stored.body)
+                .and_then(|shard| check_shard(&shard, &cluster, &label, hour, now).map(|()| shard));
+            match checked {
+                Ok(shard) => sessions.extend(shard.sessions.into_iter().map(session)),
+                Err(reason) => {
+                    refused = true;
+                    traffic.refused += 1;
+                    let location = self.store.location(key);
+                    tracing::warn!(key = %location, reason = %reason, "session shard refused: the records it would join go out without a session; delete the object if it is not the function's");
+                }
+            }
+        }
+        Ok((sessions, refused))
+    }
+}
+
+/// The hour of a file name's time, in ms.
+fn hour_of(name: &LogFileName) -> Result<i64, SessionError> {
+    let ms = parse_rfc3339_ms(&name.file_time)
+        .map_err(|_| SessionError::Name(name.file_time.clone()))?;
+    Ok(ms - ms.rem_euclid(HOUR_MS))
+}
+
+/// `YYYY-MM-DDTHH` of an instant.
+fn hour_label(ms: i64) -> String {
+    let mut text = rfc3339_ms(ms);
+    text.truncate(13);
+    text
+}
+
+fn cluster_of(name: &LogFileName) -> String {
+    format!("{}/{}/{}", name.account_id, name.region, name.cluster)
+}
+
+/// `builder` with the connection-log records of `body` (gzip or plain).
+fn read_events(
+    body: Box<dyn Read + Send>,
+    max_expansion: u32,
+    mut builder: Builder,
+) -> std::io::Result<Builder> {
+    let reader = crate::decode::open_bounded(body, max_expansion)?;
+    let mut parser = Parser::new(LogType::ConnectionLog, reader);
+    while let Some(record) = parser.next_record()? {
+        builder.add(&record);
+    }
+    Ok(builder)
+}
+
+/// The shards' bodies: sessions in parts of at most [`PART_BYTES`], at most [`MAX_PARTS`]
+/// (the sessions past them are the latest started, left out with a warning).
+fn split(cluster: String, hour: String, source: &str, sessions: Vec<Session>) -> Vec<Vec<u8>> {
+    let mut parts: Vec<Vec<Row>> = vec![Vec::new()];
+    let mut bytes = 0;
+    let total = sessions.len();
+    let mut kept = 0;
+    for s in sessions {
+        let r = row(s);
+        let len = serde_json::to_vec(&r).map_or(PART_BYTES, |b| b.len() + 1);
+        if bytes + len > PART_BYTES {
+            if parts.len() == MAX_PARTS {
+                break;
+            }
+            parts.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += len;
+        kept += 1;
+        if let Some(part) = parts.last_mut() {
+            part.push(r);
+        }
+    }
+    if kept < total {
+        tracing::warn!(
+            source,
+            kept,
+            total,
+            "more sessions than the shards hold: the rest are not joined"
+        );
+    }
+    let count = parts.len();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(part, sessions)| {
+            encode(&Shard {
+                cluster: cluster.clone(),
+                hour: hour.clone(),
+                source: source.to_string(),
+                part,
+                parts: count,
+                sessions,
+            })
+        })
+        .collect()
+}
+
+/// What a shard may hold, as the function writes it: its own cluster and hour (those of its
+/// key), at most [`MAX_PARTS`] parts, and sessions whose pids are not negative, whose times lie
+/// between 2012 and now (plus the clock skew), started before its hour ended and at most
+/// [`MAX_OPEN_MS`] plus a day before it began, ended no earlier than started, with ports of
+/// 0 to 65535 and texts of at most [`MAX_FIELD_BYTES`] without control characters.
+pub fn check_shard(
+    shard: &Shard,
+    cluster: &str,
+    hour_label: &str,
+    hour_ms: i64,
+    now_ms: i64,
+) -> Result<(), String> {
+    if shard.cluster != cluster || shard.hour != hour_label {
+        return Err(format!(
+            "it names cluster {:?} and hour {:?}, not those of its key",
+            shard.cluster, shard.hour
+        ));
+    }
+    if shard.parts == 0 || shard.parts > MAX_PARTS || shard.part >= shard.parts {
+        return Err(format!(
+            "part {} of {} is not a part it writes",
+            shard.part, shard.parts
+        ));
+    }
+    if shard.source.len() > 1024 {
+        return Err("its source is longer than an S3 key".into());
+    }
+    let earliest = (EARLIEST_DAY * MS_PER_DAY).max(hour_ms - MAX_OPEN_MS - MS_PER_DAY);
+    let latest = (now_ms + CLOCK_SKEW_MS).min(hour_ms + START_SLACK_MS);
+    for (i, r) in shard.sessions.iter().enumerate() {
+        let (pid, start, end, host, port, user, db, auth, tls, app, id) = r;
+        let bad = |what: &str| Err(format!("session {i}: {what}"));
+        if *pid < 0 {
+            return bad("a negative pid");
+        }
+        if *start < earliest || *start > latest {
+            return bad(&format!(
+                "a start ({start} ms) outside the times its hour can hold"
+            ));
+        }
+        if end.is_some_and(|e| e < *start || e > now_ms + CLOCK_SKEW_MS) {
+            return bad("an end before its start or in the future");
+        }
+        if port.is_some_and(|p| !(0..=65_535).contains(&p)) {
+            return bad("a port outside 0 to 65535");
+        }
+        let texts = [host, user, db, auth, tls, app, id];
+        if texts.iter().any(|t| {
+            t.as_deref()
+                .is_some_and(|t| t.len() > MAX_FIELD_BYTES || t.chars().any(char::is_control))
+        }) {
+            return bad("a text longer than it keeps, or with control characters");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
