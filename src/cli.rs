@@ -96,14 +96,18 @@ fn parse_output(format: Option<Format>, no_redact: bool) -> Result<Output, Strin
     };
     let format = match (format, var(crate::settings::var::OUTPUT_FORMAT)) {
         (Some(f), _) => f,
-        (None, Some(text)) => crate::settings::parse_output_format(&text)
-            .map_err(|e| format!("{}: {e}", crate::settings::var::OUTPUT_FORMAT))?,
+        (None, Some(text)) => crate::settings::parse_output_format(&text).map_err(|e| {
+            let e = crate::settings::value_problem(&text, &e);
+            format!("{}: {e}", crate::settings::var::OUTPUT_FORMAT)
+        })?,
         (None, None) => Format::Raw,
     };
     let redact = match var(crate::settings::var::REDACT_SECRETS) {
         _ if no_redact => false,
-        Some(text) => crate::settings::parse_bool(&text)
-            .map_err(|e| format!("{}: {e}", crate::settings::var::REDACT_SECRETS))?,
+        Some(text) => crate::settings::parse_bool(&text).map_err(|e| {
+            let e = crate::settings::value_problem(&text, &e);
+            format!("{}: {e}", crate::settings::var::REDACT_SECRETS)
+        })?,
         None => true,
     };
     Ok(Output {
@@ -129,21 +133,21 @@ pub fn run(command: Command) -> ExitCode {
         } => match parse_output(format, no_redact) {
             Ok(output) => run_parse(log_type, output, &files),
             Err(e) => {
-                eprintln!("{e}");
+                crate::report::eprint(&format!("{e}"));
                 ExitCode::from(2)
             }
         },
         Command::Invoke { event } => match tokio_runtime() {
             Ok(rt) => rt.block_on(crate::runtime::invoke(&event)),
             Err(e) => {
-                eprintln!("cannot start the async runtime: {e}");
+                crate::report::eprint(&format!("cannot start the async runtime: {e}"));
                 ExitCode::FAILURE
             }
         },
         Command::Doctor { json } => match tokio_runtime() {
             Ok(rt) => rt.block_on(crate::diagnose::doctor_command(json)),
             Err(e) => {
-                eprintln!("cannot start the async runtime: {e}");
+                crate::report::eprint(&format!("cannot start the async runtime: {e}"));
                 ExitCode::FAILURE
             }
         },
@@ -162,7 +166,7 @@ pub fn run(command: Command) -> ExitCode {
             match tokio_runtime() {
                 Ok(rt) => rt.block_on(crate::runtime::backfill(request, max_duration)),
                 Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
+                    crate::report::eprint(&format!("cannot start the async runtime: {e}"));
                     ExitCode::FAILURE
                 }
             }
@@ -220,17 +224,17 @@ fn run_parse(log_type: Option<LogType>, output: Output, files: &[PathBuf]) -> Ex
         match parse_path(path, log_type, output, &mut out) {
             Ok(summary) => {
                 if let Some((line, reason)) = &summary.first_error {
-                    eprintln!(
+                    crate::report::eprint(&format!(
                         "{shown}: {} of {} records could not be parsed and were forwarded as parse_error (first at line {line}: {reason})",
                         summary.parse_errors, summary.records
-                    );
+                    ));
                 }
             }
             Err(FileError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
                 return ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{shown}: {e}");
+                crate::report::eprint(&format!("{shown}: {e}"));
                 failed = true;
             }
         }

@@ -432,9 +432,16 @@ fn key(
     if !pair || value >= text.len() {
         return None;
     }
+    // A backslash before `"` is a JSON escape (the text is quoted inside a JSON document): the
+    // value stops before it, so the document stays well-formed once the value is replaced.
     let len = text[value..]
         .iter()
-        .position(|b| matches!(b, b';' | b'\'' | b'"') || b.is_ascii_whitespace())
+        .enumerate()
+        .position(|(i, b)| {
+            matches!(b, b';' | b'\'' | b'"')
+                || b.is_ascii_whitespace()
+                || (*b == b'\\' && text.get(value + i + 1) == Some(&b'"'))
+        })
         .unwrap_or(text.len() - value);
     edit.replace(value, value + len);
     Some(value + len)

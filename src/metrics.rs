@@ -25,6 +25,9 @@ pub const MAX_METRICS_PER_DOCUMENT: usize = 100;
 /// EMF's limit on dimensions a dimension set (FORMAT.md).
 pub const MAX_DIMENSIONS_PER_SET: usize = 30;
 
+/// Most bytes of a dimension value written (CloudWatch takes up to 1,024 characters).
+const MAX_DIMENSION_VALUE_BYTES: usize = 256;
+
 /// The dimension naming the log type.
 pub const LOG_TYPE: &str = "LogType";
 /// The dimension naming the cluster.
@@ -252,11 +255,16 @@ pub fn render(
                     }],
                 }),
             );
+            // Dimension values and fields come from object keys: masked and bounded like any
+            // text from an input (a dimension value is at most 1,024 characters in CloudWatch).
             for (name, value) in &dimension_values {
-                root.insert((*name).into(), Value::from(*value));
+                let value = crate::mask::clean(value, MAX_DIMENSION_VALUE_BYTES).to_string();
+                root.insert((*name).into(), Value::from(value));
             }
             for (name, value) in &document.properties {
-                root.insert((*name).into(), value.clone());
+                let mut value = value.clone();
+                crate::mask::clean_json(&mut value, crate::mask::FIELD_BYTES);
+                root.insert((*name).into(), value);
             }
             for metric in metrics {
                 root.insert(metric.name.into(), Value::from(metric.value));

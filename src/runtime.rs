@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::aws::{self, AuditBucket, Clients, FirehoseSink, StateBucket};
 use crate::backfill::{Backfill, RunOptions};
@@ -158,25 +158,25 @@ pub async fn invoke(path: &std::path::Path) -> ExitCode {
     {
         Ok(event) => event,
         Err(e) => {
-            eprintln!("{}: {e}", path.display());
+            crate::report::eprint(&format!("{}: {e}", path.display()));
             return ExitCode::FAILURE;
         }
     };
     let mut live = match build_live().await {
         Ok(built) => built,
         Err(e) => {
-            eprintln!("{e}");
+            crate::report::eprint(&format!("{e}"));
             return ExitCode::from(2);
         }
     };
     live.handler.forwarder.metrics = Metrics::from_settings(&live.settings, Out::Stderr);
     match live.handler.handle_with(&event, live.context(None)).await {
         Ok(response) => {
-            println!("{response}");
+            println!("{}", crate::report::clean_document(&response));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{}: {e}", path.display());
+            crate::report::eprint(&format!("{}: {e}", path.display()));
             ExitCode::FAILURE
         }
     }
@@ -191,7 +191,7 @@ pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) 
     let mut live = match build_live().await {
         Ok(built) => built,
         Err(e) => {
-            eprintln!("{e}");
+            crate::report::eprint(&format!("{e}"));
             return ExitCode::from(2);
         }
     };
@@ -204,7 +204,7 @@ pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) 
             .err()
             .map(|e| e.to_string())
             .unwrap_or_else(|| "no state bucket".into());
-        eprintln!("cannot backfill: {reason}");
+        crate::report::eprint(&format!("cannot backfill: {reason}"));
         return ExitCode::from(2);
     };
     let deadline_ms = max_duration.map(|d| {
@@ -215,7 +215,7 @@ pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) 
     let options = match RunOptions::from_request(&request, deadline_ms) {
         Ok(options) => options,
         Err(e) => {
-            eprintln!("{e}");
+            crate::report::eprint(&format!("{e}"));
             return ExitCode::from(2);
         }
     };
@@ -228,7 +228,7 @@ pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) 
     progress.done();
     match ran {
         Ok(summary) => {
-            println!("{}", json!(summary));
+            println!("{}", crate::report::clean_document(&summary));
             if summary.is_failure() {
                 ExitCode::FAILURE
             } else {
@@ -236,7 +236,10 @@ pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) 
             }
         }
         Err(e) => {
-            eprintln!("backfill failed (retryable: {}): {e}", e.is_retryable());
+            crate::report::eprint(&format!(
+                "backfill failed (retryable: {}): {e}",
+                e.is_retryable()
+            ));
             ExitCode::FAILURE
         }
     }
@@ -249,7 +252,7 @@ pub fn init_stderr_logging() {
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::report::Stderr)
         .try_init();
 }
 

@@ -330,3 +330,11 @@ fn clean_json_masks_and_bounds_every_string() {
     assert_eq!(v["b"][2]["c"], format!("{}… (100 bytes)", "z".repeat(50)));
     assert_eq!(v["d"], true);
 }
+
+#[test]
+fn a_pair_inside_json_stops_before_an_escaped_quote() {
+    let line = r#"{"m":"aws_secret_access_key=abc/def\" x"}"#;
+    let out = red(line);
+    assert_eq!(out, r#"{"m":"aws_secret_access_key=[REDACTED]\" x"}"#);
+    assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
+}

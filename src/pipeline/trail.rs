@@ -12,9 +12,11 @@
 //!   record with its text capped the same way. Real events are at most 256 KB (CloudTrail's own
 //!   limit), well under Firehose's 1,000 KiB, so only a forged file or a very large OCSF
 //!   rendering reaches it; trail events are never split into parts.
-//! - No redaction: CloudTrail masks secrets in request parameters itself (passwords show as
-//!   `HIDDEN_DUE_TO_SECURITY_REASONS`), and SQL text sent through the Data API is not logged by
-//!   CloudTrail at all; rewriting the event's bytes would also break "as CloudTrail wrote it".
+//! - No redaction of events: CloudTrail masks secrets in request parameters itself (passwords
+//!   show as `HIDDEN_DUE_TO_SECURITY_REASONS`), and SQL text sent through the Data API is not
+//!   logged by CloudTrail at all; rewriting the event's bytes would also break "as CloudTrail
+//!   wrote it". A `parse_error` record is another matter: its text is whatever the file held, so
+//!   its `raw` and its reason are masked ([`crate::mask`]) whatever the redaction setting.
 //!
 //! `lines` counts the elements of `Records` read, `last_record_line` is the 1-based position of
 //! the last record's event, and the record times are the events' `eventTime`s.
@@ -28,6 +30,10 @@ use crate::cloudtrail::{
 };
 use crate::decode;
 use crate::logs::time::parse_iso_seconds;
+
+/// Most bytes of a trail `parse_error`'s reason: the file's key (at most 1,024 bytes), the
+/// event's position and why.
+const REASON_BYTES: usize = 2048;
 
 /// One run of the trail loop.
 pub struct TrailSpec<'a> {
@@ -143,7 +149,12 @@ fn error_record(
     spec: &TrailSpec<'_>,
     counts: &mut Counts,
 ) {
-    write_trail_error(buf, reason, raw, ordinal, spec.provenance);
+    // The reason may quote the file (its key) or the event (a JSON error): an excerpt, masked.
+    let reason = crate::mask::clean(reason, REASON_BYTES).to_string();
+    let text = String::from_utf8_lossy(raw);
+    let masked = crate::mask::redact(&text);
+    let raw = masked.as_ref().map_or(raw, |m| m.as_bytes());
+    write_trail_error(buf, &reason, raw, ordinal, spec.provenance);
     counts.parse_errors += 1;
     if counts.first_error.is_none() {
         counts.first_error = Some((ordinal + 1, reason.to_string()));
