@@ -192,6 +192,12 @@ fn next_keyword(text: &[u8], from: usize) -> Option<(usize, usize, Keyword)> {
     None
 }
 
+/// Whether the text holds a keyword of the masking rule (one prefilter scan): text without one
+/// has nothing to mask.
+pub fn may_hold_secret(text: &[u8]) -> bool {
+    next_keyword(text, 0).is_some()
+}
+
 /// Returns the text with its secrets replaced, or `None` when there is nothing to replace (the
 /// caller keeps the original, nothing is copied).
 pub fn redact(text: &str) -> Option<String> {
@@ -463,6 +469,43 @@ fn key_id(text: &[u8], start: usize, edit: &mut Edit<'_, '_>) -> Option<usize> {
     }
     edit.replace(start + KEY_ID_PREFIX, end);
     Some(end)
+}
+
+/// A JSON document's text with the secrets of its strings masked, each string on its own: a
+/// value left unterminated in one string never runs into the next, and what replaces a value
+/// holds no quote or backslash, so the document stays well-formed. `None` when nothing changed
+/// (one prefilter scan over the whole text when it holds no keyword). Strings are masked in
+/// their escaped form: `\n` counts as whitespace, but a keyword or quote spelled as a `\u`
+/// escape is not seen.
+pub fn redact_json(doc: &[u8]) -> Option<Vec<u8>> {
+    next_keyword(doc, 0)?;
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut scratch = String::new();
+    let mut at = 0;
+    while let Some(i) = doc.get(at..).and_then(|rest| memchr(b'"', rest)) {
+        let start = at + i + 1;
+        let mut j = start;
+        let end = loop {
+            match doc.get(j..).and_then(|rest| memchr2(b'"', b'\\', rest)) {
+                None => break doc.len(),
+                Some(k) if doc[j + k] == b'\\' => j += k + 2,
+                Some(k) => break j + k,
+            }
+        };
+        if let Ok(text) = std::str::from_utf8(&doc[start..end]) {
+            if redact_into(text, &mut scratch) {
+                let o = out.get_or_insert_with(|| Vec::with_capacity(doc.len() + MARKER.len()));
+                o.extend_from_slice(&doc[copied..start]);
+                o.extend_from_slice(scratch.as_bytes());
+                copied = end;
+            }
+        }
+        at = end + 1;
+    }
+    let mut out = out?;
+    out.extend_from_slice(&doc[copied..]);
+    Some(out)
 }
 
 /// Most bytes of input text a reason or an error message quotes (a column that does not type,

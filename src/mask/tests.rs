@@ -338,3 +338,18 @@ fn a_pair_inside_json_stops_before_an_escaped_quote() {
     assert_eq!(out, r#"{"m":"aws_secret_access_key=[REDACTED]\" x"}"#);
     assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
 }
+
+#[test]
+fn json_strings_are_masked_one_by_one_and_the_document_stays_valid() {
+    let doc = r#"{"sql":"CREATE USER u PASSWORD 'abc","next":"AKIAIOSFODNN7EXAMPLE","n":1,"q":"x \" aws_secret_access_key=S3CR3T\" y","k":"password"}"#;
+    let out = String::from_utf8(redact_json(doc.as_bytes()).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Unterminated in its string: masked to the string's end, not the document's.
+    assert_eq!(v["sql"], "CREATE USER u PASSWORD '[REDACTED]");
+    assert_eq!(v["next"], "AKIA[REDACTED]");
+    assert_eq!(v["q"], "x \" aws_secret_access_key=[REDACTED]\" y");
+    assert_eq!(v["k"], "password");
+    assert_eq!(v["n"], 1);
+    assert_eq!(redact_json(br#"{"a":"select 1"}"#), None);
+    assert_eq!(redact_json(br#"{"a":"password"}"#), None);
+}

@@ -12,11 +12,12 @@
 //!   record with its text capped the same way. Real events are at most 256 KB (CloudTrail's own
 //!   limit), well under Firehose's 1,000 KiB, so only a forged file or a very large OCSF
 //!   rendering reaches it; trail events are never split into parts.
-//! - No redaction of events: CloudTrail masks secrets in request parameters itself (passwords
-//!   show as `HIDDEN_DUE_TO_SECURITY_REASONS`), and SQL text sent through the Data API is not
-//!   logged by CloudTrail at all; rewriting the event's bytes would also break "as CloudTrail
-//!   wrote it". A `parse_error` record is another matter: its text is whatever the file held, so
-//!   its `raw` and its reason are masked ([`crate::mask`]) whatever the redaction setting.
+//! - Redaction masks secrets inside the events' JSON strings ([`crate::mask::redact_json`]),
+//!   each string on its own so the event stays well-formed; everything else of the event is as
+//!   CloudTrail wrote it. CloudTrail masks secrets in request parameters itself (passwords show
+//!   as `HIDDEN_DUE_TO_SECURITY_REASONS`) and does not log Data API SQL, so a real event rarely
+//!   changes; a forged or future one may. A `parse_error` record's text is whatever the file
+//!   held, so its `raw` and its reason are masked ([`crate::mask`]) whatever the setting.
 //!
 //! `lines` counts the elements of `Records` read, `last_record_line` is the 1-based position of
 //! the last record's event, and the record times are the events' `eventTime`s.
@@ -45,6 +46,8 @@ pub struct TrailSpec<'a> {
     pub name: &'a str,
     /// Longest line to emit; `None` writes every event whole (the command line).
     pub max_line: Option<usize>,
+    /// Mask secrets in the events' strings ([`crate::mask::redact_json`]).
+    pub redact: bool,
 }
 
 /// Runs the loop over a trail file's body; see the module documentation. Returns the counts in
@@ -116,6 +119,12 @@ fn render_event(
     spec: &TrailSpec<'_>,
     counts: &mut Counts,
 ) {
+    let masked = spec
+        .redact
+        .then(|| crate::mask::redact_json(event))
+        .flatten();
+    counts.redacted += u64::from(masked.is_some());
+    let event = masked.as_deref().unwrap_or(event);
     let refused = match spec.format {
         Format::Raw => {
             write_trail_raw(buf, event, ordinal, spec.provenance);
@@ -182,6 +191,7 @@ mod tests {
             provenance: &provenance,
             name: "s3://b/k.json.gz",
             max_line,
+            redact: true,
         };
         let mut lines = Vec::new();
         let (counts, result) = run_trail(Cursor::new(text.into_bytes()), &spec, &mut |l| {

@@ -490,7 +490,10 @@ fn write_typed(
     lines: &mut Lines,
     scratch: &mut String,
 ) -> bool {
-    if spec.output.format != Format::Raw || (spec.output.redact && redacts_columns(split.log_type))
+    // A line that may hold a secret takes the way through the record, which masks its columns.
+    if spec.output.format != Format::Raw
+        || (spec.output.redact
+            && (redacts_columns(split.log_type) || crate::redact::may_hold_secret(text)))
     {
         return false;
     }
