@@ -51,7 +51,8 @@ pub enum EventSourcesError {
     #[error("the list of CloudTrail event sources is empty")]
     Empty,
     #[error(
-        "{0:?} is not a CloudTrail event source (expected a host name like redshift.amazonaws.com)"
+        "{} is not a CloudTrail event source (expected a host name like redshift.amazonaws.com)",
+        crate::mask::quote(.0)
     )]
     Bad(String),
 }
