@@ -473,4 +473,3 @@ async fn invoke_delivers_and_logs_nothing_secret_and_nothing_over_the_record_lim
     }
     drop(moto);
 }
-
