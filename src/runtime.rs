@@ -126,7 +126,9 @@ pub fn ledger_in(state: StateBucket) -> Ledger {
 
 /// Serves Lambda events until the runtime stops the process.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    // Lambda's own set-up (log level and format from Lambda's settings), through the masking
+    // writer rather than straight to stdout.
+    lambda_runtime::tracing::init_default_subscriber_with_writer(crate::report::Stderr);
     let live = build_live().await.map_err(|e| {
         tracing::error!(error = %e, "start-up failed");
         e
@@ -285,7 +287,7 @@ pub fn diagnostic(error: &HandlerError) -> lambda_runtime::Diagnostic {
     };
     lambda_runtime::Diagnostic {
         error_type: format!("{kind}.{}", error.kind()),
-        error_message: error.to_string(),
+        error_message: crate::mask::clean(&error.to_string(), crate::mask::FIELD_BYTES).to_string(),
     }
 }
 

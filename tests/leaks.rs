@@ -130,9 +130,19 @@ fn tracing_writes_through_the_masking_writer() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    assert!(!writers.is_empty());
+    assert_eq!(
+        writers.len(),
+        2,
+        "the command line's and Lambda's: {writers:?}"
+    );
     for (path, line) in writers {
         assert!(line.contains("report::Stderr"), "{path}: {line}");
+    }
+    for (path, text) in sources() {
+        assert!(
+            !text.contains("init_default_subscriber()"),
+            "{path}: Lambda's subscriber writes stdout unmasked"
+        );
     }
 }
 
@@ -191,6 +201,7 @@ fn the_places_that_quote_inputs_call_the_one_rule() {
         ("src/diagnose.rs", "mask::clean("),    // the doctor's text
         ("src/diagnose.rs", "clean_document("), // the doctor's JSON
         ("src/runtime.rs", "report::Stderr"),   // tracing's lines
+        ("src/runtime.rs", "mask::clean("),     // the error Lambda reports
     ];
     let sources = sources();
     for (file, call) in places {
