@@ -268,6 +268,33 @@ fn fragments(secret: &str) -> Vec<String> {
         .collect()
 }
 
+/// Counts what the cases checked, by surface, and prints the running totals (`--nocapture`
+/// shows them: the README's count of hostile cases).
+fn tally(stdout: &str, stderr: &str, plants: usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static PLANTS: AtomicUsize = AtomicUsize::new(0);
+    static RECORDS: AtomicUsize = AtomicUsize::new(0);
+    static REASONS: AtomicUsize = AtomicUsize::new(0);
+    static LOG_LINES: AtomicUsize = AtomicUsize::new(0);
+    PLANTS.fetch_add(5 * plants, Relaxed);
+    RECORDS.fetch_add(stdout.lines().count(), Relaxed);
+    REASONS.fetch_add(
+        stdout
+            .lines()
+            .filter(|l| l.contains("\"parse_error\"") || l.contains("\"status_detail\""))
+            .count(),
+        Relaxed,
+    );
+    LOG_LINES.fetch_add(stderr.lines().count(), Relaxed);
+    eprintln!(
+        "checked so far: {} planted secrets, {} records, {} reasons, {} log lines",
+        PLANTS.load(Relaxed),
+        RECORDS.load(Relaxed),
+        REASONS.load(Relaxed),
+        LOG_LINES.load(Relaxed)
+    );
+}
+
 /// The lines of `text` that hold `piece`, for a failure's message.
 fn lines_with(text: &str, piece: &str) -> String {
     text.lines()
@@ -342,6 +369,7 @@ proptest! {
                 .unwrap();
             let stdout = String::from_utf8_lossy(&output.stdout);
             let stderr = String::from_utf8_lossy(&output.stderr);
+            tally(&stdout, &stderr, plants.len());
             prop_assert!(stdout.lines().count() >= 4 * plants.len(), "{}: {}", format, stderr);
             for (plant, _) in &plants {
                 for secret in &plant.secrets {
