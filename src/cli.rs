@@ -133,7 +133,7 @@ pub fn run(command: Command) -> ExitCode {
         } => match parse_output(format, no_redact) {
             Ok(output) => run_parse(log_type, output, &files),
             Err(e) => {
-                crate::report::eprint(&format!("{e}"));
+                crate::report::eprint(&e.to_string());
                 ExitCode::from(2)
             }
         },

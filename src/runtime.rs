@@ -167,7 +167,7 @@ pub async fn invoke(path: &std::path::Path) -> ExitCode {
     let mut live = match build_live().await {
         Ok(built) => built,
         Err(e) => {
-            crate::report::eprint(&format!("{e}"));
+            crate::report::eprint(&e.to_string());
             return ExitCode::from(2);
         }
     };
@@ -193,7 +193,7 @@ pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) 
     let mut live = match build_live().await {
         Ok(built) => built,
         Err(e) => {
-            crate::report::eprint(&format!("{e}"));
+            crate::report::eprint(&e.to_string());
             return ExitCode::from(2);
         }
     };
@@ -217,7 +217,7 @@ pub async fn backfill(request: BackfillRequest, max_duration: Option<Duration>) 
     let options = match RunOptions::from_request(&request, deadline_ms) {
         Ok(options) => options,
         Err(e) => {
-            crate::report::eprint(&format!("{e}"));
+            crate::report::eprint(&e.to_string());
             return ExitCode::from(2);
         }
     };
