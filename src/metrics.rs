@@ -317,6 +317,31 @@ mod tests {
     }
 
     #[test]
+    fn dimension_values_and_fields_are_masked_and_bounded() {
+        let doc = Document {
+            log_type: Some("connectionlog".into()),
+            cluster: Some(format!("AKIAIOSFODNN7EXAMPLE{}", "c".repeat(5000))),
+            properties: vec![(
+                "key",
+                json!(format!("password 'hunter2' {}", "k".repeat(5000))),
+            )],
+            metrics: vec![Metric::count("Records", 1)],
+        };
+        let line = &render("Ns", true, &doc, 0)[0];
+        assert!(
+            !line.contains("IOSFODNN7EXAMPLE") && !line.contains("hunter2"),
+            "{line}"
+        );
+        let v = parse(line);
+        let cluster = v["Cluster"].as_str().unwrap();
+        assert!(
+            cluster.starts_with("AKIA[REDACTED]ccc") && cluster.len() < 300,
+            "{cluster}"
+        );
+        assert!(v["key"].as_str().unwrap().len() < crate::mask::FIELD_BYTES + 20);
+    }
+
+    #[test]
     fn per_cluster_dimensions_can_be_turned_off() {
         let doc = Document {
             log_type: Some("userlog".into()),
