@@ -192,10 +192,18 @@ fn next_keyword(text: &[u8], from: usize) -> Option<(usize, usize, Keyword)> {
     None
 }
 
-/// Whether the text holds a keyword of the masking rule (one prefilter scan): text without one
-/// has nothing to mask.
-pub fn may_hold_secret(text: &[u8]) -> bool {
-    next_keyword(text, 0).is_some()
+/// Whether masking would change the text: one prefilter scan, then (only on a keyword) the
+/// rule itself, which copies nothing unless a secret is there. A keyword alone is common (a
+/// connection log's `authmethod` reads `password` on most lines) and is not enough. Text that is
+/// not UTF-8 counts as changed, so its way is the careful one.
+pub fn would_mask(text: &[u8]) -> bool {
+    if next_keyword(text, 0).is_none() {
+        return false;
+    }
+    match std::str::from_utf8(text) {
+        Ok(text) => redact(text).is_some(),
+        Err(_) => true,
+    }
 }
 
 /// Returns the text with its secrets replaced, or `None` when there is nothing to replace (the

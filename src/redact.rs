@@ -3,7 +3,7 @@
 //! masked by the rule of [`crate::mask`].
 
 use crate::logs::{Body, LogType, Record, Value};
-pub use crate::mask::{may_hold_secret, redact, redact_into, MARKER};
+pub use crate::mask::{redact, redact_into, would_mask, MARKER};
 
 /// Shorter text holds no secret in a masked form (`password'x'` is 11 bytes): such columns
 /// (names, numbers as text, flags) are not scanned.
@@ -11,7 +11,7 @@ const MIN_SECRET_BYTES: usize = 11;
 
 /// Whether every record of this log type goes through [`redact_record`]: the user activity
 /// log's, whose statements are SQL. A line of the other logs only needs it when
-/// [`may_hold_secret`] says so (one prefilter scan of the line).
+/// [`would_mask`] says so (one prefilter scan of the line).
 pub fn redacts_columns(log_type: LogType) -> bool {
     log_type == LogType::UserActivityLog
 }

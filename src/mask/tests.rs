@@ -353,3 +353,12 @@ fn json_strings_are_masked_one_by_one_and_the_document_stays_valid() {
     assert_eq!(redact_json(br#"{"a":"select 1"}"#), None);
     assert_eq!(redact_json(br#"{"a":"password"}"#), None);
 }
+
+#[test]
+fn would_mask_needs_a_secret_not_just_a_keyword() {
+    assert!(!would_mask(b"authenticated |x|password |0|"));
+    assert!(!would_mask(b"select 1"));
+    assert!(would_mask(b"a |password 'x'| b"));
+    assert!(would_mask(b"a |AKIAIOSFODNN7EXAMPLE| b"));
+    assert!(would_mask(b"password 'x\xff'"));
+}

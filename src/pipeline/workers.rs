@@ -493,7 +493,7 @@ fn write_typed(
     // A line that may hold a secret takes the way through the record, which masks its columns.
     if spec.output.format != Format::Raw
         || (spec.output.redact
-            && (redacts_columns(split.log_type) || crate::redact::may_hold_secret(text)))
+            && (redacts_columns(split.log_type) || crate::redact::would_mask(text)))
     {
         return false;
     }
