@@ -362,3 +362,29 @@ fn would_mask_needs_a_secret_not_just_a_keyword() {
     assert!(would_mask(b"a |AKIAIOSFODNN7EXAMPLE| b"));
     assert!(would_mask(b"password 'x\xff'"));
 }
+
+#[test]
+fn lines_to_mask_agrees_with_would_mask_line_by_line() {
+    let lines: [&[u8]; 8] = [
+        b"authenticated |x|password |0|",
+        b"a |password 'x'| b",
+        b"select 1",
+        b"AKIAIOSFODNN7EXAMPLE",
+        b"ABC",
+        b"PASSWORD",
+        b"'x' aws_secret_access_key=abc",
+        b"password 'caf\xe9'",
+    ];
+    let mut text = Vec::new();
+    let mut ranges = Vec::new();
+    for line in lines {
+        let start = text.len();
+        text.extend_from_slice(line);
+        ranges.push(start..text.len());
+    }
+    let mut flags = Vec::new();
+    lines_to_mask(&text, &ranges, &mut flags);
+    let want: Vec<bool> = lines.iter().map(|l| would_mask(l)).collect();
+    assert_eq!(flags, want);
+    assert_eq!(flags, [false, true, false, true, false, false, true, true]);
+}
