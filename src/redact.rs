@@ -10,8 +10,8 @@ pub use crate::mask::{redact, redact_into, would_mask, MARKER};
 const MIN_SECRET_BYTES: usize = 11;
 
 /// Whether every record of this log type goes through [`redact_record`]: the user activity
-/// log's, whose statements are SQL. A line of the other logs only needs it when
-/// [`would_mask`] says so (one prefilter scan of the line).
+/// log's, whose statements are SQL. A line of the other logs only needs it when it holds a
+/// secret ([`would_mask`]; the pipeline asks `crate::mask::lines_to_mask` for a whole batch).
 pub fn redacts_columns(log_type: LogType) -> bool {
     log_type == LogType::UserActivityLog
 }
