@@ -112,14 +112,18 @@ fn parse_output(format: Option<Format>, no_redact: bool) -> Result<Output, Strin
     };
     let format = match (format, var(crate::settings::var::OUTPUT_FORMAT)) {
         (Some(f), _) => f,
-        (None, Some(text)) => crate::settings::parse_output_format(&text)
-            .map_err(|e| format!("{}: {e}", crate::settings::var::OUTPUT_FORMAT))?,
+        (None, Some(text)) => crate::settings::parse_output_format(&text).map_err(|e| {
+            let e = crate::settings::value_problem(&text, &e);
+            format!("{}: {e}", crate::settings::var::OUTPUT_FORMAT)
+        })?,
         (None, None) => Format::Raw,
     };
     let redact = match var(crate::settings::var::REDACT_SECRETS) {
         _ if no_redact => false,
-        Some(text) => crate::settings::parse_bool(&text)
-            .map_err(|e| format!("{}: {e}", crate::settings::var::REDACT_SECRETS))?,
+        Some(text) => crate::settings::parse_bool(&text).map_err(|e| {
+            let e = crate::settings::value_problem(&text, &e);
+            format!("{}: {e}", crate::settings::var::REDACT_SECRETS)
+        })?,
         None => true,
     };
     Ok(Output {
@@ -157,21 +161,21 @@ pub fn run(command: Command) -> ExitCode {
         } => match parse_output(format, no_redact).and_then(|o| Ok((o, parse_join(no_join)?))) {
             Ok((output, join)) => run_parse(log_type, output, join, &files),
             Err(e) => {
-                eprintln!("{e}");
+                crate::report::eprint(&e.to_string());
                 ExitCode::from(2)
             }
         },
         Command::Invoke { event } => match tokio_runtime() {
             Ok(rt) => rt.block_on(crate::runtime::invoke(&event)),
             Err(e) => {
-                eprintln!("cannot start the async runtime: {e}");
+                crate::report::eprint(&format!("cannot start the async runtime: {e}"));
                 ExitCode::FAILURE
             }
         },
         Command::Doctor { json } => match tokio_runtime() {
             Ok(rt) => rt.block_on(crate::diagnose::doctor_command(json)),
             Err(e) => {
-                eprintln!("cannot start the async runtime: {e}");
+                crate::report::eprint(&format!("cannot start the async runtime: {e}"));
                 ExitCode::FAILURE
             }
         },
@@ -197,7 +201,7 @@ pub fn run(command: Command) -> ExitCode {
             match tokio_runtime() {
                 Ok(rt) => rt.block_on(crate::runtime::backfill(request, max_duration, target)),
                 Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
+                    crate::report::eprint(&format!("cannot start the async runtime: {e}"));
                     ExitCode::FAILURE
                 }
             }
@@ -258,20 +262,20 @@ fn run_parse(log_type: Option<LogType>, output: Output, join: bool, files: &[Pat
         match parse_path_joined(path, log_type, output, clusters.as_ref(), &mut out) {
             Ok(summary) => {
                 if let Some(warning) = summary.warning {
-                    eprintln!("{shown}: warning: {warning}");
+                    crate::report::eprint(&format!("{shown}: warning: {warning}"));
                 }
                 if let Some((line, reason)) = &summary.first_error {
-                    eprintln!(
+                    crate::report::eprint(&format!(
                         "{shown}: {} of {} records could not be parsed and were forwarded as parse_error (first at line {line}: {reason})",
                         summary.parse_errors, summary.records
-                    );
+                    ));
                 }
             }
             Err(FileError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
                 return ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{shown}: {e}");
+                crate::report::eprint(&format!("{shown}: {e}"));
                 failed = true;
             }
         }

@@ -98,18 +98,19 @@ pub enum CloudWatchError {
 /// Longest log group name CloudWatch Logs allows (`CreateLogGroup`, `logGroupName`).
 pub const MAX_LOG_GROUP_CHARS: usize = 512;
 
-/// Characters of an input value an error quotes at most.
+/// Bytes of an input value an error quotes at most (cut on a character boundary).
 const EXCERPT_CHARS: usize = 40;
 
-/// `text` as an error quotes it: whole when short, else its first [`EXCERPT_CHARS`] characters
+/// `text` as an error quotes it: whole when short, else its first [`EXCERPT_CHARS`] bytes
 /// and its length.
 ///
-/// LOCAL BOUND (issue 17, item 9): the shared masking and excerpt function of issue 17's items
-/// 1-2 is built in parallel; route this through it when it lands.
+/// Through the one rule for text that leaves ([`crate::mask::clean`]).
 fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(EXCERPT_CHARS) {
-        None => format!("{text:?}"),
-        Some((end, _)) => format!("{:?}... ({} bytes)", &text[..end], text.len()),
+    // Masked first, then cut: a secret in the value never shows, even in part.
+    let clean = crate::mask::clean(text, EXCERPT_CHARS);
+    match clean.whole_bytes {
+        None => format!("{:?}", clean.text.as_ref()),
+        Some(n) => format!("{:?}... ({n} bytes)", clean.text.as_ref()),
     }
 }
 

@@ -72,9 +72,12 @@ pub async fn doctor_command(json: bool) -> ExitCode {
         }
     };
     if json {
-        println!("{}", serde_json::json!(report));
+        println!("{}", crate::report::clean_document(&report));
     } else {
-        print!("{}", report.text());
+        print!(
+            "{}",
+            crate::mask::clean(&report.text(), crate::mask::LOG_LINE_BYTES)
+        );
     }
     if report.ok {
         ExitCode::SUCCESS

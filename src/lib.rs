@@ -24,6 +24,7 @@ pub mod handler;
 pub mod key;
 pub mod ledger;
 pub mod logs;
+pub mod mask;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

@@ -21,7 +21,9 @@ fn main() -> ExitCode {
             }
         }
         None => {
-            eprintln!("no command given (and {LAMBDA_RUNTIME_API} is not set); see --help");
+            redshift_audit_forwarder::report::eprint(&format!(
+                "no command given (and {LAMBDA_RUNTIME_API} is not set); see --help"
+            ));
             ExitCode::from(2)
         }
     }

@@ -25,6 +25,9 @@ pub const MAX_METRICS_PER_DOCUMENT: usize = 100;
 /// EMF's limit on dimensions a dimension set (FORMAT.md).
 pub const MAX_DIMENSIONS_PER_SET: usize = 30;
 
+/// Most bytes of a dimension value written (CloudWatch takes up to 1,024 characters).
+const MAX_DIMENSION_VALUE_BYTES: usize = 256;
+
 /// The dimension naming the log type.
 pub const LOG_TYPE: &str = "LogType";
 /// The dimension naming the cluster.
@@ -252,11 +255,16 @@ pub fn render(
                     }],
                 }),
             );
+            // Dimension values and fields come from object keys: masked and bounded like any
+            // text from an input (a dimension value is at most 1,024 characters in CloudWatch).
             for (name, value) in &dimension_values {
-                root.insert((*name).into(), Value::from(*value));
+                let value = crate::mask::clean(value, MAX_DIMENSION_VALUE_BYTES).to_string();
+                root.insert((*name).into(), Value::from(value));
             }
             for (name, value) in &document.properties {
-                root.insert((*name).into(), value.clone());
+                let mut value = value.clone();
+                crate::mask::clean_json(&mut value, crate::mask::FIELD_BYTES);
+                root.insert((*name).into(), value);
             }
             for metric in metrics {
                 root.insert(metric.name.into(), Value::from(metric.value));
@@ -306,6 +314,31 @@ mod tests {
         assert_eq!(v["Records"], 3);
         assert_eq!(v["InputBytes"], 1200);
         assert_eq!(v["key"], "a/b.gz");
+    }
+
+    #[test]
+    fn dimension_values_and_fields_are_masked_and_bounded() {
+        let doc = Document {
+            log_type: Some("connectionlog".into()),
+            cluster: Some(format!("AKIAIOSFODNN7EXAMPLE{}", "c".repeat(5000))),
+            properties: vec![(
+                "key",
+                json!(format!("password 'hunter2' {}", "k".repeat(5000))),
+            )],
+            metrics: vec![Metric::count("Records", 1)],
+        };
+        let line = &render("Ns", true, &doc, 0)[0];
+        assert!(
+            !line.contains("IOSFODNN7EXAMPLE") && !line.contains("hunter2"),
+            "{line}"
+        );
+        let v = parse(line);
+        let cluster = v["Cluster"].as_str().unwrap();
+        assert!(
+            cluster.starts_with("AKIA[REDACTED]ccc") && cluster.len() < 300,
+            "{cluster}"
+        );
+        assert!(v["key"].as_str().unwrap().len() < crate::mask::FIELD_BYTES + 20);
     }
 
     #[test]

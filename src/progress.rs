@@ -153,11 +153,11 @@ impl Progress {
     fn print(&mut self) {
         self.last_line = Instant::now();
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
-        eprintln!(
+        crate::report::eprint(&format!(
             "backfill: {} ({:.1} MB/s)",
             self.tally.line(),
             self.tally.done_bytes as f64 / 1e6 / seconds
-        );
+        ));
     }
 
     /// The walk ended: the bar is cleared and one last line printed.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::aws::{self, AuditBucket, Clients, FirehoseSink, StateBucket};
 use crate::backfill::{Backfill, RunOptions};
@@ -146,7 +146,9 @@ pub fn ledger_in(state: StateBucket) -> Ledger {
 
 /// Serves Lambda events until the runtime stops the process.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    // Lambda's own set-up (log level and format from Lambda's settings), through the masking
+    // writer rather than straight to stdout.
+    lambda_runtime::tracing::init_default_subscriber_with_writer(crate::report::Stderr);
     let live = build_live().await.map_err(|e| {
         tracing::error!(error = %e, "start-up failed");
         e
@@ -178,25 +180,25 @@ pub async fn invoke(path: &std::path::Path) -> ExitCode {
     {
         Ok(event) => event,
         Err(e) => {
-            eprintln!("{}: {e}", path.display());
+            crate::report::eprint(&format!("{}: {e}", path.display()));
             return ExitCode::FAILURE;
         }
     };
     let mut live = match build_live().await {
         Ok(built) => built,
         Err(e) => {
-            eprintln!("{e}");
+            crate::report::eprint(&e.to_string());
             return ExitCode::from(2);
         }
     };
     live.handler.forwarder.metrics = Metrics::from_settings(&live.settings, Out::Stderr);
     match live.handler.handle_with(&event, live.context(None)).await {
         Ok(response) => {
-            println!("{response}");
+            println!("{}", crate::report::clean_document(&response));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{}: {e}", path.display());
+            crate::report::eprint(&format!("{}: {e}", path.display()));
             ExitCode::FAILURE
         }
     }
@@ -215,7 +217,7 @@ pub async fn backfill(
     let mut live = match build_live().await {
         Ok(built) => built,
         Err(e) => {
-            eprintln!("{e}");
+            crate::report::eprint(&e.to_string());
             return ExitCode::from(2);
         }
     };
@@ -228,7 +230,7 @@ pub async fn backfill(
             .err()
             .map(|e| e.to_string())
             .unwrap_or_else(|| "no state bucket".into());
-        eprintln!("cannot backfill: {reason}");
+        crate::report::eprint(&format!("cannot backfill: {reason}"));
         return ExitCode::from(2);
     };
     let deadline_ms = max_duration.map(|d| {
@@ -239,7 +241,7 @@ pub async fn backfill(
     let options = match RunOptions::from_request(&request, deadline_ms) {
         Ok(options) => options,
         Err(e) => {
-            eprintln!("{e}");
+            crate::report::eprint(&e.to_string());
             return ExitCode::from(2);
         }
     };
@@ -251,14 +253,14 @@ pub async fn backfill(
     {
         Ok(ran) => ran,
         Err(e) => {
-            eprintln!("{e}");
+            crate::report::eprint(&e.to_string());
             return ExitCode::from(2);
         }
     };
     progress.done();
     match ran {
         Ok(summary) => {
-            println!("{}", json!(summary));
+            println!("{}", crate::report::clean_document(&summary));
             if summary.is_failure() {
                 ExitCode::FAILURE
             } else {
@@ -266,7 +268,10 @@ pub async fn backfill(
             }
         }
         Err(e) => {
-            eprintln!("backfill failed (retryable: {}): {e}", e.is_retryable());
+            crate::report::eprint(&format!(
+                "backfill failed (retryable: {}): {e}",
+                e.is_retryable()
+            ));
             ExitCode::FAILURE
         }
     }
@@ -279,7 +284,7 @@ pub fn init_stderr_logging() {
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::report::Stderr)
         .try_init();
 }
 
@@ -312,7 +317,7 @@ pub fn diagnostic(error: &HandlerError) -> lambda_runtime::Diagnostic {
     };
     lambda_runtime::Diagnostic {
         error_type: format!("{kind}.{}", error.kind()),
-        error_message: error.to_string(),
+        error_message: crate::mask::clean(&error.to_string(), crate::mask::FIELD_BYTES).to_string(),
     }
 }
 

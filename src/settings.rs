@@ -399,6 +399,16 @@ impl Settings {
     }
 }
 
+/// Most bytes of a problem's reason: a value is quoted in excerpt ([`crate::mask::quote`]).
+const REASON_BYTES: usize = 1024;
+
+/// Why a parser refused `text`, fit to print: the parsers quote the value whole (`{text:?}`),
+/// and here it becomes its masked excerpt ([`crate::mask::quote`]), the reason bounded.
+pub fn value_problem(text: &str, reason: &str) -> String {
+    let reason = reason.replace(&format!("{text:?}"), &crate::mask::quote(text));
+    crate::mask::clean(&reason, REASON_BYTES).to_string()
+}
+
 /// Reads variables through `get` and collects every problem. Surrounding blanks are never meant
 /// (a pasted parameter), so values are trimmed, and a blank value is unset.
 struct Reader<G> {
@@ -417,10 +427,11 @@ impl<G: Fn(&str) -> Option<String>> Reader<G> {
         self.value(name).is_some()
     }
 
+    /// Records a problem; its reason is masked and bounded (it may quote a value).
     fn report(&mut self, variable: &'static str, reason: impl Into<String>) {
         self.problems.push(Problem {
             variable,
-            reason: reason.into(),
+            reason: crate::mask::clean(&reason.into(), REASON_BYTES).to_string(),
         });
     }
 
@@ -439,7 +450,7 @@ impl<G: Fn(&str) -> Option<String>> Reader<G> {
     ) -> Option<T> {
         let text = self.value(name)?;
         parse(&text)
-            .map_err(|reason| self.report(name, parse::bounded_reason(reason)))
+            .map_err(|reason| self.report(name, value_problem(&text, &reason)))
             .ok()
     }
 

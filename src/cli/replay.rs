@@ -87,6 +87,7 @@ fn trail(
         provenance: &provenance,
         name: shown,
         max_line: None,
+        redact: output.redact,
     };
     write_all(out, |emit| pipeline::run_trail(input, &spec, emit))
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::output::json::{write_int, write_opt_str, write_str};
 use crate::output::{hex32, RecordIds, CUT_ID_SUFFIX};
 pub use key::{has_trail_name, parse_trail_key, NotEvents, TrailFileName, TrailKeyError};
-pub use members::EVENT_FIELDS;
+pub use members::{scan as scan_members, EVENT_FIELDS};
 pub use reader::{TrailItem, TrailReader, WholeElement, MAX_EVENT_BYTES};
 
 /// What is said of a trail file that holds nothing (an empty file, an empty gzip): CloudTrail
@@ -60,7 +60,8 @@ pub enum EventSourcesError {
     #[error("the list of CloudTrail event sources is empty")]
     Empty,
     #[error(
-        "{0:?} is not a CloudTrail event source (expected a host name like redshift.amazonaws.com)"
+        "{} is not a CloudTrail event source (expected a host name like redshift.amazonaws.com)",
+        crate::mask::quote(.0)
     )]
     Bad(String),
 }

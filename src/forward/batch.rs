@@ -178,10 +178,12 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         )
         .await;
         match &result {
-            Ok(Batched::Sent(receipt)) => eprintln!(
-                "{}",
-                report::line(report::Level::Info, "batch forwarded", "receipt", receipt)
-            ),
+            Ok(Batched::Sent(receipt)) => report::eprint(&report::line(
+                report::Level::Info,
+                "batch forwarded",
+                "receipt",
+                receipt,
+            )),
             Ok(Batched::Control { log_group }) => {
                 tracing::info!(log_group = %log_group, "acknowledged CloudWatch Logs control message")
             }

@@ -368,6 +368,7 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
                     provenance: &provenance,
                     name: &shown,
                     max_line: Some(MAX_LINE_BYTES),
+                    redact: output.redact,
                 };
                 parse_into(&lines_tx, false, |emit| {
                     pipeline::run_trail(body, &spec, emit)

@@ -139,7 +139,7 @@ pub fn parse(text: &str) -> Body<'_> {
     {
         match parse_int(raw) {
             Ok(n) => values[3 + slot] = Value::Int(n),
-            Err(why) => return error(format!("{name} {why}: {raw:?}")),
+            Err(why) => return error(format!("{name} {why}: {}", crate::mask::quote(raw))),
         }
     }
     values[6] = Value::Text(&text[h.query..]);

@@ -213,7 +213,10 @@ pub fn type_pipe_line<'a>(
         let field = body.get(start + a..start + b).unwrap_or("");
         match typed(kind, field) {
             Ok(v) => column(count, v),
-            Err(why) => return Err(format!("column {} ({name}) {why}: {field:?}", count + 1)),
+            Err(why) => {
+                let field = crate::mask::quote(field);
+                return Err(format!("column {} ({name}) {why}: {field}", count + 1));
+            }
         }
         count += 1;
     }

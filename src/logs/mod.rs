@@ -51,7 +51,10 @@ impl fmt::Display for LogType {
 
 /// The name is not one of the three log types.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown log type {0:?} (expected connectionlog, userlog or useractivitylog)")]
+#[error(
+    "unknown log type {} (expected connectionlog, userlog or useractivitylog)",
+    crate::mask::quote(.0)
+)]
 pub struct UnknownLogType(pub String);
 
 impl FromStr for LogType {

@@ -12,9 +12,23 @@
 //! owner and region under `cloud`, the source, cluster or namespace and `batch_end` under
 //! `unmapped`, and a record without a time of its own takes its log event's timestamp.
 
-use super::json::{write_opt_str as opt_str, write_str};
+use super::json::{write_opt_str, write_str as write_json_str};
 use super::Provenance;
 use crate::logs::LogType;
+use crate::mask::{clean, FIELD_BYTES};
+
+/// Writes a name from the batch (group, stream, owner, event id) as a JSON string: masked and
+/// bounded like any input text that leaves (`crate::mask::clean`); ids hash the name as sent.
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    write_json_str(out, &clean(text, FIELD_BYTES).to_string());
+}
+
+fn opt_str(out: &mut Vec<u8>, text: Option<&str>) {
+    match text {
+        Some(text) => write_str(out, text),
+        None => write_opt_str(out, None),
+    }
+}
 
 /// Where a CloudWatch Logs batch came from.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +106,10 @@ impl Provenance {
         }
         cloud.push(b'}');
         provenance.ocsf.cloud = cloud;
-        provenance.ocsf.cluster = origin.cluster.or(origin.namespace).map(str::to_string);
+        provenance.ocsf.cluster = origin
+            .cluster
+            .or(origin.namespace)
+            .map(|c| clean(c, FIELD_BYTES).to_string());
         provenance.line_in_source = false;
         provenance.log_events = Some(Box::new(Parts {
             head,

@@ -590,7 +590,7 @@ impl fmt::Display for Format {
 
 /// The name is not an output format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown output format {0:?} (expected raw or ocsf)")]
+#[error("unknown output format {} (expected raw or ocsf)", crate::mask::quote(.0))]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {

@@ -18,9 +18,12 @@
 //!   record with its text capped the same way. Real events are at most 256 KB (CloudTrail's own
 //!   limit), well under Firehose's 1,000 KiB, so only a forged file or a very large OCSF
 //!   rendering reaches it; trail events are never split into parts.
-//! - No redaction: CloudTrail masks secrets in request parameters itself (passwords show as
-//!   `HIDDEN_DUE_TO_SECURITY_REASONS`), and SQL text sent through the Data API is not logged by
-//!   CloudTrail at all; rewriting the event's bytes would also break "as CloudTrail wrote it".
+//! - Redaction masks secrets inside the events' JSON strings ([`crate::mask::redact_json`]),
+//!   each string on its own so the event stays well-formed; everything else of the event is as
+//!   CloudTrail wrote it. CloudTrail masks secrets in request parameters itself (passwords show
+//!   as `HIDDEN_DUE_TO_SECURITY_REASONS`) and does not log Data API SQL, so a real event rarely
+//!   changes; a forged or future one may. A `parse_error` record's text is whatever the file
+//!   held, so its `raw` and its reason are masked ([`crate::mask`]) whatever the setting.
 //!
 //! `lines` counts the elements of `Records` read, `last_record_line` is the 1-based position of
 //! the last record's event, and the record times are the events' `eventTime`s.
@@ -36,6 +39,10 @@ use crate::cloudtrail::{
 use crate::decode;
 use crate::logs::time::parse_iso_seconds;
 
+/// Most bytes of a trail `parse_error`'s reason: the file's key (at most 1,024 bytes), the
+/// event's position and why.
+const REASON_BYTES: usize = 2048;
+
 /// One run of the trail loop.
 pub struct TrailSpec<'a> {
     /// Which `eventSource`s are kept.
@@ -46,6 +53,8 @@ pub struct TrailSpec<'a> {
     pub name: &'a str,
     /// Longest line to emit; `None` writes every event whole (the command line).
     pub max_line: Option<usize>,
+    /// Mask secrets in the events' strings ([`crate::mask::redact_json`]).
+    pub redact: bool,
 }
 
 /// Runs the loop over a trail file's body; see the module documentation. Returns the counts in
@@ -143,6 +152,21 @@ fn render_event(
     spec: &TrailSpec<'_>,
     counts: &mut Counts,
 ) {
+    let masked = spec
+        .redact
+        .then(|| crate::mask::redact_json(event.bytes))
+        .flatten();
+    counts.redacted += u64::from(masked.is_some());
+    // Masking moves bytes: the reserved members are found again in the masked text (masking
+    // changes string values only, so the same members are found).
+    let rescanned = masked
+        .as_deref()
+        .map(|m| crate::cloudtrail::scan_members(m).unwrap_or_default());
+    let event = &Event {
+        bytes: masked.as_deref().unwrap_or(event.bytes),
+        reserved: rescanned.as_deref().unwrap_or(event.reserved),
+        time: event.time,
+    };
     let refused = match spec.format {
         Format::Raw => {
             write_trail_raw(buf, event.bytes, event.reserved, ordinal, spec.provenance);
@@ -178,6 +202,18 @@ fn error_record(
     spec: &TrailSpec<'_>,
     counts: &mut Counts,
 ) {
+    // The reason may quote the file (its key) or the event (a JSON error): an excerpt, masked;
+    // the element's text is masked whatever REDACT_SECRETS says (it could not be read, so
+    // nothing else could mask it).
+    let reason = crate::mask::clean(error.reason, REASON_BYTES).to_string();
+    let masked = crate::mask::redact(&error.text);
+    let error = &TrailError {
+        reason: &reason,
+        text: masked.map_or_else(|| error.text.clone(), std::borrow::Cow::Owned),
+        invalid_utf8: error.invalid_utf8,
+        whole: error.whole,
+        cut: error.cut,
+    };
     match spec.format {
         Format::Raw => write_trail_error(buf, error, ordinal, spec.provenance),
         Format::Ocsf => write_trail_error_ocsf(buf, error, time, ordinal, spec.provenance),
@@ -209,6 +245,7 @@ mod tests {
             provenance: &provenance,
             name: "s3://b/k.json.gz",
             max_line,
+            redact: true,
         };
         let mut lines = Vec::new();
         let (counts, result) = run_trail(Cursor::new(text.into_bytes()), &spec, &mut |l| {

@@ -437,13 +437,27 @@ fn render_batch(
         redacted,
         record: buf,
     } = scratch;
-    for (split, range) in batch.splits.iter().take(records) {
+    // Which pipe-log lines hold a secret (they take the way through the record, which masks
+    // their columns): one prefilter scan over the batch's text, not one call a line.
+    let mut secret = Vec::new();
+    let splits = &batch.splits[..records.min(batch.splits.len())];
+    if spec.output.format == Format::Raw
+        && spec.output.redact
+        && splits
+            .first()
+            .is_some_and(|(split, _)| !redacts_columns(split.log_type))
+    {
+        let ranges: Vec<Range<usize>> = splits.iter().map(|(_, r)| r.clone()).collect();
+        crate::mask::lines_to_mask(&batch.text, &ranges, &mut secret);
+    }
+    for (i, (split, range)) in splits.iter().enumerate() {
         let bytes = &batch.text[range.clone()];
+        let secret = secret.get(i).copied().unwrap_or(false);
         // Rendered in place, the common case. A record over the line limit is taken back and
         // split into parts through `buf`, and one whose text alone could be (escaping grows
         // text up to sixfold) goes there at once, never rendered whole.
         let small = spec.max_line.is_none_or(|max| bytes.len() <= max / 8);
-        if !(small && write_typed(split, bytes, spec, lines, text)) {
+        if !(small && !secret && write_typed(split, bytes, spec, lines, text)) {
             let record = split.record(bytes, text);
             let record = if spec.output.redact {
                 redact_record(record, redacted)
@@ -496,6 +510,8 @@ fn write_typed(
     lines: &mut Lines,
     scratch: &mut String,
 ) -> bool {
+    // A line that holds a secret takes the way through the record, which masks its columns:
+    // the caller tells them apart ([`crate::mask::lines_to_mask`]).
     if spec.output.format != Format::Raw || (spec.output.redact && redacts_columns(split.log_type))
     {
         return false;

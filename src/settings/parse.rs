@@ -23,19 +23,20 @@ const RESERVED_NAMESPACE: &str = "AWS/";
 /// STS `ExternalId`: 2 to 1,224 of `[\w+=,.@:/-]` (STS API reference).
 const EXTERNAL_ID_LEN: RangeInclusive<usize> = 2..=1224;
 
-/// Characters of a bad value a reason quotes at most.
+/// Bytes of a bad value a reason quotes at most (cut on a character boundary).
 pub(super) const SHOWN_CHARS: usize = 40;
 
-/// A bad value as a reason quotes it: whole when short, else its first [`SHOWN_CHARS`]
-/// characters and its length, so a pasted 100 KB value never comes back whole. Escaped as Rust
+/// A bad value as a reason quotes it: whole when short, else its first [`SHOWN_CHARS`] bytes
+/// and its length, so a pasted 100 KB value never comes back whole. Escaped as Rust
 /// debug text, so at most ~10 bytes a character: the excerpt stays under 500 bytes.
 ///
-/// LOCAL BOUND (issue 17, item 6): the shared masking and excerpt function of issue 17's items
-/// 1-2 (`src/redact.rs` side) is built in parallel; route this through it when it lands.
+/// Through the one rule for text that leaves ([`crate::mask::clean`]).
 pub(super) fn shown(text: &str) -> String {
-    match text.char_indices().nth(SHOWN_CHARS) {
-        None => format!("{text:?}"),
-        Some((end, _)) => format!("{:?}... ({} bytes)", &text[..end], text.len()),
+    // Masked first, then cut: a secret in the value never shows, even in part.
+    let clean = crate::mask::clean(text, SHOWN_CHARS);
+    match clean.whole_bytes {
+        None => format!("{:?}", clean.text.as_ref()),
+        Some(n) => format!("{:?}... ({n} bytes)", clean.text.as_ref()),
     }
 }
 
@@ -410,23 +411,6 @@ fn quoted(names: &[String]) -> String {
         quoted.push(format!("and {} more", names.len() - QUOTED_NAMES));
     }
     quoted.join(", ")
-}
-
-/// Longest reason a refusal gives: every parser quotes values through [`shown`], so only a
-/// list of many names comes near it; this is the backstop.
-const MAX_REASON_BYTES: usize = 1024;
-
-/// `reason` cut to [`MAX_REASON_BYTES`] (on a character boundary).
-pub(super) fn bounded_reason(mut reason: String) -> String {
-    if reason.len() > MAX_REASON_BYTES {
-        let mut end = MAX_REASON_BYTES;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
-        reason.push_str("... (cut)");
-    }
-    reason
 }
 
 /// Names a list's refusal quotes at most.
