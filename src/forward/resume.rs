@@ -6,6 +6,10 @@
 //!
 //! 1. a done marker for its ETag: skipped; a set-aside record for its ETag: skipped with one
 //!    log line (unless `--retry-set-aside`);
+//! 1. the object is claimed (`ledger::claim`) until the stop time plus a minute, and its done
+//!    marker read again: a live claim of another attempt is [`ForwardError::Busy`] (retryable,
+//!    not an attempt; nothing sent, nothing written); the claim is released when the attempt
+//!    ends, whatever its outcome;
 //! 2. its progress record for the same ETag and output gives `lines`: those lines are parsed
 //!    and rendered again but not sent;
 //! 3. while sending, the sink reports the prefix of lines accepted ([`crate::sink::Sink::accepted`]);
@@ -27,8 +31,9 @@
 //! call in flight, at most one 4 MiB call), plus what was accepted since the last progress
 //! write when the process died without writing (at most 10 MiB, or a minute of sending).
 //! State writes per object: one progress write per 10 MiB of accepted payload (or minute),
-//! one at each stop or failure, the done marker; reads: done marker, set-aside record and
-//! progress record, once per attempt.
+//! one at each stop or failure, the done marker, the claim and its release; reads: done marker
+//! (twice: before and after the claim), set-aside record, claim and progress record, once per
+//! attempt.
 //!
 //! A record cut by a failed read (its id ends in `-cut`) is sent, but progress never passes its
 //! first line: the retry reads the whole record at that place and must send it.
@@ -365,10 +370,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
                 return Ok(Forwarded::SetAside { record, by: None });
             }
         }
-        let claimed = match self.claim(object, &etag, tracking).await {
-            Ok(claimed) => claimed,
-            Err(busy) => return Err(busy),
-        };
+        let claimed = self.claim(object, &etag, tracking).await?;
         if claimed.is_some() {
             // Another attempt may have finished the object between the first read and the
             // claim: this read, made while holding it, is the one that counts.
