@@ -23,6 +23,12 @@ pub use sessions::{SessionSettings, DEFAULT_SESSION_WAIT, MAX_SESSION_WAIT};
 /// The value parsers the command line shares with the settings.
 pub use parse::{boolean as parse_bool, output_format as parse_output_format};
 
+/// An RFC 3339 start time bounded as `BACKFILL_START_TIME` is: from 2012-01-01 to `now_ms`
+/// (plus the clock skew). The backfill event's `since` and `--since` obey the same rule.
+pub fn bounded_start_time(text: &str, now_ms: i64) -> Result<StartTime, String> {
+    parse::start_time(now_ms)(text)
+}
+
 /// A start time as `BACKFILL_START_TIME` takes it (RFC 3339, from 2012 to now plus the clock
 /// skew), for `backfill --since`.
 pub fn parse_start_time(text: &str) -> Result<StartTime, String> {

@@ -858,3 +858,166 @@ async fn bench_fanout_workers_beside_the_single_walker() {
         );
     }
 }
+
+// --- claims: two workers on the same object ------------------------------------------------
+
+/// An SQS event of one message (`id`) whose body is the S3 notification of `key`.
+fn notification_message(id: &str, key: &str, etag: &str) -> Value {
+    let body = json!({ "Records": [common::s3_notification_record(AUDIT, key, etag)] });
+    json!({ "Records": [{
+        "messageId": id,
+        "receiptHandle": format!("handle-{id}"),
+        "body": body.to_string(),
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:live",
+        "awsRegion": "us-east-1",
+    }]})
+}
+
+/// Runs `invoke` on each event as processes started together; their answers and stderr.
+fn invoke_at_once(world: &World, events: &[(&str, Value)]) -> Vec<(Value, String)> {
+    let children: Vec<_> = events
+        .iter()
+        .map(|(name, event)| {
+            let path = world.dir.join(format!("{name}.json"));
+            std::fs::write(&path, event.to_string()).expect("event file");
+            world
+                .command(&["invoke", path.to_str().expect("UTF-8 path")], &[])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start invoke")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().expect("invoke ran");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            let answer = serde_json::from_str(stdout.trim())
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+            (answer, stderr)
+        })
+        .collect()
+}
+
+/// The message ids an SQS answer hands back.
+fn failed_ids(answer: &Value) -> Vec<String> {
+    answer["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not an SQS answer: {answer}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+/// Writes the object's claim as another worker would: held by `holder` until `expires_at_ms`.
+async fn write_claim(
+    world: &World,
+    key: &str,
+    etag: &str,
+    holder: &str,
+    claimed_at_ms: i64,
+    expires_at_ms: i64,
+) {
+    use redshift_audit_forwarder::ledger::{check, Claim, Ledger};
+    let ledger = Ledger::new(
+        Arc::new(redshift_audit_forwarder::ports::memory::MemoryStore::default()),
+        "redshift-audit-forwarder/",
+    );
+    let claim = Claim {
+        bucket: AUDIT.into(),
+        key: key.into(),
+        etag: etag.trim_matches('"').into(),
+        holder: holder.into(),
+        claimed_at_ms,
+        expires_at_ms,
+        released: false,
+    };
+    put_object(
+        &world.s3,
+        AUDIT,
+        &ledger.claim_key(AUDIT, key),
+        check::encode(&claim),
+    )
+    .await;
+}
+
+/// Two worker processes get SQS messages for the same object at the same moment. While another
+/// worker's claim is live, both hand their message back and send nothing; once it has expired
+/// (that worker crashed), the two started together deliver every record exactly once: one
+/// sends, the other hands its message back (busy) or finds the object done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_one_object_send_it_once_and_a_live_claim_holds_both_off() {
+    let world = World::new("claims").await;
+    let file = corpus::log_file("useractivitylog", (corpus::today() - 1) * 86_400_000, 200);
+    world.upload(std::slice::from_ref(&file)).await;
+    let head = world
+        .s3
+        .head_object()
+        .bucket(AUDIT)
+        .key(&file.key)
+        .send()
+        .await
+        .expect("head");
+    let etag = head.e_tag().expect("an ETag").to_string();
+    let events = [
+        ("worker-a", notification_message("msg-a", &file.key, &etag)),
+        ("worker-b", notification_message("msg-b", &file.key, &etag)),
+    ];
+    let now = corpus::now_ms();
+
+    write_claim(
+        &world,
+        &file.key,
+        &etag,
+        "crashed-worker",
+        now,
+        now + 600_000,
+    )
+    .await;
+    let answers = invoke_at_once(&world, &events);
+    for ((answer, stderr), id) in answers.iter().zip(["msg-a", "msg-b"]) {
+        assert_eq!(
+            failed_ids(answer),
+            [id],
+            "busy elsewhere: handed back\n{stderr}"
+        );
+        assert!(stderr.contains("busy"), "{stderr}");
+    }
+    assert!(
+        world.delivered().await.1.is_empty(),
+        "nothing sent while the claim is live"
+    );
+
+    // The claim's holder crashed: its claim expired a minute ago.
+    write_claim(
+        &world,
+        &file.key,
+        &etag,
+        "crashed-worker",
+        now - 1_200_000,
+        now - 60_000,
+    )
+    .await;
+    let answers = invoke_at_once(&world, &events);
+    let handed_back: Vec<String> = answers.iter().flat_map(|(a, _)| failed_ids(a)).collect();
+    let saw_done = answers
+        .iter()
+        .any(|(_, stderr)| stderr.contains("skipped object: already forwarded"));
+    assert!(
+        handed_back.len() == 1 || (handed_back.is_empty() && saw_done),
+        "one sent; the other was busy or found it done: {answers:?}"
+    );
+    world.assert_delivered_once(&[&file]).await;
+
+    // The one that sent released its claim: a third delivery finds the object done.
+    let (answer, stderr) = &invoke_at_once(&world, &events[..1])[0];
+    assert!(failed_ids(answer).is_empty(), "{answer}\n{stderr}");
+    assert!(stderr.contains("already forwarded"), "{stderr}");
+    world.assert_delivered_once(&[&file]).await;
+}

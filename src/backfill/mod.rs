@@ -177,9 +177,17 @@ impl RunOptions {
     ) -> Result<RunOptions, BackfillError> {
         let since_ms = match &request.since {
             None => None,
-            Some(text) => Some(rfc3339_to_ms(text).map_err(|reason| {
-                BackfillError::Request(format!("since {text:?} is not an RFC 3339 time: {reason}"))
-            })?),
+            // Bounded like `--since` and BACKFILL_START_TIME: a time before Redshift audit
+            // logging began or in the future is a mistake, not a walk of nothing.
+            Some(text) => {
+                crate::settings::bounded_start_time(text, crate::time::now_ms())
+                    .map_err(|reason| BackfillError::Request(format!("since: {reason}")))?;
+                Some(rfc3339_to_ms(text).map_err(|reason| {
+                    BackfillError::Request(format!(
+                        "since {text:?} is not an RFC 3339 time: {reason}"
+                    ))
+                })?)
+            }
         };
         Ok(RunOptions {
             since_ms,

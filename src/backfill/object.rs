@@ -118,6 +118,13 @@ impl Backfill {
                 cursor.pinned_day = Some(cursor.pinned_day.map_or(day, |d| d.min(day)));
                 Err(Halt::Stop(Stopped::Deadline))
             }
+            Err(ForwardError::Busy { .. }) => {
+                // Another invocation is sending it: a later walk finds it done or free. The
+                // cursor stays before it, and no attempt counts toward setting it aside.
+                run.summary.busy += 1;
+                cursor.pinned_day = Some(cursor.pinned_day.map_or(day, |d| d.min(day)));
+                Ok(())
+            }
             Err(e) => {
                 if e.counts_as_attempt() {
                     run.summary.state_writes += 1;

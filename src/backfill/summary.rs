@@ -69,6 +69,10 @@ pub struct Summary {
     pub recovered_set_aside: u64,
     /// Objects stopped at the deadline partway, their progress saved.
     pub paused: u64,
+    /// Objects another invocation was sending (its claim was live): left for a later walk,
+    /// no attempt counted.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub busy: u64,
     /// A dry run: the objects set aside (`key`, `etag`, `attempts`, `last_error`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub set_aside_objects: Vec<crate::ledger::SetAside>,

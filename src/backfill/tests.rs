@@ -700,3 +700,23 @@ async fn a_manual_run_from_a_later_time_keeps_the_older_days_it_did_not_walk() {
     let (_, sent) = f.run_sending(options()).await;
     assert_eq!(sent, keys[2..8].to_vec());
 }
+
+#[test]
+fn the_events_since_is_bounded_like_backfill_start_time() {
+    let request = |since: &str| crate::events::BackfillRequest {
+        since: Some(since.into()),
+        dry_run: false,
+        retry_set_aside: false,
+    };
+    for (since, says) in [
+        ("2011-12-31T23:59:59Z", "before 2012-01-01"),
+        ("2999-01-01T00:00:00Z", "in the future"),
+        ("yesterday", "not an RFC 3339 time"),
+    ] {
+        let err = RunOptions::from_request(&request(since), None).unwrap_err();
+        assert!(matches!(err, BackfillError::Request(_)), "{since}: {err}");
+        assert!(err.to_string().contains(says), "{since}: {err}");
+    }
+    let options = RunOptions::from_request(&request("2024-03-01T01:00:00+01:00"), None).unwrap();
+    assert_eq!(options.since_ms, Some(MAR_1));
+}

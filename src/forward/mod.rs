@@ -211,6 +211,14 @@ pub enum ForwardError {
         key: String,
         source: SessionError,
     },
+    /// Another invocation holds the object's claim (`ledger::claim`): nothing was sent; the
+    /// object is tried again later, when that invocation is done or its claim has expired.
+    #[error("s3://{bucket}/{key}: busy elsewhere: another invocation is sending it (its claim expires by {until}); try again later")]
+    Busy {
+        bucket: String,
+        key: String,
+        until: String,
+    },
     /// Sending stopped at a call boundary before the deadline, with the progress saved: the
     /// next attempt goes on from line `lines`.
     #[error("s3://{bucket}/{key}: stopped before the deadline after {lines} accepted lines; the next attempt goes on from there")]
@@ -236,6 +244,7 @@ impl ForwardError {
             ForwardError::Internal { .. } => true,
             ForwardError::Paused { .. } => true,
             ForwardError::Sessions { source, .. } => source.is_retryable(),
+            ForwardError::Busy { .. } => true,
         }
     }
 
@@ -256,7 +265,10 @@ impl ForwardError {
     pub fn counts_as_attempt(&self) -> bool {
         !matches!(
             self,
-            ForwardError::Sink { .. } | ForwardError::Paused { .. } | ForwardError::Sessions { .. }
+            ForwardError::Sink { .. }
+                | ForwardError::Paused { .. }
+                | ForwardError::Sessions { .. }
+                | ForwardError::Busy { .. }
         )
     }
 }

@@ -6,6 +6,10 @@
 //!
 //! 1. a done marker for its ETag: skipped; a set-aside record for its ETag: skipped with one
 //!    log line (unless `--retry-set-aside`);
+//! 1. the object is claimed (`ledger::claim`) until the stop time plus a minute, and its done
+//!    marker read again: a live claim of another attempt is [`ForwardError::Busy`] (retryable,
+//!    not an attempt; nothing sent, nothing written); the claim is released when the attempt
+//!    ends, whatever its outcome;
 //! 2. its progress record for the same ETag and output gives `lines`: those lines are parsed
 //!    and rendered again but not sent;
 //! 3. while sending, the sink reports the prefix of lines accepted ([`crate::sink::Sink::accepted`]);
@@ -27,8 +31,9 @@
 //! call in flight, at most one 4 MiB call), plus what was accepted since the last progress
 //! write when the process died without writing (at most 10 MiB, or a minute of sending).
 //! State writes per object: one progress write per 10 MiB of accepted payload (or minute),
-//! one at each stop or failure, the done marker; reads: done marker, set-aside record and
-//! progress record, once per attempt.
+//! one at each stop or failure, the done marker, the claim and its release; reads: done marker
+//! (twice: before and after the claim), set-aside record, claim and progress record, once per
+//! attempt.
 //!
 //! A record cut by a failed read (its id ends in `-cut`) is sent, but progress never passes its
 //! first line: the retry reads the whole record at that place and must send it.
@@ -39,8 +44,8 @@ use tokio::sync::mpsc;
 use super::{metrics, Forwarded, Forwarder, Lines, Receipt};
 use crate::forward::ForwardError;
 use crate::ledger::{
-    DoneMarker, Ledger, Progress, SetAside, PROGRESS_EVERY_BYTES, PROGRESS_EVERY_MS,
-    PROGRESS_MIN_BYTES,
+    new_holder, ClaimOutcome, DoneMarker, HeldClaim, Ledger, Progress, SetAside, CLAIM_MARGIN_MS,
+    MAX_CLAIM_MS, PROGRESS_EVERY_BYTES, PROGRESS_EVERY_MS, PROGRESS_MIN_BYTES,
 };
 use crate::pipeline::Output;
 use crate::ports::{Clock, Fetch, ObjectRef, StateError};
@@ -365,6 +370,90 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
                 return Ok(Forwarded::SetAside { record, by: None });
             }
         }
+        let claimed = self.claim(object, &etag, tracking).await?;
+        if claimed.is_some() {
+            // Another attempt may have finished the object between the first read and the
+            // claim: this read, made while holding it, is the one that counts.
+            let done = ledger.done(bucket, key, &etag).await;
+            if let Some(marker) = absent_on_error(done, object, "done marker") {
+                self.release(ledger, claimed.as_ref()).await;
+                tracing::info!(bucket = %bucket, key = %key, etag = %etag, done_at = %marker.done_at, via = %marker.via, "skipped object: already forwarded");
+                self.metrics.emit(&metrics::skipped_document(object));
+                return Ok(Forwarded::AlreadyDone(marker));
+            }
+        }
+        let result = self.forward_claimed(object, &etag, tracking).await;
+        self.release(ledger, claimed.as_ref()).await;
+        result
+    }
+
+    /// Claims the object for this attempt until the stop time plus the margin. `Ok(None)`: the
+    /// claim could not be read or written (the ledger only saves work: the object is sent
+    /// anyway); `Err`: [`ForwardError::Busy`].
+    async fn claim(
+        &self,
+        object: &ObjectRef,
+        etag: &str,
+        tracking: &Tracking<'_>,
+    ) -> Result<Option<HeldClaim>, ForwardError> {
+        let clock: &dyn Clock = tracking.clock.unwrap_or(&*self.clock);
+        let expires_at_ms = match tracking.stop_at_ms {
+            Some(stop) => stop.saturating_add(CLAIM_MARGIN_MS),
+            None => clock.now_ms().saturating_add(MAX_CLAIM_MS),
+        };
+        let (bucket, key) = (&object.bucket, &object.key);
+        let taken = tracking
+            .ledger
+            .take_claim(bucket, key, etag, &new_holder(), expires_at_ms)
+            .await;
+        match taken {
+            Ok(ClaimOutcome::Taken(held)) => {
+                if let Some(refused) = &held.refused {
+                    tracing::warn!(bucket = %bucket, key = %key, error = %refused, "refused claim taken over");
+                }
+                if let Some(from) = &held.took_over_from {
+                    tracing::info!(bucket = %bucket, key = %key, from = %from, "took over an expired claim: its holder stopped without releasing it");
+                }
+                Ok(Some(held))
+            }
+            Ok(ClaimOutcome::Busy {
+                holder,
+                expires_at_ms,
+            }) => {
+                tracing::info!(bucket = %bucket, key = %key, holder = %holder, until = %rfc3339_ms(expires_at_ms), "object busy: another invocation is sending it; retried later");
+                Err(ForwardError::Busy {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    until: rfc3339_ms(expires_at_ms),
+                })
+            }
+            Err(e) => {
+                tracing::warn!(bucket = %bucket, key = %key, error = %e, "cannot claim the object; sending it unclaimed");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Releases the claim; a failure is logged (it expires by itself).
+    async fn release(&self, ledger: &Ledger, held: Option<&HeldClaim>) {
+        let Some(held) = held else {
+            return;
+        };
+        if let Err(e) = ledger.release_claim(held).await {
+            tracing::warn!(bucket = %held.claim.bucket, key = %held.claim.key, error = %e, "cannot release the claim; it expires by itself");
+        }
+    }
+
+    /// The attempt once the object is claimed: progress, sending, done marker or failure.
+    async fn forward_claimed(
+        &self,
+        object: &ObjectRef,
+        etag: &str,
+        tracking: &Tracking<'_>,
+    ) -> Result<Forwarded, ForwardError> {
+        let ledger = tracking.ledger;
+        let (bucket, key) = (&object.bucket, &object.key);
+        let etag = etag.to_string();
         let output = output_name(self.output);
         let progress = absent_on_error(
             ledger.progress(bucket, key, &etag).await,

@@ -326,7 +326,8 @@ async fn progress_is_written_at_most_once_per_10_mib_of_payload() {
         "at most one write per 10 MiB accepted: {} for {payload} bytes",
         receipt.progress_writes
     );
-    // A small object writes none: the done marker is its only state write.
+    // A small object writes none: the claim, its release and the done marker are its only
+    // state writes.
     let small = world(50);
     let before = small.store.writes.load(Ordering::Relaxed);
     let forwarder = small.forwarder();
@@ -334,7 +335,8 @@ async fn progress_is_written_at_most_once_per_10_mib_of_payload() {
         .forward_tracked(&small.object(), &small.tracking(None))
         .await
         .unwrap();
-    assert_eq!(small.store.writes.load(Ordering::Relaxed) - before, 1);
+    assert_eq!(small.store.writes.load(Ordering::Relaxed) - before, 3);
+    assert_eq!(small.progress().await, None);
 }
 
 #[test]
@@ -420,4 +422,109 @@ fn a_short_invocation_keeps_a_fifth_of_its_time_a_long_one_ten_seconds() {
     assert_eq!(live_margin_ms(15_000), 3_000);
     assert_eq!(live_margin_ms(0), 0);
     assert_eq!(live_margin_ms(-5), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_forwarders_starting_one_object_at_once_send_it_once() {
+    let w = world(500);
+    let (a, b) = (w.forwarder(), w.forwarder());
+    let (object, tracking) = (w.object(), w.tracking(None));
+    // Polled in turn: the first claims the object before it waits on its first call.
+    let (first, second) = tokio::join!(
+        a.forward_tracked(&object, &tracking),
+        b.forward_tracked(&object, &tracking)
+    );
+    assert!(matches!(first, Ok(Forwarded::Sent(_))), "{first:?}");
+    let busy = second.unwrap_err();
+    assert!(matches!(busy, ForwardError::Busy { .. }), "{busy}");
+    assert!(busy.is_retryable() && !busy.counts_as_attempt());
+    assert!(busy.to_string().contains("busy elsewhere"), "{busy}");
+    assert_eq!(w.tally(), (500, 0), "every record once");
+    // Retried later (the message comes back), it finds the object done.
+    let again = b.forward_tracked(&object, &tracking).await.unwrap();
+    assert!(matches!(again, Forwarded::AlreadyDone(_)), "{again:?}");
+    assert_eq!(w.tally(), (500, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_claim_of_another_invocation_makes_the_object_busy_until_it_expires() {
+    let w = world(300);
+    let forwarder = w.forwarder();
+    let etag = w.object().etag.unwrap();
+    let taken = w
+        .ledger
+        .take_claim("audit", KEY, &etag, "other-invocation", NOW + 60_000)
+        .await
+        .unwrap();
+    assert!(matches!(taken, crate::ledger::ClaimOutcome::Taken(_)));
+    let err = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ForwardError::Busy { .. }), "{err}");
+    assert_eq!(w.tally(), (0, 0), "nothing sent");
+    assert_eq!(w.progress().await, None, "no attempt recorded");
+    // The holder crashed: once its claim expired the object is taken over and sent.
+    w.clock.set(NOW + 60_000);
+    let sent = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap();
+    assert!(matches!(sent, Forwarded::Sent(_)), "{sent:?}");
+    assert_eq!(w.tally(), (300, 0));
+    // And released: another attempt may claim it at once.
+    let next = w
+        .ledger
+        .take_claim("audit", KEY, &etag, "next", w.clock.now_ms() + 1_000)
+        .await
+        .unwrap();
+    assert!(matches!(next, crate::ledger::ClaimOutcome::Taken(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_done_marker_is_read_again_once_the_object_is_claimed() {
+    let w = world(200);
+    let forwarder = w.forwarder();
+    forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap();
+    // The backfill reads the marker before its attempt (`check_done: false`); one written
+    // between that read and the claim is still seen.
+    let tracking = Tracking {
+        check_done: false,
+        ..w.tracking(None)
+    };
+    let again = forwarder
+        .forward_tracked(&w.object(), &tracking)
+        .await
+        .unwrap();
+    assert!(matches!(again, Forwarded::AlreadyDone(_)), "{again:?}");
+    assert_eq!(w.tally(), (200, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_claim_never_blocks_the_object() {
+    let w = world(100);
+    let key = w.ledger.claim_key("audit", KEY);
+    let forged = format!(
+        r#"{{"v":1,"bucket":"audit","key":"{KEY}","etag":"{}","holder":"squatter","claimed_at_ms":{NOW},"expires_at_ms":{},"released":false}}"#,
+        crate::ledger::normalize_etag(&w.object().etag.unwrap()),
+        NOW + 365 * 86_400_000
+    );
+    crate::ports::StateStore::put(
+        &*w.store,
+        &key,
+        forged.into_bytes(),
+        crate::ports::Precondition::None,
+    )
+    .await
+    .unwrap();
+    let sent = w
+        .forwarder()
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap();
+    assert!(matches!(sent, Forwarded::Sent(_)), "{sent:?}");
+    assert_eq!(w.tally(), (100, 0));
 }

@@ -143,6 +143,12 @@ mod tests {
             lines: 1000,
         };
         assert_eq!(code(paused), ResultCode::TemporaryFailure);
+        let busy = ForwardError::Busy {
+            bucket: "b".into(),
+            key: "k".into(),
+            until: "2024-03-01T00:16:00.000Z".into(),
+        };
+        assert_eq!(code(busy), ResultCode::TemporaryFailure);
     }
 
     #[test]

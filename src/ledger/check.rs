@@ -16,12 +16,14 @@
 //! | cursor | it names another bucket or tree, its resume day is before [`EARLIEST_DAY`] or after tomorrow, its position is last modified before 2012 or after now plus the skew, or its key is not under the tree |
 //! | progress | it names another bucket or key, its `etag` is not an S3 ETag, `output` is not one the function writes, fewer payload bytes than lines, more than [`MAX_RECORDED_ATTEMPTS`] attempts, an error longer than [`MAX_ERROR_BYTES`], `updated_at` not RFC 3339, before 2012 or in the future |
 //! | set aside | as progress, and no attempt counted unless the error was final, `via` neither `live` nor `backfill` |
+//! | claim | it names another bucket or key, its `etag` is not an S3 ETag, no holder, claimed before 2012 or after now plus the skew, expiring before it was claimed or more than [`MAX_CLAIM_MS`](super::claim::MAX_CLAIM_MS) plus the skew from now |
 //! | lease | no owner, acquired after now plus the skew, expiring more than [`MAX_LEASE_MS`] plus the skew from now, or held (not expired, not released) for more than [`MAX_LEASE_HOLD_MS`] |
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::claim::{Claim, MAX_CLAIM_MS};
 use super::{normalize_etag, Cursor, DoneMarker, Lease, Progress, SetAside};
 use crate::time::{day_label, day_of, parse_rfc3339_ms, rfc3339_ms, MS_PER_DAY};
 
@@ -50,7 +52,7 @@ pub use crate::ports::MAX_STATE_BYTES;
 const MAX_KEY_BYTES: usize = 1024;
 
 /// Longest lease owner: `host/pid/time/counter`, with the host a Lambda log stream name.
-const MAX_OWNER_BYTES: usize = 512;
+pub const MAX_OWNER_BYTES: usize = 512;
 
 /// Parts of a multipart upload: at most 10,000.
 const MAX_PARTS: u32 = 10_000;
@@ -294,6 +296,35 @@ pub fn check_lease(l: &Lease, now_ms: i64) -> Result<(), String> {
             truncated(&l.owner),
             rfc3339_ms(l.acquired_at_ms),
             MAX_LEASE_HOLD_MS / 3_600_000
+        ));
+    }
+    Ok(())
+}
+
+/// A claim read for `s3://bucket/key` at `now_ms`: a forged one must not block the object
+/// longer than any invocation could.
+pub fn check_claim(c: &Claim, bucket: &str, key: &str, now_ms: i64) -> Result<(), String> {
+    names_object(&c.bucket, &c.key, &c.etag, bucket, key)?;
+    if c.holder.is_empty() || c.holder.len() > MAX_OWNER_BYTES {
+        return Err(format!(
+            "holder {:?} is not an attempt's id",
+            truncated(&c.holder)
+        ));
+    }
+    instant_in_range("claimed_at_ms", c.claimed_at_ms, now_ms)?;
+    if c.expires_at_ms < c.claimed_at_ms {
+        return Err(format!(
+            "expires_at_ms {} is before claimed_at_ms {}",
+            c.expires_at_ms, c.claimed_at_ms
+        ));
+    }
+    if c.expires_at_ms.saturating_sub(now_ms) > MAX_CLAIM_MS + CLOCK_SKEW_MS {
+        return Err(format!(
+            "expires_at_ms {} ({}) is further from now ({}) than a claim ever runs ({} min)",
+            c.expires_at_ms,
+            rfc3339_ms(c.expires_at_ms),
+            rfc3339_ms(now_ms),
+            MAX_CLAIM_MS / 60_000
         ));
     }
     Ok(())

@@ -9,6 +9,7 @@
 //! | lease | `<prefix>lease.json` | `If-None-Match: *` to create, `If-Match` to take over an expired one, renew or release |
 //! | progress | `<prefix>progress/<same hash as the marker>.json` | while a large object is sent, at a deadline, after a failed attempt ([`progress`]) |
 //! | set aside | `<prefix>aside/<same hash>.json` | when an object failed `MAX_ATTEMPTS` times or for good ([`progress`]) |
+//! | claim | `<prefix>claim/<same hash>.json` | before an object's first record is sent, and released when the attempt ends ([`claim`]) |
 //!
 //! Every name ends in `.json`, so no state object ever looks like an audit log file (`*.gz`) and
 //! writing one never triggers the function. Each object is JSON that names what it is about
@@ -38,9 +39,11 @@ use crate::ports::{Clock, Precondition, StateError, StateStore, SystemClock};
 pub use crate::time::rfc3339_ms;
 
 pub mod check;
+pub mod claim;
 pub mod progress;
 pub mod walk_state;
 pub use check::{CLOCK_SKEW_MS, EARLIEST_DAY, MAX_LEASE_HOLD_MS, MAX_LEASE_MS, SCHEMA_VERSION};
+pub use claim::{new_holder, Claim, ClaimOutcome, HeldClaim, CLAIM_MARGIN_MS, MAX_CLAIM_MS};
 pub use progress::{
     Progress, SetAside, MAX_LISTED_ASIDE, PROGRESS_EVERY_BYTES, PROGRESS_EVERY_MS,
     PROGRESS_MIN_BYTES,
@@ -470,6 +473,7 @@ mod tests {
             ledger.lease_key(),
             ledger.progress_key("audit", "AWSLogs/x.gz"),
             ledger.aside_key("audit", "AWSLogs/x.gz"),
+            ledger.claim_key("audit", "AWSLogs/x.gz"),
         ] {
             assert!(key.starts_with("state/"), "{key}");
             assert!(key.ends_with(".json"), "{key}");
