@@ -22,6 +22,7 @@ pub mod events;
 pub mod forward;
 pub mod handler;
 pub mod key;
+pub mod lake;
 pub mod ledger;
 pub mod logs;
 pub mod metrics;

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("redact", 0),
     ("cloudtrail", 0),
     ("cloudwatch", 0),
+    ("lake", 0),
     // ports
     ("ports", 1),
     ("sink", 1),
