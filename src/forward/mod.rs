@@ -268,7 +268,7 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
     fetch: &F,
     object: &ObjectRef,
     sources: &EventSources,
-    sink: S,
+    mut sink: S,
     output: Output,
     resume: &mut Resume<'_>,
 ) -> Result<Receipt, ForwardError> {
@@ -286,6 +286,13 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
         }
     };
     let (fetched, key) = fetch_once_more(fetch, object).await?;
+    let etag = fetched
+        .etag
+        .as_deref()
+        .or(object.etag.as_deref())
+        .unwrap_or("");
+    sink.begin(&[&bucket, &key, etag]);
+    let max_line = sink.max_line();
     let (lines_tx, lines_rx) = mpsc::channel::<Lines>(BATCHES_IN_FLIGHT);
     let body = fetched.body;
     let log_type = match &kind {
@@ -300,7 +307,7 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
                     input: Input::AuditLog(name.log_type),
                     output,
                     provenance: &provenance,
-                    max_line: Some(MAX_LINE_BYTES),
+                    max_line,
                 };
                 parse_into(&lines_tx, true, |emit| {
                     pipeline::run_blocks(body, &spec, emit)
@@ -316,7 +323,7 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
                     format: output.format,
                     provenance: &provenance,
                     name: &shown,
-                    max_line: Some(MAX_LINE_BYTES),
+                    max_line,
                 };
                 parse_into(&lines_tx, false, |emit| {
                     pipeline::run_trail(body, &spec, emit)
