@@ -1,0 +1,222 @@
+//! The Security Lake destination on moto (issue 18): S3 as the lake bucket, the binary's
+//! `invoke` and `backfill` with `DESTINATIONS` set. What lands is read back with pyarrow and
+//! DuckDB (`scripts/lake_check.py`) and compared with what Firehose got from the same
+//! invocation: every record, no more, no fewer; OCSF 1.1.0 valid; partitions right; one class
+//! per object; one schema per class; zstd. Two runs over the same input write the same keys.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{put_object, read_all_objects, Moto};
+
+const BIN: &str = env!("CARGO_BIN_EXE_redshift-audit-forwarder");
+const AUDIT: &str = "audit";
+const LAKE: &str = "lake";
+const STREAM: &str = "audit-stream";
+const DEST: &str = "firehose-dest";
+const DAY: &str = "AWSLogs/123456789012/redshift/us-east-1/2024/03/01/";
+const TRAIL_KEY: &str = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/03/01/123456789012_CloudTrail_us-east-1_20240301T0055Z_AbCdEf0123456789.json.gz";
+
+const CONNECTION: &str = "authenticated |Fri, 1 Mar 2024 00:01:55:177|[local] | |5108|dev |rdsdb |Ident |0| | |0| | |\n\
+not a connection log line\n\
+disconnecting session |Fri, 1 Mar 2024 23:59:59:999|10.0.0.1 |5432 |5108|dev |rdsdb |Ident |120000| | |0| | |\n\
+initiating session |Sat, 2 Mar 2024 00:00:00:001|10.0.0.2 |5433 |5109|dev |bob |password |0| | |0| | |\n";
+const USER: &str =
+    "1|rdsdb | |alter |1|1|1|9223372036854775807|14872|1061|Fri, 1 Mar 2024 00:18:38:416\n\
+101|alice | |create |0|0|0| |14873|1062|Fri, 1 Mar 2024 00:19:38:416\n";
+const ACTIVITY: &str = "'2024-03-01T00:00:03Z UTC [ db=dev user=rdsdb pid=685 userid=1 xid=245578 ]' LOG: copy t from 's3://b/k'\n  credentials 'aws_access_key_id=AKIAIOSFODNN7EXAMPLE;aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';\n\
+'2024-03-01T00:00:05Z UTC [ db=dev user=rdsdb pid=687 userid=1 xid=245580 ]' LOG: SELECT 1\n";
+
+fn trail() -> String {
+    let event = |n: usize, name: &str| {
+        format!(
+            r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","principalId":"AIDA","arn":"arn:aws:iam::123456789012:user/alice","accountId":"123456789012","userName":"alice"}},"eventTime":"2024-03-01T00:4{n}:00Z","eventSource":"redshift.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.{n}","userAgent":"aws-cli/2.15","requestParameters":{{"clusterIdentifier":"c-{n}"}},"responseElements":null,"requestID":"req-{n}","eventID":"ev-{n}","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"123456789012","eventCategory":"Management"}}"#
+        )
+    };
+    format!(
+        "{{\"Records\":[{},{}]}}",
+        event(1, "CreateCluster"),
+        event(2, "DescribeClusters")
+    )
+}
+
+fn sources(bucket: &str) -> String {
+    [
+        "authentication",
+        "account_change",
+        "datastore_activity",
+        "api_activity",
+        "base_event",
+    ]
+    .iter()
+    .map(|c| format!("{c}=s3://{bucket}/ext/{c}/"))
+    .collect::<Vec<_>>()
+    .join(",")
+}
+
+struct World {
+    moto: Moto,
+    s3: aws_sdk_s3::Client,
+    dir: PathBuf,
+    keys: Vec<String>,
+}
+
+impl World {
+    async fn new(test: &str, lakes: &[&str]) -> World {
+        let mut buckets = vec![AUDIT];
+        buckets.extend_from_slice(lakes);
+        let (moto, s3, dir) = common::stream_world("lake_moto", test, &buckets, STREAM, DEST).await;
+        let mut keys = Vec::new();
+        for (t, text) in [
+            ("connectionlog", CONNECTION),
+            ("userlog", USER),
+            ("useractivitylog", ACTIVITY),
+        ] {
+            let key = format!(
+                "{DAY}123456789012_redshift_us-east-1_analytics-prod_{t}_2024-03-01T00:53.gz"
+            );
+            put_object(&s3, AUDIT, &key, common::gzip(text)).await;
+            keys.push(key);
+        }
+        put_object(&s3, AUDIT, TRAIL_KEY, common::gzip(&trail())).await;
+        keys.push(TRAIL_KEY.to_string());
+        World {
+            moto,
+            s3,
+            dir,
+            keys,
+        }
+    }
+
+    fn run(&self, args: &[&str], settings: &[(&str, String)]) -> Output {
+        let mut command = Command::new(BIN);
+        command.args(args);
+        common::isolate(&mut command, &self.moto);
+        command
+            .env("AUDIT_BUCKET", AUDIT)
+            .env(
+                "LOG_TYPES",
+                "connectionlog,userlog,useractivitylog,cloudtrail",
+            )
+            .env("METRICS", "false")
+            .envs(settings.iter().map(|(k, v)| (*k, v.as_str())));
+        command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"))
+    }
+
+    async fn invoke(&self, settings: &[(&str, String)]) -> Output {
+        let records: Vec<_> = self
+            .keys
+            .iter()
+            .map(|k| common::s3_notification_record(AUDIT, k, "etag"))
+            .collect();
+        let event = self.dir.join("event.json");
+        std::fs::write(
+            &event,
+            serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap(),
+        )
+        .unwrap();
+        self.run(&["invoke", event.to_str().unwrap()], settings)
+    }
+
+    /// The lake bucket's objects under `ext/`, as `<class>/region=…/…` paths in a folder.
+    async fn download(&self, bucket: &str, name: &str) -> (PathBuf, Vec<(String, Vec<u8>)>) {
+        let dir = self.dir.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let objects: Vec<(String, Vec<u8>)> = read_all_objects(&self.s3, bucket, "ext/")
+            .await
+            .into_iter()
+            .map(|(k, b)| (k["ext/".len()..].to_string(), b))
+            .collect();
+        for (rel, body) in &objects {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, body).unwrap();
+        }
+        (dir, objects)
+    }
+}
+
+fn lake_check(dir: &Path, events: &[u8]) -> (bool, String) {
+    let path = dir.with_extension("events.ndjson");
+    std::fs::write(&path, events).unwrap();
+    let out = Command::new(common::python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/lake_check.py"))
+        .arg(dir)
+        .arg(&path)
+        .output()
+        .expect("run scripts/lake_check.py (pyarrow, duckdb from requirements-dev.txt)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "{stderr}\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_delivers_every_input_kind_to_the_lake_as_firehose_gets_it() {
+    let world = World::new("invoke-both", &[LAKE]).await;
+    let settings = [
+        ("DESTINATIONS", "firehose,security-lake".to_string()),
+        ("DELIVERY_STREAM", STREAM.to_string()),
+        ("OUTPUT_FORMAT", "ocsf".to_string()),
+        ("SECURITY_LAKE_SOURCES", sources(LAKE)),
+    ];
+    let stderr = ok(&world.invoke(&settings).await);
+    assert!(stderr.contains("\"lake_rows\""), "{stderr}");
+    let delivered = common::delivered_lines(&world.s3, DEST).await;
+    assert_eq!(delivered.len(), 10, "{delivered:?}");
+    let (dir, objects) = world.download(LAKE, "lake").await;
+    let (passed, report) = lake_check(&dir, (delivered.join("\n") + "\n").as_bytes());
+    assert!(passed, "{report}");
+    let folders: Vec<&str> = objects
+        .iter()
+        .map(|(k, _)| k.rsplit_once('/').unwrap().0)
+        .collect();
+    assert_eq!(
+        folders,
+        [
+            "account_change/region=us-east-1/accountId=123456789012/eventDay=20240301",
+            "api_activity/region=us-east-1/accountId=123456789012/eventDay=20240301",
+            "authentication/region=us-east-1/accountId=123456789012/eventDay=20240301",
+            "authentication/region=us-east-1/accountId=123456789012/eventDay=20240302",
+            "base_event/region=us-east-1/accountId=123456789012/eventDay=20240301",
+            "datastore_activity/region=us-east-1/accountId=123456789012/eventDay=20240301",
+        ]
+    );
+    // The ledger marked the objects done: a second delivery of the event writes nothing new.
+    ok(&world.invoke(&settings).await);
+    assert_eq!(world.download(LAKE, "again").await.1, objects);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lake_alone_through_backfill_writes_the_same_objects_as_invoke() {
+    let world = World::new("backfill-lake", &[LAKE, "lake-two"]).await;
+    let lake_only = |bucket: &str, state: &str| {
+        vec![
+            ("DESTINATIONS", "security-lake".to_string()),
+            ("SECURITY_LAKE_SOURCES", sources(bucket)),
+            ("STATE_PREFIX", format!("{state}/")),
+        ]
+    };
+    ok(&world.invoke(&lake_only(LAKE, "state-one")).await);
+    let out = world.run(&["backfill"], &lake_only("lake-two", "state-two"));
+    ok(&out);
+    let (_, first) = world.download(LAKE, "one").await;
+    let (_, second) = world.download("lake-two", "two").await;
+    assert_eq!(first.len(), 6);
+    assert_eq!(first, second, "the same keys, byte for byte");
+    // Without Firehose nothing went to the stream.
+    assert!(common::delivered_lines(&world.s3, DEST).await.is_empty());
+}
