@@ -171,7 +171,15 @@ async fn invoke_delivers_every_input_kind_to_the_lake_as_firehose_gets_it() {
         ("DESTINATIONS", "firehose,security-lake".to_string()),
         ("DELIVERY_STREAM", STREAM.to_string()),
         ("OUTPUT_FORMAT", "ocsf".to_string()),
-        ("SECURITY_LAKE_SOURCES", sources(LAKE)),
+        // One source through its provider role, assumed with the external ID.
+        (
+            "SECURITY_LAKE_SOURCES",
+            sources(LAKE).replace(
+                "ext/authentication/",
+                "ext/authentication/|arn:aws:iam::123456789012:role/AmazonSecurityLake-Provider-redshift-us-east-1",
+            ),
+        ),
+        ("SECURITY_LAKE_EXTERNAL_ID", "lake-external-id".to_string()),
     ];
     let stderr = ok(&world.invoke(&settings).await);
     assert!(stderr.contains("\"lake_rows\""), "{stderr}");
@@ -219,4 +227,140 @@ async fn the_lake_alone_through_backfill_writes_the_same_objects_as_invoke() {
     assert_eq!(first, second, "the same keys, byte for byte");
     // Without Firehose nothing went to the stream.
     assert!(common::delivered_lines(&world.s3, DEST).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_failed_between_two_classes_is_rewritten_into_a_clean_runs_objects() {
+    let world = World::new("between-classes", &[LAKE, "clean"]).await;
+    let settings = |lake: &str, state: &str| {
+        vec![
+            ("DESTINATIONS", "security-lake".to_string()),
+            // base_event's location is in another bucket, missing at first.
+            (
+                "SECURITY_LAKE_SOURCES",
+                sources(lake).replace(
+                    &format!("s3://{lake}/ext/base_event/"),
+                    &format!("s3://{lake}-base/ext/base_event/"),
+                ),
+            ),
+            ("STATE_PREFIX", format!("{state}/")),
+        ]
+    };
+    common::create_bucket(&world.s3, "clean-base").await;
+    ok(&world.invoke(&settings("clean", "clean-state")).await);
+    let (_, clean) = world.download("clean", "clean").await;
+    let clean_base = read_all_objects(&world.s3, "clean-base", "ext/").await;
+    assert_eq!((clean.len(), clean_base.len()), (5, 1));
+
+    // The connection log's authentication objects go up, then its base_event object fails:
+    // the input is not done and the invocation fails.
+    let failed = world.invoke(&settings(LAKE, "state")).await;
+    assert!(!failed.status.success());
+    let (_, partial) = world.download(LAKE, "partial").await;
+    assert!(
+        partial
+            .iter()
+            .any(|(k, _)| k.starts_with("authentication/")),
+        "{partial:?}"
+    );
+    common::create_bucket(&world.s3, "lake-base").await;
+    ok(&world.invoke(&settings(LAKE, "state")).await);
+    let (_, retried) = world.download(LAKE, "retried").await;
+    assert_eq!(
+        retried, clean,
+        "exactly the objects of a clean run, byte for byte"
+    );
+    assert_eq!(
+        read_all_objects(&world.s3, "lake-base", "ext/").await,
+        clean_base
+    );
+}
+
+/// Objects larger than a part go up as multipart uploads that moto completes, leaving no upload
+/// open; the object reads back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_objects_go_up_as_multipart_uploads_on_moto() {
+    use redshift_audit_forwarder::lake::{Class, Limits};
+    use redshift_audit_forwarder::settings::lake::{LakeSource, SecurityLake};
+    use redshift_audit_forwarder::sink::lake::LakeSink;
+    use redshift_audit_forwarder::sink::Sink;
+    use std::sync::Arc;
+
+    let moto = Moto::start();
+    let s3 = common::s3_client(&moto).await;
+    common::create_bucket(&s3, LAKE).await;
+    let config = common::sdk_config(&moto.endpoint).await;
+    let lake = SecurityLake {
+        sources: vec![LakeSource {
+            class: Class::DatastoreActivity,
+            bucket: LAKE.into(),
+            prefix: "ext/activity/".into(),
+            role_arn: None,
+        }],
+        external_id: None,
+    };
+    let (buckets, locations) =
+        redshift_audit_forwarder::aws::lake::lake_buckets(&config, &lake, true).await;
+    let mut sink = LakeSink::new(Arc::new(buckets), Arc::new(locations))
+        .with_part_bytes(5 * 1024 * 1024)
+        .with_limits(Limits {
+            row_group_bytes: 1024 * 1024,
+            ..Limits::default()
+        });
+    sink.begin(&["audit", "big_useractivitylog.gz", "etag"]);
+    let mut rows = 0u64;
+    // About 16 MB of hex text, 8 MB of Parquet: two parts.
+    for i in 0..25_000u64 {
+        let noise: String = (0..40u64)
+            .map(|k| {
+                format!(
+                    "{:016x}",
+                    xxhash_rust::xxh3::xxh3_64(&(i * 64 + k).to_le_bytes())
+                )
+            })
+            .collect();
+        let line = format!(
+            r#"{{"metadata":{{"uid":"u{i}"}},"cloud":{{"account":{{"uid":"123456789012"}},"region":"us-east-1"}},"class_uid":6005,"time":{},"query_info":{{"query_string":"{noise}"}}}}"#,
+            1_709_251_200_000 + i
+        );
+        sink.send(line).await.unwrap();
+        rows += 1;
+    }
+    let stats = sink.finish().await.unwrap();
+    assert_eq!(stats.lake.unwrap().lake_rows, rows);
+    let objects = read_all_objects(&s3, LAKE, "ext/").await;
+    assert_eq!(objects.len(), 1);
+    assert!(
+        objects[0].1.len() > 5 * 1024 * 1024,
+        "{} {stats:?}",
+        objects[0].1.len()
+    );
+    assert!(stats.calls >= 3, "{stats:?}");
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket(LAKE)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty());
+    // Read back: every row is there.
+    let dir = std::env::temp_dir().join(format!("lake-moto-multipart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("o.parquet");
+    std::fs::write(&path, &objects[0].1).unwrap();
+    let out = Command::new(common::python())
+        .args([
+            "-c",
+            "import sys, pyarrow.parquet as pq; print(pq.read_table(sys.argv[1]).num_rows)",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        rows.to_string(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
