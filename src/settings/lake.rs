@@ -105,8 +105,9 @@ fn sources(text: &str) -> Result<Vec<LakeSource>, String> {
         if sources.iter().any(|s| s.class == class) {
             return Err(format!("{} is given twice", class.name()));
         }
+        // An empty role after `|` is none (the template joins `location|role` either way).
         let (location, role) = match rest.split_once('|') {
-            Some((l, r)) => (l.trim(), Some(r.trim())),
+            Some((l, r)) => (l.trim(), Some(r.trim()).filter(|r| !r.is_empty())),
             None => (rest.trim(), None),
         };
         let path = location
@@ -204,7 +205,7 @@ mod tests {
     #[test]
     fn sources_parse_locations_prefixes_and_roles() {
         let s = sources(
-            "authentication=s3://aws-security-data-lake-us-east-1-abc/ext/redshift-auth/1.0|arn:aws:iam::123456789012:role/AmazonSecurityLake-Provider-redshift-auth-us-east-1, base_event=s3://lake-b",
+            "authentication=s3://aws-security-data-lake-us-east-1-abc/ext/redshift-auth/1.0|arn:aws:iam::123456789012:role/AmazonSecurityLake-Provider-redshift-auth-us-east-1,, base_event=s3://lake-b|",
         )
         .unwrap();
         assert_eq!(s[0].class, Class::Authentication);
