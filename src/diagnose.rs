@@ -30,6 +30,9 @@ pub fn doctor_for(
             .map(|s| Arc::new(s) as Arc<dyn StateStore>),
         clock: Arc::new(SystemClock),
         setup_problems,
+        lake: clients.lake.as_ref().map(|(buckets, _)| {
+            Arc::new(buckets.clone()) as Arc<dyn crate::doctor::lake::LakeProbe>
+        }),
     }
 }
 

@@ -364,3 +364,69 @@ async fn large_objects_go_up_as_multipart_uploads_on_moto() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_probes_each_lake_location_and_leaves_nothing_there() {
+    use redshift_audit_forwarder::diagnose::checkup;
+    use redshift_audit_forwarder::doctor::Status;
+    use redshift_audit_forwarder::settings::Settings;
+
+    let world = World::new("doctor", &[LAKE]).await;
+    let config = common::sdk_config(&world.moto.endpoint).await;
+    let report = |sources: String| {
+        let vars = [
+            ("DESTINATIONS", "security-lake".to_string()),
+            ("AUDIT_BUCKET", AUDIT.to_string()),
+            ("SECURITY_LAKE_SOURCES", sources),
+        ];
+        let settings =
+            Settings::from_vars(|n| vars.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone()))
+                .expect("valid settings");
+        let config = config.clone();
+        async move { checkup(&config, &settings).await }
+    };
+    let without_trails = sources(LAKE).replace(",api_activity=s3://lake/ext/api_activity/", "");
+    let good = report(without_trails.clone()).await;
+    let lake = good.check("lake").expect("a lake check");
+    assert_eq!(lake.status, Status::Ok, "{lake:?}");
+    assert!(
+        lake.detail
+            .contains("datastore_activity -> s3://lake/ext/datastore_activity/"),
+        "{lake:?}"
+    );
+    assert!(
+        lake.detail.contains("no source for api_activity"),
+        "{lake:?}"
+    );
+    // Firehose is not a destination: its check does not fail for want of a stream.
+    assert_eq!(good.check("stream").unwrap().status, Status::Ok);
+    assert!(
+        read_all_objects(&world.s3, LAKE, "").await.is_empty(),
+        "the probe leaves no object"
+    );
+    let uploads = world
+        .s3
+        .list_multipart_uploads()
+        .bucket(LAKE)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "nor an upload");
+
+    let bad = report(sources(LAKE).replace(
+        "s3://lake/ext/base_event/",
+        "s3://no-such-lake/ext/base_event/",
+    ))
+    .await;
+    let lake = bad.check("lake").unwrap();
+    assert_eq!(lake.status, Status::Failed, "{lake:?}");
+    assert!(
+        lake.detail
+            .starts_with("base_event: cannot write s3://no-such-lake/ext/base_event/"),
+        "{lake:?}"
+    );
+    assert!(
+        lake.fix.as_deref().unwrap().contains("s3:PutObject"),
+        "{lake:?}"
+    );
+}

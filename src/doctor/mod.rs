@@ -25,6 +25,7 @@
 //!    deployment works, but those objects' records are not forwarded until someone looks).
 
 pub mod files;
+pub mod lake;
 pub mod policy;
 
 use std::sync::Arc;
@@ -210,6 +211,8 @@ pub struct Doctor {
     /// Problems met while connecting, by variable (a bucket that does not exist), shown by the
     /// check they belong to.
     pub setup_problems: Vec<(&'static str, String)>,
+    /// The Security Lake sources' probe (`lake.rs`), when the lake is a destination.
+    pub lake: Option<Arc<dyn lake::LakeProbe>>,
 }
 
 /// A human age: `42 s`, `17 min`, `5 h 3 min`, `3 d 4 h`.
@@ -261,6 +264,7 @@ impl Doctor {
         } else {
             self.set_aside().await
         });
+        checks.extend(self.lake().await);
         Report::new(checks)
     }
 
@@ -679,6 +683,9 @@ impl Doctor {
     async fn stream(&self) -> Check {
         let (n, name) = (8, NAMES[7]);
         let stream = self.settings.delivery_stream.as_str();
+        if !self.settings.destinations.firehose {
+            return Check::ok(n, name, "Firehose is not a destination (DESTINATIONS)");
+        }
         match self.inspect.stream(stream).await {
             Err(InspectError::NotFound(e)) => Check::not_ok(n, name, Status::Failed,
                 format!("Firehose stream {stream:?} does not exist: {e}"),

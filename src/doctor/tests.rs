@@ -145,6 +145,7 @@ async fn run_with_store(
         state: store.map(|s| s as Arc<dyn StateStore>),
         clock: Arc::new(ManualClock::new(NOW)),
         setup_problems: Vec::new(),
+        lake: None,
     };
     doctor.run(&SharedFetch(bucket)).await
 }
