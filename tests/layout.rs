@@ -58,6 +58,7 @@ const AWS_MAY_IMPORT: &[&str] = &[
     "redact",
     "cloudtrail",
     "cloudwatch",
+    "lake",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
