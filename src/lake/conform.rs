@@ -23,6 +23,9 @@ pub struct Malformed {
 
 type Scan<T> = Result<T, Malformed>;
 
+/// What [`members`] calls with each member's key and value.
+type Member<'m> = dyn FnMut(&[u8], &[u8]) -> Scan<()> + 'm;
+
 fn bad<T>(at: usize, what: &'static str) -> Scan<T> {
     Err(Malformed { at, what })
 }
@@ -89,7 +92,7 @@ fn value_end(b: &[u8], i: usize) -> Scan<usize> {
 
 /// The members of the object starting at `i`: calls `member(key, value)` with the key's bytes
 /// between its quotes and the value's bytes; returns the object's end.
-fn members(b: &[u8], i: usize, member: &mut dyn FnMut(&[u8], &[u8]) -> Scan<()>) -> Scan<usize> {
+fn members(b: &[u8], i: usize, member: &mut Member<'_>) -> Scan<usize> {
     if b.get(i) != Some(&b'{') {
         return bad(i, "object expected");
     }

@@ -17,10 +17,13 @@ pub enum Fault {
     CompleteLost,
 }
 
+/// A multipart upload's object and its parts by number.
+type Parts = (LakeObject, BTreeMap<i32, Vec<u8>>);
+
 #[derive(Default)]
 pub struct MemoryLake {
     objects: Mutex<BTreeMap<(String, String), Vec<u8>>>,
-    uploads: Mutex<HashMap<String, (LakeObject, BTreeMap<i32, Vec<u8>>)>>,
+    uploads: Mutex<HashMap<String, Parts>>,
     next: AtomicU64,
     /// The fault and how many calls of its kind pass before it strikes (once).
     fault: Mutex<Option<(Fault, AtomicI64)>>,
