@@ -430,3 +430,39 @@ async fn the_doctor_probes_each_lake_location_and_leaves_nothing_there() {
         "{lake:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloudwatch_logs_batch_is_named_after_its_group_stream_and_first_event() {
+    let world = World::new("cloudwatch", &[LAKE]).await;
+    let event = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events/cloudwatch-logs.json");
+    let settings = [
+        ("DESTINATIONS", "security-lake".to_string()),
+        ("SECURITY_LAKE_SOURCES", sources(LAKE)),
+    ];
+    ok(&world.run(&["invoke", event.to_str().unwrap()], &settings));
+    let (dir, first) = world.download(LAKE, "cw").await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(
+        first[0]
+            .0
+            .starts_with("datastore_activity/region=us-east-1/accountId=")
+            && first[0].0.contains("/sales-wg-useractivitylog-"),
+        "{}",
+        first[0].0
+    );
+    // Delivered again (CloudWatch Logs retries a failed batch): the same key, the same bytes.
+    ok(&world.run(&["invoke", event.to_str().unwrap()], &settings));
+    assert_eq!(world.download(LAKE, "cw-again").await.1, first);
+    let out = Command::new(common::python())
+        .args(["-c", "import sys, pyarrow.parquet as pq; t = pq.read_table(sys.argv[1]); print(t.num_rows, t.column('class_uid')[0])"])
+        .arg(dir.join(&first[0].0))
+        .output()
+        .unwrap();
+    // Four log events, one statement over two of them: three records, as `parse` gives.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "3 6005",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
