@@ -15,8 +15,9 @@ BIG_MB=${BIG_MB:-1000}
 MB_PER_TYPE=${MB_PER_TYPE:-50}
 RUNS=${RUNS:-1}
 PY=.venv/bin/python
-bin=${BIN:-target/release/redshift-audit-forwarder}
-gen=target/release/examples/gen_corpus
+tdir=${CARGO_TARGET_DIR:-target}
+bin=${BIN:-$tdir/release/redshift-audit-forwarder}
+gen=$tdir/release/examples/gen_corpus
 [ -x "$gen" ] || cargo build --release --example gen_corpus
 work=.bench/lake
 mkdir -p "$work"
