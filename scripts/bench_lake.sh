@@ -17,14 +17,14 @@ RUNS=${RUNS:-1}
 PY=.venv/bin/python
 tdir=${CARGO_TARGET_DIR:-target}
 bin=${BIN:-$tdir/release/redshift-audit-forwarder}
-gen=$tdir/release/examples/gen_corpus
-[ -x "$gen" ] || cargo build --release --example gen_corpus
+gen=${GEN:-$tdir/release/examples/gen_corpus}
+gen() { [ -x "$gen" ] || cargo build --release --example gen_corpus; "$gen" "$@"; }
 work=.bench/lake
 mkdir -p "$work"
 
 # --- 1. bytes per input byte --------------------------------------------------------------
 corpus=$work/corpus-$MB_PER_TYPE
-[ -d "$corpus" ] || "$gen" bench "$corpus" "$MB_PER_TYPE" >/dev/null
+[ -d "$corpus" ] || gen bench "$corpus" "$MB_PER_TYPE" >/dev/null
 echo "Parquet (zstd) bytes per input byte, gen_corpus bench files of $MB_PER_TYPE MB:"
 echo "| log type | text bytes | gzip bytes | ocsf NDJSON bytes | Parquet bytes | Parquet / text | Parquet / gzip | Parquet / ocsf |"
 echo "|---|---|---|---|---|---|---|---|"
@@ -44,7 +44,7 @@ done
 key=AWSLogs/123456789012/redshift/us-east-1/2024/03/01/123456789012_redshift_us-east-1_analytics-prod_useractivitylog_2024-03-01T00:53
 big=.bench/big-$BIG_MB/$(basename "$key")
 mkdir -p "$(dirname "$big")"
-[ -f "$big" ] || "$gen" big "$big" "$BIG_MB" >/dev/null
+[ -f "$big" ] || gen big "$big" "$BIG_MB" >/dev/null
 ocsf=$(python3 scripts/measure.py "$RUNS" -- "$bin" parse --format ocsf "$big")
 rm -rf "$work/big-out"
 parquet=$(python3 scripts/measure.py "$RUNS" -- "$bin" parse --format parquet --out "$work/big-out" "$big")
