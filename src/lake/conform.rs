@@ -144,15 +144,24 @@ pub struct Placed {
     pub account: Option<String>,
 }
 
+/// Ends [`peek`]'s walk once it has what it reads: the members after those (the statement, the
+/// unmapped columns) are not scanned twice; [`conform`] reads the whole line anyway.
+const FOUND: Malformed = Malformed {
+    at: usize::MAX,
+    what: "found",
+};
+
 /// Reads `class_uid`, `time`, `cloud.region` and `cloud.account.uid` of a line.
 pub fn peek(line: &[u8]) -> Scan<Placed> {
     let mut placed = Placed::default();
+    let mut cloud = false;
     let start = skip_ws(line, 0);
-    members(line, start, &mut |key, value| {
+    let walked = members(line, start, &mut |key, value| {
         match key {
             b"class_uid" => placed.class_uid = integer(value),
             b"time" => placed.time = integer(value),
             b"cloud" if value.first() == Some(&b'{') => {
+                cloud = true;
                 members(value, 0, &mut |key, value| {
                     match key {
                         b"region" => placed.region = plain_string(value).map(str::to_string),
@@ -171,9 +180,16 @@ pub fn peek(line: &[u8]) -> Scan<Placed> {
             }
             _ => {}
         }
+        if cloud && placed.class_uid.is_some() && placed.time.is_some() {
+            return Err(FOUND);
+        }
         Ok(())
-    })?;
-    Ok(placed)
+    });
+    match walked {
+        Ok(_) => Ok(placed),
+        Err(e) if e == FOUND => Ok(placed),
+        Err(e) => Err(e),
+    }
 }
 
 /// Appends `line` conformed to `fields` (a class's schema) to `out`.
