@@ -11,6 +11,7 @@ use arrow_json::reader::{Decoder, ReaderBuilder};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::{conform, event_day, partition_value, peek, schema::schema, Class, Partition};
 
@@ -23,7 +24,8 @@ pub struct Limits {
     /// compressed; a smaller group bounds this function's memory).
     pub row_group_bytes: usize,
     /// Data pages are cut at this size uncompressed (Security Lake: at most 1 MB). The writer
-    /// checks after every `write_batch` values, so the limit is this less room for them.
+    /// checks after every `write_batch` values, so the limit is this less room for them
+    /// (256 statements of 2 KB).
     pub page_bytes: usize,
     pub write_batch: usize,
 }
@@ -32,9 +34,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             batch_rows: 1024,
-            row_group_bytes: 16 * 1024 * 1024,
+            row_group_bytes: 12 * 1024 * 1024,
             page_bytes: 512 * 1024,
-            write_batch: 64,
+            write_batch: 256,
         }
     }
 }
@@ -89,6 +91,8 @@ struct Open {
     pending: usize,
     first_pending_line: u64,
     rows: u64,
+    /// [`Limits::row_group_bytes`].
+    row_group_bytes: usize,
 }
 
 /// Routes OCSF lines to one Parquet object per partition.
@@ -197,6 +201,15 @@ impl LakeWriter {
     }
 
     fn open(&mut self, partition: Partition) -> Result<usize, LakeError> {
+        // Rows come in time order: a new partition (the next day, mostly) means the others are
+        // done with for now. Their row groups are flushed, so one object at a time holds rows
+        // in memory, however many days a file spans.
+        for open in &mut self.objects {
+            open.flush_batch()?;
+            open.writer
+                .flush()
+                .map_err(|e| LakeError::Parquet(e.to_string()))?;
+        }
         let class = partition.class;
         let decoder = ReaderBuilder::new(schema(class))
             .with_batch_size(self.limits.batch_rows)
@@ -204,14 +217,37 @@ impl LakeWriter {
             .with_strict_mode(true)
             .build_decoder()
             .map_err(|e| LakeError::Parquet(e.to_string()))?;
-        let props = WriterProperties::builder()
+        // Statistics where queries filter (time, class, activity, status, partition facts); no
+        // dictionary where values rarely repeat (statements, raw text, ids, unmapped values).
+        let mut props = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::None);
+        for column in [
+            "time",
+            "class_uid",
+            "activity_id",
+            "status_id",
+            "severity_id",
+        ] {
+            props = props
+                .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::Chunk);
+        }
+        for column in [
+            &["query_info", "query_string"][..],
+            &["raw_data"],
+            &["metadata", "uid"],
+            &["unmapped", "key_value", "value"],
+        ] {
+            props = props.set_column_dictionary_enabled(
+                ColumnPath::new(column.iter().map(|c| c.to_string()).collect()),
+                false,
+            );
+        }
+        let props = props
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_bytes(Some(self.limits.row_group_bytes))
             .set_max_row_group_row_count(Some(1024 * 1024))
             .set_data_page_size_limit(self.limits.page_bytes)
             .set_dictionary_page_size_limit(self.limits.page_bytes)
             .set_write_batch_size(self.limits.write_batch)
-            .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_created_by(format!(
                 "redshift-audit-forwarder {}",
                 env!("CARGO_PKG_VERSION")
@@ -227,6 +263,7 @@ impl LakeWriter {
             pending: 0,
             first_pending_line: 0,
             rows: 0,
+            row_group_bytes: self.limits.row_group_bytes,
         });
         let at = self.objects.len() - 1;
         self.by_partition.insert(partition, at);
@@ -285,6 +322,13 @@ impl Open {
             self.writer
                 .write(&batch)
                 .map_err(|e| LakeError::Parquet(e.to_string()))?;
+            // The encoded-size estimate can run far below what the column writers hold
+            // (dictionaries, buffered values): their memory bounds the row group too.
+            if self.writer.memory_size() > self.row_group_bytes {
+                self.writer
+                    .flush()
+                    .map_err(|e| LakeError::Parquet(e.to_string()))?;
+            }
         }
         Ok(())
     }
