@@ -34,7 +34,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             batch_rows: 1024,
-            row_group_bytes: 12 * 1024 * 1024,
+            row_group_bytes: 8 * 1024 * 1024,
             page_bytes: 512 * 1024,
             write_batch: 256,
         }

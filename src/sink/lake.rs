@@ -22,8 +22,9 @@ use super::{Accepted, Sink, SinkError, SinkStats};
 pub mod memory;
 pub use memory::MemoryLake;
 
-/// Parts of a multipart upload (S3: at least 5 MiB but for the last one).
-pub const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts of a multipart upload: S3's smallest (5 MiB, but for the last one), so that an object
+/// not being written to (an earlier day of the file) holds less than that in memory.
+pub const PART_BYTES: usize = 5 * 1024 * 1024;
 
 /// Where one class's objects go: `s3://bucket/prefix`, the prefix empty or ending with `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
