@@ -13,6 +13,7 @@ use crate::output::Provenance;
 use crate::pipeline::{self, Counts, Format, Input, Output, Spec, Stopped};
 use crate::sessions::{ClusterId, Clusters, Index};
 
+mod parquet;
 mod replay;
 mod sessions;
 
@@ -35,9 +36,13 @@ pub enum Command {
         #[arg(long, value_parser = parse_log_type)]
         log_type: Option<LogType>,
         /// `raw` (DESIGN.md's record schema) or `ocsf` (OCSF 1.1.0 events); default:
-        /// `OUTPUT_FORMAT`, else raw.
+        /// `OUTPUT_FORMAT`, else raw. `parquet`: the Security Lake objects, under `--out`.
         #[arg(long, value_parser = parse_format)]
-        format: Option<Format>,
+        format: Option<ParseFormat>,
+        /// With `--format parquet`: the directory that receives
+        /// `<class>/region=…/accountId=…/eventDay=…/<name>.parquet`.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         /// Keep secrets in SQL text as they are (default: masked, unless REDACT_SECRETS=false).
         #[arg(long)]
         no_redact: bool,
@@ -97,8 +102,18 @@ fn parse_since(s: &str) -> Result<String, String> {
     crate::settings::parse_start_time(s).map(|_| s.to_string())
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    crate::settings::parse_output_format(s)
+/// What `parse` writes: NDJSON in a format, or Parquet objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseFormat {
+    Lines(Format),
+    Parquet,
+}
+
+fn parse_format(s: &str) -> Result<ParseFormat, String> {
+    if s.trim() == "parquet" {
+        return Ok(ParseFormat::Parquet);
+    }
+    crate::settings::parse_output_format(s).map(ParseFormat::Lines)
 }
 
 /// The output of `parse`: the flags, else `OUTPUT_FORMAT` and `REDACT_SECRETS`, else the
@@ -155,15 +170,45 @@ pub fn run(command: Command) -> ExitCode {
         Command::Parse {
             log_type,
             format,
+            out,
             no_redact,
             no_join,
             files,
-        } => match parse_output(format, no_redact).and_then(|o| Ok((o, parse_join(no_join)?))) {
-            Ok((output, join)) => run_parse(log_type, output, join, &files),
-            Err(e) => {
-                crate::report::eprint(&e.to_string());
+        } => match (format, out) {
+            (Some(ParseFormat::Parquet), Some(dir)) => {
+                match parse_output(Some(Format::Ocsf), no_redact) {
+                    Ok(output) => parquet::run(log_type, output, &files, &dir),
+                    Err(e) => {
+                        crate::report::eprint(&e.to_string());
+                        ExitCode::from(2)
+                    }
+                }
+            }
+            (Some(ParseFormat::Parquet), None) => {
+                crate::report::eprint(
+                    "--format parquet writes files: give the directory with --out DIR",
+                );
                 ExitCode::from(2)
             }
+            (Some(ParseFormat::Lines(_)) | None, Some(_)) => {
+                crate::report::eprint("--out is for --format parquet; NDJSON goes to stdout");
+                ExitCode::from(2)
+            }
+            (format, None) => match parse_output(
+                format.and_then(|f| match f {
+                    ParseFormat::Lines(f) => Some(f),
+                    ParseFormat::Parquet => None,
+                }),
+                no_redact,
+            )
+            .and_then(|o| Ok((o, parse_join(no_join)?)))
+            {
+                Ok((output, join)) => run_parse(log_type, output, join, &files),
+                Err(e) => {
+                    crate::report::eprint(&e.to_string());
+                    ExitCode::from(2)
+                }
+            },
         },
         Command::Invoke { event } => match tokio_runtime() {
             Ok(rt) => rt.block_on(crate::runtime::invoke(&event)),

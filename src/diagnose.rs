@@ -33,6 +33,9 @@ pub fn doctor_for(
         queue: settings.backfill_queue_url.as_ref().map(|url| {
             Arc::new(crate::aws::SqsQueue::new(base, url)) as Arc<dyn crate::ports::Queue>
         }),
+        lake: clients.lake.as_ref().map(|(buckets, _)| {
+            Arc::new(buckets.clone()) as Arc<dyn crate::doctor::lake::LakeProbe>
+        }),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Imports point one way (DESIGN.md, "Layout"; checked by `tests/layout.rs`):
 //!
-//! - core: `logs`, `decode`, `key`, `time`, `output` (formats, no AWS, no async);
+//! - core: `logs`, `decode`, `key`, `time`, `output` (formats, no AWS, no async), `lake` (OCSF as
+//!   Parquet for Security Lake);
 //! - ports: `ports` (traits the domain needs, in-memory twins), `sink` (the sink port);
 //! - domain: `events`, `settings`, `ledger`, `sessions`, `pipeline`, `report`, `metrics`;
 //! - use cases: `forward`, then `backfill` and `doctor`, then `handler`;
@@ -22,6 +23,7 @@ pub mod events;
 pub mod forward;
 pub mod handler;
 pub mod key;
+pub mod lake;
 pub mod ledger;
 pub mod logs;
 pub mod mask;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::aws::lake::LakeBuckets;
 use crate::aws::{self, AuditBucket, Clients, FirehoseSink, StateBucket};
 use crate::backfill::{Backfill, RunOptions};
 use crate::doctor::Doctor;
@@ -20,12 +21,17 @@ use crate::pipeline::Output;
 use crate::ports::{Clock, SystemClock};
 use crate::progress::Progress;
 use crate::settings::Settings;
+use crate::sink::destinations::Destinations;
+use crate::sink::lake::LakeSink;
 
 mod targets;
 pub use targets::Target;
 
-/// The handler as deployed: S3 in, Firehose out.
-pub type LiveHandler = Handler<AuditBucket, Box<dyn Fn() -> FirehoseSink + Send + Sync>>;
+/// What the deployed handler sends to: Firehose, the Security Lake, or both (`DESTINATIONS`).
+pub type LiveSink = Destinations<FirehoseSink, LakeSink<LakeBuckets>>;
+
+/// The handler as deployed: S3 in, Firehose and/or the lake out.
+pub type LiveHandler = Handler<AuditBucket, Box<dyn Fn() -> LiveSink + Send + Sync>>;
 
 /// The deployed handler and the state it works with.
 pub struct Live {
@@ -102,8 +108,21 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
         settings.delivery_stream.clone(),
         settings.pack_records,
     );
-    let make_sink: Box<dyn Fn() -> FirehoseSink + Send + Sync> =
-        Box::new(move || FirehoseSink::new(firehose.clone(), stream.clone(), pack));
+    let (to_firehose, lake) = (settings.destinations.firehose, clients.lake.clone());
+    let make_sink: Box<dyn Fn() -> LiveSink + Send + Sync> = Box::new(move || {
+        let firehose = || FirehoseSink::new(firehose.clone(), stream.clone(), pack);
+        match &lake {
+            Some((buckets, locations)) => {
+                let lake = LakeSink::new(Arc::new(buckets.clone()), locations.clone());
+                if to_firehose {
+                    Destinations::Both(firehose(), lake)
+                } else {
+                    Destinations::Lake(lake)
+                }
+            }
+            None => Destinations::Firehose(firehose()),
+        }
+    });
     let mut forwarder = Forwarder::new(settings.filter(), clients.audit.clone(), make_sink);
     forwarder.output = Output {
         format: settings.output_format,

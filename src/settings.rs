@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::events::Filter;
 use crate::logs::LogType;
 
+pub mod lake;
 mod parse;
 pub mod queue;
 mod sessions;
@@ -74,6 +75,9 @@ pub mod var {
         METRICS_CLUSTER_DIMENSION,
         STALE_AFTER,
         PACK_RECORDS,
+        DESTINATIONS,
+        SECURITY_LAKE_SOURCES,
+        SECURITY_LAKE_EXTERNAL_ID,
         MAX_ATTEMPTS,
         MAX_EXPANSION,
         SESSION_JOIN,
@@ -114,7 +118,8 @@ pub const MAX_EXPANSION_RANGE: RangeInclusive<u32> = 50..=100_000;
 /// The validated settings. Build with [`Settings::from_env`] or [`Settings::from_vars`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// `DELIVERY_STREAM`: the Firehose stream's name.
+    /// `DELIVERY_STREAM`: the Firehose stream's name; empty when `DESTINATIONS` leaves
+    /// Firehose out.
     pub delivery_stream: String,
     /// `LOG_TYPES`' Redshift log types, in the order given, without duplicates; empty only when
     /// `LOG_TYPES` names `cloudtrail` alone.
@@ -169,6 +174,8 @@ pub struct Settings {
     pub max_expansion: u32,
     /// `SESSION_JOIN` (with `LOG_TYPES`) and `SESSION_WAIT`.
     pub sessions: SessionSettings,
+    /// `DESTINATIONS`, `SECURITY_LAKE_SOURCES`, `SECURITY_LAKE_EXTERNAL_ID` (`settings/lake.rs`).
+    pub destinations: lake::Destinations,
 }
 
 /// Credentials for reading the audit bucket (`SOURCE_*`).
@@ -274,11 +281,15 @@ impl Settings {
             get,
             problems: Vec::new(),
         };
-        let delivery_stream = r.required(
-            var::DELIVERY_STREAM,
-            "is required: the name of the Firehose stream to send records to",
-            parse::stream_name,
-        );
+        let delivery_stream = if lake::wants_firehose(r.value(var::DESTINATIONS).as_deref()) {
+            r.required(
+                var::DELIVERY_STREAM,
+                "is required: the name of the Firehose stream to send records to",
+                parse::stream_name,
+            )
+        } else {
+            Some(r.defaulted(var::DELIVERY_STREAM, String::new(), parse::stream_name))
+        };
         let (log_types, cloudtrail) = r.defaulted(
             var::LOG_TYPES,
             (LogType::ALL.to_vec(), false),
@@ -307,7 +318,7 @@ impl Settings {
         let backfill_queue_url = r.optional(var::BACKFILL_QUEUE_URL, queue::queue_url);
         let (state_bucket, state_prefix) =
             state_location(&mut r, audit_bucket.as_deref(), &audit_prefix);
-        let output_format =
+        let mut output_format =
             r.defaulted(var::OUTPUT_FORMAT, OutputFormat::Raw, parse::output_format);
         let redact_secrets = r.defaulted(var::REDACT_SECRETS, true, parse::boolean);
         let metrics = r.defaulted(var::METRICS, true, parse::boolean);
@@ -320,6 +331,7 @@ impl Settings {
             r.defaulted(var::METRICS_CLUSTER_DIMENSION, true, parse::boolean);
         let stale_after = r.defaulted(var::STALE_AFTER, DEFAULT_STALE_AFTER, parse::stale_after);
         let pack_records = r.defaulted(var::PACK_RECORDS, true, parse::boolean);
+        let destinations = lake::read(&mut r, &log_types, cloudtrail, &mut output_format);
         let max_attempts =
             r.defaulted(var::MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, parse::max_attempts);
         let max_expansion = r.defaulted(
@@ -357,6 +369,7 @@ impl Settings {
                 max_attempts,
                 max_expansion,
                 sessions,
+                destinations,
             }),
             _ => Err(SettingsError::Invalid(r.problems)),
         }

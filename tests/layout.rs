@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("redact", 0),
     ("cloudtrail", 0),
     ("cloudwatch", 0),
+    ("lake", 0),
     // ports
     ("ports", 1),
     ("sink", 1),
@@ -60,6 +61,7 @@ const AWS_MAY_IMPORT: &[&str] = &[
     "redact",
     "cloudtrail",
     "cloudwatch",
+    "lake",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -518,6 +518,7 @@ async fn packing_on_and_off_give_the_expected_records_and_calls() {
             calls: 1,
             retries: 0,
             resent_records: 0,
+            lake: None,
         }
     );
     packed.assert_each_line_accepted_once(&input);
@@ -539,6 +540,7 @@ async fn packing_on_and_off_give_the_expected_records_and_calls() {
             calls: 6,
             retries: 0,
             resent_records: 0,
+            lake: None,
         }
     );
     unpacked.assert_each_line_accepted_once(&input);

@@ -357,8 +357,34 @@ fn deployments() -> Vec<Stack> {
             }
         }
     }
+    // Security Lake: a source written through its provider role, one written directly.
+    let alarms = [("AlarmTopicArn", "arn:aws:sns:us-east-1:123456789012:alarms")];
+    stacks.push(Stack::with(&[LAKE, &alarms[..]].concat()));
     stacks
 }
+
+/// A lake deployment: authentication through its role, account_change and base_event directly.
+const LAKE: &[(&str, &str)] = &[
+    ("Destinations", "security-lake"),
+    ("SecurityLakeExternalId", "lake-ext-id"),
+    (
+        "SecurityLakeAuthentication",
+        "s3://aws-security-data-lake-us-east-1-abc/ext/rs-auth/1.0/",
+    ),
+    (
+        "SecurityLakeAuthenticationRole",
+        "arn:aws:iam::111122223333:role/AmazonSecurityLake-Provider-rs-auth-us-east-1",
+    ),
+    (
+        "SecurityLakeAccountChange",
+        "s3://aws-security-data-lake-us-east-1-abc/ext/rs-acct",
+    ),
+    ("SecurityLakeDatastoreActivity", "s3://lake-two"),
+    (
+        "SecurityLakeBaseEvent",
+        "s3://aws-security-data-lake-us-east-1-abc/ext/rs-base/",
+    ),
+];
 
 #[test]
 fn audit_reads_are_scoped_under_the_prefix_followed_by_exactly_one_slash() {
@@ -539,6 +565,7 @@ fn the_role_grants_only_what_the_code_calls_and_nothing_on_star() {
         "logs:PutLogEvents",
         "s3:GetObject",
         "s3:PutObject",
+        "s3:AbortMultipartUpload",
         "s3:ListBucket",
         "s3:GetBucketLocation",
         "s3:GetBucketPolicy",
@@ -1126,4 +1153,68 @@ fn the_batch_operations_role_invokes_only_this_function_and_reads_only_the_manif
     );
     assert_eq!(granted.len(), 4, "{granted:?}");
     assert!(Stack::with(&[]).resource("BatchOperationsRole").is_none());
+}
+
+#[test]
+fn the_lake_is_written_only_under_its_locations_or_through_its_provider_roles() {
+    let stack = Stack::with(LAKE);
+    let assume = stack.statement("AssumeLakeRoles").unwrap();
+    assert_eq!(list(&assume["Action"]), ["sts:AssumeRole"]);
+    assert_eq!(
+        list(&assume["Resource"]),
+        ["arn:aws:iam::111122223333:role/AmazonSecurityLake-Provider-rs-auth-us-east-1"]
+    );
+    let write = stack.statement("WriteLake").unwrap();
+    assert_eq!(
+        list(&write["Action"]),
+        ["s3:PutObject", "s3:AbortMultipartUpload"]
+    );
+    // Each location as a folder: one slash, whether the parameter ends with one or not.
+    assert_eq!(
+        list(&write["Resource"]),
+        [
+            "arn:aws:s3:::aws-security-data-lake-us-east-1-abc/ext/rs-acct/*",
+            "arn:aws:s3:::lake-two/*",
+            "arn:aws:s3:::aws-security-data-lake-us-east-1-abc/ext/rs-base/*",
+        ]
+    );
+    // Without Firehose, nothing on the stream.
+    assert!(stack.statement("PutRecords").is_none());
+    assert!(stack.statement("DescribeStream").is_none());
+    // The variables the function gets are settings it accepts (LOG_TYPES' classes all there).
+    let vars: Vec<(String, String)> = [
+        "DESTINATIONS",
+        "SECURITY_LAKE_SOURCES",
+        "SECURITY_LAKE_EXTERNAL_ID",
+        "LOG_TYPES",
+    ]
+    .iter()
+    .map(|v| (v.to_string(), stack.env(v).as_str().unwrap().to_string()))
+    .collect();
+    let settings = redshift_audit_forwarder::settings::Settings::from_vars(|name| {
+        vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {vars:?}"));
+    let lake = settings.destinations.security_lake.unwrap();
+    assert_eq!(lake.sources.len(), 4);
+    assert_eq!(lake.sources[0].prefix, "ext/rs-auth/1.0/");
+    assert!(lake.sources[0].role_arn.is_some() && lake.sources[1].role_arn.is_none());
+    assert_eq!(lake.external_id.as_deref(), Some("lake-ext-id"));
+}
+
+#[test]
+fn firehose_alone_grants_nothing_in_the_lake_and_needs_a_stream() {
+    let stack = Stack::with(&[]);
+    assert!(stack.statement("AssumeLakeRoles").is_none());
+    assert!(stack.statement("WriteLake").is_none());
+    assert_eq!(stack.env("SECURITY_LAKE_SOURCES"), "");
+    assert_eq!(stack.env("DESTINATIONS"), "firehose");
+    let no_stream = Stack::with(&[("DeliveryStream", "")]);
+    assert_eq!(
+        no_stream.broken_rules(),
+        ["DeliveryStream is required unless Destinations is security-lake"]
+    );
+    let mut lake_only = LAKE.to_vec();
+    lake_only.push(("DeliveryStream", ""));
+    assert!(Stack::with(&lake_only).broken_rules().is_empty());
 }

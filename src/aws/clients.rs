@@ -77,6 +77,11 @@ pub struct Clients {
     pub audit: AuditBucket,
     /// `None` when neither `STATE_BUCKET` nor `AUDIT_BUCKET` is set.
     pub state: Option<StateBucket>,
+    /// The Security Lake sources' clients and locations, when `DESTINATIONS` names the lake.
+    pub lake: Option<(
+        super::lake::LakeBuckets,
+        std::sync::Arc<Vec<crate::sink::lake::Location>>,
+    )>,
 }
 
 /// Builds the clients from the standard AWS configuration (environment, profile, Lambda role).
@@ -175,14 +180,22 @@ pub async fn clients_from_config(
         }
     };
 
+    let lake = match &settings.destinations.security_lake {
+        Some(lake) => {
+            let (buckets, locations) = super::lake::lake_buckets(base, lake, path_style).await;
+            Some((buckets, std::sync::Arc::new(locations)))
+        }
+        None => None,
+    };
     Ok(Clients {
         firehose,
         audit,
         state,
+        lake,
     })
 }
 
-fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
+pub(super) fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(attempt)
@@ -192,7 +205,7 @@ fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
 
 /// An S3 client with the S3 timeouts, stall protection and addressing; `provider` replaces
 /// `base`'s credentials when given.
-fn s3_client(
+pub(super) fn s3_client(
     base: &SdkConfig,
     region: Region,
     provider: Option<SharedCredentialsProvider>,

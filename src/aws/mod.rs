@@ -9,6 +9,7 @@
 pub mod clients;
 pub mod firehose;
 pub mod inspect;
+pub mod lake;
 pub mod object;
 mod put_body;
 pub mod retry;

@@ -27,6 +27,7 @@
 //!    deployment works, but those objects' records are not forwarded until someone looks).
 
 pub mod files;
+pub mod lake;
 pub mod policy;
 mod queue;
 
@@ -213,6 +214,8 @@ pub struct Doctor {
     pub setup_problems: Vec<(&'static str, String)>,
     /// `BACKFILL_QUEUE_URL`'s queue: one more check, `backfill_queue` (`queue.rs`).
     pub queue: Option<Arc<dyn crate::ports::Queue>>,
+    /// The Security Lake sources' probe (`lake.rs`), when the lake is a destination.
+    pub lake: Option<Arc<dyn lake::LakeProbe>>,
 }
 
 /// A human age: `42 s`, `17 min`, `5 h 3 min`, `3 d 4 h`.
@@ -264,6 +267,7 @@ impl Doctor {
             self.set_aside().await
         });
         checks.extend(self.backfill_queue().await);
+        checks.extend(self.lake().await);
         Report::new(checks)
     }
 

@@ -8,6 +8,9 @@ impl Doctor {
     pub(super) async fn stream(&self) -> Check {
         let (n, name) = (8, NAMES[7]);
         let stream = self.settings.delivery_stream.as_str();
+        if !self.settings.destinations.firehose {
+            return Check::ok(n, name, "Firehose is not a destination (DESTINATIONS)");
+        }
         match self.inspect.stream(stream).await {
             Err(InspectError::NotFound(e)) => Check::not_ok(n, name, Status::Failed,
                 format!("Firehose stream {stream:?} does not exist: {e}"),

@@ -15,7 +15,7 @@ use crate::cloudwatch::{batch_group, CloudWatchError, LogsData};
 use crate::pipeline::{self, BatchSpec, Output, Stopped};
 use crate::ports::Fetch;
 use crate::report;
-use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
+use crate::sink::{Sink, SinkError, SinkStats};
 
 /// What forwarding one batch did: logged as one JSON line like an object's receipt.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -86,7 +86,7 @@ pub async fn forward_batch<S: Sink>(
     log_types: &[crate::logs::LogType],
     region: Option<String>,
     output: Output,
-    sink: S,
+    mut sink: S,
 ) -> Result<Batched, BatchError> {
     let started = Instant::now();
     if data.is_control() {
@@ -110,13 +110,16 @@ pub async fn forward_batch<S: Sink>(
         log_events: data.log_events.len() as u64,
         ..BatchReceipt::default()
     };
+    let first_event = data.log_events.first().map_or("", |e| e.id.as_str());
+    sink.begin(&[&log_group, &log_stream, first_event]);
+    let max_line = sink.max_line();
     let (lines_tx, lines_rx) = tokio::sync::mpsc::channel::<Lines>(BATCHES_IN_FLIGHT);
     let parsing = tokio::task::spawn_blocking(move || {
         let spec = BatchSpec {
             group: &group,
             output,
             region: region.as_deref(),
-            max_line: Some(MAX_LINE_BYTES),
+            max_line,
         };
         let mut batch = Lines::default();
         let (counts, result) = pipeline::run_batch(&data, &spec, &mut |line| {

@@ -312,7 +312,7 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
     fetch: &F,
     object: &ObjectRef,
     sources: &EventSources,
-    sink: S,
+    mut sink: S,
     output: Output,
     sessions: Option<&SessionStore>,
     resume: &mut Resume<'_>,
@@ -347,6 +347,13 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
         Some((index, traffic)) => (index, Some(traffic)),
         None => (None, None),
     };
+    let etag = fetched
+        .etag
+        .as_deref()
+        .or(object.etag.as_deref())
+        .unwrap_or("");
+    sink.begin(&[&bucket, &key, etag]);
+    let max_line = sink.max_line();
     let (lines_tx, lines_rx) = mpsc::channel::<Lines>(BATCHES_IN_FLIGHT);
     let body = fetched.body;
     let log_type = match &kind {
@@ -362,7 +369,7 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
                     input: Input::AuditLog(name.log_type),
                     output,
                     provenance: &provenance,
-                    max_line: Some(MAX_LINE_BYTES),
+                    max_line,
                     sessions: index.as_deref(),
                 };
                 parse_into(&lines_tx, true, |emit| {
@@ -379,7 +386,7 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
                     format: output.format,
                     provenance: &provenance,
                     name: &shown,
-                    max_line: Some(MAX_LINE_BYTES),
+                    max_line,
                     redact: output.redact,
                 };
                 parse_into(&lines_tx, false, |emit| {

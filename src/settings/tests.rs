@@ -78,6 +78,7 @@ fn defaults_follow_the_design_table() {
             max_attempts: 5,
             max_expansion: 200,
             sessions: SessionSettings::default(),
+            destinations: lake::Destinations::default(),
         }
     );
 }
@@ -984,6 +985,9 @@ fn every_variable_is_checked_and_reported_in_the_table_order() {
         (var::METRICS_CLUSTER_DIMENSION, "maybe"),
         (var::STALE_AFTER, "soon"),
         (var::PACK_RECORDS, "maybe"),
+        (var::DESTINATIONS, "s3"),
+        (var::SECURITY_LAKE_SOURCES, "x"),
+        (var::SECURITY_LAKE_EXTERNAL_ID, "x"),
         (var::MAX_ATTEMPTS, "0"),
         (var::MAX_EXPANSION, "1"),
         (var::SESSION_JOIN, "maybe"),

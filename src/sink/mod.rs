@@ -13,6 +13,8 @@
 //! except the calls in flight at the failure. [`Sink::stop`] ends sending at a call boundary
 //! (the deadline): the calls in flight finish, what is buffered is dropped unsent.
 
+pub mod destinations;
+pub mod lake;
 pub(crate) mod pack;
 mod stdout;
 
@@ -67,6 +69,17 @@ pub fn billed_bytes(len: usize) -> u64 {
 
 /// Where NDJSON lines go. Implemented by [`FirehoseSink`] and [`WriteSink`].
 pub trait Sink: Send {
+    /// Names the input whose lines follow (an S3 object's bucket, key and ETag; a CloudWatch
+    /// Logs batch's group, stream and first event id), for a destination whose objects are
+    /// named after their input (the lake). Called once, before the first line.
+    fn begin(&mut self, _identity: &[&str]) {}
+
+    /// Longest line the destination takes; `None` takes records whole (the lake: a Parquet
+    /// cell holds a statement of any size, so records are not split into parts for it).
+    fn max_line(&self) -> Option<usize> {
+        Some(MAX_LINE_BYTES)
+    }
+
     /// Queues one line (without its newline; the sink appends `\n`). May wait for a call in
     /// flight to finish, so memory stays bounded. A line longer than [`MAX_LINE_BYTES`] is refused
     /// by the Firehose sink.
@@ -160,6 +173,9 @@ pub struct SinkStats {
     pub retries: u64,
     /// Records carried by those retries (a record re-sent twice counts twice).
     pub resent_records: u64,
+    /// What the Security Lake destination wrote (rows, objects, bytes, rows out of time order).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub lake: Option<crate::lake::LakeStats>,
 }
 
 /// Why a sink failed. [`SinkError::is_retryable`] tells whether sending the object again later
@@ -205,6 +221,10 @@ pub enum SinkError {
         /// Error message.
         message: String,
     },
+    /// The Security Lake destination failed: a call to the lake's bucket (retryable as the
+    /// call's error says), or lines it cannot write (not retryable).
+    #[error("Security Lake: {reason}")]
+    Lake { reason: String, retryable: bool },
     /// Writing to the output (stdout) failed.
     #[error("writing the output failed: {0}")]
     Write(#[from] std::io::Error),
@@ -217,7 +237,14 @@ pub enum SinkError {
 impl SinkError {
     /// Whether sending the same object again later can succeed without changing anything.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SinkError::RetriesExhausted { .. })
+        matches!(
+            self,
+            SinkError::RetriesExhausted { .. }
+                | SinkError::Lake {
+                    retryable: true,
+                    ..
+                }
+        )
     }
 }
 
