@@ -78,6 +78,7 @@ mod tests {
             clock: Arc::new(crate::ports::memory::ManualClock::new(0)),
             setup_problems: Vec::new(),
             queue: queue.map(|q| q as Arc<dyn crate::ports::Queue>),
+            lake: None,
         }
     }
 
