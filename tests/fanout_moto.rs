@@ -62,6 +62,8 @@ impl World {
             .env("AUDIT_BUCKET", AUDIT)
             .env("AUDIT_PREFIX", TREE.trim_end_matches('/'))
             .env("METRICS", "false")
+            // Records are compared with `parse` of each file alone: no session join.
+            .env("SESSION_JOIN", "false")
             .envs(vars.iter().copied());
         command
     }
@@ -295,7 +297,8 @@ async fn drain_until(
                 .env("DELIVERY_STREAM", STREAM)
                 .env("AUDIT_BUCKET", AUDIT)
                 .env("AUDIT_PREFIX", TREE.trim_end_matches('/'))
-                .env("METRICS", "false");
+                .env("METRICS", "false")
+                .env("SESSION_JOIN", "false");
             command
         });
         let (seen, stop) = (drained.clone(), stop.clone());

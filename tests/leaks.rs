@@ -114,8 +114,8 @@ fn every_print_to_stdout_other_than_records_is_cleaned() {
         }
     }
     assert_eq!(
-        prints, 4,
-        "the doctor's two, invoke's response, backfill's summary"
+        prints, 5,
+        "the doctor's two, invoke's response, backfill's summary, parse --format parquet's objects"
     );
 }
 

@@ -32,7 +32,7 @@ impl<T: LakeStore> LakeProbe for T {
 impl Doctor {
     /// The lake check, when the lake is a destination.
     pub(super) async fn lake(&self) -> Option<Check> {
-        let (n, name) = (10, "lake");
+        let (n, name) = (11, "lake");
         let lake = self.settings.destinations.security_lake.as_ref()?;
         let needed = needed_classes(&self.settings.log_types, self.settings.cloudtrail);
         let missing: Vec<&str> = needed

@@ -47,6 +47,10 @@ pub const RECORD_FIELDS: &[&str] = &[
     "redacted",
     "part",
     "parts",
+    // The session join's fields on a user activity record (the connection log's own names).
+    "remotehost",
+    "remoteport",
+    "session_start",
 ];
 
 /// Where a file's records came from: the same for every record of the file, so its JSON is
