@@ -192,13 +192,40 @@ fn next_keyword(text: &[u8], from: usize) -> Option<(usize, usize, Keyword)> {
     None
 }
 
-/// Whether masking would change the text: one prefilter scan, then (only on a keyword) the
-/// rule itself, which copies nothing unless a secret is there. A keyword alone is common (a
-/// connection log's `authmethod` reads `password` on most lines) and is not enough. Text that is
-/// not UTF-8 counts as changed, so its way is the careful one.
-pub fn would_mask(text: &[u8]) -> bool {
-    if next_keyword(text, 0).is_none() {
+/// Whether the keyword `kind` found at `start..end` could have a value the rule replaces: a
+/// check on the bytes alone (no UTF-8 validation, nothing copied). `false` means the rule
+/// replaces nothing there; `true` means it may, and the rule itself decides. Only `PASSWORD`
+/// is checked: a connection log's `authmethod` reads `password` on most lines, and the rule
+/// wants a quote after it (`'`, `E'`, `＇`, `‘`, `’`), or after `=`, past whitespace.
+fn value_may_follow(text: &[u8], start: usize, end: usize, kind: Keyword) -> bool {
+    if kind != Keyword::Password {
+        return true;
+    }
+    if !starts_word(text, start) {
         return false;
+    }
+    let at = skip_space(text, end);
+    if open_quote(text, at).is_some() {
+        return true;
+    }
+    text.get(at) == Some(&b'=') && open_quote(text, skip_space(text, at + 1)).is_some()
+}
+
+/// Whether masking would change the text: one prefilter scan, then (only on a keyword a value
+/// may follow) the rule itself, which copies nothing unless a secret is there. A keyword alone
+/// is common (a connection log's `authmethod` reads `password` on most lines) and is not
+/// enough. Text that is not UTF-8 counts as changed once a value may follow a keyword, so its
+/// way is the careful one.
+pub fn would_mask(text: &[u8]) -> bool {
+    let mut pos = 0;
+    loop {
+        let Some((start, end, kind)) = next_keyword(text, pos) else {
+            return false;
+        };
+        if value_may_follow(text, start, end, kind) {
+            break;
+        }
+        pos = start + 1;
     }
     match std::str::from_utf8(text) {
         Ok(text) => redact(text).is_some(),
@@ -216,7 +243,7 @@ pub fn lines_to_mask(text: &[u8], ranges: &[std::ops::Range<usize>], out: &mut V
     let mut scratch = String::new();
     let mut line = 0;
     let mut pos = 0;
-    while let Some((start, _, _)) = next_keyword(text, pos) {
+    while let Some((start, end, kind)) = next_keyword(text, pos) {
         while ranges.get(line).is_some_and(|r| r.end <= start) {
             line += 1;
         }
@@ -228,7 +255,14 @@ pub fn lines_to_mask(text: &[u8], ranges: &[std::ops::Range<usize>], out: &mut V
             pos = range.start;
             continue;
         }
-        let masks = match std::str::from_utf8(&text[range.clone()]) {
+        // The cheap byte check first, within the line (a keyword at a line's end is not followed
+        // by the next line's quote): most keywords end here, neither validated nor rescanned.
+        let line_text = &text[range.clone()];
+        if !value_may_follow(line_text, start - range.start, end - range.start, kind) {
+            pos = start + 1;
+            continue;
+        }
+        let masks = match std::str::from_utf8(line_text) {
             Ok(l) => secret_at(l, start - range.start, &mut scratch),
             Err(_) => true,
         };

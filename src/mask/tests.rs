@@ -388,3 +388,52 @@ fn lines_to_mask_agrees_with_would_mask_line_by_line() {
     assert_eq!(flags, want);
     assert_eq!(flags, [false, true, false, true, false, false, true, true]);
 }
+
+#[test]
+fn connection_log_password_authmethod_takes_the_fast_path_but_a_quoted_password_is_masked() {
+    let plain: &[u8] = b"authenticated |Fri, 1 Mar 2024 00:00:01:177|10.0.0.1 |5432 |5108|dev \
+        |alice |password |0|TLSv1.3 |TLS_AES_256_GCM_SHA384 |0| | | |psql |Linux |JDBC |";
+    // The same line with a byte that is not UTF-8 in a column: the byte check alone settles it,
+    // no validation (which would send a line that is not UTF-8 the careful way).
+    let odd: &[u8] = b"authenticated |x|10.0.0.1 |5432 |5108|d\xffv |alice |password |0|";
+    // `PASSWORD 'x'` in a column (the application name), in any case, with `=` or a wide quote.
+    let secrets: [&[u8]; 4] = [
+        b"authenticated |x|10.0.0.1 |5432 |5108|dev |alice |password |0| |PASSWORD 'x' |Linux |",
+        b"authenticated |x|10.0.0.1 |5432 |5108|dev |alice |password |0| |Password = E'x' |",
+        "authenticated |x|dev |alice |password |0| |password \u{ff07}x\u{ff07} |".as_bytes(),
+        "authenticated |x|dev |alice |password |0| |password\t\u{2018}x\u{2019} |".as_bytes(),
+    ];
+    let at = |line: &[u8]| {
+        let start = line
+            .windows(10)
+            .position(|w| w == b"|password ")
+            .unwrap_or(0)
+            + 1;
+        (start, start + "password".len())
+    };
+    for line in [plain, odd] {
+        let (start, end) = at(line);
+        assert!(!value_may_follow(line, start, end, Keyword::Password));
+        assert!(!would_mask(line));
+    }
+    let mut text = Vec::new();
+    let mut ranges = Vec::new();
+    for line in [plain, odd].into_iter().chain(secrets) {
+        let start = text.len();
+        text.extend_from_slice(line);
+        ranges.push(start..text.len());
+        text.push(b'\n');
+    }
+    let mut flags = Vec::new();
+    lines_to_mask(&text, &ranges, &mut flags);
+    assert_eq!(flags, [false, false, true, true, true, true]);
+    for line in secrets {
+        let masked = redact(std::str::from_utf8(line).unwrap()).unwrap();
+        assert!(masked.contains(MARKER), "{masked}");
+        assert!(
+            !masked.contains("'x'") && !masked.contains("\u{ff07}x"),
+            "{masked}"
+        );
+        assert!(masked.contains("|password |"), "{masked}");
+    }
+}
