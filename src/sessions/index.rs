@@ -307,39 +307,56 @@ fn apply(list: &mut Vec<Open>, event: Event<'_>) {
 /// Fills the fields `into` lacks from the record `from`; the start is the earlier of the two.
 fn fill(into: &mut Session, from: &Event<'_>) {
     into.start_ms = into.start_ms.min(from.time_ms);
-    let take = |a: &mut Option<String>, b: Option<&str>| {
-        if a.is_none() {
-            *a = b.map(bounded);
-        }
-    };
-    take(&mut into.remotehost, from.remotehost);
-    take(&mut into.user, from.user);
-    take(&mut into.db, from.db);
-    take(&mut into.authmethod, from.authmethod);
-    take(&mut into.tls, from.tls);
-    take(&mut into.application, from.application);
-    take(&mut into.sessionid, from.sessionid);
-    if into.remoteport.is_none() {
-        into.remoteport = from.remoteport;
-    }
+    let texts = [
+        from.remotehost,
+        from.user,
+        from.db,
+        from.authmethod,
+        from.tls,
+        from.application,
+        from.sessionid,
+    ];
+    fill_from(into, texts, bounded, from.remoteport);
 }
 
 /// Fills the fields `into` lacks from another copy of the session.
 fn fill_session(into: &mut Session, from: Session) {
-    let take = |a: &mut Option<String>, b: Option<String>| {
-        if a.is_none() {
-            *a = b;
+    let texts = [
+        from.remotehost,
+        from.user,
+        from.db,
+        from.authmethod,
+        from.tls,
+        from.application,
+        from.sessionid,
+    ];
+    fill_from(into, texts, |text| text, from.remoteport);
+}
+
+/// The one rule of both fills: a field `into` already has is kept; `own` makes the text of one it
+/// lacks (only then, so a record of a known session copies nothing).
+fn fill_from<T>(
+    into: &mut Session,
+    texts: [Option<T>; 7],
+    own: impl Fn(T) -> String,
+    remoteport: Option<i64>,
+) {
+    let fields = [
+        &mut into.remotehost,
+        &mut into.user,
+        &mut into.db,
+        &mut into.authmethod,
+        &mut into.tls,
+        &mut into.application,
+        &mut into.sessionid,
+    ];
+    for (field, text) in fields.into_iter().zip(texts) {
+        if field.is_none() {
+            *field = text.map(&own);
         }
-    };
-    take(&mut into.remotehost, from.remotehost);
-    take(&mut into.user, from.user);
-    take(&mut into.db, from.db);
-    take(&mut into.authmethod, from.authmethod);
-    take(&mut into.tls, from.tls);
-    take(&mut into.application, from.application);
-    take(&mut into.sessionid, from.sessionid);
+    }
     if into.remoteport.is_none() {
-        into.remoteport = from.remoteport;
+        into.remoteport = remoteport;
     }
 }
 
