@@ -457,8 +457,9 @@ pub fn check_shard(
 ) -> Result<(), String> {
     if shard.cluster != cluster || shard.hour != hour_label {
         return Err(format!(
-            "it names cluster {:?} and hour {:?}, not those of its key",
-            shard.cluster, shard.hour
+            "it names cluster {} and hour {}, not those of its key",
+            crate::mask::quote(&shard.cluster),
+            crate::mask::quote(&shard.hour)
         ));
     }
     if shard.parts == 0 || shard.parts > MAX_PARTS || shard.part >= shard.parts {

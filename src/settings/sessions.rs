@@ -55,7 +55,7 @@ fn wait(text: &str) -> Result<Duration, String> {
     }
     match parse::stale_after(text)? {
         d if d <= MAX_SESSION_WAIT => Ok(d),
-        _ => Err(format!("{text:?} is more than a day")),
+        _ => Err(format!("{} is more than a day", parse::shown(text))),
     }
 }
 
