@@ -58,10 +58,11 @@ fn destinations(text: &str) -> Result<(bool, bool), String> {
             "firehose" => firehose = true,
             "security-lake" => lake = true,
             other => {
+                let other = parse::shown(other);
                 return Err(format!(
-                    "{other:?} is not a destination; use firehose, security-lake, or both \
+                    "{other} is not a destination; use firehose, security-lake, or both \
                      (firehose,security-lake)"
-                ))
+                ));
             }
         }
     }
@@ -94,12 +95,13 @@ fn sources(text: &str) -> Result<Vec<LakeSource>, String> {
     for entry in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (class, rest) = entry
             .split_once('=')
-            .ok_or_else(|| format!("{entry:?} is not CLASS=s3://bucket/prefix/"))?;
+            .ok_or_else(|| format!("{} is not CLASS=s3://bucket/prefix/", parse::shown(entry)))?;
         let class = class.trim();
         let class = Class::from_name(class).ok_or_else(|| {
             format!(
-                "{class:?} is not a class; use authentication, account_change, \
-                 datastore_activity, api_activity or base_event"
+                "{} is not a class; use authentication, account_change, \
+                 datastore_activity, api_activity or base_event",
+                parse::shown(class)
             )
         })?;
         if sources.iter().any(|s| s.class == class) {
@@ -110,17 +112,26 @@ fn sources(text: &str) -> Result<Vec<LakeSource>, String> {
             Some((l, r)) => (l.trim(), Some(r.trim()).filter(|r| !r.is_empty())),
             None => (rest.trim(), None),
         };
-        let path = location
-            .strip_prefix("s3://")
-            .ok_or_else(|| format!("{}: {location:?} is not an s3:// location", class.name()))?;
+        let path = location.strip_prefix("s3://").ok_or_else(|| {
+            format!(
+                "{}: {} is not an s3:// location",
+                class.name(),
+                parse::shown(location)
+            )
+        })?;
         let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
         if !aws_names::is_bucket_name(bucket) {
-            return Err(format!("{}: {bucket:?} is not a bucket name", class.name()));
+            return Err(format!(
+                "{}: {} is not a bucket name",
+                class.name(),
+                parse::shown(bucket)
+            ));
         }
         if prefix.contains("//") || prefix.starts_with('/') || prefix.len() > 512 {
             return Err(format!(
-                "{}: {prefix:?} is not a usable prefix",
-                class.name()
+                "{}: {} is not a usable prefix",
+                class.name(),
+                parse::shown(prefix)
             ));
         }
         let mut prefix = prefix.to_string();

@@ -8,13 +8,15 @@ const MAX_QUEUE_NAME: usize = 80;
 /// servers); a 12-digit account; a standard queue's name (a FIFO queue would need a message
 /// group per object and gives nothing the ledger does not).
 pub fn queue_url(url: &str) -> Result<String, String> {
+    // Values are quoted in excerpt, masked, as every setting's (`parse::shown`).
+    let url_q = super::parse::shown(url);
     let shape = "is not an SQS queue URL like https://sqs.us-east-1.amazonaws.com/123456789012/redshift-audit-backfill";
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| format!("{url:?} {shape}"))?;
+        .ok_or_else(|| format!("{url_q} {shape}"))?;
     let (host, path) = rest
         .split_once('/')
-        .ok_or_else(|| format!("{url:?} {shape}"))?;
+        .ok_or_else(|| format!("{url_q} {shape}"))?;
     let host_name = host.rsplit_once(':').map_or(host, |(name, _port)| name);
     let loopback = matches!(host_name, "127.0.0.1" | "localhost" | "[::1]");
     match scheme {
@@ -22,24 +24,25 @@ pub fn queue_url(url: &str) -> Result<String, String> {
         "http" if loopback => {}
         _ => {
             return Err(format!(
-                "{url:?} must use https (http only to a loopback host)"
+                "{url_q} must use https (http only to a loopback host)"
             ))
         }
     }
     if host_name.is_empty() {
-        return Err(format!("{url:?} {shape}"));
+        return Err(format!("{url_q} {shape}"));
     }
     let Some((account, name)) = path.trim_end_matches('/').split_once('/') else {
-        return Err(format!("{url:?} {shape}"));
+        return Err(format!("{url_q} {shape}"));
     };
     if !crate::aws_names::is_account_id(account) {
+        let account_q = super::parse::shown(account);
         return Err(format!(
-            "{url:?}: {account:?} is not a 12-digit account id ({shape})"
+            "{url_q}: {account_q} is not a 12-digit account id ({shape})"
         ));
     }
     if name.ends_with(".fifo") {
         return Err(format!(
-            "{url:?} is a FIFO queue; the backfill needs a standard queue (the ledger already \
+            "{url_q} is a FIFO queue; the backfill needs a standard queue (the ledger already \
              keeps each object from being sent twice)"
         ));
     }
@@ -49,8 +52,9 @@ pub fn queue_url(url: &str) -> Result<String, String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !valid_name {
+        let name_q = super::parse::shown(name);
         return Err(format!(
-            "{url:?}: {name:?} is not a queue name (1 to 80 letters, digits, - and _)"
+            "{url_q}: {name_q} is not a queue name (1 to 80 letters, digits, - and _)"
         ));
     }
     Ok(url.trim_end_matches('/').to_string())
