@@ -123,7 +123,7 @@ pub(super) fn batch_job(top: &Map<String, Value>, filter: &Filter) -> Result<Bat
     if !SCHEMAS.contains(&version.as_str()) {
         return Err(EventError::Invalid {
             path: "invocationSchemaVersion".into(),
-            reason: format!("{:?} is not 1.0 or 2.0", bounded(&version)),
+            reason: format!("{} is not 1.0 or 2.0", crate::mask::quote(&version)),
         });
     }
     let invocation_id = typed::<Option<String>>(
@@ -175,8 +175,8 @@ fn task_object(
         let arn = required(raw.s3_bucket_arn, &arn_path).map_err(refuse)?;
         bucket_of_arn(&arn).ok_or_else(|| {
             TaskRefusal(format!(
-                "{arn_path}: {:?} is not an S3 bucket ARN",
-                bounded(&arn)
+                "{arn_path}: {} is not an S3 bucket ARN",
+                crate::mask::quote(&arn)
             ))
         })?
     } else {
@@ -240,21 +240,8 @@ pub fn answer(job: &BatchJob, results: &[TaskResult]) -> Value {
     })
 }
 
-/// A `resultString`: secrets masked (`redact`), then cut to [`MAX_RESULT_STRING_BYTES`] at a
-/// character boundary, with `...` when cut.
+/// A `resultString`: the one rule for text that leaves ([`crate::mask::clean`]), its excerpt
+/// short enough that the cut's `… (N bytes)` still fits [`MAX_RESULT_STRING_BYTES`].
 pub fn result_string(text: &str) -> String {
-    let masked = crate::redact::redact(text).unwrap_or_else(|| text.to_string());
-    if masked.len() <= MAX_RESULT_STRING_BYTES {
-        return masked;
-    }
-    let mut end = MAX_RESULT_STRING_BYTES - 3;
-    while !masked.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &masked[..end])
-}
-
-/// Input text quoted in an error: at most 100 characters.
-fn bounded(text: &str) -> String {
-    text.chars().take(100).collect()
+    crate::mask::clean(text, MAX_RESULT_STRING_BYTES - 32).to_string()
 }

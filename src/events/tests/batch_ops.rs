@@ -179,5 +179,6 @@ fn result_string_is_masked_and_bounded() {
         "{}",
         out.len()
     );
-    assert!(out.ends_with("..."));
+    // Cut as every text that leaves is: the excerpt, then its whole length.
+    assert!(out.ends_with(&format!("… ({} bytes)", text.len())), "{out}");
 }
