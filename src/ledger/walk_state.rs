@@ -25,8 +25,8 @@ impl Ledger {
             let checked = check::decode::<Cursor>(&stored.body).and_then(|c| {
                 if self.cursor_key(&c.bucket, &c.prefix) != key {
                     return Err(format!(
-                        "it names the tree s3://{}/{}, whose cursor is not this key",
-                        c.bucket, c.prefix
+                        "it names the tree {}, whose cursor is not this key",
+                        crate::mask::quote(&format!("s3://{}/{}", c.bucket, c.prefix))
                     ));
                 }
                 check::check_cursor(&c, &c.bucket, &c.prefix, now)
