@@ -69,9 +69,16 @@ impl<F: Sink, L: Sink> Sink for Destinations<F, L> {
             Destinations::Firehose(f) => f.finish().await,
             Destinations::Lake(l) => l.finish().await,
             Destinations::Both(f, l) => {
-                let firehose = f.finish().await;
+                // The lake completes its objects only once Firehose took everything: an input
+                // that fails leaves no object in the lake (its uploads are aborted).
+                let mut stats = match f.finish().await {
+                    Ok(stats) => stats,
+                    Err(e) => {
+                        let _ = l.stop().await;
+                        return Err(e);
+                    }
+                };
                 let lake = l.finish().await?;
-                let mut stats = firehose?;
                 stats.lake = lake.lake;
                 stats.calls += lake.calls;
                 Ok(stats)

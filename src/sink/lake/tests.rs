@@ -152,3 +152,39 @@ async fn a_class_without_a_location_fails_the_input_for_good() {
         "{e}"
     );
 }
+
+/// A Firehose stand-in whose last flush fails.
+struct FailingFinish;
+
+impl Sink for FailingFinish {
+    async fn send<T>(&mut self, _line: T) -> Result<(), SinkError>
+    where
+        T: AsRef<[u8]> + Send,
+    {
+        Ok(())
+    }
+
+    async fn finish(self) -> Result<SinkStats, SinkError> {
+        Err(SinkError::Internal("the last PutRecordBatch failed".into()))
+    }
+
+    fn accepted(&self) -> Accepted {
+        Accepted::default()
+    }
+}
+
+#[tokio::test]
+async fn with_both_destinations_a_failed_firehose_leaves_no_object_in_the_lake() {
+    let store = Arc::new(MemoryLake::default());
+    let lake = LakeSink::new(store.clone(), locations())
+        .with_part_bytes(16 * 1024)
+        .with_limits(small_groups());
+    let mut both = crate::sink::destinations::Destinations::Both(FailingFinish, lake);
+    both.begin(&["b", "k", "e"]);
+    for l in lines(2000) {
+        both.send(l).await.unwrap();
+    }
+    assert!(both.finish().await.is_err());
+    assert!(store.objects().is_empty(), "{:?}", store.objects().keys());
+    assert_eq!(store.open_uploads(), 0);
+}
