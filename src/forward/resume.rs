@@ -260,7 +260,13 @@ pub(crate) async fn send_resuming<S: Sink>(
                 resume.update(base, accepted);
                 resume.save(false).await;
             }
-            sent?;
+            if let Err(e) = sent {
+                // Stopped, not dropped: a destination holding uploads open (the lake's) aborts
+                // them instead of leaving them to a lifecycle rule.
+                drop(lines);
+                let _ = sink.stop().await;
+                return Err(e);
+            }
             if call_ended && resume.past_stop() {
                 stopping = true;
                 break 'receive;
