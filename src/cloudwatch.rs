@@ -106,12 +106,7 @@ const EXCERPT_CHARS: usize = 40;
 ///
 /// Through the one rule for text that leaves ([`crate::mask::clean`]).
 fn excerpt(text: &str) -> String {
-    // Masked first, then cut: a secret in the value never shows, even in part.
-    let clean = crate::mask::clean(text, EXCERPT_CHARS);
-    match clean.whole_bytes {
-        None => format!("{:?}", clean.text.as_ref()),
-        Some(n) => format!("{:?}... ({n} bytes)", clean.text.as_ref()),
-    }
+    crate::mask::quote_within(text, EXCERPT_CHARS)
 }
 
 /// The log group of a data batch, checked: a Redshift audit log group of at most

@@ -681,7 +681,12 @@ pub fn clean(text: &str, max: usize) -> Clean<'_> {
 /// does) of its [`clean`] excerpt of at most [`EXCERPT_BYTES`], and its length when cut:
 /// `"abc…" (10485760 bytes)`.
 pub fn quote(text: &str) -> String {
-    let clean = clean(text, EXCERPT_BYTES);
+    quote_within(text, EXCERPT_BYTES)
+}
+
+/// [`quote`] with an excerpt of at most `max` bytes (settings and names quote 40).
+pub fn quote_within(text: &str, max: usize) -> String {
+    let clean = clean(text, max);
     match clean.whole_bytes {
         Some(n) => format!("{:?} ({n} bytes)", format!("{}…", clean.text)),
         None => format!("{:?}", clean.text),

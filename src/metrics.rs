@@ -26,7 +26,7 @@ pub const MAX_METRICS_PER_DOCUMENT: usize = 100;
 pub const MAX_DIMENSIONS_PER_SET: usize = 30;
 
 /// Most bytes of a dimension value written (CloudWatch takes up to 1,024 characters).
-const MAX_DIMENSION_VALUE_BYTES: usize = 256;
+const MAX_DIMENSION_VALUE_BYTES: usize = crate::mask::EXCERPT_BYTES;
 
 /// The dimension naming the log type.
 pub const LOG_TYPE: &str = "LogType";

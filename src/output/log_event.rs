@@ -20,7 +20,12 @@ use crate::mask::{clean, FIELD_BYTES};
 /// Writes a name from the batch (group, stream, owner, event id) as a JSON string: masked and
 /// bounded like any input text that leaves (`crate::mask::clean`); ids hash the name as sent.
 fn write_str(out: &mut Vec<u8>, text: &str) {
-    write_json_str(out, &clean(text, FIELD_BYTES).to_string());
+    let clean = clean(text, FIELD_BYTES);
+    match clean.whole_bytes {
+        // Nothing cut: the (possibly masked) text as it is, no copy.
+        None => write_json_str(out, &clean.text),
+        Some(_) => write_json_str(out, &clean.to_string()),
+    }
 }
 
 fn opt_str(out: &mut Vec<u8>, text: Option<&str>) {

@@ -32,12 +32,7 @@ pub(super) const SHOWN_CHARS: usize = 40;
 ///
 /// Through the one rule for text that leaves ([`crate::mask::clean`]).
 pub(super) fn shown(text: &str) -> String {
-    // Masked first, then cut: a secret in the value never shows, even in part.
-    let clean = crate::mask::clean(text, SHOWN_CHARS);
-    match clean.whole_bytes {
-        None => format!("{:?}", clean.text.as_ref()),
-        Some(n) => format!("{:?}... ({n} bytes)", clean.text.as_ref()),
-    }
+    crate::mask::quote_within(text, SHOWN_CHARS)
 }
 
 pub(super) fn stream_name(name: &str) -> Result<String, String> {
@@ -71,8 +66,7 @@ pub(super) fn bucket_name(
             match aws_names::bucket_name_refusal(name) {
                 None => Ok(name.to_string()),
                 Some(why) => Err(format!(
-                    "{} is not an S3 bucket name: it {why} (3 to 63 lowercase letters, digits, \
-                     '.', '-', starting and ending with a letter or digit)",
+                    "{} is not an S3 bucket name: it {why}",
                     shown(name)
                 )),
             }
