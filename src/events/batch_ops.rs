@@ -44,7 +44,8 @@ pub struct BatchJob {
     pub invocation_id: String,
     /// `job.id`, for log lines.
     pub job_id: Option<String>,
-    /// `job.userArguments` (schema 2.0): logged, otherwise unused.
+    /// `job.userArguments` (schema 2.0): kept for the caller to see; this function takes no
+    /// arguments, so a job's arguments change nothing.
     pub user_arguments: Map<String, Value>,
     pub tasks: Vec<BatchTask>,
 }
