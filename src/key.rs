@@ -234,6 +234,23 @@ fn is_prefix_char(c: char) -> bool {
     !matches!(c, '"' | '\'' | '\\') && ('\u{21}'..'\u{7f}').contains(&c)
 }
 
+/// A key URL-encoded as S3 notifications and Batch Operations manifests carry it: every byte
+/// but `A-Z a-z 0-9 - _ . ~ /` as `%XX` (a space too, so it reads the same whether the reader
+/// takes `+` for a space or not). [`decode_event_key`] gives the key back.
+pub fn encode_event_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 8);
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+        }
+    }
+    out
+}
+
 /// Decodes a key as S3 event notifications carry it: `+` is a space, then `%XX` escapes.
 ///
 /// The two steps happen in one pass, which is the same thing: `%2B` still yields a literal `+`.

@@ -4,8 +4,8 @@
 //! Nothing is forwarded and no state is written: it is a dry run whose objects become lines.
 
 use super::{Backfill, BackfillError, Event, Halt, Run, RunOptions, Summary};
-use crate::events::notify::encode_key;
 use crate::forward::Forwarder;
+use crate::key::encode_event_key;
 use crate::ports::{Fetch, Listed};
 use crate::sink::Sink;
 
@@ -46,7 +46,7 @@ impl Backfill {
         let Some(out) = run.manifest.as_mut() else {
             return Ok(());
         };
-        writeln!(out, "{},{}", self.bucket, encode_key(&object.key)).map_err(|e| {
+        writeln!(out, "{},{}", self.bucket, encode_event_key(&object.key)).map_err(|e| {
             Halt::Error(BackfillError::Manifest {
                 message: format!(
                     "writing the line of s3://{}/{}: {e}",

@@ -1,28 +1,12 @@
 //! The messages the backfill's fan-out sends: S3 notifications of one object each, so the
-//! workers read them through the SQS path every other notification takes (`s3::records`), and
-//! the URL-encoding of keys they and the Batch Operations manifest share.
+//! workers read them through the SQS path every other notification takes (`s3::records`).
 
 use serde_json::json;
 
+use crate::key::encode_event_key;
+
 /// `configurationId` of the messages the fan-out sends: tells them from S3's own.
 pub const FANOUT_CONFIGURATION: &str = "redshift-audit-forwarder-backfill";
-
-/// A key URL-encoded as S3 notifications and Batch Operations manifests carry it: every byte
-/// but `A-Z a-z 0-9 - _ . ~ /` as `%XX` (a space too, so it reads the same whether the reader
-/// takes `+` for a space or not). `key::decode_event_key` gives the key back.
-pub fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 8);
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
-            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
-        }
-    }
-    out
-}
 
 /// One object as an S3 `ObjectCreated` notification body: the bucket, the encoded key, the
 /// size and the ETag as listed (quotes dropped, as S3 sends it), `event_time` in RFC 3339.
@@ -37,7 +21,7 @@ pub fn object_created(bucket: &str, key: &str, size: u64, etag: &str, event_time
                 "s3SchemaVersion": "1.0",
                 "configurationId": FANOUT_CONFIGURATION,
                 "bucket": { "name": bucket, "arn": format!("arn:aws:s3:::{bucket}") },
-                "object": { "key": encode_key(key), "size": size, "eTag": etag.trim_matches('"') },
+                "object": { "key": encode_event_key(key), "size": size, "eTag": etag.trim_matches('"') },
             },
         }]
     })
@@ -55,7 +39,7 @@ mod tests {
             "AWSLogs/1/redshift/us-east-1/2024/03/01/1_redshift_us-east-1_c_userlog_2024-03-01T00:53.gz",
             "custom prefix/with+plus/é/%41.gz",
         ] {
-            let encoded = encode_key(key);
+            let encoded = encode_event_key(key);
             assert!(!encoded.contains([' ', '+', ':']), "{encoded}");
             assert_eq!(crate::key::decode_event_key(&encoded).unwrap(), key);
         }
