@@ -17,6 +17,11 @@
 //!   `Content-Length`, part of the body, then the connection closed); 500 (`InternalError`) or 503
 //!   (`SlowDown`) answers to `ListObjectsV2` and to state `GetObject`/`PutObject` (keys under the
 //!   state path); and, for the benchmark's "before" run, every progress write refused (403).
+//! - S3 writes outside the state path (the Security Lake objects: `PutObject`, `UploadPart`,
+//!   `CompleteMultipartUpload`), only when forced ([`Forced::Write`]): the connection closed
+//!   before moto sees the request, closed after moto took it (its answer lost), or the request
+//!   held unforwarded until the client goes away (a test kills the binary while it waits:
+//!   [`Report::held`] says when one is held).
 //!
 //! Only the two faults after moto took a call can create duplicates: their records are kept
 //! ([`Report::lost_answers`]) as the bound a test checks duplicates against.
@@ -94,6 +99,34 @@ pub enum Fault {
     S3StatePut5xx,
     /// A progress write refused with 403 ([`Mix::refuse_progress`]).
     ProgressRefused,
+    /// An S3 write closed before it reached moto ([`WriteFault::CutBefore`]).
+    S3WriteCutBefore,
+    /// An S3 write moto took, its answer lost ([`WriteFault::CutAfter`]).
+    S3WriteCutAfter,
+    /// An S3 write held until the client went away ([`WriteFault::Hold`]).
+    S3WriteHeld,
+}
+
+/// The S3 writes [`Forced::Write`] tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WriteOp {
+    /// `PutObject` (not a part).
+    Put,
+    /// `UploadPart` (`PUT ?partNumber=…&uploadId=…`).
+    Part,
+    /// `CompleteMultipartUpload` (`POST ?uploadId=…`).
+    Complete,
+}
+
+/// What a forced write fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFault {
+    /// The connection closes before the request reaches moto: nothing was written.
+    CutBefore,
+    /// moto takes the request, then the connection closes without its answer.
+    CutAfter,
+    /// The request is never forwarded; the proxy waits for the client to hang up (or be killed).
+    Hold,
 }
 
 /// Rates of each fault. Firehose call faults are exclusive, drawn in field order; entries fail
@@ -162,6 +195,12 @@ pub enum Forced {
     /// The next S3 request of this kind ([`Fault::S3List5xx`], [`Fault::S3StateGet5xx`],
     /// [`Fault::S3StatePut5xx`]) is answered 500.
     S3(Fault),
+    /// The next S3 write `op` outside the state path whose key contains `key` gets `fault`.
+    Write {
+        op: WriteOp,
+        key: String,
+        fault: WriteFault,
+    },
 }
 
 /// What the proxy saw and did.
@@ -188,6 +227,10 @@ pub struct Report {
     /// Requests per kind (`put_record_batch`, `get_object`, `list`, `state_get`, `state_put`,
     /// `other`).
     pub requests: BTreeMap<&'static str, u64>,
+    /// S3 writes outside the state path, by kind, faulted or not.
+    pub writes: BTreeMap<WriteOp, u64>,
+    /// Writes being held now ([`WriteFault::Hold`]).
+    pub held: u64,
 }
 
 impl Report {
@@ -334,6 +377,11 @@ impl FaultProxy {
     /// Queues a fault for the next matching request, ahead of the rates.
     pub fn force(&self, fault: Forced) {
         self.shared.lock().forced.push_back(fault);
+    }
+
+    /// Drops the forced faults no request has taken yet.
+    pub fn clear_forced(&self) {
+        self.shared.lock().forced.clear();
     }
 
     /// What was injected and seen so far.
@@ -780,6 +828,7 @@ enum S3Op {
     List,
     StateGet,
     StatePut,
+    Write(WriteOp),
     Other,
 }
 
@@ -804,10 +853,57 @@ fn s3_op(request: &Request, state_path: &str) -> S3Op {
         .trim_start_matches('/')
         .split_once('/')
         .is_some_and(|(_, key)| !key.is_empty());
-    if method == "GET" && object {
-        S3Op::GetObject
-    } else {
-        S3Op::Other
+    let upload = query.split('&').any(|p| p.starts_with("uploadId="));
+    let part = query.split('&').any(|p| p.starts_with("partNumber="));
+    match (method, object) {
+        ("GET", true) => S3Op::GetObject,
+        ("PUT", true) if upload && part => S3Op::Write(WriteOp::Part),
+        ("PUT", true) if !upload && !part => S3Op::Write(WriteOp::Put),
+        ("POST", true) if upload => S3Op::Write(WriteOp::Complete),
+        _ => S3Op::Other,
+    }
+}
+
+/// An S3 write outside the state path: forwarded, or failed as a [`Forced::Write`] says.
+fn s3_write(
+    client: &mut TcpStream,
+    shared: &Shared,
+    request: &Request,
+    op: WriteOp,
+) -> io::Result<()> {
+    let id = identity(&[request.method.as_bytes(), request.target.as_bytes()]);
+    shared.decide::<()>("other", id, &[], false);
+    *shared.lock().report.writes.entry(op).or_default() += 1;
+    let path = percent_decode(request.target.split('?').next().unwrap_or(""));
+    let forced = shared.take_forced(|f| match f {
+        Forced::Write { op: o, key, .. } => *o == op && path.contains(key.as_str()),
+        _ => false,
+    });
+    let fault = match forced {
+        Some(Forced::Write { fault, .. }) => Some(fault),
+        _ => None,
+    };
+    match fault {
+        None => {
+            let response = forward(shared.moto_port, request, &request.body)?;
+            send(client, &response, false)
+        }
+        Some(WriteFault::CutBefore) => {
+            shared.count(Fault::S3WriteCutBefore);
+            Ok(())
+        }
+        Some(WriteFault::CutAfter) => {
+            forward(shared.moto_port, request, &request.body)?;
+            shared.count(Fault::S3WriteCutAfter);
+            Ok(())
+        }
+        Some(WriteFault::Hold) => {
+            shared.count(Fault::S3WriteHeld);
+            shared.lock().report.held += 1;
+            client_hung_up(client);
+            shared.lock().report.held -= 1;
+            Ok(())
+        }
     }
 }
 
@@ -897,6 +993,7 @@ fn s3(client: &mut TcpStream, shared: &Shared, request: &Request) -> io::Result<
             }
             send(client, &response, head_request)
         }
+        S3Op::Write(write) => s3_write(client, shared, request, write),
         S3Op::Other => {
             shared.decide::<()>("other", id, &[], false);
             let response = forward(shared.moto_port, request, &request.body)?;
