@@ -528,3 +528,106 @@ async fn a_forged_claim_never_blocks_the_object() {
     assert!(matches!(sent, Forwarded::Sent(_)), "{sent:?}");
     assert_eq!(w.tally(), (100, 0));
 }
+
+/// A forwarder writing OCSF to the lake (in memory), in parts of 16 KiB.
+fn lake_forwarder(
+    w: &World,
+    lake: &Arc<crate::sink::lake::MemoryLake>,
+) -> Forwarder<
+    Shared,
+    impl Fn() -> crate::sink::lake::LakeSink<crate::sink::lake::MemoryLake> + Send + Sync,
+> {
+    use crate::lake::{Class, Limits};
+    use crate::sink::lake::{LakeSink, Location};
+    let locations: Arc<Vec<Location>> = Arc::new(
+        Class::ALL
+            .iter()
+            .map(|&class| Location {
+                class,
+                bucket: "lake".into(),
+                prefix: format!("ext/{}/", class.name()),
+            })
+            .collect(),
+    );
+    let lake = lake.clone();
+    let mut forwarder = Forwarder::new(Filter::default(), Shared(w.bucket.clone()), move || {
+        LakeSink::new(lake.clone(), locations.clone())
+            .with_part_bytes(16 * 1024)
+            .with_limits(Limits {
+                row_group_bytes: 32 * 1024,
+                batch_rows: 128,
+                ..Limits::default()
+            })
+    });
+    forwarder.output.format = crate::output::Format::Ocsf;
+    forwarder.clock = w.clock.clone();
+    forwarder.max_attempts = 3;
+    forwarder
+}
+
+/// The lake's time budget: an input stopped at the deadline keeps nothing in the lake (no
+/// object, no upload left open, no progress that would let a retry skip lines), and the next
+/// attempt writes the whole object, the same as a run that was never stopped. (Where in the
+/// object the stop comes depends on how the parser's batches fall; `sink/lake/tests.rs` stops
+/// a sink with uploads open.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lake_stopped_at_the_deadline_aborts_and_the_next_attempt_writes_the_whole_object() {
+    use crate::sink::lake::MemoryLake;
+    let w = world(0);
+    // Users that do not compress, so the first batch's rows fill parts before the end.
+    let body: String = (0..10_000u64)
+        .map(|i| {
+            let user: String = (0..4u64)
+                .map(|k| format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&(i * 4 + k).to_le_bytes())))
+                .collect();
+            format!("authenticated |Mon, 7 Dec 2020 20:01:55:177|10.0.0.1 |5432 |{}|dev |u{user} |password |0| | |0| | |\n", 1_000 + i)
+        })
+        .collect();
+    w.put(&body);
+    let clean = Arc::new(MemoryLake::default());
+    lake_forwarder(&w, &clean)
+        .forward(&w.object())
+        .await
+        .unwrap();
+    assert!(!clean.objects().is_empty());
+
+    let store = Arc::new(MemoryLake::default());
+    let forwarder = lake_forwarder(&w, &store);
+    // The deadline has passed: the forwarder stops after the first batch it hands the sink.
+    let stopped = forwarder
+        .forward_tracked(&w.object(), &w.tracking(Some(w.clock.now_ms() - 1)))
+        .await;
+    let Err(ForwardError::Paused { lines, .. }) = stopped else {
+        panic!("stopped at the deadline: {stopped:?}");
+    };
+    assert_eq!(
+        lines, 0,
+        "the lake accepts nothing before an input is complete"
+    );
+    assert!(
+        store.objects().is_empty(),
+        "nothing of a stopped input in the lake"
+    );
+    assert_eq!(store.open_uploads(), 0, "its uploads aborted");
+    assert!(
+        w.ledger
+            .done("audit", KEY, &w.object().etag.unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "not done"
+    );
+    let Forwarded::Sent(receipt) = forwarder
+        .forward_tracked(&w.object(), &w.tracking(None))
+        .await
+        .unwrap()
+    else {
+        panic!("the next attempt completes");
+    };
+    assert_eq!(receipt.skipped_lines, 0, "the whole object again");
+    assert_eq!(
+        store.objects(),
+        clean.objects(),
+        "the objects of a clean run"
+    );
+}
