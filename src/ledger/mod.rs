@@ -41,6 +41,7 @@ pub use crate::time::rfc3339_ms;
 pub mod check;
 pub mod claim;
 pub mod progress;
+pub mod traffic;
 pub mod walk_state;
 pub use check::{CLOCK_SKEW_MS, EARLIEST_DAY, MAX_LEASE_HOLD_MS, MAX_LEASE_MS, SCHEMA_VERSION};
 pub use claim::{new_holder, Claim, ClaimOutcome, HeldClaim, CLAIM_MARGIN_MS, MAX_CLAIM_MS};
@@ -172,6 +173,8 @@ pub struct Ledger {
     prefix: String,
     /// What "the future" means when checking markers and cursors.
     clock: Arc<dyn Clock>,
+    /// The calls made through `store` (`traffic.rs`).
+    traffic: Arc<traffic::Traffic>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -190,11 +193,21 @@ impl Ledger {
         } else {
             format!("{prefix}/")
         };
+        let traffic = Arc::new(traffic::Traffic::default());
         Ledger {
-            store,
+            store: Arc::new(traffic::Counted {
+                inner: store,
+                traffic: traffic.clone(),
+            }),
             prefix,
             clock: Arc::new(SystemClock),
+            traffic,
         }
+    }
+
+    /// The state reads and writes made through this ledger and its clones so far.
+    pub fn calls(&self) -> traffic::Calls {
+        self.traffic.calls()
     }
 
     /// The same ledger checking markers and cursors against `clock` instead of the system
