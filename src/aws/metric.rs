@@ -50,7 +50,8 @@ impl CloudWatchMetrics {
                     .build(),
             )
             .start_time(DateTime::from_secs(now_s - query.window_s))
-            .end_time(DateTime::from_secs(now_s))
+            // One period on: the end is exclusive, and the current minute's datapoint counts.
+            .end_time(DateTime::from_secs(now_s + i64::from(query.period_s)))
             .scan_by(ScanBy::TimestampDescending)
             .send()
             .await
