@@ -614,9 +614,8 @@ async fn the_doctor_reports_the_backfill_queues_oldest_message_age_from_cloudwat
             .command(&["doctor", "--json"], &[("BACKFILL_QUEUE_URL", &url)])
             .output()
             .expect("run doctor");
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
-        });
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
         report["checks"]
             .as_array()
             .expect("checks")
@@ -627,7 +626,10 @@ async fn the_doctor_reports_the_backfill_queues_oldest_message_age_from_cloudwat
     };
     let before = check();
     let detail = before["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("oldest message age: no data yet"), "{before}");
+    assert!(
+        detail.contains("oldest message age: no data yet"),
+        "{before}"
+    );
 
     let cloudwatch =
         aws_sdk_cloudwatch::Client::new(&common::sdk_config(&world.moto.endpoint).await);
@@ -659,7 +661,10 @@ async fn the_doctor_reports_the_backfill_queues_oldest_message_age_from_cloudwat
     // moto's queue has no redrive policy: a warning for that, not for the age.
     assert_eq!(after["status"], "warning", "{after}");
     let fix = after["fix"].as_str().unwrap_or_default();
-    assert!(fix.contains("redrive policy") && !fix.contains("BackfillConcurrency"), "{after}");
+    assert!(
+        fix.contains("redrive policy") && !fix.contains("BackfillConcurrency"),
+        "{after}"
+    );
 }
 
 /// The fan-out under the fault proxy (`tests/common/fault_proxy.rs`: the mix of failed
