@@ -40,6 +40,7 @@ pub use crate::time::rfc3339_ms;
 
 pub mod check;
 pub mod claim;
+mod held;
 pub mod progress;
 pub mod traffic;
 pub mod walk_state;
@@ -141,7 +142,19 @@ pub struct Lease {
 impl Lease {
     /// Whether another walker may take the lease at `now_ms`.
     pub fn is_free(&self, now_ms: i64) -> bool {
-        self.released || self.expires_at_ms <= now_ms
+        held::Holdable::is_free(self, now_ms)
+    }
+}
+
+impl held::Holdable for Lease {
+    fn holder(&self) -> &str {
+        &self.owner
+    }
+    fn expires_at_ms(&self) -> i64 {
+        self.expires_at_ms
+    }
+    fn released(&self) -> bool {
+        self.released
     }
 }
 
@@ -306,7 +319,8 @@ impl Ledger {
     }
 
     /// Takes the lease for `owner` until `expires_at_ms`: creates it, or takes over one that
-    /// was released or has expired. Two walkers racing for it: exactly one write succeeds.
+    /// was released or has expired (`held.rs`). Two walkers racing for it: exactly one write
+    /// succeeds. A lease the checks refuse is an error: the walk stops and says how to repair it.
     pub async fn acquire_lease(
         &self,
         owner: &str,
@@ -320,42 +334,30 @@ impl Ledger {
             expires_at_ms,
             released: false,
         };
-        let (condition, took_over_from) = match self.store.get(&key).await? {
-            None => (Precondition::IfAbsent, None),
-            Some(stored) => {
-                let current = self.read_lease(&key, &stored.body, now_ms)?;
-                if !current.is_free(now_ms) {
-                    return Ok(LeaseOutcome::Held {
-                        owner: current.owner,
-                        expires_at_ms: current.expires_at_ms,
-                    });
-                }
-                let previous = (!current.released).then_some(current.owner);
-                (Precondition::IfMatch(stored.etag), previous)
-            }
-        };
-        match self.store.put(&key, encode(&lease), condition).await {
-            Ok(etag) => Ok(LeaseOutcome::Acquired(HeldLease {
-                lease,
-                etag,
-                took_over_from,
-            })),
-            // Someone else took it between our read and our write: they hold it now.
-            Err(StateError::Conflict { .. }) => match self.store.get(&key).await? {
-                Some(stored) => {
-                    let current = self.read_lease(&key, &stored.body, now_ms)?;
-                    Ok(LeaseOutcome::Held {
-                        owner: current.owner,
-                        expires_at_ms: current.expires_at_ms,
-                    })
-                }
-                None => Ok(LeaseOutcome::Held {
-                    owner: "unknown (released meanwhile)".into(),
-                    expires_at_ms: now_ms,
+        let read = |body: &[u8]| self.read_lease(&key, body, now_ms);
+        Ok(
+            match self
+                .take_held(&key, &lease, now_ms, read, held::Refused::Fail)
+                .await?
+            {
+                held::Take::Taken {
+                    etag,
+                    took_over_from,
+                    ..
+                } => LeaseOutcome::Acquired(HeldLease {
+                    lease,
+                    etag,
+                    took_over_from,
                 }),
+                held::Take::Busy {
+                    holder,
+                    expires_at_ms,
+                } => LeaseOutcome::Held {
+                    owner: holder,
+                    expires_at_ms,
+                },
             },
-            Err(e) => Err(e),
-        }
+        )
     }
 
     /// Extends a held lease; [`StateError::Conflict`] means it was taken over: stop walking.
@@ -367,12 +369,7 @@ impl Ledger {
         let mut lease = held.lease.clone();
         lease.expires_at_ms = expires_at_ms;
         let etag = self
-            .store
-            .put(
-                &self.lease_key(),
-                encode(&lease),
-                Precondition::IfMatch(held.etag.clone()),
-            )
+            .rewrite_held(&self.lease_key(), &lease, &held.etag)
             .await?;
         held.lease = lease;
         held.etag = etag;
@@ -386,18 +383,8 @@ impl Ledger {
         let mut lease = held.lease.clone();
         lease.released = true;
         lease.expires_at_ms = now_ms;
-        match self
-            .store
-            .put(
-                &self.lease_key(),
-                encode(&lease),
-                Precondition::IfMatch(held.etag.clone()),
-            )
+        self.release_held(&self.lease_key(), &lease, &held.etag)
             .await
-        {
-            Ok(_) | Err(StateError::Conflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     /// The lease as stored, checked at `now_ms`.
