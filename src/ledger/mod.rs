@@ -26,6 +26,10 @@
 //! - a cursor or the lease stops the walk with an error that says how to repair it (delete the
 //!   object), never a silent success and never a silent restart from the beginning.
 //!
+//! The lease and the claims are one shape, a record one holder at a time holds until it
+//! expires or is released (`held.rs`: take, renew, release). Every call to the store is counted
+//! ([`traffic`], [`Ledger::calls`]) for the backfill's summary.
+//!
 //! The store is a port ([`StateStore`]) with an S3 adapter (`aws::StateBucket`) and an
 //! in-memory twin (`ports::memory::MemoryStore`) for tests. Its futures are boxed so that
 //! [`Ledger`] is one concrete type the forwarder can hold without another generic parameter.
