@@ -33,6 +33,11 @@ pub fn doctor_for(
         queue: settings.backfill_queue_url.as_ref().map(|url| {
             Arc::new(crate::aws::SqsQueue::new(base, url)) as Arc<dyn crate::ports::Queue>
         }),
+        queue_age: settings.backfill_queue_url.as_ref().map(|url| {
+            let region = crate::settings::queue::queue_region(url);
+            Arc::new(crate::aws::CloudWatchMetrics::new(base, region))
+                as Arc<dyn crate::ports::ReadMetrics>
+        }),
         lake: clients.lake.as_ref().map(|(buckets, _)| {
             Arc::new(buckets.clone()) as Arc<dyn crate::doctor::lake::LakeProbe>
         }),

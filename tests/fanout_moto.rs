@@ -598,6 +598,73 @@ async fn the_queue_adapter_reports_depth_and_dead_letters() {
     assert_eq!(stats.in_flight, 0);
     assert_eq!(stats.dead_letter_arn.as_deref(), Some(dlq_arn));
     assert_eq!(stats.dead_letters, Some(1));
+    // SQS's default retention (4 days): the doctor's age warning is half of it.
+    assert_eq!(stats.retention_s, Some(4 * 86_400));
+}
+
+/// The doctor's `backfill_queue` check reads the queue's oldest message age from CloudWatch
+/// (moto serves `GetMetricData`): "no data yet" before any datapoint, then the age of the newest
+/// `ApproximateAgeOfOldestMessage` datapoint the test puts, in `doctor --json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_doctor_reports_the_backfill_queues_oldest_message_age_from_cloudwatch() {
+    let world = World::new("doctor_age").await;
+    let (_, url, _) = create_queue(&world, 30).await;
+    let check = || {
+        let out = world
+            .command(&["doctor", "--json"], &[("BACKFILL_QUEUE_URL", &url)])
+            .output()
+            .expect("run doctor");
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+        report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == "backfill_queue")
+            .unwrap_or_else(|| panic!("no backfill_queue check: {report}"))
+            .clone()
+    };
+    let before = check();
+    let detail = before["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("oldest message age: no data yet"),
+        "{before}"
+    );
+
+    let cloudwatch =
+        aws_sdk_cloudwatch::Client::new(&common::sdk_config(&world.moto.endpoint).await);
+    let a_minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    cloudwatch
+        .put_metric_data()
+        .namespace("AWS/SQS")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("ApproximateAgeOfOldestMessage")
+                .dimensions(
+                    aws_sdk_cloudwatch::types::Dimension::builder()
+                        .name("QueueName")
+                        .value(QUEUE)
+                        .build(),
+                )
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(a_minute_ago))
+                .value(754.0)
+                .unit(aws_sdk_cloudwatch::types::StandardUnit::Seconds)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutMetricData");
+    let after = check();
+    let detail = after["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("oldest message 12 min old"), "{after}");
+    assert!(detail.contains("0 messages waiting"), "{after}");
+    // moto's queue has no redrive policy: a warning for that, not for the age.
+    assert_eq!(after["status"], "warning", "{after}");
+    let fix = after["fix"].as_str().unwrap_or_default();
+    assert!(
+        fix.contains("redrive policy") && !fix.contains("BackfillConcurrency"),
+        "{after}"
+    );
 }
 
 /// The fan-out under the fault proxy (`tests/common/fault_proxy.rs`: the mix of failed

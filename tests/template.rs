@@ -558,8 +558,9 @@ fn records_go_only_to_the_one_stream_and_only_by_batch() {
 fn the_role_grants_only_what_the_code_calls_and_nothing_on_star() {
     // The SDK calls in src/ (S3 GetObject, PutObject, ListObjectsV2 and HeadBucket, both
     // ListBucket; GetBucketLocation; Firehose PutRecordBatch; STS AssumeRole; the doctor's
-    // GetBucketPolicy, GetBucketNotificationConfiguration and DescribeDeliveryStream), the log
-    // group, the failure destination, and what Lambda needs to poll the queue.
+    // GetBucketPolicy, GetBucketNotificationConfiguration and DescribeDeliveryStream, and with
+    // the backfill queue its GetMetricData, the one call on "*"), the log group, the failure
+    // destination, and what Lambda needs to poll the queue.
     let allowed: BTreeSet<&str> = [
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -578,6 +579,7 @@ fn the_role_grants_only_what_the_code_calls_and_nothing_on_star() {
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
+        "cloudwatch:GetMetricData",
     ]
     .into();
     let mut seen = BTreeSet::new();
@@ -591,6 +593,11 @@ fn the_role_grants_only_what_the_code_calls_and_nothing_on_star() {
             }
             let resources = list(&statement["Resource"]);
             assert!(!resources.is_empty(), "{statement}");
+            // GetMetricData takes no resource: its statement holds it alone, on "*".
+            if list(&statement["Action"]) == ["cloudwatch:GetMetricData"] {
+                assert_eq!(resources, ["*"], "{statement}");
+                continue;
+            }
             for resource in resources {
                 assert_ne!(resource, "*", "{statement}");
                 assert!(

@@ -111,8 +111,7 @@ pub async fn clients_from_config(
     settings: &Settings,
 ) -> Result<Clients, ClientError> {
     let home_region = base.region().cloned().ok_or(ClientError::NoRegion)?;
-    let path_style = base.endpoint_url().is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
+    let path_style = path_style(base);
 
     let firehose = aws_sdk_firehose::Client::from_conf(
         aws_sdk_firehose::config::Builder::from(base)
@@ -195,6 +194,13 @@ pub async fn clients_from_config(
     })
 }
 
+/// Path-style addressing: with an endpoint override (a local S3 such as moto), whose host does
+/// not resolve bucket subdomains.
+pub(super) fn path_style(base: &SdkConfig) -> bool {
+    base.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty())
+}
+
 pub(super) fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
@@ -227,7 +233,7 @@ pub(super) fn s3_client(
 }
 
 /// `client` for another region, sharing its credentials and their cache.
-fn in_region(client: &aws_sdk_s3::Client, region: &str) -> aws_sdk_s3::Client {
+pub(super) fn in_region(client: &aws_sdk_s3::Client, region: &str) -> aws_sdk_s3::Client {
     if client.config().region().map(|r| r.as_ref()) == Some(region) {
         return client.clone();
     }
@@ -282,7 +288,7 @@ async fn source_provider(
 const BUCKET_REGION_HEADER: &str = "x-amz-bucket-region";
 
 /// The bucket's region, `None` when S3 would not say (then the caller's region is used).
-async fn detect_region(
+pub(super) async fn detect_region(
     probe: &aws_sdk_s3::Client,
     bucket: &str,
     expected_owner: Option<&str>,

@@ -10,9 +10,7 @@
 //! accepted prefix grows only over the leading run of such batches, so calls that end out of
 //! order (more than one in flight) never count lines past one still pending.
 
-use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,19 +55,8 @@ impl RetryPolicy {
     /// `[0, min(max_delay, base_delay * 2^(retry-1))]`, so concurrent callers spread out.
     /// `draw` is a uniform random `u64`.
     fn backoff(&self, retry: u32, draw: u64) -> Duration {
-        let factor = 1u32
-            .checked_shl(retry.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        let ceiling = self.base_delay.saturating_mul(factor).min(self.max_delay);
-        let nanos = (ceiling.as_nanos() * u128::from(draw)) >> 64;
-        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        crate::sink::backoff::full_jitter(self.base_delay, self.max_delay, retry, draw)
     }
-}
-
-/// A uniform random `u64` for jitter. `RandomState` is seeded from the OS once and differs on
-/// every construction; jitter needs no more than that, and it spares a dependency.
-fn jitter_draw() -> u64 {
-    RandomState::new().hash_one(0u8)
 }
 
 /// Sends NDJSON lines to one Firehose delivery stream.
@@ -331,7 +318,7 @@ async fn put_batch(
                 message: failure.message,
             });
         }
-        tokio::time::sleep(policy.backoff(attempt, jitter_draw())).await;
+        tokio::time::sleep(policy.backoff(attempt, crate::sink::backoff::jitter_draw())).await;
     }
 }
 
@@ -548,12 +535,6 @@ mod tests {
             ..policy
         };
         assert_eq!(zero.backoff(5, u64::MAX), Duration::ZERO);
-    }
-
-    #[test]
-    fn jitter_draws_differ() {
-        let draws: std::collections::HashSet<u64> = (0..32).map(|_| jitter_draw()).collect();
-        assert!(draws.len() > 30);
     }
 
     fn output(entries: &[Option<&str>], failed: i32) -> PutRecordBatchOutput {

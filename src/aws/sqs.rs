@@ -89,6 +89,7 @@ async fn stats_of(client: &aws_sdk_sqs::Client, url: &str) -> Result<QueueStats,
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .attribute_names(QueueAttributeName::RedrivePolicy)
+        .attribute_names(QueueAttributeName::MessageRetentionPeriod)
         .send()
         .await
         .map_err(|e| {
@@ -99,12 +100,12 @@ async fn stats_of(client: &aws_sdk_sqs::Client, url: &str) -> Result<QueueStats,
             )
         })?;
     let attributes = out.attributes();
-    let number = |name: QueueAttributeName| {
+    let read = |name: QueueAttributeName| {
         attributes
             .and_then(|a| a.get(&name))
             .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
     };
+    let number = |name| read(name).unwrap_or(0);
     let dead_letter_arn = attributes
         .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
         .and_then(|policy| serde_json::from_str::<serde_json::Value>(policy).ok())
@@ -114,6 +115,7 @@ async fn stats_of(client: &aws_sdk_sqs::Client, url: &str) -> Result<QueueStats,
         in_flight: number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
         dead_letter_arn,
         dead_letters: None,
+        retention_s: read(QueueAttributeName::MessageRetentionPeriod),
     })
 }
 

@@ -21,13 +21,17 @@ use crate::events::notify;
 use crate::ledger::Position;
 use crate::ports::queue::MAX_BATCH_ENTRIES;
 use crate::ports::{FailedEntry, Listed, Queue, QueueEntry};
+use crate::sink::backoff::full_jitter;
 use crate::time::rfc3339_ms;
 
 /// Times an entry the queue did not take is sent again alone before the walk gives up on it.
 pub const RESEND_ATTEMPTS: u32 = 3;
 
-/// First pause before an entry is sent again alone; doubled at each attempt, plus jitter.
-const RESEND_BASE_MS: u64 = 100;
+/// Ceiling of the first pause before an entry is sent again alone; doubled at each attempt
+/// (full jitter, `sink::backoff`, as the Firehose sink's retries).
+const RESEND_BASE: Duration = Duration::from_millis(100);
+/// Largest ceiling: SQS throttling is per second, waiting longer buys nothing.
+const RESEND_MAX: Duration = Duration::from_secs(5);
 
 /// An object waiting in the batch.
 pub(super) struct Queued {
@@ -156,8 +160,9 @@ impl Backfill {
         if first.sender_fault {
             return Err(last);
         }
-        for attempt in 0..RESEND_ATTEMPTS {
-            tokio::time::sleep(Duration::from_millis(backoff_ms(attempt))).await;
+        for attempt in 1..=RESEND_ATTEMPTS {
+            let draw = crate::sink::backoff::jitter_draw();
+            tokio::time::sleep(full_jitter(RESEND_BASE, RESEND_MAX, attempt, draw)).await;
             run.summary.queue_calls += 1;
             match queue.send_batch(std::slice::from_ref(entry)).await {
                 Ok(failed) => match failed.into_iter().next() {
@@ -171,12 +176,4 @@ impl Backfill {
         }
         Err(last)
     }
-}
-
-/// The pause before resend `attempt` (from 0): doubling from [`RESEND_BASE_MS`], plus up to as
-/// much again of jitter (from the clock's low bits: enough to spread walkers apart).
-fn backoff_ms(attempt: u32) -> u64 {
-    let base = RESEND_BASE_MS << attempt.min(6);
-    let jitter = crate::time::now_ms().unsigned_abs() % base.max(1);
-    base + jitter
 }

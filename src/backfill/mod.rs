@@ -228,6 +228,14 @@ struct Run<'r> {
     manifest: Option<&'r mut (dyn std::io::Write + Send + 'r)>,
 }
 
+impl Run<'_> {
+    /// State calls made on the run's behalf, as the ledger counted them.
+    fn count_calls(&mut self, calls: crate::ledger::traffic::Calls) {
+        self.summary.state_reads += calls.reads;
+        self.summary.state_writes += calls.writes;
+    }
+}
+
 /// One tree's cursor as the walk moves it.
 struct TreeCursor {
     tree: String,

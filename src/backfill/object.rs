@@ -74,15 +74,16 @@ impl Backfill {
             alternate_key: None,
         };
         let began = self.clock.now_ms();
-        // Set-aside and progress records are read; the done marker was read above.
-        run.summary.state_reads += 2;
+        // The state calls of the attempt as made (set-aside, progress, claim, done marker
+        // read again, its release, progress and done writes); the done marker was read above.
+        let calls = self.ledger.calls();
         let forwarded = forwarder
             .forward_tracked(&object_ref, &self.tracking(run.options, false))
             .await;
+        run.count_calls(self.ledger.calls().since(calls));
         run.slowest_ms = run.slowest_ms.max(self.clock.now_ms() - began);
         match forwarded {
             Ok(Forwarded::Sent(receipt)) => {
-                run.summary.state_writes += 1 + receipt.progress_writes;
                 run.summary.sent += 1;
                 run.summary.records += receipt.records;
                 run.summary.bytes += receipt.object_bytes.unwrap_or(object.size);
@@ -100,7 +101,6 @@ impl Backfill {
                 match by {
                     None => run.summary.skipped_set_aside += 1,
                     Some(e) => {
-                        run.summary.state_writes += 2;
                         run.summary.set_aside += 1;
                         run.summary.failed += 1;
                         run.summary.error(e.to_string());
@@ -112,7 +112,6 @@ impl Backfill {
                 Ok(())
             }
             Err(ForwardError::Paused { .. }) => {
-                run.summary.state_writes += 1;
                 run.summary.paused += 1;
                 // The next run starts at or before it; its progress says from which line.
                 cursor.pinned_day = Some(cursor.pinned_day.map_or(day, |d| d.min(day)));
@@ -125,12 +124,7 @@ impl Backfill {
                 cursor.pinned_day = Some(cursor.pinned_day.map_or(day, |d| d.min(day)));
                 Ok(())
             }
-            Err(e) => {
-                if e.counts_as_attempt() {
-                    run.summary.state_writes += 1;
-                }
-                self.on_failure(run, cursor, position, object, day, &e)
-            }
+            Err(e) => self.on_failure(run, cursor, position, object, day, &e),
         }
     }
 
@@ -194,12 +188,13 @@ impl Backfill {
                 version_id: None,
                 alternate_key: None,
             };
-            match forwarder
+            let calls = self.ledger.calls();
+            let forwarded = forwarder
                 .forward_tracked(&object, &self.tracking(run.options, true))
-                .await
-            {
+                .await;
+            run.count_calls(self.ledger.calls().since(calls));
+            match forwarded {
                 Ok(Forwarded::Sent(receipt)) => {
-                    run.summary.state_writes += 1 + receipt.progress_writes;
                     run.summary.recovered_set_aside += 1;
                     run.summary.sent += 1;
                     run.summary.records += receipt.records;

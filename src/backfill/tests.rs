@@ -252,9 +252,13 @@ async fn objects_are_sent_in_last_modified_then_key_order_across_days() {
     assert_eq!(summary.days_walked, 4);
     // The tree's years (once, shared with discovery), March, its days; then a call per day.
     assert_eq!(summary.list_calls, 3 + 4);
-    // Two state writes per object, taking and releasing the lease, and the cursor once more
-    // when the walk completed through today.
-    assert_eq!(summary.state_writes, 2 * 4 + 2 + 1);
+    // Four state writes per object (its claim, the claim's release, its done marker and the
+    // cursor), taking and releasing the lease, and the cursor once more when the walk
+    // completed through today.
+    assert_eq!(summary.state_writes, 4 * 4 + 2 + 1);
+    // Five reads per object (its done marker before and after the claim, its set-aside
+    // record, its claim, its progress record), and the lease and the cursor once each.
+    assert_eq!(summary.state_reads, 5 * 4 + 2, "{summary:?}");
     let cursor = f
         .backfill
         .ledger
@@ -568,7 +572,7 @@ async fn a_long_run_without_deadline_renews_its_lease() {
     let summary = f.run(options()).await;
     assert_eq!(summary.sent, 6);
     // 30 minutes of work with a 16-minute lease renewed at half-life.
-    let renewals = summary.state_writes - 2 * 6 - 2;
+    let renewals = summary.state_writes - 4 * 6 - 2;
     assert!((2..=4).contains(&renewals), "{summary:?}");
 }
 

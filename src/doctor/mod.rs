@@ -214,6 +214,8 @@ pub struct Doctor {
     pub setup_problems: Vec<(&'static str, String)>,
     /// `BACKFILL_QUEUE_URL`'s queue: one more check, `backfill_queue` (`queue.rs`).
     pub queue: Option<Arc<dyn crate::ports::Queue>>,
+    /// Reads the queue's oldest message age (CloudWatch); `None`: the age is not read.
+    pub queue_age: Option<Arc<dyn crate::ports::ReadMetrics>>,
     /// The Security Lake sources' probe (`lake.rs`), when the lake is a destination.
     pub lake: Option<Arc<dyn lake::LakeProbe>>,
 }

@@ -148,6 +148,7 @@ async fn run_with_store(
         clock: Arc::new(ManualClock::new(NOW)),
         setup_problems: Vec::new(),
         queue: None,
+        queue_age: None,
         lake: None,
     };
     doctor.run(&SharedFetch(bucket)).await

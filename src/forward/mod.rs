@@ -302,12 +302,24 @@ pub async fn forward_with_sources<F: Fetch, S: Sink>(
 ) -> Result<Receipt, ForwardError> {
     let clock = SystemClock;
     let mut resume = Resume::from_start(&clock);
-    forward_resuming(fetch, object, sources, sink, output, None, &mut resume).await
+    forward_resuming(
+        fetch,
+        object,
+        sources,
+        sink,
+        output,
+        None,
+        &mut resume,
+        None,
+    )
+    .await
 }
 
 /// [`forward_with_sources`] skipping the lines an earlier attempt had accepted, stopping at the
 /// deadline and saving progress as `resume` says; `resume.accepted` tells afterwards how far the
-/// object got, also when it failed.
+/// object got, also when it failed. `opened`: the object's body, already opened under
+/// `object.key` (the caller needed its ETag first), read instead of a second GET.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
     fetch: &F,
     object: &ObjectRef,
@@ -316,6 +328,7 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
     output: Output,
     sessions: Option<&SessionStore>,
     resume: &mut Resume<'_>,
+    opened: Option<crate::ports::Fetched>,
 ) -> Result<Receipt, ForwardError> {
     let started = Instant::now();
     let (bucket, key) = (object.bucket.clone(), object.key.clone());
@@ -336,7 +349,10 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
             });
         }
     };
-    let (fetched, key) = fetch_once_more(fetch, object).await?;
+    let (fetched, key) = match opened {
+        Some(fetched) => (fetched, object.key.clone()),
+        None => fetch_once_more(fetch, object).await?,
+    };
     let joined = match (&kind, sessions) {
         (Kind::AuditLog(name), Some(sessions)) => {
             session_join::prepare(fetch, object, name, &fetched, sessions, output).await?
@@ -612,7 +628,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         via: metrics::Via,
     ) -> Result<Receipt, ForwardError> {
         let mut resume = Resume::from_start(&*self.clock);
-        self.forward_resumed(object, via, &mut resume).await
+        self.forward_resumed(object, via, &mut resume, None).await
     }
 
     /// Forwards `object` as `resume` says, and emits its metrics (none for a stop at the
@@ -622,6 +638,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         object: &ObjectRef,
         via: metrics::Via,
         resume: &mut Resume<'_>,
+        opened: Option<crate::ports::Fetched>,
     ) -> Result<Receipt, ForwardError> {
         let default_sources;
         let sources = match &self.filter.cloudtrail {
@@ -639,6 +656,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
             self.output,
             self.sessions.as_ref(),
             resume,
+            opened,
         )
         .await;
         if !matches!(result, Err(ForwardError::Paused { .. })) {

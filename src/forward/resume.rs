@@ -48,7 +48,7 @@ use crate::ledger::{
     MAX_CLAIM_MS, PROGRESS_EVERY_BYTES, PROGRESS_EVERY_MS, PROGRESS_MIN_BYTES,
 };
 use crate::pipeline::Output;
-use crate::ports::{Clock, Fetch, ObjectRef, StateError};
+use crate::ports::{Clock, Fetch, Fetched, ObjectRef, StateError};
 use crate::sink::{Accepted, Sink, SinkError, SinkStats, Taken};
 use crate::time::rfc3339_ms;
 
@@ -351,14 +351,50 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         tracking: &Tracking<'_>,
     ) -> Result<Forwarded, ForwardError> {
         let ledger = tracking.ledger;
-        // Events without an ETag cannot be matched to any record: forwarding is the safe side.
-        let Some(etag) = object.etag.clone() else {
-            let receipt = self.forward(object).await?;
-            // The store named the version it served: the marker can still be written.
-            if let Some(etag) = receipt.etag.clone() {
-                self.mark_done(ledger, &receipt, &etag, tracking).await;
+        // An event without an ETag (a Batch Operations task): the object is opened first and
+        // the store's ETag used for the checks; the body opened is the one sent, so each
+        // attempt makes one GET, and an object found done has its body dropped unread.
+        let mut opened = None;
+        let resolved;
+        let object = match &object.etag {
+            Some(_) => object,
+            None => {
+                let (fetched, key) = match super::fetch_once_more(&self.fetch, object).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        let failed = Err(e);
+                        metrics::emit_outcome(&self.metrics, object, &failed, tracking.via);
+                        if let Err(e) = &failed {
+                            tracing::error!(bucket = %object.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "object failed");
+                        }
+                        return failed.map(Forwarded::Sent);
+                    }
+                };
+                resolved = ObjectRef {
+                    key,
+                    alternate_key: None,
+                    etag: fetched.etag.clone(),
+                    size: fetched.size.or(object.size),
+                    ..object.clone()
+                };
+                opened = Some(fetched);
+                &resolved
             }
-            return Ok(Forwarded::Sent(receipt));
+        };
+        // The store named no ETag either: nothing to match a record with; forwarding is the
+        // safe side.
+        let Some(etag) = object.etag.clone() else {
+            let mut resume = Resume::from_start(&*self.clock);
+            let receipt = self
+                .forward_resumed(object, tracking.via, &mut resume, opened)
+                .await;
+            match &receipt {
+                Ok(receipt) => crate::report::object_forwarded(receipt),
+                Err(e) => {
+                    tracing::error!(bucket = %object.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "object failed")
+                }
+            }
+            return receipt.map(Forwarded::Sent);
         };
         let (bucket, key) = (&object.bucket, &object.key);
         if tracking.check_done {
@@ -388,7 +424,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
                 return Ok(Forwarded::AlreadyDone(marker));
             }
         }
-        let result = self.forward_claimed(object, &etag, tracking).await;
+        let result = self.forward_claimed(object, &etag, tracking, opened).await;
         self.release(ledger, claimed.as_ref()).await;
         result
     }
@@ -456,6 +492,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
         object: &ObjectRef,
         etag: &str,
         tracking: &Tracking<'_>,
+        opened: Option<Fetched>,
     ) -> Result<Forwarded, ForwardError> {
         let ledger = tracking.ledger;
         let (bucket, key) = (&object.bucket, &object.key);
@@ -508,7 +545,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
             writes: 0,
         });
         let result = self
-            .forward_resumed(object, tracking.via, &mut resume)
+            .forward_resumed(object, tracking.via, &mut resume, opened)
             .await;
         match result {
             Ok(receipt) => {

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::{Context, Handler};
 use crate::events::{batch_job_answer, BatchJob, ResultCode, TaskResult};
 use crate::forward::{ForwardError, Forwarded};
-use crate::ports::{Fetch, FetchError, ObjectRef};
+use crate::ports::{Fetch, ObjectRef};
 use crate::sink::Sink;
 
 impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
@@ -52,43 +52,12 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
 }
 
 impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Handler<F, M> {
-    /// One task's object forwarded; its result code and text.
+    /// One task's object forwarded; its result code and text. Tasks name no ETag and done
+    /// markers are per ETag: the forwarder reads it from the one GET it makes
+    /// ([`crate::forward::Forwarder::forward_tracked`]), so an object done is skipped, not sent
+    /// again, and one not done is read once.
     async fn task(&self, object: &ObjectRef, context: &Context<'_>) -> (ResultCode, String) {
-        let mut object = object.clone();
-        if context.ledger.is_some() && object.etag.is_none() {
-            // Tasks name no ETag and done markers are per ETag: the store's is read first
-            // (a GET whose body is dropped unread), so an object done is skipped, not sent again.
-            match self.etag_of(&object).await {
-                Ok((key, etag)) => {
-                    object.key = key;
-                    object.alternate_key = None;
-                    object.etag = etag;
-                }
-                Err(e) if e.retryable => return (ResultCode::TemporaryFailure, e.message),
-                Err(e) => return (ResultCode::PermanentFailure, e.message),
-            }
-        }
-        outcome(self.forward_live(&object, context).await)
-    }
-
-    /// The key that names the object (the key as given, else its alternate) and its ETag.
-    async fn etag_of(&self, object: &ObjectRef) -> Result<(String, Option<String>), FetchError> {
-        let first = match self.forwarder.fetch.fetch(object).await {
-            Ok(fetched) => return Ok((object.key.clone(), fetched.etag)),
-            Err(e) => e,
-        };
-        let Some(alternate) = object.alternate_key.as_ref().filter(|_| !first.retryable) else {
-            return Err(first);
-        };
-        let decoded = ObjectRef {
-            key: alternate.clone(),
-            alternate_key: None,
-            ..object.clone()
-        };
-        match self.forwarder.fetch.fetch(&decoded).await {
-            Ok(fetched) => Ok((alternate.clone(), fetched.etag)),
-            Err(_) => Err(first),
-        }
+        outcome(self.forward_live(object, context).await)
     }
 }
 

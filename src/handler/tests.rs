@@ -202,3 +202,69 @@ async fn sqs_hands_back_an_object_stopped_at_the_deadline_and_not_one_set_aside(
         .expect("set aside at once");
     assert!(!aside.retryable);
 }
+
+/// Counts the GETs made through it.
+struct Counting {
+    inner: Memory,
+    gets: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+impl crate::ports::Fetch for Counting {
+    async fn fetch(
+        &self,
+        object: &ObjectRef,
+    ) -> Result<crate::ports::Fetched, crate::ports::FetchError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut fetched = self.inner.fetch(object).await?;
+        // An ETag as S3 gives it, which the ledger's checks take.
+        fetched.etag = Some(format!("\"{}\"", "0123456789abcdef".repeat(2)));
+        Ok(fetched)
+    }
+}
+
+/// A Batch Operations task names no ETag: the forwarder takes it from the one GET it makes for
+/// the body, so a task is one GetObject whether the object is sent or found done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_operations_task_reads_its_object_once() {
+    let gets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let store = Counting {
+        inner: Memory(HashMap::from([(
+            KEY.to_string(),
+            gzip(&format!("{LINE}\n{LINE}\n")),
+        )])),
+        gets: gets.clone(),
+    };
+    let out = Shared::default();
+    let handler = Handler {
+        forwarder: Forwarder::new(Filter::default(), store, || WriteSink::new(out.clone())),
+    };
+    let state = std::sync::Arc::new(crate::ports::memory::MemoryStore::default());
+    let ledger = crate::ledger::Ledger::new(state, "state/");
+    let event = json!({
+        "invocationSchemaVersion": "2.0",
+        "invocationId": "inv",
+        "job": {"id": "job", "userArguments": {}},
+        "tasks": [{"taskId": "t", "s3Bucket": "audit-bucket", "s3Key": KEY.replace(':', "%3A"), "s3VersionId": null}],
+    });
+    let context = || Context {
+        ledger: Some(&ledger),
+        ..Context::default()
+    };
+    let answer = handler.handle_with(&event, context()).await.unwrap();
+    assert_eq!(answer["results"][0]["resultCode"], "Succeeded", "{answer}");
+    assert_eq!(answer["results"][0]["resultString"], "forwarded 2 records");
+    assert_eq!(gets.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let etag = format!("\"{}\"", "0123456789abcdef".repeat(2));
+    assert!(ledger
+        .done("audit-bucket", KEY, &etag)
+        .await
+        .unwrap()
+        .is_some());
+
+    let again = handler.handle_with(&event, context()).await.unwrap();
+    assert_eq!(
+        again["results"][0]["resultString"], "already done",
+        "{again}"
+    );
+    assert_eq!(gets.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(out.lines().len(), 2, "sent once");
+}

@@ -19,8 +19,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check, encode, normalize_etag, pair_hash, Ledger};
-use crate::ports::{Precondition, StateError};
+use super::held::{Holdable, Refused, Take};
+use super::{check, normalize_etag, pair_hash, Ledger};
+use crate::ports::StateError;
 
 /// Folder of the claims under the state prefix.
 const CLAIM_DIR: &str = "claim/";
@@ -54,7 +55,19 @@ pub struct Claim {
 impl Claim {
     /// Whether another attempt may take the claim at `now_ms`.
     pub fn is_free(&self, now_ms: i64) -> bool {
-        self.released || self.expires_at_ms <= now_ms
+        Holdable::is_free(self, now_ms)
+    }
+}
+
+impl Holdable for Claim {
+    fn holder(&self) -> &str {
+        &self.holder
+    }
+    fn expires_at_ms(&self) -> i64 {
+        self.expires_at_ms
+    }
+    fn released(&self) -> bool {
+        self.released
     }
 }
 
@@ -127,45 +140,31 @@ impl Ledger {
             expires_at_ms: expires_at_ms.clamp(now, now + MAX_CLAIM_MS),
             released: false,
         };
-        let (mut took_over_from, mut refused) = (None, None);
-        let condition = match self.store.get(&claim_key).await? {
-            None => Precondition::IfAbsent,
-            Some(stored) => {
-                match self.read_claim(&claim_key, &stored.body, bucket, key, now) {
-                    Ok(current) if !current.is_free(now) => {
-                        return Ok(ClaimOutcome::Busy {
-                            holder: current.holder,
-                            expires_at_ms: current.expires_at_ms,
-                        })
-                    }
-                    Ok(current) => took_over_from = (!current.released).then_some(current.holder),
-                    Err(e) => refused = Some(e.to_string()),
-                }
-                Precondition::IfMatch(stored.etag)
-            }
-        };
-        match self.store.put(&claim_key, encode(&claim), condition).await {
-            Ok(etag) => Ok(ClaimOutcome::Taken(HeldClaim {
-                claim,
-                etag,
-                took_over_from,
-                refused,
-            })),
-            // Another attempt wrote it between our read and our write: it holds it now.
-            Err(StateError::Conflict { .. }) => {
-                let current = self.store.get(&claim_key).await?.and_then(|stored| {
-                    self.read_claim(&claim_key, &stored.body, bucket, key, now)
-                        .ok()
-                });
-                Ok(ClaimOutcome::Busy {
-                    holder: current
-                        .as_ref()
-                        .map_or_else(|| "another attempt".into(), |c| c.holder.clone()),
-                    expires_at_ms: current.map_or(now, |c| c.expires_at_ms),
-                })
-            }
-            Err(e) => Err(e),
-        }
+        let read = |body: &[u8]| self.read_claim(&claim_key, body, bucket, key, now);
+        Ok(
+            match self
+                .take_held(&claim_key, &claim, now, read, Refused::TakeOver)
+                .await?
+            {
+                Take::Taken {
+                    etag,
+                    took_over_from,
+                    refused,
+                } => ClaimOutcome::Taken(HeldClaim {
+                    claim,
+                    etag,
+                    took_over_from,
+                    refused,
+                }),
+                Take::Busy {
+                    holder,
+                    expires_at_ms,
+                } => ClaimOutcome::Busy {
+                    holder,
+                    expires_at_ms,
+                },
+            },
+        )
     }
 
     /// Gives the claim up by overwriting it as released (`If-Match`). A conflict means it was
@@ -175,18 +174,7 @@ impl Ledger {
         claim.released = true;
         claim.expires_at_ms = self.clock.now_ms().max(claim.claimed_at_ms);
         let key = self.claim_key(&claim.bucket, &claim.key);
-        match self
-            .store
-            .put(
-                &key,
-                encode(&claim),
-                Precondition::IfMatch(held.etag.clone()),
-            )
-            .await
-        {
-            Ok(_) | Err(StateError::Conflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.release_held(&key, &claim, &held.etag).await
     }
 
     /// A claim as stored at `claim_key` for `s3://bucket/key`, checked at `now_ms`.
@@ -209,8 +197,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::ledger::encode;
     use crate::ports::memory::{ManualClock, MemoryStore};
-    use crate::ports::StateStore;
+    use crate::ports::{Precondition, StateStore};
 
     const E1: &str = "\"9b2cf535f27731c974343645a3985328\"";
     /// 2024-03-01T00:00:00Z.

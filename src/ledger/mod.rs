@@ -26,6 +26,10 @@
 //! - a cursor or the lease stops the walk with an error that says how to repair it (delete the
 //!   object), never a silent success and never a silent restart from the beginning.
 //!
+//! The lease and the claims are one shape, a record one holder at a time holds until it
+//! expires or is released (`held.rs`: take, renew, release). Every call to the store is counted
+//! ([`traffic`], [`Ledger::calls`]) for the backfill's summary.
+//!
 //! The store is a port ([`StateStore`]) with an S3 adapter (`aws::StateBucket`) and an
 //! in-memory twin (`ports::memory::MemoryStore`) for tests. Its futures are boxed so that
 //! [`Ledger`] is one concrete type the forwarder can hold without another generic parameter.
@@ -40,7 +44,9 @@ pub use crate::time::rfc3339_ms;
 
 pub mod check;
 pub mod claim;
+mod held;
 pub mod progress;
+pub mod traffic;
 pub mod walk_state;
 pub use check::{CLOCK_SKEW_MS, EARLIEST_DAY, MAX_LEASE_HOLD_MS, MAX_LEASE_MS, SCHEMA_VERSION};
 pub use claim::{new_holder, Claim, ClaimOutcome, HeldClaim, CLAIM_MARGIN_MS, MAX_CLAIM_MS};
@@ -140,7 +146,19 @@ pub struct Lease {
 impl Lease {
     /// Whether another walker may take the lease at `now_ms`.
     pub fn is_free(&self, now_ms: i64) -> bool {
-        self.released || self.expires_at_ms <= now_ms
+        held::Holdable::is_free(self, now_ms)
+    }
+}
+
+impl held::Holdable for Lease {
+    fn holder(&self) -> &str {
+        &self.owner
+    }
+    fn expires_at_ms(&self) -> i64 {
+        self.expires_at_ms
+    }
+    fn released(&self) -> bool {
+        self.released
     }
 }
 
@@ -172,6 +190,8 @@ pub struct Ledger {
     prefix: String,
     /// What "the future" means when checking markers and cursors.
     clock: Arc<dyn Clock>,
+    /// The calls made through `store` (`traffic.rs`).
+    traffic: Arc<traffic::Traffic>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -190,11 +210,21 @@ impl Ledger {
         } else {
             format!("{prefix}/")
         };
+        let traffic = Arc::new(traffic::Traffic::default());
         Ledger {
-            store,
+            store: Arc::new(traffic::Counted {
+                inner: store,
+                traffic: traffic.clone(),
+            }),
             prefix,
             clock: Arc::new(SystemClock),
+            traffic,
         }
+    }
+
+    /// The state reads and writes made through this ledger and its clones so far.
+    pub fn calls(&self) -> traffic::Calls {
+        self.traffic.calls()
     }
 
     /// The same ledger checking markers and cursors against `clock` instead of the system
@@ -293,7 +323,8 @@ impl Ledger {
     }
 
     /// Takes the lease for `owner` until `expires_at_ms`: creates it, or takes over one that
-    /// was released or has expired. Two walkers racing for it: exactly one write succeeds.
+    /// was released or has expired (`held.rs`). Two walkers racing for it: exactly one write
+    /// succeeds. A lease the checks refuse is an error: the walk stops and says how to repair it.
     pub async fn acquire_lease(
         &self,
         owner: &str,
@@ -307,42 +338,30 @@ impl Ledger {
             expires_at_ms,
             released: false,
         };
-        let (condition, took_over_from) = match self.store.get(&key).await? {
-            None => (Precondition::IfAbsent, None),
-            Some(stored) => {
-                let current = self.read_lease(&key, &stored.body, now_ms)?;
-                if !current.is_free(now_ms) {
-                    return Ok(LeaseOutcome::Held {
-                        owner: current.owner,
-                        expires_at_ms: current.expires_at_ms,
-                    });
-                }
-                let previous = (!current.released).then_some(current.owner);
-                (Precondition::IfMatch(stored.etag), previous)
-            }
-        };
-        match self.store.put(&key, encode(&lease), condition).await {
-            Ok(etag) => Ok(LeaseOutcome::Acquired(HeldLease {
-                lease,
-                etag,
-                took_over_from,
-            })),
-            // Someone else took it between our read and our write: they hold it now.
-            Err(StateError::Conflict { .. }) => match self.store.get(&key).await? {
-                Some(stored) => {
-                    let current = self.read_lease(&key, &stored.body, now_ms)?;
-                    Ok(LeaseOutcome::Held {
-                        owner: current.owner,
-                        expires_at_ms: current.expires_at_ms,
-                    })
-                }
-                None => Ok(LeaseOutcome::Held {
-                    owner: "unknown (released meanwhile)".into(),
-                    expires_at_ms: now_ms,
+        let read = |body: &[u8]| self.read_lease(&key, body, now_ms);
+        Ok(
+            match self
+                .take_held(&key, &lease, now_ms, read, held::Refused::Fail)
+                .await?
+            {
+                held::Take::Taken {
+                    etag,
+                    took_over_from,
+                    ..
+                } => LeaseOutcome::Acquired(HeldLease {
+                    lease,
+                    etag,
+                    took_over_from,
                 }),
+                held::Take::Busy {
+                    holder,
+                    expires_at_ms,
+                } => LeaseOutcome::Held {
+                    owner: holder,
+                    expires_at_ms,
+                },
             },
-            Err(e) => Err(e),
-        }
+        )
     }
 
     /// Extends a held lease; [`StateError::Conflict`] means it was taken over: stop walking.
@@ -354,12 +373,7 @@ impl Ledger {
         let mut lease = held.lease.clone();
         lease.expires_at_ms = expires_at_ms;
         let etag = self
-            .store
-            .put(
-                &self.lease_key(),
-                encode(&lease),
-                Precondition::IfMatch(held.etag.clone()),
-            )
+            .rewrite_held(&self.lease_key(), &lease, &held.etag)
             .await?;
         held.lease = lease;
         held.etag = etag;
@@ -373,18 +387,8 @@ impl Ledger {
         let mut lease = held.lease.clone();
         lease.released = true;
         lease.expires_at_ms = now_ms;
-        match self
-            .store
-            .put(
-                &self.lease_key(),
-                encode(&lease),
-                Precondition::IfMatch(held.etag.clone()),
-            )
+        self.release_held(&self.lease_key(), &lease, &held.etag)
             .await
-        {
-            Ok(_) | Err(StateError::Conflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     /// The lease as stored, checked at `now_ms`.

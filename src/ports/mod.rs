@@ -7,6 +7,7 @@
 
 pub mod inspect;
 pub mod memory;
+pub mod metric;
 pub mod queue;
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use crate::key::{self, KeyError, LogFileName};
 pub use inspect::{
     BucketFacts, Identity, Inspect, InspectError, NotificationTarget, Notifications, StreamFacts,
 };
+pub use metric::{Datapoint, MetricError, MetricQuery, ReadMetrics};
 pub use queue::{FailedEntry, Queue, QueueEntry, QueueError, QueueStats};
 
 /// A boxed future, so the traits that need it stay object safe.

@@ -48,6 +48,9 @@ pub struct QueueStats {
     pub dead_letter_arn: Option<String>,
     /// Messages waiting in the dead-letter queue, when it could be read.
     pub dead_letters: Option<u64>,
+    /// How long SQS keeps a message before deleting it unread (`MessageRetentionPeriod`),
+    /// in seconds, when it said.
+    pub retention_s: Option<u64>,
 }
 
 /// A message queue (SQS in Lambda; tests use [`MemoryQueue`]).

@@ -68,6 +68,12 @@ pub fn queue_region(url: &str) -> Option<&str> {
     crate::aws_names::is_region(region).then_some(region)
 }
 
+/// The queue's name, the last segment of a URL [`queue_url`] took (CloudWatch's `QueueName`
+/// dimension).
+pub fn queue_name(url: &str) -> &str {
+    url.trim_end_matches('/').rsplit('/').next().unwrap_or(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +83,7 @@ mod tests {
         let aws = "https://sqs.eu-west-1.amazonaws.com/123456789012/redshift-audit-backfill";
         assert_eq!(queue_url(aws).unwrap(), aws);
         assert_eq!(queue_region(aws), Some("eu-west-1"));
+        assert_eq!(queue_name(aws), "redshift-audit-backfill");
         let local = "http://127.0.0.1:5000/123456789012/backfill/";
         assert_eq!(
             queue_url(local).unwrap(),

@@ -13,6 +13,7 @@
 //! except the calls in flight at the failure. [`Sink::stop`] ends sending at a call boundary
 //! (the deadline): the calls in flight finish, what is buffered is dropped unsent.
 
+pub mod backoff;
 pub mod destinations;
 pub mod lake;
 pub(crate) mod pack;
