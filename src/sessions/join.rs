@@ -29,7 +29,7 @@ pub fn join<'i>(index: &'i Index, record: &Record<'_>) -> Join<'i> {
     let Some(entry) = index.find(pid, epoch_ms(&time)) else {
         return Join::Unknown;
     };
-    let Some(start) = entry.start else {
+    let Some(start) = entry.start() else {
         return Join::Unknown;
     };
     let s = &entry.session;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::index::{merge, Builder, Index, Session, MAX_FIELD_BYTES};
+use super::index::{merge, Builder, Index, Session, Text, MAX_FIELD_BYTES};
 use crate::cloudwatch::{LogGroup, Origin};
 use crate::key::LogFileName;
 use crate::ledger::check::{decode, encode};
@@ -82,35 +82,37 @@ pub struct Shard {
 }
 
 fn row(s: Session) -> Row {
+    let text = |t: Option<Text>| t.map(|t| t.to_string());
     (
         s.pid,
         s.start_ms,
         s.end_ms,
-        s.remotehost,
+        text(s.remotehost),
         s.remoteport,
-        s.user,
-        s.db,
-        s.authmethod,
-        s.tls,
-        s.application,
-        s.sessionid,
+        text(s.user),
+        text(s.db),
+        text(s.authmethod),
+        text(s.tls),
+        text(s.application),
+        text(s.sessionid),
     )
 }
 
 fn session(r: Row) -> Session {
     let (pid, start_ms, end_ms, remotehost, remoteport, user, db, authmethod, tls, app, id) = r;
+    let text = |t: Option<String>| t.map(Text::from);
     Session {
         pid,
         start_ms,
         end_ms,
-        remotehost,
+        remotehost: text(remotehost),
         remoteport,
-        user,
-        db,
-        authmethod,
-        tls,
-        application: app,
-        sessionid: id,
+        user: text(user),
+        db: text(db),
+        authmethod: text(authmethod),
+        tls: text(tls),
+        application: text(app),
+        sessionid: text(id),
     }
 }
 
