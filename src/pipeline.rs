@@ -11,6 +11,7 @@
 //! rendered in batches on worker threads and emitted in order (`workers.rs`, with its budget);
 //! trail files and CloudWatch Logs batches go record by record.
 
+use std::cell::RefCell;
 use std::io::{self, Read};
 
 mod batch;
@@ -22,7 +23,7 @@ pub use trail::{run_trail, TrailSpec};
 use crate::decode;
 use crate::logs::{Body, LogType, Parser, Record, Timestamp};
 use crate::output::{Join, Provenance};
-use crate::sessions::{self, Index};
+use crate::sessions::{self, Builder, Index};
 
 pub use crate::output::Format;
 
@@ -74,6 +75,9 @@ pub struct Spec<'a> {
     /// The sessions of the file's cluster: user activity records are joined to theirs
     /// (`crate::sessions`); `None` leaves every record as it is.
     pub sessions: Option<&'a Index>,
+    /// Takes every record in order, before redaction (a connection log's sessions, collected
+    /// in the pass that sends its records: one read of the object serves both).
+    pub collect: Option<&'a RefCell<Builder>>,
 }
 
 impl<'a> Spec<'a> {
@@ -288,6 +292,7 @@ mod tests {
             provenance,
             max_line,
             sessions: None,
+            collect: None,
         }
     }
 

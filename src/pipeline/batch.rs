@@ -90,6 +90,7 @@ pub fn run_batch(
             provenance: &provenance,
             max_line: spec.max_line,
             sessions: spec.sessions,
+            collect: None,
         };
         let join = file_spec.join(&record);
         counts.count_join(join);

@@ -229,15 +229,17 @@ impl Builder {
         }
     }
 
-    /// The sessions, in (pid, start) order.
+    /// The sessions, in (pid, start) order. The list is sized once (no doubling while it
+    /// fills: at the peak, the builder and one list of sessions are held, nothing more).
     pub fn build(self) -> Vec<Session> {
-        let mut sessions: Vec<Session> = self
-            .by_pid
-            .into_values()
-            .flatten()
-            .filter(|o| !o.failed)
-            .map(|o| o.session)
-            .collect();
+        let mut sessions: Vec<Session> = Vec::with_capacity(self.held);
+        sessions.extend(
+            self.by_pid
+                .into_values()
+                .flatten()
+                .filter(|o| !o.failed)
+                .map(|o| o.session),
+        );
         sessions.sort_by_key(|s| (s.pid, s.start_ms));
         sessions
     }

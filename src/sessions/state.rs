@@ -467,7 +467,7 @@ impl SessionStore {
 }
 
 /// The hour of a file name's time, in ms.
-fn hour_of(name: &LogFileName) -> Result<i64, SessionError> {
+pub fn hour_of(name: &LogFileName) -> Result<i64, SessionError> {
     let ms = parse_rfc3339_ms(&name.file_time)
         .map_err(|_| SessionError::Name(name.file_time.clone()))?;
     Ok(ms - ms.rem_euclid(HOUR_MS))
