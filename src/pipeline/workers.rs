@@ -490,7 +490,7 @@ fn render_batch(
             if small {
                 spec.output
                     .format
-                    .write_joined(&mut lines.bytes, &record, spec.provenance, join);
+                    .write_record(&mut lines.bytes, &record, spec.provenance, join);
             }
             if !small
                 || spec

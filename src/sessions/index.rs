@@ -11,8 +11,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::logs::time::epoch_ms;
 use crate::logs::{Body, Columns, Record, Timestamp, Value, CONNECTION_COLUMNS};
-use crate::output::ocsf::epoch_ms;
 
 /// The activity log's times are whole seconds, the connection log's milliseconds: a session
 /// started within the statement's second may have run it.
@@ -232,16 +232,15 @@ impl Builder {
     /// The sessions, in (pid, start) order. The list is sized once (no doubling while it
     /// fills: at the peak, the builder and one list of sessions are held, nothing more).
     pub fn build(self) -> Vec<Session> {
-        let mut sessions: Vec<Session> = Vec::with_capacity(self.held);
-        sessions.extend(
-            self.by_pid
-                .into_values()
-                .flatten()
-                .filter(|o| !o.failed)
-                .map(|o| o.session),
-        );
-        sessions.sort_by_key(|s| (s.pid, s.start_ms));
-        sessions
+        let mut sessions: Vec<(usize, Session)> = Vec::with_capacity(self.held);
+        for list in self.by_pid.into_values() {
+            let kept = list.into_iter().filter(|o| !o.failed);
+            sessions.extend(kept.map(|o| o.session).enumerate());
+        }
+        // Unstable (no scratch buffer as large as the sessions) and still the one order: a
+        // pid's sessions with the same start keep their order in its list.
+        sessions.sort_unstable_by_key(|(at, s)| (s.pid, s.start_ms, *at));
+        sessions.into_iter().map(|(_, s)| s).collect()
     }
 }
 
@@ -459,8 +458,12 @@ impl Index {
             .into_iter()
             .map(|session| Entry { session })
             .collect();
-        // Stable: sessions of a pid with the same start keep their order.
-        entries.sort_by_key(|e| (e.session.pid, e.session.start_ms));
+        // Stable: sessions of a pid with the same start keep their order. Sessions built or
+        // merged come in order already: no sort, and no scratch buffer.
+        let key = |e: &Entry| (e.session.pid, e.session.start_ms);
+        if !entries.is_sorted_by_key(key) {
+            entries.sort_by_key(key);
+        }
         entries.shrink_to_fit();
         Index { entries }
     }

@@ -25,15 +25,16 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::index::{merge, Builder, Index, Session, Text, MAX_FIELD_BYTES};
 use crate::cloudwatch::{LogGroup, Origin};
 use crate::key::LogFileName;
-use crate::ledger::check::{decode, encode};
-use crate::ledger::{CLOCK_SKEW_MS, EARLIEST_DAY};
+use crate::ledger::check::{decode, encode, instant_in_range};
+use crate::ledger::CLOCK_SKEW_MS;
 use crate::logs::{LogType, Parser};
 use crate::ports::{Clock, Precondition, StateError, StateStore, MAX_STATE_BYTES};
-use crate::time::{parse_rfc3339_ms, rfc3339_ms, MS_PER_DAY};
+pub use crate::time::hour_start;
+use crate::time::{hour_label, parse_rfc3339_ms, rfc3339_ms, MS_PER_DAY, MS_PER_HOUR};
 
 /// Folder of the shards under the state prefix.
 pub const SESSIONS_DIR: &str = "sessions/";
-const HOUR_MS: i64 = 3_600_000;
+const HOUR_MS: i64 = MS_PER_HOUR;
 /// Hours looked back for the last hour with shards (the carry; an activity file past its wait).
 pub const LOOKBACK_HOURS: i64 = 24;
 /// Longest a session is carried open without its disconnection seen.
@@ -470,19 +471,7 @@ impl SessionStore {
 pub fn hour_of(name: &LogFileName) -> Result<i64, SessionError> {
     let ms = parse_rfc3339_ms(&name.file_time)
         .map_err(|_| SessionError::Name(name.file_time.clone()))?;
-    Ok(ms - ms.rem_euclid(HOUR_MS))
-}
-
-/// The start of the hour of an instant (ms).
-pub fn hour_start(ms: i64) -> i64 {
-    ms - ms.rem_euclid(HOUR_MS)
-}
-
-/// `YYYY-MM-DDTHH` of an instant.
-fn hour_label(ms: i64) -> String {
-    let mut text = rfc3339_ms(ms);
-    text.truncate(13);
-    text
+    Ok(hour_start(ms))
 }
 
 /// The name of a writer's shards: a hash of what names its source (bucket and key; log group,
@@ -590,21 +579,26 @@ pub fn check_shard(
     if shard.source.len() > 1024 {
         return Err("its source is longer than an S3 key".into());
     }
-    let earliest = (EARLIEST_DAY * MS_PER_DAY).max(hour_ms - MAX_OPEN_MS - MS_PER_DAY);
-    let latest = (now_ms + CLOCK_SKEW_MS).min(hour_ms + START_SLACK_MS);
+    // What its hour can hold: started at most `MAX_OPEN_MS` plus a day before it, and before it
+    // ended (give or take the writers' clocks); every instant also as all state's instants are.
+    let hour_holds = (hour_ms - MAX_OPEN_MS - MS_PER_DAY)..=(hour_ms + START_SLACK_MS);
     for (i, r) in shard.sessions.iter().enumerate() {
         let (pid, start, end, host, port, user, db, auth, tls, app, id) = r;
         let bad = |what: &str| Err(format!("session {i}: {what}"));
         if *pid < 0 {
             return bad("a negative pid");
         }
-        if *start < earliest || *start > latest {
+        instant_in_range(&format!("session {i}: its start"), *start, now_ms)?;
+        if !hour_holds.contains(start) {
             return bad(&format!(
                 "a start ({start} ms) outside the times its hour can hold"
             ));
         }
-        if end.is_some_and(|e| e < *start || e > now_ms + CLOCK_SKEW_MS) {
-            return bad("an end before its start or in the future");
+        if let Some(end) = end {
+            instant_in_range(&format!("session {i}: its end"), *end, now_ms)?;
+            if end < start {
+                return bad("an end before its start");
+            }
         }
         if port.is_some_and(|p| !(0..=65_535).contains(&p)) {
             return bad("a port outside 0 to 65535");
