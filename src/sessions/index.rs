@@ -229,18 +229,20 @@ impl Builder {
         }
     }
 
-    /// The sessions, in (pid, start) order. The list is sized once (no doubling while it
-    /// fills: at the peak, the builder and one list of sessions are held, nothing more).
+    /// The sessions, in (pid, start) order; a pid's sessions with the same start in the order
+    /// of its list. Sorted without a scratch buffer as large as the sessions: the pids (distinct:
+    /// an unstable sort gives the one order), then each pid's few sessions; the list is sized
+    /// once. At the peak, the builder and one list of sessions are held, nothing more.
     pub fn build(self) -> Vec<Session> {
-        let mut sessions: Vec<(usize, Session)> = Vec::with_capacity(self.held);
-        for list in self.by_pid.into_values() {
-            let kept = list.into_iter().filter(|o| !o.failed);
-            sessions.extend(kept.map(|o| o.session).enumerate());
+        let held = self.held;
+        let mut lists: Vec<(i64, Vec<Open>)> = self.by_pid.into_iter().collect();
+        lists.sort_unstable_by_key(|(pid, _)| *pid);
+        let mut sessions = Vec::with_capacity(held);
+        for (_, mut list) in lists {
+            list.sort_by_key(|o| o.session.start_ms);
+            sessions.extend(list.into_iter().filter(|o| !o.failed).map(|o| o.session));
         }
-        // Unstable (no scratch buffer as large as the sessions) and still the one order: a
-        // pid's sessions with the same start keep their order in its list.
-        sessions.sort_unstable_by_key(|(at, s)| (s.pid, s.start_ms, *at));
-        sessions.into_iter().map(|(_, s)| s).collect()
+        sessions
     }
 }
 
