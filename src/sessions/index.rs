@@ -26,9 +26,9 @@ pub const OPENING_WINDOW_MS: i64 = 60_000;
 /// stack traces; the join needs none of it, the shards stay small).
 pub const MAX_FIELD_BYTES: usize = 128;
 
-/// Most sessions one builder holds: about 0.5 KB each at the peak of building the index with
+/// Most sessions one builder holds: about 0.55 KB each at the peak of building the index with
 /// the benchmark's texts (a distinct host and session id a session, shared user, database and
-/// application names), so at most about 125 MB; an hour of a busy cluster has hundreds. Past
+/// application names), so at most about 140 MB; an hour of a busy cluster has hundreds. Past
 /// it, the records of new pids are counted as dropped.
 pub const MAX_SESSIONS: usize = 250_000;
 
