@@ -398,6 +398,7 @@ pub fn parse_stream_joined(
         provenance,
         max_line: None,
         sessions: index,
+        collect: None,
     };
     write_blocks(out, |emit| pipeline::run_blocks(input, &spec, emit))
 }

@@ -11,6 +11,7 @@
 //! rendered in batches on worker threads and emitted in order (`workers.rs`, with its budget);
 //! trail files and CloudWatch Logs batches go record by record.
 
+use std::cell::RefCell;
 use std::io::{self, Read};
 
 mod batch;
@@ -22,7 +23,7 @@ pub use trail::{run_trail, TrailSpec};
 use crate::decode;
 use crate::logs::{Body, LogType, Parser, Record, Timestamp};
 use crate::output::{Join, Provenance};
-use crate::sessions::{self, Index};
+use crate::sessions::{self, Builder, Index};
 
 pub use crate::output::Format;
 
@@ -74,6 +75,9 @@ pub struct Spec<'a> {
     /// The sessions of the file's cluster: user activity records are joined to theirs
     /// (`crate::sessions`); `None` leaves every record as it is.
     pub sessions: Option<&'a Index>,
+    /// Takes every record in order, before redaction (a connection log's sessions, collected
+    /// in the pass that sends its records: one read of the object serves both).
+    pub collect: Option<&'a RefCell<Builder>>,
 }
 
 impl<'a> Spec<'a> {
@@ -242,19 +246,19 @@ fn render(
     let format = spec.output.format;
     let Some(max_line) = spec.max_line else {
         buf.clear();
-        format.write_joined(buf, record, spec.provenance, join);
+        format.write_record(buf, record, spec.provenance, join);
         return emit(buf);
     };
     let mut go_on = true;
     let mut sink = |line: &[u8]| go_on = go_on && emit(line);
-    match format.write_parts_joined(record, spec.provenance, join, max_line, buf, &mut sink) {
+    match format.write_parts(record, spec.provenance, join, max_line, buf, &mut sink) {
         Ok(1) => {}
         Ok(_) => counts.split_records += 1,
         Err(_) => {
             // Even without its largest text the record is over the limit (thousands of extra
             // columns): forward its JSON as the raw text of a parse error instead.
             buf.clear();
-            format.write_record(buf, record, spec.provenance);
+            format.write_record(buf, record, spec.provenance, Join::Off);
             let raw = String::from_utf8_lossy(buf).into_owned();
             let fallback = Record {
                 body: Body::ParseError {
@@ -265,7 +269,14 @@ fn render(
             };
             let mut spare = Vec::new();
             if format
-                .write_parts(&fallback, spec.provenance, max_line, &mut spare, &mut sink)
+                .write_parts(
+                    &fallback,
+                    spec.provenance,
+                    Join::Off,
+                    max_line,
+                    &mut spare,
+                    &mut sink,
+                )
                 .is_ok()
             {
                 counts.split_records += 1;
@@ -288,6 +299,7 @@ mod tests {
             provenance,
             max_line,
             sessions: None,
+            collect: None,
         }
     }
 

@@ -15,6 +15,7 @@ use jiff::Timestamp;
 
 /// Milliseconds in a UTC day.
 pub const MS_PER_DAY: i64 = 86_400_000;
+pub const MS_PER_HOUR: i64 = 3_600_000;
 const SECONDS_PER_DAY: i64 = 86_400;
 
 /// An RFC 3339 time as given, and what it means.
@@ -193,6 +194,18 @@ pub fn now_rfc3339() -> String {
 /// The UTC day (days since 1970-01-01) of an instant in milliseconds.
 pub fn day_of(ms: i64) -> i64 {
     ms.div_euclid(MS_PER_DAY)
+}
+
+/// The start of the UTC hour of an instant (ms).
+pub fn hour_start(ms: i64) -> i64 {
+    ms - ms.rem_euclid(MS_PER_HOUR)
+}
+
+/// `YYYY-MM-DDTHH` of an instant: an hour's label.
+pub fn hour_label(ms: i64) -> String {
+    let mut text = rfc3339_ms(ms);
+    text.truncate(13);
+    text
 }
 
 /// (year, month, day) of a day number; `None` outside jiff's range (years -9999 to 9999).

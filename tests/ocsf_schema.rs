@@ -7,7 +7,7 @@ mod common;
 
 use redshift_audit_forwarder::key::parse_file_name;
 use redshift_audit_forwarder::logs::{LogType, Parser};
-use redshift_audit_forwarder::output::{Format, Provenance};
+use redshift_audit_forwarder::output::{Format, Join, Provenance};
 use redshift_audit_forwarder::redact::redact_record;
 
 const CONNECTION: &[&str] = &[
@@ -78,7 +78,7 @@ fn ocsf_lines(log_type: LogType, input: &[u8], provenance: &Provenance, max_len:
     while let Some(record) = parser.next_record().unwrap() {
         let record = redact_record(record, &mut scratch);
         Format::Ocsf
-            .write_parts(&record, provenance, max_len, &mut buf, |line| {
+            .write_parts(&record, provenance, Join::Off, max_len, &mut buf, |line| {
                 out.extend_from_slice(line);
                 out.push(b'\n');
             })

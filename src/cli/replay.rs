@@ -59,6 +59,8 @@ pub(super) fn parse_other(
         output,
         region: region.as_deref(),
         max_line: None,
+        sessions: None,
+        collect: None,
     };
     Some(write_all(out, |emit| {
         pipeline::run_batch(&batch.data, &spec, emit)

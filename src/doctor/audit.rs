@@ -151,6 +151,7 @@ impl Doctor {
                 provenance: &provenance,
                 max_line: None,
                 sessions: None,
+                collect: None,
             };
             let mut records = 0u64;
             pipeline::run(fetched.body, &spec, &mut |_| {

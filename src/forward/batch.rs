@@ -10,11 +10,15 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use std::cell::RefCell;
+
+use super::session_join::BatchJoin;
 use super::{send_all, Forwarder, Lines, BATCHES_IN_FLIGHT, BATCH_BYTES};
 use crate::cloudwatch::{batch_group, CloudWatchError, LogsData};
 use crate::pipeline::{self, BatchSpec, Output, Stopped};
 use crate::ports::Fetch;
 use crate::report;
+use crate::sessions::state::{SessionStore, Traffic};
 use crate::sink::{Sink, SinkError, SinkStats};
 
 /// What forwarding one batch did: logged as one JSON line like an object's receipt.
@@ -36,6 +40,15 @@ pub struct BatchReceipt {
     pub redacted_records: u64,
     #[serde(flatten)]
     pub sink: SinkStats,
+    /// With the session join: user activity records joined to their session, and those left
+    /// without one (`crate::sessions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined_records: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unjoined_records: Option<u64>,
+    /// The session state this batch read or wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_state: Option<Traffic>,
     pub first_record_time: Option<String>,
     pub last_record_time: Option<String>,
     pub duration_ms: u64,
@@ -86,6 +99,7 @@ pub async fn forward_batch<S: Sink>(
     log_types: &[crate::logs::LogType],
     region: Option<String>,
     output: Output,
+    sessions: Option<&SessionStore>,
     mut sink: S,
 ) -> Result<Batched, BatchError> {
     let started = Instant::now();
@@ -110,16 +124,26 @@ pub async fn forward_batch<S: Sink>(
         log_events: data.log_events.len() as u64,
         ..BatchReceipt::default()
     };
+    let mut join = match sessions {
+        Some(store) => BatchJoin::prepare(store, &data, &group, region.as_deref()).await,
+        None => None,
+    };
+    let index = join.as_mut().and_then(|j| j.index.take());
+    let builder = join.as_mut().and_then(|j| j.builder.take());
+    let joining = index.is_some();
     let first_event = data.log_events.first().map_or("", |e| e.id.as_str());
     sink.begin(&[&log_group, &log_stream, first_event]);
     let max_line = sink.max_line();
     let (lines_tx, lines_rx) = tokio::sync::mpsc::channel::<Lines>(BATCHES_IN_FLIGHT);
     let parsing = tokio::task::spawn_blocking(move || {
+        let collect = builder.map(RefCell::new);
         let spec = BatchSpec {
             group: &group,
             output,
             region: region.as_deref(),
             max_line,
+            sessions: index.as_ref(),
+            collect: collect.as_ref(),
         };
         let mut batch = Lines::default();
         let (counts, result) = pipeline::run_batch(&data, &spec, &mut |line| {
@@ -136,7 +160,7 @@ pub async fn forward_batch<S: Sink>(
             Ok(()) | Err(Stopped::Emit) => None,
             Err(Stopped::Read(e)) => Some(e.to_string()),
         };
-        (counts, failed)
+        (counts, failed, collect.map(RefCell::into_inner), data)
     });
     let sent = send_all(lines_rx, sink).await;
     let internal = |reason: String| BatchError::Internal {
@@ -144,7 +168,7 @@ pub async fn forward_batch<S: Sink>(
         log_stream: log_stream.clone(),
         reason,
     };
-    let (counts, failed) = parsing.await.map_err(|e| internal(e.to_string()))?;
+    let (counts, failed, builder, data) = parsing.await.map_err(|e| internal(e.to_string()))?;
     let stats = sent.map_err(|source| BatchError::Sink {
         log_group: log_group.clone(),
         log_stream: log_stream.clone(),
@@ -153,6 +177,12 @@ pub async fn forward_batch<S: Sink>(
     if let Some(reason) = failed {
         return Err(internal(reason));
     }
+    if let (Some(join), Some(store)) = (join.as_mut(), sessions) {
+        join.finish(store, &data, builder).await;
+    }
+    receipt.joined_records = joining.then_some(counts.joined);
+    receipt.unjoined_records = joining.then_some(counts.unjoined);
+    receipt.session_state = join.map(|j| j.traffic);
     receipt.text_bytes = counts.text_bytes;
     receipt.input_lines = counts.lines;
     receipt.records = counts.records;
@@ -177,16 +207,22 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
             &self.filter.log_types,
             self.region.clone(),
             self.output,
+            self.sessions.as_ref(),
             (self.make_sink)(),
         )
         .await;
         match &result {
-            Ok(Batched::Sent(receipt)) => report::eprint(&report::line(
-                report::Level::Info,
-                "batch forwarded",
-                "receipt",
-                receipt,
-            )),
+            Ok(Batched::Sent(receipt)) => {
+                report::eprint(&report::line(
+                    report::Level::Info,
+                    "batch forwarded",
+                    "receipt",
+                    receipt,
+                ));
+                if let Some(document) = super::metrics::batch_document(receipt) {
+                    self.metrics.emit(&document);
+                }
+            }
             Ok(Batched::Control { log_group }) => {
                 tracing::info!(log_group = %log_group, "acknowledged CloudWatch Logs control message")
             }

@@ -121,6 +121,24 @@ pub fn skipped_document(object: &ObjectRef) -> Document {
     )
 }
 
+/// The document of a CloudWatch Logs batch the session join looked up (activity batches): its
+/// `UnjoinedRecords`, the one metric a batch emits (a batch is not an object: none of the
+/// object metrics apply).
+pub fn batch_document(receipt: &super::batch::BatchReceipt) -> Option<Document> {
+    let unjoined = receipt.unjoined_records?;
+    let group = crate::cloudwatch::parse_log_group(&receipt.log_group).ok();
+    Some(Document {
+        log_type: Some(receipt.log_type.to_string()),
+        cluster: group.map(|g| g.source_name().to_string()),
+        properties: vec![
+            ("log_group", json!(receipt.log_group)),
+            ("log_stream", json!(receipt.log_stream)),
+            ("account_id", json!(receipt.account_id)),
+        ],
+        metrics: vec![Metric::count(name::UNJOINED_RECORDS, unjoined)],
+    })
+}
+
 /// Dimensions and fields from the key's file name, when it is one.
 fn object_document(bucket: &str, key: &str, metrics: Vec<Metric>) -> Document {
     let name = crate::key::parse_file_name(key).ok();

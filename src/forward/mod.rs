@@ -2,6 +2,7 @@
 //! to a fresh sink, and return the receipt; with a ledger, skip objects already done and mark the
 //! ones forwarded. The live path and the backfill both forward through a [`Forwarder`].
 
+use std::cell::RefCell;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -19,6 +20,7 @@ use crate::ports::{Clock, Fetch, FetchError, ObjectRef, SystemClock};
 use crate::report;
 use crate::sessions::state::{SessionError, SessionStore, Traffic};
 use crate::sink::{Sink, SinkError, SinkStats, MAX_LINE_BYTES};
+use session_join::FileJoin;
 
 mod batch;
 mod resume;
@@ -353,16 +355,14 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
         Some(fetched) => (fetched, object.key.clone()),
         None => fetch_once_more(fetch, object).await?,
     };
-    let joined = match (&kind, sessions) {
+    let mut joined = match (&kind, sessions) {
         (Kind::AuditLog(name), Some(sessions)) => {
-            session_join::prepare(fetch, object, name, &fetched, sessions, output).await?
+            FileJoin::prepare(object, name, &fetched, sessions).await?
         }
         _ => None,
     };
-    let (index, session_state) = match joined {
-        Some((index, traffic)) => (index, Some(traffic)),
-        None => (None, None),
-    };
+    let index = joined.as_ref().and_then(FileJoin::index);
+    let builder = joined.as_mut().and_then(FileJoin::take_builder);
     let etag = fetched
         .etag
         .as_deref()
@@ -381,16 +381,19 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
             let provenance = Provenance::new(name.log_type, Some(&name), Some(&bucket), &key);
             let index = index.clone();
             tokio::task::spawn_blocking(move || {
+                let collect = builder.map(RefCell::new);
                 let spec = Spec {
                     input: Input::AuditLog(name.log_type),
                     output,
                     provenance: &provenance,
                     max_line,
                     sessions: index.as_deref(),
+                    collect: collect.as_ref(),
                 };
-                parse_into(&lines_tx, true, |emit| {
+                let parsed = parse_into(&lines_tx, true, |emit| {
                     pipeline::run_blocks(body, &spec, emit)
-                })
+                });
+                (parsed, collect.map(RefCell::into_inner))
             })
         }
         Kind::Trail(name) => {
@@ -405,14 +408,15 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
                     max_line,
                     redact: output.redact,
                 };
-                parse_into(&lines_tx, false, |emit| {
+                let parsed = parse_into(&lines_tx, false, |emit| {
                     pipeline::run_trail(body, &spec, emit)
-                })
+                });
+                (parsed, None)
             })
         }
     };
     let sent = resume::send_resuming(lines_rx, sink, resume).await;
-    let parsed = parsing.await.map_err(|e| ForwardError::Internal {
+    let (parsed, collected) = parsing.await.map_err(|e| ForwardError::Internal {
         bucket: bucket.clone(),
         key: key.clone(),
         reason: e.to_string(),
@@ -436,6 +440,10 @@ pub(crate) async fn forward_resuming<F: Fetch, S: Sink>(
         line,
         source,
     })?;
+    let session_state = match (joined, sessions) {
+        (Some(join), Some(store)) => Some(join.finish(store, object, collected).await?),
+        _ => None,
+    };
     if summary.empty_trail {
         tracing::warn!(bucket = %bucket, key = %key, "{}", crate::cloudtrail::EMPTY_TRAIL);
     }

@@ -252,3 +252,106 @@ async fn a_record_cut_by_a_failed_read_never_shares_its_id_with_the_whole_one() 
         assert_eq!(c, w, "records before the cut are the same records");
     }
 }
+
+/// Objects in memory, counting the `GetObject`s.
+#[derive(Default)]
+struct Counted(Memory, std::sync::atomic::AtomicUsize);
+
+impl Fetch for Counted {
+    async fn fetch(
+        &self,
+        object: &ObjectRef,
+    ) -> Result<crate::ports::Fetched, crate::ports::FetchError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.fetch(object).await
+    }
+}
+
+/// A state store in memory that remembers the order of its writes.
+#[derive(Default)]
+struct Ordered(crate::ports::memory::MemoryStore, Mutex<Vec<String>>);
+
+impl crate::ports::StateStore for Ordered {
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> crate::ports::BoxFuture<'a, Result<Option<crate::ports::Stored>, crate::ports::StateError>>
+    {
+        self.0.get(key)
+    }
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        condition: crate::ports::Precondition,
+    ) -> crate::ports::BoxFuture<'a, Result<String, crate::ports::StateError>> {
+        self.1.lock().unwrap().push(key.to_string());
+        self.0.put(key, body, condition)
+    }
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        max: usize,
+    ) -> crate::ports::BoxFuture<'a, Result<Vec<String>, crate::ports::StateError>> {
+        self.0.list(prefix, max)
+    }
+    fn location(&self, key: &str) -> String {
+        self.0.location(key)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_log_is_read_once_and_its_sessions_are_written_before_it_is_marked_done() {
+    // Two sessions, one of them closed, in the key's hour (2024-03-01T00).
+    let text = "\
+authenticated |Fri, 1 Mar 2024 00:10:00:001|10.0.0.1 |5439 |42|dev |alice |password |0|TLSv1.2 |x |0| | | |psql |l |d |none |0|s1
+initiating session |Fri, 1 Mar 2024 00:10:00:003|10.0.0.1 |5439 |42|dev |alice |password |0|TLSv1.2 |x |0| | | |psql |l |d |none |0|s1
+authenticated |Fri, 1 Mar 2024 00:11:00:001|[local] | |43|dev |rdsdb |Ident |0| | |0| | | | | | | |0|
+disconnecting session |Fri, 1 Mar 2024 00:20:00:001|[local] | |43|dev |rdsdb |Ident |539000000| | |0| | | | | | | |0|
+";
+    let fetch = Counted(
+        Memory(HashMap::from([(KEY.to_string(), gzip(text))])),
+        Default::default(),
+    );
+    let state = Arc::new(Ordered::default());
+    let clock = Arc::new(crate::ports::memory::ManualClock::new(1_709_300_000_000));
+    let out = Shared::default();
+    let mut forwarder = Forwarder::new(Filter::default(), fetch, || WriteSink::new(out.clone()));
+    forwarder.sessions = Some(SessionStore::new(
+        state.clone(),
+        "state/",
+        std::time::Duration::from_secs(1800),
+        clock,
+    ));
+    let ledger = Ledger::new(state.clone(), "state/");
+    let mut with_etag = object(KEY);
+    with_etag.etag = Some("\"etag\"".into());
+    let forwarded = forwarder
+        .forward_once(&with_etag, Some(&ledger))
+        .await
+        .unwrap();
+    let Forwarded::Sent(receipt) = forwarded else {
+        panic!("{forwarded:?}");
+    };
+    assert_eq!(receipt.records, 4);
+    assert_eq!(out.lines().len(), 4);
+    assert_eq!(
+        forwarder.fetch.1.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one GetObject serves the records and the sessions"
+    );
+    let traffic = receipt.session_state.unwrap();
+    assert_eq!((traffic.writes, traffic.sessions), (1, 2));
+    let writes = state.1.lock().unwrap().clone();
+    let shard = writes
+        .iter()
+        .position(|k| {
+            k.starts_with("state/sessions/123456789012/us-east-1/analytics-prod/2024-03-01T00/")
+        })
+        .unwrap_or_else(|| panic!("no shard written: {writes:?}"));
+    let done = writes
+        .iter()
+        .position(|k| k.contains("done"))
+        .unwrap_or_else(|| panic!("no done marker: {writes:?}"));
+    assert!(shard < done, "{writes:?}");
+}

@@ -331,7 +331,7 @@ pub fn check_claim(c: &Claim, bucket: &str, key: &str, now_ms: i64) -> Result<()
 }
 
 /// An instant a state object names: not before 2012, not after now plus the skew.
-fn instant_in_range(field: &str, ms: i64, now_ms: i64) -> Result<(), String> {
+pub fn instant_in_range(field: &str, ms: i64, now_ms: i64) -> Result<(), String> {
     if ms < EARLIEST_MS {
         return Err(format!(
             "{field} {ms} ({}) is before {}",

@@ -453,7 +453,7 @@ pub fn write_parts(
     buf: &mut Vec<u8>,
     emit: impl FnMut(&[u8]),
 ) -> Result<usize, TooLarge> {
-    Format::Raw.write_parts(record, provenance, max_len, buf, emit)
+    Format::Raw.write_parts(record, provenance, Join::Off, max_len, buf, emit)
 }
 
 /// The shape of the records written: chosen once at start-up (`OUTPUT_FORMAT`, `--format`).
@@ -475,12 +475,8 @@ impl Format {
     }
 
     /// Appends the record as one JSON object (no newline).
-    pub fn write_record(self, out: &mut Vec<u8>, record: &Record<'_>, provenance: &Provenance) {
-        self.write_part(out, record, provenance, None, Join::Off);
-    }
-
-    /// [`Format::write_record`] with what the session join found for the record.
-    pub fn write_joined(
+    /// `join` is what the session join found for the record ([`Join::Off`]: nothing).
+    pub fn write_record(
         self,
         out: &mut Vec<u8>,
         record: &Record<'_>,
@@ -509,20 +505,9 @@ impl Format {
     /// and carry `part` and `parts` (under `unmapped` in OCSF), each holding a consecutive piece
     /// of its largest text; nothing is dropped. Fails, before emitting anything, only if even an
     /// empty piece does not fit (the rest of the record is over `max_len`). Redact first
-    /// (`crate::redact::redact_record`): a secret cut in two is no longer found.
+    /// (`crate::redact::redact_record`): a secret cut in two is no longer found. Every part
+    /// carries what the session join found (`join`).
     pub fn write_parts(
-        self,
-        record: &Record<'_>,
-        provenance: &Provenance,
-        max_len: usize,
-        buf: &mut Vec<u8>,
-        emit: impl FnMut(&[u8]),
-    ) -> Result<usize, TooLarge> {
-        self.write_parts_joined(record, provenance, Join::Off, max_len, buf, emit)
-    }
-
-    /// [`Format::write_parts`] with what the session join found; every part carries it.
-    pub fn write_parts_joined(
         self,
         record: &Record<'_>,
         provenance: &Provenance,
@@ -548,7 +533,7 @@ impl Format {
                     .ok_or(TooLarge(buf.len()))?
             }
             _ => {
-                self.write_joined(buf, record, provenance, join);
+                self.write_record(buf, record, provenance, join);
                 if buf.len() <= max_len {
                     emit(buf);
                     return Ok(1);

@@ -22,10 +22,10 @@ mod session;
 use super::json::{write_int, write_str};
 use super::{largest_text_column, write_value, Join, Part, Provenance};
 use crate::key::LogFileName;
-use crate::logs::time::{days_from_civil, parse_iso_seconds};
+use crate::logs::time::parse_iso_seconds;
 use crate::logs::{
-    Body, Columns, Kind, LogType, Record, Timestamp, Value, ACTIVITY_COLUMNS, CONNECTION_COLUMNS,
-    MAX_COLUMNS, USER_COLUMNS,
+    Body, Columns, Kind, LogType, Record, Value, ACTIVITY_COLUMNS, CONNECTION_COLUMNS, MAX_COLUMNS,
+    USER_COLUMNS,
 };
 
 /// The OCSF schema version the events follow.
@@ -107,16 +107,7 @@ impl FileParts {
     }
 }
 
-/// Milliseconds since the epoch of an RFC 3339 `YYYY-MM-DDTHH:MM:SS.mmmZ` timestamp.
-pub fn epoch_ms(t: &Timestamp) -> i64 {
-    let b = t.as_bytes();
-    let n = |r: std::ops::Range<usize>| {
-        b[r].iter()
-            .fold(0i64, |n, d| n * 10 + i64::from(d.wrapping_sub(b'0')))
-    };
-    let days = days_from_civil(n(0..4), n(5..7) as u32, n(8..10) as u32);
-    ((days * 24 + n(11..13)) * 60 + n(14..16)) * 60_000 + n(17..19) * 1000 + n(20..23)
-}
+pub use crate::logs::time::epoch_ms;
 
 /// An OCSF event class.
 struct Class {

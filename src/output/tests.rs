@@ -216,7 +216,7 @@ fn ocsf_events(log_type: LogType, input: &str, provenance: &Provenance) -> Vec<s
     let mut out = Vec::new();
     while let Some(record) = parser.next_record().unwrap() {
         let mut buf = Vec::new();
-        Format::Ocsf.write_record(&mut buf, &record, provenance);
+        Format::Ocsf.write_record(&mut buf, &record, provenance, Join::Off);
         out.push(serde_json::from_slice(&buf).unwrap());
     }
     out
@@ -505,7 +505,7 @@ fn oversized_statement_splits_into_ocsf_parts_that_rejoin() {
     let max = 4096;
     let mut parts = Vec::new();
     let n = Format::Ocsf
-        .write_parts(&record, &p, max, &mut Vec::new(), |b| {
+        .write_parts(&record, &p, Join::Off, max, &mut Vec::new(), |b| {
             parts.push(b.to_vec())
         })
         .unwrap();
@@ -546,7 +546,7 @@ fn raw_record_says_when_it_was_redacted() {
         let record = crate::redact::redact_record(record, &mut scratch);
         for format in [Format::Raw, Format::Ocsf] {
             let mut buf = Vec::new();
-            format.write_record(&mut buf, &record, &p);
+            format.write_record(&mut buf, &record, &p, Join::Off);
             written.push(serde_json::from_slice::<serde_json::Value>(&buf).unwrap());
         }
     }
@@ -576,7 +576,7 @@ fn statement_with_secret_across_the_split(
     let record = parser.next_record().unwrap().unwrap();
     let mut first_len = None;
     format
-        .write_parts(&record, p, max_len, &mut Vec::new(), |b| {
+        .write_parts(&record, p, Join::Off, max_len, &mut Vec::new(), |b| {
             let v: serde_json::Value = serde_json::from_slice(b).unwrap();
             let text = v.get("query").unwrap_or(&v["query_info"]["query_string"]);
             first_len.get_or_insert(text.as_str().unwrap().len());
@@ -613,7 +613,7 @@ fn secret_across_the_split_of_a_2mb_statement_is_redacted_in_every_part() {
             }
             let mut parts = Vec::new();
             format
-                .write_parts(&record, &p, max_len, &mut Vec::new(), |b| {
+                .write_parts(&record, &p, Join::Off, max_len, &mut Vec::new(), |b| {
                     parts.push(String::from_utf8(b.to_vec()).unwrap())
                 })
                 .unwrap();
@@ -686,7 +686,7 @@ fn a_statement_of_control_bytes_is_split_without_rendering_it_whole() {
     for format in [Format::Raw, Format::Ocsf] {
         let mut parts = Vec::new();
         let n = format
-            .write_parts(&record, &p, 100_000, &mut Vec::new(), |b| {
+            .write_parts(&record, &p, Join::Off, 100_000, &mut Vec::new(), |b| {
                 parts.push(b.to_vec())
             })
             .unwrap();

@@ -3,10 +3,13 @@
 //! and rendered like a file's (split into parts when over the line limit), with the provenance
 //! of the log event it starts in (`crate::output::LogEventOrigin`).
 
+use std::cell::RefCell;
+
 use super::{render, Counts, Input, Output, Spec, Stopped};
 use crate::cloudwatch::{BatchParser, LogGroup, LogsData, Origin};
-use crate::output::{Join, LogEventOrigin, Provenance};
+use crate::output::{LogEventOrigin, Provenance};
 use crate::redact::redact_record;
+use crate::sessions::{Builder, Index};
 
 /// One run of the batch loop.
 pub struct BatchSpec<'a> {
@@ -17,6 +20,12 @@ pub struct BatchSpec<'a> {
     pub region: Option<&'a str>,
     /// Longest line to emit: a longer record is split into parts; `None` writes records whole.
     pub max_line: Option<usize>,
+    /// The sessions of the batch's cluster or namespace: user activity records are joined to
+    /// theirs (`crate::sessions`); `None` leaves every record as it is.
+    pub sessions: Option<&'a Index>,
+    /// Takes the batch's connection-log records (before redaction, as a file's are read for
+    /// its sessions), so the sessions come from the one pass that sends them.
+    pub collect: Option<&'a RefCell<Builder>>,
 }
 
 /// Runs the parsers over a batch's messages and emits every record; `lines` counts the lines
@@ -66,6 +75,9 @@ pub fn run_batch(
         counts.lines = counts.lines.max(record.line);
         let mut record = record;
         record.ordinal = position.ordinal;
+        if let Some(builder) = spec.collect {
+            builder.borrow_mut().add(&record);
+        }
         let record = if spec.output.redact {
             redact_record(record, &mut scratch)
         } else {
@@ -77,9 +89,12 @@ pub fn run_batch(
             output: spec.output,
             provenance: &provenance,
             max_line: spec.max_line,
-            sessions: None,
+            sessions: spec.sessions,
+            collect: None,
         };
-        if !render(&record, &file_spec, &mut buf, &mut counts, Join::Off, emit) {
+        let join = file_spec.join(&record);
+        counts.count_join(join);
+        if !render(&record, &file_spec, &mut buf, &mut counts, join, emit) {
             break Err(Stopped::Emit);
         }
     };
@@ -124,6 +139,8 @@ mod tests {
             },
             region: Some("us-east-1"),
             max_line: Some(1_000_000),
+            sessions: None,
+            collect: None,
         };
         let mut lines = Vec::new();
         let (counts, result) = run_batch(data, &spec, &mut |l| {
@@ -168,6 +185,8 @@ mod tests {
             output: Output::default(),
             region: Some("eu-west-1"),
             max_line: None,
+            sessions: None,
+            collect: None,
         };
         let mut out = Vec::new();
         let (_, result) = run_batch(&batch, &spec, &mut |l| {

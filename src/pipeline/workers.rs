@@ -115,6 +115,7 @@ pub(super) fn run<R: Read>(
                     provenance: &provenance,
                     max_line,
                     sessions,
+                    collect: None,
                 };
                 work(&spec, &batches_rx, &done_tx, &counter);
             });
@@ -284,6 +285,7 @@ fn emit_lines(
     emit: &mut Out<'_>,
     spec: &Spec<'_>,
 ) -> bool {
+    collect(batch, spec);
     let emit = match emit {
         Out::Blocks(emit) => {
             counts.absorb(&lines.counts);
@@ -300,6 +302,20 @@ fn emit_lines(
     render_batch(batch, records, spec, &mut recount, &mut Scratch::default());
     counts.absorb(&recount.counts);
     false
+}
+
+/// Gives a batch's records to the spec's session builder, in order (on the calling thread,
+/// where batches come back in the order they were split): typed from their text as it was
+/// read, before redaction, as a connection log read on its own for its sessions is.
+fn collect(batch: &Batch, spec: &Spec<'_>) {
+    let Some(builder) = spec.collect else {
+        return;
+    };
+    let mut builder = builder.borrow_mut();
+    let mut decoded = String::new();
+    for (split, range) in &batch.splits {
+        builder.add(&split.record(&batch.text[range.clone()], &mut decoded));
+    }
 }
 
 /// Empties a batch for reuse, giving back what a huge one grew.
@@ -368,6 +384,9 @@ impl Big {
             record: buf,
         } = &mut self.scratch;
         let record = split.record(text, decoded);
+        if let Some(builder) = spec.collect {
+            builder.borrow_mut().add(&record);
+        }
         let record = if spec.output.redact {
             redact_record(record, redacted)
         } else {
@@ -471,7 +490,7 @@ fn render_batch(
             if small {
                 spec.output
                     .format
-                    .write_joined(&mut lines.bytes, &record, spec.provenance, join);
+                    .write_record(&mut lines.bytes, &record, spec.provenance, join);
             }
             if !small
                 || spec
@@ -654,6 +673,7 @@ mod tests {
             provenance,
             max_line,
             sessions: None,
+            collect: None,
         }
     }
 

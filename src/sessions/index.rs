@@ -8,10 +8,11 @@
 //! opening is in an earlier file still gives the session (its start is the disconnection's
 //! time less its `duration`), so a session that spans files is found from either end.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
+use crate::logs::time::epoch_ms;
 use crate::logs::{Body, Columns, Record, Timestamp, Value, CONNECTION_COLUMNS};
-use crate::output::ocsf::epoch_ms;
 
 /// The activity log's times are whole seconds, the connection log's milliseconds: a session
 /// started within the statement's second may have run it.
@@ -25,10 +26,15 @@ pub const OPENING_WINDOW_MS: i64 = 60_000;
 /// stack traces; the join needs none of it, the shards stay small).
 pub const MAX_FIELD_BYTES: usize = 128;
 
-/// Most sessions one builder holds: about 2.4 KB each at the peak of building the index with
-/// long texts (measured on the benchmark's connection log), so at most about 600 MB; an hour of
-/// a busy cluster has hundreds. Past it, the records of new pids are counted as dropped.
+/// Most sessions one builder holds: about 0.55 KB each at the peak of building the index with
+/// the benchmark's texts (a distinct host and session id a session, shared user, database and
+/// application names), so at most about 140 MB; an hour of a busy cluster has hundreds. Past
+/// it, the records of new pids are counted as dropped.
 pub const MAX_SESSIONS: usize = 250_000;
+
+/// A session's text: shared between the sessions of a builder that have the same (users,
+/// databases, auth methods, TLS versions, applications and hosts repeat across sessions).
+pub type Text = Arc<str>;
 
 // Column positions in the connection log's column table (checked by a test).
 const EVENT: usize = 0;
@@ -52,15 +58,16 @@ pub struct Session {
     pub start_ms: i64,
     /// When `disconnecting session` was seen.
     pub end_ms: Option<i64>,
-    pub remotehost: Option<String>,
+    pub remotehost: Option<Text>,
     pub remoteport: Option<i64>,
-    pub user: Option<String>,
-    pub db: Option<String>,
-    pub authmethod: Option<String>,
+    pub user: Option<Text>,
+    pub db: Option<Text>,
+    pub authmethod: Option<Text>,
     /// `sslversion`.
-    pub tls: Option<String>,
-    pub application: Option<String>,
-    pub sessionid: Option<String>,
+    pub tls: Option<Text>,
+    pub application: Option<Text>,
+    /// Unique to the session: not shared.
+    pub sessionid: Option<Text>,
 }
 
 /// What a connection-log record says about sessions.
@@ -125,32 +132,49 @@ impl<'a> Event<'a> {
         })
     }
 
-    /// The session this record describes, from `start_ms`.
-    fn session(&self, start_ms: i64, end_ms: Option<i64>) -> Session {
-        let own = |t: Option<&str>| t.map(bounded);
-        Session {
+    /// The session this record describes, from `start_ms`, its texts shared through `pool`.
+    fn session(&self, start_ms: i64, end_ms: Option<i64>, pool: &mut Pool) -> Session {
+        let mut session = Session {
             pid: self.pid,
             start_ms,
             end_ms,
-            remotehost: own(self.remotehost),
-            remoteport: self.remoteport,
-            user: own(self.user),
-            db: own(self.db),
-            authmethod: own(self.authmethod),
-            tls: own(self.tls),
-            application: own(self.application),
-            sessionid: own(self.sessionid),
-        }
+            ..Session::default()
+        };
+        fill(&mut session, self, pool);
+        session
     }
 }
 
-/// `text`, cut at a char boundary to at most [`MAX_FIELD_BYTES`].
-pub fn bounded(text: &str) -> String {
+/// The texts of a builder's sessions, each kept once (`Text` shared by every session with it).
+/// Holds no more texts than the sessions do (at most six a session), and is dropped with the
+/// builder.
+#[derive(Debug, Default)]
+struct Pool(HashSet<Text>);
+
+impl Pool {
+    fn text(&mut self, text: &str) -> Text {
+        let text = &text[..cut(text)];
+        if let Some(shared) = self.0.get(text) {
+            return shared.clone();
+        }
+        let shared: Text = Arc::from(text);
+        self.0.insert(shared.clone());
+        shared
+    }
+}
+
+/// Where `text` is cut to at most [`MAX_FIELD_BYTES`], at a char boundary.
+fn cut(text: &str) -> usize {
     let mut end = text.len().min(MAX_FIELD_BYTES);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text[..end].to_string()
+    end
+}
+
+/// `text`, cut at a char boundary to at most [`MAX_FIELD_BYTES`].
+pub fn bounded(text: &str) -> String {
+    text[..cut(text)].to_string()
 }
 
 /// Builds the sessions of one cluster from connection-log records fed in time order (the
@@ -158,7 +182,9 @@ pub fn bounded(text: &str) -> String {
 /// carried from earlier. Holds the sessions only, at most [`MAX_SESSIONS`].
 #[derive(Debug, Default)]
 pub struct Builder {
+    /// Most pids have one session: each list starts with room for one.
     by_pid: HashMap<i64, Vec<Open>>,
+    pool: Pool,
     held: usize,
     /// Sessions left out past [`MAX_SESSIONS`].
     pub dropped: u64,
@@ -180,9 +206,12 @@ impl Builder {
             self.dropped += 1;
             return;
         }
-        let list = self.by_pid.entry(event.pid).or_default();
+        let list = self
+            .by_pid
+            .entry(event.pid)
+            .or_insert_with(|| Vec::with_capacity(1));
         let before = list.len();
-        apply(list, event);
+        apply(list, event, &mut self.pool);
         self.held = self.held + list.len() - before;
     }
 
@@ -191,22 +220,28 @@ impl Builder {
     pub fn carry(&mut self, sessions: impl IntoIterator<Item = Session>) {
         for session in sessions {
             self.held += 1;
-            let list = self.by_pid.entry(session.pid).or_default();
+            let list = self
+                .by_pid
+                .entry(session.pid)
+                .or_insert_with(|| Vec::with_capacity(1));
             let at = list.partition_point(|o| o.session.start_ms <= session.start_ms);
             list.insert(at, Open::carried(session));
         }
     }
 
-    /// The sessions, in (pid, start) order.
+    /// The sessions, in (pid, start) order; a pid's sessions with the same start in the order
+    /// of its list. Sorted without a scratch buffer as large as the sessions: the pids (distinct:
+    /// an unstable sort gives the one order), then each pid's few sessions; the list is sized
+    /// once. At the peak, the builder and one list of sessions are held, nothing more.
     pub fn build(self) -> Vec<Session> {
-        let mut sessions: Vec<Session> = self
-            .by_pid
-            .into_values()
-            .flatten()
-            .filter(|o| !o.failed)
-            .map(|o| o.session)
-            .collect();
-        sessions.sort_by_key(|s| (s.pid, s.start_ms));
+        let held = self.held;
+        let mut lists: Vec<(i64, Vec<Open>)> = self.by_pid.into_iter().collect();
+        lists.sort_unstable_by_key(|(pid, _)| *pid);
+        let mut sessions = Vec::with_capacity(held);
+        for (_, mut list) in lists {
+            list.sort_by_key(|o| o.session.start_ms);
+            sessions.extend(list.into_iter().filter(|o| !o.failed).map(|o| o.session));
+        }
         sessions
     }
 }
@@ -232,7 +267,7 @@ impl Open {
 }
 
 /// Applies one event (in time order) to the sessions of its pid (in start order).
-fn apply(list: &mut Vec<Open>, event: Event<'_>) {
+fn apply(list: &mut Vec<Open>, event: Event<'_>, pool: &mut Pool) {
     let t = event.time_ms;
     // The latest session of the pid that is not failed, if it is still open.
     let latest = list
@@ -253,7 +288,7 @@ fn apply(list: &mut Vec<Open>, event: Event<'_>) {
             });
             if let Some(i) = same {
                 let open = &mut list[i];
-                fill(&mut open.session, &event);
+                fill(&mut open.session, &event, pool);
                 open.initiated |= initiating;
                 open.authenticated |= !initiating;
                 return;
@@ -264,7 +299,7 @@ fn apply(list: &mut Vec<Open>, event: Event<'_>) {
                 older.session.end_ms = Some(t);
             }
             list.push(Open {
-                session: event.session(t, None),
+                session: event.session(t, None, pool),
                 initiated: initiating,
                 authenticated: !initiating,
                 failed: false,
@@ -285,7 +320,7 @@ fn apply(list: &mut Vec<Open>, event: Event<'_>) {
             if let Some(i) = own {
                 let open = &mut list[i];
                 open.session.end_ms = Some(t);
-                fill(&mut open.session, &event);
+                fill(&mut open.session, &event, pool);
                 return;
             }
             // The opening is in a file not seen (or the open session is an older one whose
@@ -297,7 +332,7 @@ fn apply(list: &mut Vec<Open>, event: Event<'_>) {
             if event.duration_us.is_none() {
                 return;
             }
-            let session = event.session(start, Some(t));
+            let session = event.session(start, Some(t), pool);
             let at = list.partition_point(|o| o.session.start_ms <= start);
             list.insert(at, Open::carried(session));
         }
@@ -305,8 +340,12 @@ fn apply(list: &mut Vec<Open>, event: Event<'_>) {
 }
 
 /// Fills the fields `into` lacks from the record `from`; the start is the earlier of the two.
-fn fill(into: &mut Session, from: &Event<'_>) {
+/// Texts come from `pool` (the session id, unique to a session, is not pooled).
+fn fill(into: &mut Session, from: &Event<'_>, pool: &mut Pool) {
     into.start_ms = into.start_ms.min(from.time_ms);
+    if into.sessionid.is_none() {
+        into.sessionid = from.sessionid.map(|t| Arc::from(&t[..cut(t)]));
+    }
     let texts = [
         from.remotehost,
         from.user,
@@ -314,9 +353,9 @@ fn fill(into: &mut Session, from: &Event<'_>) {
         from.authmethod,
         from.tls,
         from.application,
-        from.sessionid,
+        None,
     ];
-    fill_from(into, texts, bounded, from.remoteport);
+    fill_from(into, texts, |t| pool.text(t), from.remoteport);
 }
 
 /// Fills the fields `into` lacks from another copy of the session.
@@ -338,7 +377,7 @@ fn fill_session(into: &mut Session, from: Session) {
 fn fill_from<T>(
     into: &mut Session,
     texts: [Option<T>; 7],
-    own: impl Fn(T) -> String,
+    mut own: impl FnMut(T) -> Text,
     remoteport: Option<i64>,
 ) {
     let fields = [
@@ -352,7 +391,7 @@ fn fill_from<T>(
     ];
     for (field, text) in fields.into_iter().zip(texts) {
         if field.is_none() {
-            *field = text.map(&own);
+            *field = text.map(&mut own);
         }
     }
     if into.remoteport.is_none() {
@@ -394,60 +433,74 @@ pub fn merge(mut sessions: Vec<Session>) -> Vec<Session> {
     merged
 }
 
-/// The sessions of one cluster by pid, for looking statements up.
+/// The sessions of one cluster, for looking statements up: one list in (pid, start) order (no
+/// map and no list a pid: a session costs its own size and a 16-byte key).
 #[derive(Debug, Default, Clone)]
 pub struct Index {
-    /// Each pid's sessions in start order.
-    by_pid: HashMap<i64, Vec<Entry>>,
-    len: usize,
+    entries: Vec<Entry>,
+    /// (pid, start) of each entry: what a lookup searches, 16 bytes a session, so the search
+    /// stays in the cache rather than touching a 160-byte session at every step.
+    keys: Vec<(i64, i64)>,
 }
 
-/// A session as the index holds it: with its start as the records write it.
+/// A session as the index holds it.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub session: Session,
-    /// `None` for a start outside the calendar (a forged shard's; the checks refuse those).
-    pub start: Option<Timestamp>,
+}
+
+impl Entry {
+    /// Its start as the records write it; `None` for a start outside the calendar (a forged
+    /// shard's; the checks refuse those).
+    pub fn start(&self) -> Option<Timestamp> {
+        timestamp_of(self.session.start_ms)
+    }
 }
 
 impl Index {
     pub fn new(sessions: impl IntoIterator<Item = Session>) -> Index {
-        let mut index = Index::default();
-        for session in sessions {
-            let start = timestamp_of(session.start_ms);
-            let list = index.by_pid.entry(session.pid).or_default();
-            list.push(Entry { session, start });
-            index.len += 1;
+        let mut entries: Vec<Entry> = sessions
+            .into_iter()
+            .map(|session| Entry { session })
+            .collect();
+        // Stable: sessions of a pid with the same start keep their order. Sessions built or
+        // merged come in order already: no sort, and no scratch buffer.
+        let key = |e: &Entry| (e.session.pid, e.session.start_ms);
+        if !entries.is_sorted_by_key(key) {
+            entries.sort_by_key(key);
         }
-        for list in index.by_pid.values_mut() {
-            list.sort_by_key(|e| e.session.start_ms);
-        }
-        index
+        entries.shrink_to_fit();
+        let keys = entries.iter().map(key).collect();
+        Index { entries, keys }
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.entries.is_empty()
     }
 
     /// The session that ran a statement of `pid` at `at_ms` (whole seconds): the one with the
     /// latest start at or before it (within its second), if that one had not ended before it.
     pub fn find(&self, pid: i64, at_ms: i64) -> Option<&Entry> {
-        let list = self.by_pid.get(&pid)?;
-        let after = list.partition_point(|e| e.session.start_ms <= at_ms + START_SLACK_MS);
-        let entry = list.get(after.checked_sub(1)?)?;
+        let after = self
+            .keys
+            .partition_point(|&k| k <= (pid, at_ms + START_SLACK_MS));
+        let entry = self.entries.get(after.checked_sub(1)?)?;
+        if entry.session.pid != pid {
+            return None;
+        }
         match entry.session.end_ms {
             Some(end) if end < at_ms => None,
             _ => Some(entry),
         }
     }
 
-    /// Every session, in no particular order.
+    /// Every session, in (pid, start) order.
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
-        self.by_pid.values().flatten().map(|e| &e.session)
+        self.entries.iter().map(|e| &e.session)
     }
 }
 

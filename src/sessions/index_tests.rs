@@ -62,9 +62,13 @@ fn close(ms: i64, started: i64, host: &str, pid: i64) -> String {
 }
 
 fn host_at(index: &Index, pid: i64, ms: i64) -> Option<String> {
-    index
-        .find(pid, DAY + ms)
-        .map(|e| e.session.remotehost.clone().unwrap_or_default())
+    index.find(pid, DAY + ms).map(|e| {
+        e.session
+            .remotehost
+            .as_deref()
+            .unwrap_or_default()
+            .to_string()
+    })
 }
 
 #[test]

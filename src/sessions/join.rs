@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use super::index::{Builder, Index};
 use crate::key::LogFileName;
+use crate::logs::time::epoch_ms;
 use crate::logs::{Body, LogType, Record, Value};
-use crate::output::ocsf::epoch_ms;
 use crate::output::{Join, SessionFields};
 
 // Column positions in the activity log's column table (checked by a test).
@@ -29,7 +29,7 @@ pub fn join<'i>(index: &'i Index, record: &Record<'_>) -> Join<'i> {
     let Some(entry) = index.find(pid, epoch_ms(&time)) else {
         return Join::Unknown;
     };
-    let Some(start) = entry.start else {
+    let Some(start) = entry.start() else {
         return Join::Unknown;
     };
     let s = &entry.session;
@@ -136,7 +136,7 @@ mod tests {
         let mut lines = Vec::new();
         while let Some(record) = parser.next_record().unwrap() {
             let mut out = Vec::new();
-            format.write_joined(&mut out, &record, &provenance, join(index, &record));
+            format.write_record(&mut out, &record, &provenance, join(index, &record));
             lines.push(serde_json::from_slice(&out).unwrap());
         }
         lines
@@ -194,7 +194,7 @@ mod tests {
         let record = parser.next_record().unwrap().unwrap();
         assert_eq!(join(&index(), &record), Join::Off);
         let mut out = Vec::new();
-        Format::Raw.write_joined(&mut out, &record, &provenance, Join::Off);
+        Format::Raw.write_record(&mut out, &record, &provenance, Join::Off);
         assert!(!String::from_utf8(out).unwrap().contains("session_start"));
     }
 

@@ -13,7 +13,7 @@ mod join;
 pub mod state;
 
 pub use index::{
-    bounded, merge, timestamp_of, Builder, Entry, Index, Session, MAX_FIELD_BYTES,
+    bounded, merge, timestamp_of, Builder, Entry, Index, Session, Text, MAX_FIELD_BYTES,
     OPENING_WINDOW_MS, START_SLACK_MS,
 };
 pub use join::{join, ClusterId, Clusters};

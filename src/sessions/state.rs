@@ -22,17 +22,19 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::index::{merge, Builder, Index, Session, MAX_FIELD_BYTES};
+use super::index::{merge, Builder, Index, Session, Text, MAX_FIELD_BYTES};
+use crate::cloudwatch::{LogGroup, Origin};
 use crate::key::LogFileName;
-use crate::ledger::check::{decode, encode};
-use crate::ledger::{CLOCK_SKEW_MS, EARLIEST_DAY};
+use crate::ledger::check::{decode, encode, instant_in_range};
+use crate::ledger::CLOCK_SKEW_MS;
 use crate::logs::{LogType, Parser};
 use crate::ports::{Clock, Precondition, StateError, StateStore, MAX_STATE_BYTES};
-use crate::time::{parse_rfc3339_ms, rfc3339_ms, MS_PER_DAY};
+pub use crate::time::hour_start;
+use crate::time::{hour_label, parse_rfc3339_ms, rfc3339_ms, MS_PER_DAY, MS_PER_HOUR};
 
 /// Folder of the shards under the state prefix.
 pub const SESSIONS_DIR: &str = "sessions/";
-const HOUR_MS: i64 = 3_600_000;
+const HOUR_MS: i64 = MS_PER_HOUR;
 /// Hours looked back for the last hour with shards (the carry; an activity file past its wait).
 pub const LOOKBACK_HOURS: i64 = 24;
 /// Longest a session is carried open without its disconnection seen.
@@ -81,35 +83,37 @@ pub struct Shard {
 }
 
 fn row(s: Session) -> Row {
+    let text = |t: Option<Text>| t.map(|t| t.to_string());
     (
         s.pid,
         s.start_ms,
         s.end_ms,
-        s.remotehost,
+        text(s.remotehost),
         s.remoteport,
-        s.user,
-        s.db,
-        s.authmethod,
-        s.tls,
-        s.application,
-        s.sessionid,
+        text(s.user),
+        text(s.db),
+        text(s.authmethod),
+        text(s.tls),
+        text(s.application),
+        text(s.sessionid),
     )
 }
 
 fn session(r: Row) -> Session {
     let (pid, start_ms, end_ms, remotehost, remoteport, user, db, authmethod, tls, app, id) = r;
+    let text = |t: Option<String>| t.map(Text::from);
     Session {
         pid,
         start_ms,
         end_ms,
-        remotehost,
+        remotehost: text(remotehost),
         remoteport,
-        user,
-        db,
-        authmethod,
-        tls,
-        application: app,
-        sessionid: id,
+        user: text(user),
+        db: text(db),
+        authmethod: text(authmethod),
+        tls: text(tls),
+        application: text(app),
+        sessionid: text(id),
     }
 }
 
@@ -130,6 +134,45 @@ pub struct Traffic {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// Whose sessions a shard holds: an account, a region and a cluster (or Serverless namespace).
+/// A file's come from its name; a CloudWatch Logs batch's from its owner, the function's region
+/// and its log group (a provisioned cluster logging to CloudWatch shares its cluster's shards;
+/// a namespace is written `namespace=<name>`, which no cluster identifier can be).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    account: String,
+    region: String,
+    cluster: String,
+}
+
+impl Scope {
+    pub fn of_file(name: &LogFileName) -> Scope {
+        Scope {
+            account: name.account_id.clone(),
+            region: name.region.clone(),
+            cluster: name.cluster.clone(),
+        }
+    }
+
+    /// The scope of a batch of `group`, owned by `owner`, delivered in `region`.
+    pub fn of_group(group: &LogGroup, owner: &str, region: &str) -> Scope {
+        let cluster = match &group.origin {
+            Origin::Cluster(c) => c.clone(),
+            Origin::Namespace(n) => format!("namespace={n}"),
+        };
+        Scope {
+            account: owner.to_string(),
+            region: region.to_string(),
+            cluster,
+        }
+    }
+
+    /// `account/region/cluster`: a shard's `cluster`, and its folder under `sessions/`.
+    fn label(&self) -> String {
+        format!("{}/{}/{}", self.account, self.region, self.cluster)
+    }
 }
 
 /// The sessions an activity file is joined with.
@@ -208,12 +251,15 @@ impl SessionStore {
 
     /// The folder of `name`'s cluster and the hour starting at `hour_ms`.
     pub fn hour_dir(&self, name: &LogFileName, hour_ms: i64) -> String {
+        self.scope_dir(&Scope::of_file(name), hour_ms)
+    }
+
+    /// The folder of `scope` and the hour starting at `hour_ms`.
+    pub fn scope_dir(&self, scope: &Scope, hour_ms: i64) -> String {
         format!(
-            "{}{SESSIONS_DIR}{}/{}/{}/{}/",
+            "{}{SESSIONS_DIR}{}/{}/",
             self.prefix,
-            name.account_id,
-            name.region,
-            name.cluster,
+            scope.label(),
             hour_label(hour_ms)
         )
     }
@@ -228,27 +274,70 @@ impl SessionStore {
         body: Box<dyn Read + Send>,
         max_expansion: u32,
     ) -> Result<Traffic, SessionError> {
-        let hour = hour_of(name)?;
+        let (scope, hour) = (Scope::of_file(name), hour_of(name)?);
         let mut traffic = Traffic::default();
-        let mut builder = Builder::default();
-        builder.carry(self.carried(name, hour, &mut traffic).await?);
+        let builder = self.begin(&scope, hour, false, &mut traffic).await?;
         let builder =
             tokio::task::spawn_blocking(move || read_events(body, max_expansion, builder))
                 .await
                 .map_err(|e| SessionError::Read(std::io::Error::other(e.to_string())))?
                 .map_err(SessionError::Read)?;
-        let sessions = builder.build();
+        let tag = tag_of(&[bucket, key]);
+        self.write(&scope, hour, key, &tag, builder.build(), &mut traffic)
+            .await?;
+        Ok(traffic)
+    }
+
+    /// A builder of the sessions of `scope`'s hour at `hour`, holding those carried open from
+    /// the last earlier hour with shards; with `first_only`, only when the hour has no shard yet
+    /// (a CloudWatch Logs batch: the hour's first batch carries, the later ones need not read
+    /// the hour before again).
+    pub async fn begin(
+        &self,
+        scope: &Scope,
+        hour: i64,
+        first_only: bool,
+        traffic: &mut Traffic,
+    ) -> Result<Builder, SessionError> {
+        let mut builder = Builder::default();
+        if first_only
+            && !self
+                .list(&self.scope_dir(scope, hour), traffic)
+                .await?
+                .is_empty()
+        {
+            return Ok(builder);
+        }
+        builder.carry(self.carried(scope, hour, traffic).await?);
+        Ok(builder)
+    }
+
+    /// Writes `sessions` as the shards of `source` (a connection log's key, a batch's log
+    /// group and stream) in `scope`'s hour at `hour`, named by `tag` so that a retry rewrites
+    /// the same objects. Sessions a shard of the hour cannot hold (started more than
+    /// [`MAX_OPEN_MS`] before it, or after it ended: a batch spanning hours) are left out.
+    pub async fn write(
+        &self,
+        scope: &Scope,
+        hour: i64,
+        source: &str,
+        tag: &str,
+        mut sessions: Vec<Session>,
+        traffic: &mut Traffic,
+    ) -> Result<(), SessionError> {
+        let (earliest, latest) = (hour - MAX_OPEN_MS, hour + HOUR_MS);
+        sessions.retain(|s| (earliest..latest).contains(&s.start_ms));
         traffic.sessions = sessions.len() as u64;
-        let dir = self.hour_dir(name, hour);
-        let shards = split(cluster_of(name), hour_label(hour), key, sessions);
-        let tag = format!("{:016x}", xxh3_64(format!("{bucket}\0{key}").as_bytes()));
+        let dir = self.scope_dir(scope, hour);
+        let source = &source[..floor_char_boundary(source, 1024)];
+        let shards = split(scope.label(), hour_label(hour), source, sessions);
         for (part, body) in shards.into_iter().enumerate() {
             let shard_key = format!("{dir}{tag}-{part}.json");
             traffic.writes += 1;
             traffic.written_bytes += body.len() as u64;
             self.store.put(&shard_key, body, Precondition::None).await?;
         }
-        Ok(traffic)
+        Ok(())
     }
 
     /// The sessions an activity file of `name`, written at `written_ms`, is joined with; an
@@ -256,11 +345,26 @@ impl SessionStore {
     pub async fn load(&self, name: &LogFileName, written_ms: i64) -> Result<Loaded, SessionError> {
         let hour = hour_of(name)?;
         let file_ms = parse_rfc3339_ms(&name.file_time).unwrap_or(hour);
+        let until_ms = written_ms.min(file_ms + MAX_DELIVERY_LAG_MS) + self.wait_ms;
+        self.load_scope(&Scope::of_file(name), hour, Some(until_ms))
+            .await
+    }
+
+    /// The sessions statements of `scope` in the hour at `hour` are joined with. While the
+    /// hour has no shard, an error to retry until `wait_until` (`None`: never waits, what is
+    /// known is taken at once).
+    pub async fn load_scope(
+        &self,
+        scope: &Scope,
+        hour: i64,
+        wait_until: Option<i64>,
+    ) -> Result<Loaded, SessionError> {
         let mut traffic = Traffic::default();
-        let own = self.list(&self.hour_dir(name, hour), &mut traffic).await?;
+        let own = self
+            .list(&self.scope_dir(scope, hour), &mut traffic)
+            .await?;
         let complete = !own.is_empty();
-        if !complete {
-            let until_ms = written_ms.min(file_ms + MAX_DELIVERY_LAG_MS) + self.wait_ms;
+        if let (false, Some(until_ms)) = (complete, wait_until) {
             if self.clock.now_ms() < until_ms {
                 return Err(SessionError::Waiting {
                     hour: hour_label(hour),
@@ -270,16 +374,16 @@ impl SessionStore {
         }
         let mut sessions = Vec::new();
         let mut refused = false;
-        let read = self.read_hour(name, hour, own, &mut traffic).await?;
+        let read = self.read_hour(scope, hour, own, &mut traffic).await?;
         refused |= read.1;
         sessions.extend(read.0);
         // The hour before (statements near the hour's start), or past the wait, the last hour
         // with shards (its carried sessions are what is known).
         for back in 1..=LOOKBACK_HOURS {
             let at = hour - back * HOUR_MS;
-            let keys = self.list(&self.hour_dir(name, at), &mut traffic).await?;
+            let keys = self.list(&self.scope_dir(scope, at), &mut traffic).await?;
             let found = !keys.is_empty();
-            let (more, bad) = self.read_hour(name, at, keys, &mut traffic).await?;
+            let (more, bad) = self.read_hour(scope, at, keys, &mut traffic).await?;
             refused |= bad;
             sessions.extend(more);
             if complete || found {
@@ -304,17 +408,17 @@ impl SessionStore {
     /// The sessions still open at the end of the last hour before `hour` that has shards.
     async fn carried(
         &self,
-        name: &LogFileName,
+        scope: &Scope,
         hour: i64,
         traffic: &mut Traffic,
     ) -> Result<Vec<Session>, SessionError> {
         for back in 1..=LOOKBACK_HOURS {
             let at = hour - back * HOUR_MS;
-            let keys = self.list(&self.hour_dir(name, at), traffic).await?;
+            let keys = self.list(&self.scope_dir(scope, at), traffic).await?;
             if keys.is_empty() {
                 continue;
             }
-            let (sessions, _) = self.read_hour(name, at, keys, traffic).await?;
+            let (sessions, _) = self.read_hour(scope, at, keys, traffic).await?;
             return Ok(merge(sessions)
                 .into_iter()
                 .filter(|s| s.end_ms.is_none() && s.start_ms >= hour - MAX_OPEN_MS)
@@ -332,12 +436,12 @@ impl SessionStore {
     /// (logged at WARN with its key and left out).
     async fn read_hour(
         &self,
-        name: &LogFileName,
+        scope: &Scope,
         hour: i64,
         keys: Vec<String>,
         traffic: &mut Traffic,
     ) -> Result<(Vec<Session>, bool), StateError> {
-        let (cluster, label) = (cluster_of(name), hour_label(hour));
+        let (cluster, label) = (scope.label(), hour_label(hour));
         let now = self.clock.now_ms();
         let mut sessions = Vec::new();
         let mut refused = false;
@@ -364,21 +468,25 @@ impl SessionStore {
 }
 
 /// The hour of a file name's time, in ms.
-fn hour_of(name: &LogFileName) -> Result<i64, SessionError> {
+pub fn hour_of(name: &LogFileName) -> Result<i64, SessionError> {
     let ms = parse_rfc3339_ms(&name.file_time)
         .map_err(|_| SessionError::Name(name.file_time.clone()))?;
-    Ok(ms - ms.rem_euclid(HOUR_MS))
+    Ok(hour_start(ms))
 }
 
-/// `YYYY-MM-DDTHH` of an instant.
-fn hour_label(ms: i64) -> String {
-    let mut text = rfc3339_ms(ms);
-    text.truncate(13);
-    text
+/// The name of a writer's shards: a hash of what names its source (bucket and key; log group,
+/// stream and first event id), the same at every retry.
+pub fn tag_of(parts: &[&str]) -> String {
+    format!("{:016x}", xxh3_64(parts.join("\0").as_bytes()))
 }
 
-fn cluster_of(name: &LogFileName) -> String {
-    format!("{}/{}/{}", name.account_id, name.region, name.cluster)
+/// The largest char boundary of `text` at or below `at`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut end = text.len().min(at);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
 }
 
 /// `builder` with the connection-log records of `body` (gzip or plain).
@@ -471,21 +579,26 @@ pub fn check_shard(
     if shard.source.len() > 1024 {
         return Err("its source is longer than an S3 key".into());
     }
-    let earliest = (EARLIEST_DAY * MS_PER_DAY).max(hour_ms - MAX_OPEN_MS - MS_PER_DAY);
-    let latest = (now_ms + CLOCK_SKEW_MS).min(hour_ms + START_SLACK_MS);
+    // What its hour can hold: started at most `MAX_OPEN_MS` plus a day before it, and before it
+    // ended (give or take the writers' clocks); every instant also as all state's instants are.
+    let hour_holds = (hour_ms - MAX_OPEN_MS - MS_PER_DAY)..=(hour_ms + START_SLACK_MS);
     for (i, r) in shard.sessions.iter().enumerate() {
         let (pid, start, end, host, port, user, db, auth, tls, app, id) = r;
         let bad = |what: &str| Err(format!("session {i}: {what}"));
         if *pid < 0 {
             return bad("a negative pid");
         }
-        if *start < earliest || *start > latest {
+        instant_in_range(&format!("session {i}: its start"), *start, now_ms)?;
+        if !hour_holds.contains(start) {
             return bad(&format!(
                 "a start ({start} ms) outside the times its hour can hold"
             ));
         }
-        if end.is_some_and(|e| e < *start || e > now_ms + CLOCK_SKEW_MS) {
-            return bad("an end before its start or in the future");
+        if let Some(end) = end {
+            instant_in_range(&format!("session {i}: its end"), *end, now_ms)?;
+            if end < start {
+                return bad("an end before its start");
+            }
         }
         if port.is_some_and(|p| !(0..=65_535).contains(&p)) {
             return bad("a port outside 0 to 65535");

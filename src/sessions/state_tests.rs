@@ -95,7 +95,7 @@ impl World {
 fn host(index: &Index, pid: i64, ms: i64) -> Option<String> {
     index
         .find(pid, ms)
-        .and_then(|e| e.session.remotehost.clone())
+        .and_then(|e| e.session.remotehost.as_deref().map(str::to_string))
 }
 
 #[tokio::test]
@@ -276,7 +276,7 @@ fn shards_the_function_writes_pass_its_checks() {
         start_ms: HOUR - 3 * MS_PER_DAY,
         end_ms: Some(HOUR + 5),
         remotehost: Some("[local]".into()),
-        application: Some("x".repeat(MAX_FIELD_BYTES)),
+        application: Some("x".repeat(MAX_FIELD_BYTES).into()),
         ..Session::default()
     }];
     let bodies = split("a/b/c".into(), hour_label(HOUR), "k", sessions);
