@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine as _;
+use common::session_lines::{conn_line, last_hour, rfc3339, statement_line, HOUR_MS};
 use common::Moto;
 use serde_json::{json, Value};
 
@@ -23,49 +24,11 @@ const STREAM: &str = "redshift-audit";
 const OWNER: &str = "123456789012";
 const CONN_GROUP: &str = "/aws/redshift/sales-ns/connectionlog";
 const ACTIVITY_GROUP: &str = "/aws/redshift/sales-ns/useractivitylog";
-const HOUR_MS: i64 = 3_600_000;
-
-/// The start of the hour before now: its events are in the past, and the shards' checks (no
-/// time after now) pass.
-fn last_hour() -> i64 {
-    let now = redshift_audit_forwarder::time::now_ms();
-    now - now.rem_euclid(HOUR_MS) - HOUR_MS
-}
-
-fn rfc3339(ms: i64) -> String {
-    redshift_audit_forwarder::time::rfc3339_ms(ms)
-}
-
-fn conn_time(ms: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = rfc3339(ms);
-    let month: usize = t[5..7].parse().unwrap();
-    format!(
-        "Mon, {} {} {} {}:{}",
-        t[8..10].trim_start_matches('0'),
-        MONTHS[month - 1],
-        &t[0..4],
-        &t[11..19],
-        &t[20..23]
-    )
-}
 
 /// One connection-log line (a log event's message) at `at`; port 0 is none (`[local]`).
 fn conn(event: &str, at: i64, host: &str, port: i64, pid: i64, us: i64) -> (i64, String) {
-    let port = if port == 0 {
-        String::new()
-    } else {
-        port.to_string()
-    };
-    (
-        at,
-        format!(
-            "{event} |{}|{host} |{port} |{pid}|dev |alice |password |{us}|TLSv1.2 |ECDHE |0| | | |psql |Linux |libpq |none |0|sid-{pid}",
-            conn_time(at)
-        ),
-    )
+    let port = (port != 0).then_some(port);
+    (at, conn_line(event, at, host, port, pid, us))
 }
 
 /// A session opened at `opens` (both opening events) and, when `closes`, closed then.
@@ -83,13 +46,7 @@ fn session(pid: i64, host: &str, port: i64, opens: i64, closes: Option<i64>) -> 
 
 /// A statement of `pid` at `at` (whole seconds), `select <xid>`.
 fn statement(at: i64, pid: i64, xid: i64) -> (i64, String) {
-    let t = &rfc3339(at)[..19];
-    (
-        at,
-        format!(
-            "'{t}Z UTC [ db=dev user=alice pid={pid} userid=100 xid={xid} ]' LOG: select {xid}"
-        ),
-    )
+    (at, statement_line(at, pid, xid))
 }
 
 /// A subscription event as CloudWatch Logs sends it: ids are decimal strings of 56 digits,

@@ -10,6 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
+use common::session_lines::{conn_line, last_hour, rfc3339, statement_line, HOUR_MS};
 use common::{put_object, Moto};
 use serde_json::{json, Value};
 
@@ -18,33 +19,6 @@ const BUCKET: &str = "audit-bucket";
 const DEST: &str = "delivered";
 const STREAM: &str = "redshift-audit";
 const PREFIX: &str = "AWSLogs/123456789012/redshift/us-east-1";
-const HOUR_MS: i64 = 3_600_000;
-
-/// The start of the hour before now: its logs are written, and still within their wait.
-fn last_hour() -> i64 {
-    let now = redshift_audit_forwarder::time::now_ms();
-    now - now.rem_euclid(HOUR_MS) - HOUR_MS
-}
-
-fn rfc3339(ms: i64) -> String {
-    redshift_audit_forwarder::time::rfc3339_ms(ms)
-}
-
-fn conn_time(ms: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = rfc3339(ms);
-    let month: usize = t[5..7].parse().unwrap();
-    format!(
-        "Mon, {} {} {} {}:{}",
-        t[8..10].trim_start_matches('0'),
-        MONTHS[month - 1],
-        &t[0..4],
-        &t[11..19],
-        &t[20..23]
-    )
-}
 
 /// The files of one hour: a connection log with `[local]`, IPv4, IPv6-mapped sessions, a reused
 /// pid and a failed login, and an activity log of statements in them.
@@ -74,11 +48,7 @@ fn hour(start: i64) -> Hour {
     let minute = |m: i64| start + m * 60_000;
     let mut conn = String::new();
     let line = |event: &str, at: i64, host: &str, port: Option<i64>, pid: i64, us: i64| {
-        let port = port.map_or(String::new(), |p| p.to_string());
-        format!(
-            "{event} |{}|{host} |{port} |{pid}|dev |alice |password |{us}|TLSv1.2 |ECDHE |0| | | |psql |Linux |libpq |none |0|sid-{pid}\n",
-            conn_time(at)
-        )
+        conn_line(event, at, host, port, pid, us) + "\n"
     };
     for (pid, host, port, opens, closes) in SESSIONS {
         conn.push_str(&line("authenticated", minute(opens), host, port, pid, 0));
@@ -132,10 +102,8 @@ fn hour(start: i64) -> Hour {
     .into_iter()
     .enumerate()
     {
-        let t = &rfc3339(minute(m))[..19];
-        activity.push_str(&format!(
-            "'{t}Z UTC [ db=dev user=alice pid={pid} userid=100 xid={i} ]' LOG: select {i}\n"
-        ));
+        activity.push_str(&statement_line(minute(m), pid, i as i64));
+        activity.push('\n');
     }
     Hour {
         start,

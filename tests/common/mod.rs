@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod session_lines;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
