@@ -1,42 +1,44 @@
 //! Lines to Parquet objects: each line is placed ([`super::peek`]) in its partition (class,
-//! region, account, event day), conformed to its class's schema, decoded into Arrow batches
-//! (arrow-json, the schema given) and written as row groups (zstd) that are flushed as they fill,
-//! so memory stays bounded whatever the input's size. The bytes of each object are handed out
-//! in chunks as they are written ([`LakeWriter::take_ready`]) and its last chunk at
+//! region, account, event day), shredded into its object's column buffers (`shred.rs`) and,
+//! once they hold a row group's worth, encoded as a row group (zstd, `encode.rs`), so memory
+//! stays bounded whatever the input's size. The bytes of each object are handed out in chunks
+//! as they are written ([`LakeWriter::take_ready`]) and its last chunk at
 //! [`LakeWriter::finish`]; the caller decides where they go.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use arrow_json::reader::{Decoder, ReaderBuilder};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::basic::ZstdLevel;
+use parquet::data_type::ByteArray;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 
-use super::{conform, event_day, partition_value, peek, schema::schema, Class, Partition};
+use super::schema::{schema, ClassSchema};
+use super::shred::Rows;
+use super::{encode, event_day, partition_value, peek, Class, Partition};
 
 /// Bounds of the objects written.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Rows decoded into one Arrow batch before it is encoded.
-    pub batch_rows: usize,
-    /// A row group is flushed once its encoded size reaches this (Security Lake: at most 256 MB
-    /// compressed; a smaller group bounds this function's memory).
+    /// A row group is encoded once the lines shredded into it reach this many bytes (Security
+    /// Lake: at most 256 MB compressed; the buffered rows are this function's memory).
     pub row_group_bytes: usize,
     /// Data pages are cut at this size uncompressed (Security Lake: at most 1 MB). The writer
     /// checks after every `write_batch` values, so the limit is this less room for them
     /// (256 statements of 2 KB).
     pub page_bytes: usize,
     pub write_batch: usize,
+    pub zstd: ZstdLevel,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            batch_rows: 1024,
-            row_group_bytes: 8 * 1024 * 1024,
+            row_group_bytes: 16 * 1024 * 1024,
             page_bytes: 512 * 1024,
             write_batch: 256,
+            zstd: encode::default_zstd(),
         }
     }
 }
@@ -50,8 +52,8 @@ pub enum LakeError {
     UnknownClass { line: u64, uid: Option<i64> },
     #[error("line {line}: {class} has no source in SECURITY_LAKE_SOURCES")]
     NoSource { line: u64, class: &'static str },
-    #[error("line {line}: Arrow decoding failed: {reason}")]
-    Decode { line: u64, reason: String },
+    #[error("line {line}: an earlier line failed this input")]
+    Failed { line: u64 },
     #[error("writing Parquet failed: {0}")]
     Parquet(String),
 }
@@ -84,27 +86,32 @@ pub struct LakeStats {
 
 struct Open {
     partition: Partition,
-    decoder: Decoder,
-    writer: ArrowWriter<Vec<u8>>,
+    schema: &'static ClassSchema,
+    file: SerializedFileWriter<Vec<u8>>,
+    /// Rows not yet encoded; `None` while another object takes the lines.
+    rows: Option<Rows>,
     last_time: Option<i64>,
-    /// Lines given to the decoder and not yet flushed into a batch; the first one's number.
-    pending: usize,
-    first_pending_line: u64,
-    rows: u64,
-    /// [`Limits::row_group_bytes`].
-    row_group_bytes: usize,
 }
 
 /// Routes OCSF lines to one Parquet object per partition.
 pub struct LakeWriter {
     limits: Limits,
+    props: Arc<WriterProperties>,
     /// Classes that have somewhere to go; a line of another class is refused.
     classes: Vec<Class>,
     objects: Vec<Open>,
     by_partition: BTreeMap<Partition, usize>,
-    conformed: Vec<u8>,
+    /// Row buffers of objects that took no lines lately, by class, for the next object.
+    spare: Vec<(Class, Rows)>,
+    strings: Vec<ByteArray>,
     line: u64,
+    /// A line failed half-shredded: the buffers are not to be written.
+    failed: bool,
     stats: LakeStats,
+}
+
+fn parquet_error(e: parquet::errors::ParquetError) -> LakeError {
+    LakeError::Parquet(e.to_string())
 }
 
 impl LakeWriter {
@@ -112,11 +119,14 @@ impl LakeWriter {
     pub fn new(classes: &[Class], limits: Limits) -> Self {
         LakeWriter {
             limits,
+            props: encode::properties(&limits),
             classes: classes.to_vec(),
             objects: Vec::new(),
             by_partition: BTreeMap::new(),
-            conformed: Vec::with_capacity(4096),
+            spare: Vec::new(),
+            strings: Vec::new(),
             line: 0,
+            failed: false,
             stats: LakeStats::default(),
         }
     }
@@ -139,7 +149,15 @@ impl LakeWriter {
     pub fn push(&mut self, line: &[u8]) -> Result<(), LakeError> {
         self.line += 1;
         let n = self.line;
-        let placed = peek(line).map_err(|source| LakeError::Malformed { line: n, source })?;
+        if self.failed {
+            return Err(LakeError::Failed { line: n });
+        }
+        // The pipeline writes UTF-8; anything else is made so rather than refused.
+        let line: Cow<[u8]> = match std::str::from_utf8(line) {
+            Ok(_) => Cow::Borrowed(line),
+            Err(_) => Cow::Owned(String::from_utf8_lossy(line).into_owned().into_bytes()),
+        };
+        let placed = peek(&line).map_err(|source| LakeError::Malformed { line: n, source })?;
         let class = placed
             .class_uid
             .and_then(Class::from_uid)
@@ -163,12 +181,18 @@ impl LakeWriter {
             Some(&at) => at,
             None => self.open(partition)?,
         };
-        self.conformed.clear();
-        conform(line, schema(class).fields(), &mut self.conformed)
-            .map_err(|source| LakeError::Malformed { line: n, source })?;
-        self.conformed.push(b'\n');
-        let limits = self.limits;
+        if self.objects[at].rows.is_none() {
+            let rows = self.rows_for(class, self.objects[at].schema);
+            self.objects[at].rows = Some(rows);
+        }
         let open = &mut self.objects[at];
+        let Some(rows) = open.rows.as_mut() else {
+            return Err(LakeError::Failed { line: n });
+        };
+        if let Err(source) = rows.push(open.schema, &line) {
+            self.failed = true;
+            return Err(LakeError::Malformed { line: n, source });
+        }
         if let (Some(last), Some(time)) = (open.last_time, placed.time) {
             if time < last {
                 self.stats.rows_out_of_order += 1;
@@ -177,93 +201,46 @@ impl LakeWriter {
         if placed.time.is_some() {
             open.last_time = placed.time;
         }
-        if open.pending == 0 {
-            open.first_pending_line = n;
-        }
-        let mut rest = &self.conformed[..];
-        while !rest.is_empty() {
-            let used = open.decoder.decode(rest).map_err(|e| LakeError::Decode {
-                line: n,
-                reason: e.to_string(),
-            })?;
-            rest = &rest[used..];
-            if !rest.is_empty() {
-                open.flush_batch()?;
-            }
-        }
-        open.pending += 1;
-        open.rows += 1;
         self.stats.lake_rows += 1;
-        if open.pending >= limits.batch_rows {
-            open.flush_batch()?;
+        if rows.bytes >= self.limits.row_group_bytes {
+            encode::row_group(&mut open.file, rows, &mut self.strings).map_err(parquet_error)?;
         }
         Ok(())
     }
 
+    /// A row buffer for an object of `class`: a spare one of the class, or a new one.
+    fn rows_for(&mut self, class: Class, schema: &ClassSchema) -> Rows {
+        match self.spare.iter().position(|(c, _)| *c == class) {
+            Some(i) => self.spare.swap_remove(i).1,
+            None => Rows::new(schema),
+        }
+    }
+
     fn open(&mut self, partition: Partition) -> Result<usize, LakeError> {
         // Rows come in time order: a new partition (the next day, mostly) means the others are
-        // done with for now. Their row groups are flushed, so one object at a time holds rows
-        // in memory, however many days a file spans.
+        // done with for now. Their rows are encoded and their buffers set aside, so one object
+        // at a time holds rows in memory, however many days a file spans.
         for open in &mut self.objects {
-            open.flush_batch()?;
-            open.writer
-                .flush()
-                .map_err(|e| LakeError::Parquet(e.to_string()))?;
+            if let Some(mut rows) = open.rows.take() {
+                encode::row_group(&mut open.file, &mut rows, &mut self.strings)
+                    .map_err(parquet_error)?;
+                if !self.spare.iter().any(|(c, _)| *c == open.partition.class) {
+                    self.spare.push((open.partition.class, rows));
+                }
+            }
         }
         let class = partition.class;
-        let decoder = ReaderBuilder::new(schema(class))
-            .with_batch_size(self.limits.batch_rows)
-            .with_coerce_primitive(true)
-            .with_strict_mode(true)
-            .build_decoder()
-            .map_err(|e| LakeError::Parquet(e.to_string()))?;
-        // Statistics where queries filter (time, class, activity, status, partition facts); no
-        // dictionary where values rarely repeat (statements, raw text, ids, unmapped values).
-        let mut props = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::None);
-        for column in [
-            "time",
-            "class_uid",
-            "activity_id",
-            "status_id",
-            "severity_id",
-        ] {
-            props = props
-                .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::Chunk);
-        }
-        for column in [
-            &["query_info", "query_string"][..],
-            &["raw_data"],
-            &["metadata", "uid"],
-            &["unmapped", "key_value", "value"],
-        ] {
-            props = props.set_column_dictionary_enabled(
-                ColumnPath::new(column.iter().map(|c| c.to_string()).collect()),
-                false,
-            );
-        }
-        let props = props
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_bytes(Some(self.limits.row_group_bytes))
-            .set_max_row_group_row_count(Some(1024 * 1024))
-            .set_data_page_size_limit(self.limits.page_bytes)
-            .set_dictionary_page_size_limit(self.limits.page_bytes)
-            .set_write_batch_size(self.limits.write_batch)
-            .set_created_by(format!(
-                "redshift-audit-forwarder {}",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build();
-        let writer = ArrowWriter::try_new(Vec::new(), schema(class), Some(props))
-            .map_err(|e| LakeError::Parquet(e.to_string()))?;
+        let schema = schema(class)
+            .ok_or_else(|| LakeError::Parquet(format!("no schema for {}", class.name())))?;
+        let file =
+            SerializedFileWriter::new(Vec::new(), schema.parquet.clone(), self.props.clone())
+                .map_err(parquet_error)?;
         self.objects.push(Open {
             partition: partition.clone(),
-            decoder,
-            writer,
+            schema,
+            file,
+            rows: None,
             last_time: None,
-            pending: 0,
-            first_pending_line: 0,
-            rows: 0,
-            row_group_bytes: self.limits.row_group_bytes,
         });
         let at = self.objects.len() - 1;
         self.by_partition.insert(partition, at);
@@ -275,7 +252,7 @@ impl LakeWriter {
     pub fn take_ready(&mut self, min: usize) -> Vec<Chunk> {
         let mut chunks = Vec::new();
         for (i, open) in self.objects.iter_mut().enumerate() {
-            let buffer = open.writer.inner_mut();
+            let buffer = open.file.inner_mut();
             if !buffer.is_empty() && buffer.len() >= min {
                 self.stats.lake_bytes += buffer.len() as u64;
                 chunks.push(Chunk {
@@ -290,14 +267,17 @@ impl LakeWriter {
 
     /// Ends every object: its last rows, row group and footer, as its last chunk.
     pub fn finish(mut self) -> Result<(Vec<Chunk>, Vec<Partition>, LakeStats), LakeError> {
+        if self.failed {
+            return Err(LakeError::Failed { line: self.line });
+        }
         let mut chunks = Vec::new();
         let mut partitions = Vec::new();
         for (i, mut open) in std::mem::take(&mut self.objects).into_iter().enumerate() {
-            open.flush_batch()?;
-            open.writer
-                .finish()
-                .map_err(|e| LakeError::Parquet(e.to_string()))?;
-            let bytes = std::mem::take(open.writer.inner_mut());
+            if let Some(rows) = open.rows.as_mut() {
+                encode::row_group(&mut open.file, rows, &mut self.strings)
+                    .map_err(parquet_error)?;
+            }
+            let bytes = open.file.into_inner().map_err(parquet_error)?;
             self.stats.lake_bytes += bytes.len() as u64;
             chunks.push(Chunk {
                 object: ObjectId(i),
@@ -307,30 +287,6 @@ impl LakeWriter {
             partitions.push(open.partition);
         }
         Ok((chunks, partitions, self.stats))
-    }
-}
-
-impl Open {
-    /// Encodes the lines decoded so far.
-    fn flush_batch(&mut self) -> Result<(), LakeError> {
-        let batch = self.decoder.flush().map_err(|e| LakeError::Decode {
-            line: self.first_pending_line,
-            reason: e.to_string(),
-        })?;
-        self.pending = 0;
-        if let Some(batch) = batch {
-            self.writer
-                .write(&batch)
-                .map_err(|e| LakeError::Parquet(e.to_string()))?;
-            // The encoded-size estimate can run far below what the column writers hold
-            // (dictionaries, buffered values): their memory bounds the row group too.
-            if self.writer.memory_size() > self.row_group_bytes {
-                self.writer
-                    .flush()
-                    .map_err(|e| LakeError::Parquet(e.to_string()))?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -176,7 +176,11 @@ impl<St: LakeStore> LakeSink<St> {
                 .uploads
                 .get_mut(chunk.object.0)
                 .ok_or_else(|| Self::failed("a chunk of an object not opened", false))?;
-            up.pending.extend_from_slice(&chunk.bytes);
+            if up.pending.is_empty() {
+                up.pending = chunk.bytes;
+            } else {
+                up.pending.extend_from_slice(&chunk.bytes);
+            }
         }
         Ok(())
     }
@@ -341,6 +345,11 @@ impl<St: LakeStore> Sink for LakeSink<St> {
 
     fn accepted(&self) -> Accepted {
         Accepted::default()
+    }
+
+    /// The input failed: its objects would be partial, so they are aborted, as at a stop.
+    async fn finish_broken(self) -> Result<(SinkStats, Accepted), SinkError> {
+        self.stop().await
     }
 
     async fn stop(mut self) -> Result<(SinkStats, Accepted), SinkError> {

@@ -34,7 +34,6 @@ fn locations() -> Arc<Vec<Location>> {
 fn small_groups() -> Limits {
     Limits {
         row_group_bytes: 32 * 1024,
-        batch_rows: 128,
         ..Limits::default()
     }
 }
