@@ -66,6 +66,7 @@ pub struct Column {
 /// A class's schema: the tree, its leaf columns in order, and its Parquet types.
 #[derive(Debug)]
 pub struct ClassSchema {
+    pub class: Class,
     pub fields: Vec<Node>,
     pub columns: Vec<Column>,
     pub parquet: TypePtr,
@@ -398,6 +399,7 @@ fn build(class: Class) -> parquet::errors::Result<ClassSchema> {
     );
     let unmapped = fields.last().map_or(0, |n| n.first);
     Ok(ClassSchema {
+        class,
         fields,
         columns,
         parquet,

@@ -61,6 +61,8 @@ impl Buffer {
 /// Rows of one class, column by column, until they are encoded as a row group.
 #[derive(Debug)]
 pub struct Rows {
+    /// The class whose schema the buffers follow.
+    pub class: super::Class,
     pub columns: Vec<Buffer>,
     pub rows: usize,
     /// Bytes of the lines shredded into these rows: what bounds a row group.
@@ -77,6 +79,7 @@ impl Rows {
             .map(|c| Buffer::new(c.leaf, c.repeated))
             .collect();
         Rows {
+            class: schema.class,
             columns,
             rows: 0,
             bytes: 0,

@@ -10,13 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parquet::basic::ZstdLevel;
-use parquet::data_type::ByteArray;
 use parquet::file::properties::WriterProperties;
-use parquet::file::writer::SerializedFileWriter;
 
+use super::encode::{self, Done, Encoder};
 use super::schema::{schema, ClassSchema};
 use super::shred::Rows;
-use super::{encode, event_day, partition_value, peek, Class, Partition};
+use super::{event_day, partition_value, peek, Class, Partition};
 
 /// Bounds of the objects written.
 #[derive(Debug, Clone, Copy)]
@@ -87,10 +86,11 @@ pub struct LakeStats {
 struct Open {
     partition: Partition,
     schema: &'static ClassSchema,
-    file: SerializedFileWriter<Vec<u8>>,
     /// Rows not yet encoded; `None` while another object takes the lines.
     rows: Option<Rows>,
     last_time: Option<i64>,
+    /// Encoded bytes not yet taken.
+    ready: Vec<u8>,
 }
 
 /// Routes OCSF lines to one Parquet object per partition.
@@ -101,17 +101,14 @@ pub struct LakeWriter {
     classes: Vec<Class>,
     objects: Vec<Open>,
     by_partition: BTreeMap<Partition, usize>,
-    /// Row buffers of objects that took no lines lately, by class, for the next object.
-    spare: Vec<(Class, Rows)>,
-    strings: Vec<ByteArray>,
+    /// Row buffers the encoder is done with, at most one per class, for the next rows.
+    spare: Vec<Rows>,
+    /// Started with the first object.
+    encoder: Option<Encoder>,
     line: u64,
-    /// A line failed half-shredded: the buffers are not to be written.
-    failed: bool,
+    /// Why an earlier line or row group failed: the objects are not to be completed.
+    failed: Option<String>,
     stats: LakeStats,
-}
-
-fn parquet_error(e: parquet::errors::ParquetError) -> LakeError {
-    LakeError::Parquet(e.to_string())
 }
 
 impl LakeWriter {
@@ -124,9 +121,9 @@ impl LakeWriter {
             objects: Vec::new(),
             by_partition: BTreeMap::new(),
             spare: Vec::new(),
-            strings: Vec::new(),
+            encoder: None,
             line: 0,
-            failed: false,
+            failed: None,
             stats: LakeStats::default(),
         }
     }
@@ -145,11 +142,16 @@ impl LakeWriter {
         self.stats
     }
 
+    fn fail(&mut self, reason: String) -> LakeError {
+        self.failed = Some(reason.clone());
+        LakeError::Parquet(reason)
+    }
+
     /// Writes one line (one OCSF event, no newline).
     pub fn push(&mut self, line: &[u8]) -> Result<(), LakeError> {
         self.line += 1;
         let n = self.line;
-        if self.failed {
+        if self.failed.is_some() {
             return Err(LakeError::Failed { line: n });
         }
         // The pipeline writes UTF-8; anything else is made so rather than refused.
@@ -181,16 +183,13 @@ impl LakeWriter {
             Some(&at) => at,
             None => self.open(partition)?,
         };
-        if self.objects[at].rows.is_none() {
-            let rows = self.rows_for(class, self.objects[at].schema);
-            self.objects[at].rows = Some(rows);
-        }
-        let open = &mut self.objects[at];
-        let Some(rows) = open.rows.as_mut() else {
-            return Err(LakeError::Failed { line: n });
+        let mut rows = match self.objects[at].rows.take() {
+            Some(rows) => rows,
+            None => self.rows_for(self.objects[at].schema),
         };
+        let open = &mut self.objects[at];
         if let Err(source) = rows.push(open.schema, &line) {
-            self.failed = true;
+            self.failed = Some(format!("line {n}: {source}"));
             return Err(LakeError::Malformed { line: n, source });
         }
         if let (Some(last), Some(time)) = (open.last_time, placed.time) {
@@ -203,44 +202,94 @@ impl LakeWriter {
         }
         self.stats.lake_rows += 1;
         if rows.bytes >= self.limits.row_group_bytes {
-            encode::row_group(&mut open.file, rows, &mut self.strings).map_err(parquet_error)?;
+            self.encode(at, rows)?;
+        } else {
+            self.objects[at].rows = Some(rows);
         }
         Ok(())
     }
 
-    /// A row buffer for an object of `class`: a spare one of the class, or a new one.
-    fn rows_for(&mut self, class: Class, schema: &ClassSchema) -> Rows {
-        match self.spare.iter().position(|(c, _)| *c == class) {
-            Some(i) => self.spare.swap_remove(i).1,
+    /// Hands the rows of object `at` to the encoder (waiting while it encodes earlier ones).
+    fn encode(&mut self, at: usize, rows: Rows) -> Result<(), LakeError> {
+        let sent = match self.encoder.as_ref() {
+            Some(encoder) => encoder.rows(at, rows),
+            None => Err(parquet::errors::ParquetError::General(
+                "no encoder for the rows".into(),
+            )),
+        };
+        if let Err(e) = sent {
+            self.collect();
+            let reason = self.failed.clone().unwrap_or_else(|| e.to_string());
+            return Err(self.fail(reason));
+        }
+        self.collect();
+        match &self.failed {
+            Some(reason) => Err(LakeError::Parquet(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes in what the encoder did: bytes for the objects, buffers for the next rows.
+    fn collect(&mut self) {
+        let Some(encoder) = self.encoder.as_ref() else {
+            return;
+        };
+        for done in encoder.done() {
+            match done {
+                Done::Bytes(object, bytes) => {
+                    if let Some(open) = self.objects.get_mut(object) {
+                        open.ready.extend_from_slice(&bytes);
+                    }
+                }
+                Done::Rows(rows) => {
+                    if !self.spare.iter().any(|r| r.class == rows.class) {
+                        self.spare.push(rows);
+                    }
+                }
+                Done::Failed(reason) => self.failed = Some(reason),
+                Done::Finished(_) => {}
+            }
+        }
+    }
+
+    /// A row buffer for an object of `schema`'s class: a spare one, or a new one.
+    fn rows_for(&mut self, schema: &ClassSchema) -> Rows {
+        match self.spare.iter().position(|r| r.class == schema.class) {
+            Some(i) => self.spare.swap_remove(i),
             None => Rows::new(schema),
         }
     }
 
     fn open(&mut self, partition: Partition) -> Result<usize, LakeError> {
         // Rows come in time order: a new partition (the next day, mostly) means the others are
-        // done with for now. Their rows are encoded and their buffers set aside, so one object
-        // at a time holds rows in memory, however many days a file spans.
-        for open in &mut self.objects {
-            if let Some(mut rows) = open.rows.take() {
-                encode::row_group(&mut open.file, &mut rows, &mut self.strings)
-                    .map_err(parquet_error)?;
-                if !self.spare.iter().any(|(c, _)| *c == open.partition.class) {
-                    self.spare.push((open.partition.class, rows));
-                }
+        // done with for now. Their rows are encoded, so one object at a time holds rows in
+        // memory, however many days a file spans.
+        for at in 0..self.objects.len() {
+            if let Some(rows) = self.objects[at].rows.take() {
+                self.encode(at, rows)?;
             }
         }
         let class = partition.class;
         let schema = schema(class)
             .ok_or_else(|| LakeError::Parquet(format!("no schema for {}", class.name())))?;
-        let file =
-            SerializedFileWriter::new(Vec::new(), schema.parquet.clone(), self.props.clone())
-                .map_err(parquet_error)?;
+        if self.encoder.is_none() {
+            let encoder =
+                Encoder::start(self.props.clone()).map_err(|e| self.fail(e.to_string()))?;
+            self.encoder = Some(encoder);
+        }
+        if let Some(Err(e)) = self
+            .encoder
+            .as_ref()
+            .map(|e| e.open(schema.parquet.clone()))
+        {
+            return Err(self.fail(e.to_string()));
+        }
         self.objects.push(Open {
             partition: partition.clone(),
             schema,
-            file,
             rows: None,
             last_time: None,
+            ready: Vec::new(),
         });
         let at = self.objects.len() - 1;
         self.by_partition.insert(partition, at);
@@ -250,14 +299,14 @@ impl LakeWriter {
 
     /// Takes the bytes written so far of every object that has at least `min` of them.
     pub fn take_ready(&mut self, min: usize) -> Vec<Chunk> {
+        self.collect();
         let mut chunks = Vec::new();
         for (i, open) in self.objects.iter_mut().enumerate() {
-            let buffer = open.file.inner_mut();
-            if !buffer.is_empty() && buffer.len() >= min {
-                self.stats.lake_bytes += buffer.len() as u64;
+            if !open.ready.is_empty() && open.ready.len() >= min {
+                self.stats.lake_bytes += open.ready.len() as u64;
                 chunks.push(Chunk {
                     object: ObjectId(i),
-                    bytes: std::mem::take(buffer),
+                    bytes: std::mem::take(&mut open.ready),
                     last: false,
                 });
             }
@@ -267,21 +316,42 @@ impl LakeWriter {
 
     /// Ends every object: its last rows, row group and footer, as its last chunk.
     pub fn finish(mut self) -> Result<(Vec<Chunk>, Vec<Partition>, LakeStats), LakeError> {
-        if self.failed {
-            return Err(LakeError::Failed { line: self.line });
+        for at in 0..self.objects.len() {
+            if let Some(rows) = self.objects[at].rows.take() {
+                self.encode(at, rows)?;
+            }
+        }
+        if let Some(reason) = &self.failed {
+            return Err(LakeError::Parquet(reason.clone()));
+        }
+        let mut last = Vec::new();
+        for done in self.encoder.take().map(Encoder::finish).unwrap_or_default() {
+            match done {
+                Done::Bytes(object, bytes) => {
+                    if let Some(open) = self.objects.get_mut(object) {
+                        open.ready.extend_from_slice(&bytes);
+                    }
+                }
+                Done::Rows(_) => {}
+                Done::Finished(footers) => last = footers,
+                Done::Failed(reason) => return Err(LakeError::Parquet(reason)),
+            }
+        }
+        if last.len() != self.objects.len() {
+            return Err(LakeError::Parquet("an object was not finished".into()));
         }
         let mut chunks = Vec::new();
         let mut partitions = Vec::new();
-        for (i, mut open) in std::mem::take(&mut self.objects).into_iter().enumerate() {
-            if let Some(rows) = open.rows.as_mut() {
-                encode::row_group(&mut open.file, rows, &mut self.strings)
-                    .map_err(parquet_error)?;
-            }
-            let bytes = open.file.into_inner().map_err(parquet_error)?;
-            self.stats.lake_bytes += bytes.len() as u64;
+        for (i, (mut open, footer)) in std::mem::take(&mut self.objects)
+            .into_iter()
+            .zip(last)
+            .enumerate()
+        {
+            open.ready.extend_from_slice(&footer);
+            self.stats.lake_bytes += open.ready.len() as u64;
             chunks.push(Chunk {
                 object: ObjectId(i),
-                bytes,
+                bytes: open.ready,
                 last: true,
             });
             partitions.push(open.partition);
