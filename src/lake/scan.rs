@@ -186,50 +186,74 @@ pub fn peek(line: &[u8]) -> Scan<Placed> {
 /// Appends the text of the JSON string whose bytes between quotes are `raw` to `out`,
 /// escapes decoded (a lone surrogate becomes U+FFFD); `at` places an error in the line.
 pub(super) fn unescape(raw: &[u8], at: usize, out: &mut Vec<u8>) -> Scan<()> {
-    let mut rest = raw;
-    while let Some(n) = memchr::memchr(b'\\', rest) {
-        out.extend_from_slice(&rest[..n]);
-        let Some(&c) = rest.get(n + 1) else {
-            return bad(at, "unterminated escape");
-        };
-        rest = &rest[n + 2..];
-        let byte = match c {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 8,
-            b'f' => 12,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                let (mut code, used) = (hex4(rest, at)?, 4);
-                rest = &rest[used..];
-                if (0xD800..0xDC00).contains(&code) {
-                    // A high surrogate: a low one should follow as its own escape.
-                    match rest {
-                        [b'\\', b'u', tail @ ..] if tail.len() >= 4 => {
-                            let low = hex4(tail, at)?;
-                            if (0xDC00..0xE000).contains(&low) {
-                                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-                                rest = &rest[6..];
-                            } else {
-                                code = 0xFFFD;
-                            }
-                        }
-                        _ => code = 0xFFFD,
-                    }
-                }
-                let c = char::from_u32(code).unwrap_or('\u{FFFD}');
-                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
-                continue;
-            }
-            _ => return bad(at, "unknown escape"),
-        };
-        out.push(byte);
+    let mut j = 0;
+    while let Some(n) = memchr::memchr(b'\\', &raw[j..]) {
+        out.extend_from_slice(&raw[j..j + n]);
+        j = escape(raw, j + n, at, out)?;
     }
-    out.extend_from_slice(rest);
+    out.extend_from_slice(&raw[j..]);
     Ok(())
+}
+
+/// Appends the text of the JSON string starting at `i` (its opening quote) to `out`, escapes
+/// decoded, in one pass over it; returns its end (after the closing quote).
+pub(super) fn copy_string(b: &[u8], i: usize, out: &mut Vec<u8>) -> Scan<usize> {
+    let mut j = i + 1;
+    loop {
+        let rest = b.get(j..).unwrap_or_default();
+        match memchr::memchr2(b'"', b'\\', rest) {
+            Some(n) if rest[n] == b'"' => {
+                out.extend_from_slice(&rest[..n]);
+                return Ok(j + n + 1);
+            }
+            Some(n) => {
+                out.extend_from_slice(&rest[..n]);
+                j = escape(b, j + n, i, out)?;
+            }
+            None => return bad(i, "unterminated string"),
+        }
+    }
+}
+
+/// Decodes the escape whose backslash is at `b[j]` into `out`; returns what follows it.
+fn escape(b: &[u8], j: usize, at: usize, out: &mut Vec<u8>) -> Scan<usize> {
+    let Some(&c) = b.get(j + 1) else {
+        return bad(at, "unterminated escape");
+    };
+    let byte = match c {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'/' => b'/',
+        b'b' => 8,
+        b'f' => 12,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        b'u' => {
+            let mut code = hex4(&b[j + 2..], at)?;
+            let mut end = j + 6;
+            if (0xD800..0xDC00).contains(&code) {
+                // A high surrogate: a low one should follow as its own escape.
+                let low = match b.get(end..end + 2) {
+                    Some(b"\\u") => hex4(&b[end + 2..], at).ok(),
+                    _ => None,
+                };
+                match low {
+                    Some(low) if (0xDC00..0xE000).contains(&low) => {
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                        end += 6;
+                    }
+                    _ => code = 0xFFFD,
+                }
+            }
+            let c = char::from_u32(code).unwrap_or('\u{FFFD}');
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            return Ok(end);
+        }
+        _ => return bad(at, "unknown escape"),
+    };
+    out.push(byte);
+    Ok(j + 2)
 }
 
 fn hex4(b: &[u8], at: usize) -> Scan<u32> {
@@ -278,6 +302,15 @@ mod tests {
         assert_eq!(text("plain").unwrap(), "plain");
         for bad in [r"\", r"\q", r"\u12", r"\uzzzz"] {
             assert!(text(bad).is_err(), "{bad}");
+        }
+        // The one-pass copy of a whole string agrees, and says where the string ends.
+        let line = br#"{"a":"x\"y\u00e9\ud83d\ude00z","b":1}"#;
+        let mut out = Vec::new();
+        assert_eq!(copy_string(line, 5, &mut out).unwrap(), 30);
+        assert_eq!(line[30], b',');
+        assert_eq!(String::from_utf8(out).unwrap(), "x\"yé😀z");
+        for bad in [&br#""abc"#[..], br#""a\"#, br#""\u12"#] {
+            assert!(copy_string(bad, 0, &mut Vec::new()).is_err());
         }
     }
 }

@@ -8,7 +8,7 @@
 //! buffer per column. The schema never changes with the records and nothing of a record is
 //! dropped.
 
-use super::scan::{bad, integer, skip_ws, string_end, unescape, value_end, Scan};
+use super::scan::{bad, copy_string, integer, skip_ws, string_end, unescape, value_end, Scan};
 use super::schema::{ClassSchema, Kind, Leaf, Node};
 
 /// One leaf column of the rows buffered: a definition level per entry (a value only where it
@@ -269,11 +269,7 @@ impl Shredder<'_> {
             }
             Kind::Str => {
                 let end = match first {
-                    Some(b'"') => {
-                        let end = string_end(b, at)?;
-                        unescape(&b[at + 1..end - 1], at, &mut self.cols[col].data)?;
-                        end
-                    }
+                    Some(b'"') => copy_string(b, at, &mut self.cols[col].data)?,
                     _ if scalar => {
                         // A number or a flag where text is expected: its JSON text.
                         let end = token_end(b, at)?;
@@ -321,8 +317,7 @@ impl Shredder<'_> {
                 let mut j = skip_ws(b, at + 1);
                 let mut rep = 0;
                 while b.get(j) == Some(&b'"') {
-                    let e = string_end(b, j)?;
-                    unescape(&b[j + 1..e - 1], j, &mut c.data)?;
+                    let e = copy_string(b, j, &mut c.data)?;
                     c.end_text();
                     c.def.push(n.level + 2);
                     c.rep.push(rep);
@@ -376,15 +371,16 @@ impl Shredder<'_> {
                 return bad(j, "colon expected");
             }
             let at = skip_ws(b, j + 1);
-            let end = value_end(b, at)?;
             self.entry();
             unescape(key, j, &mut self.cols[k].data)?;
             self.cols[k].end_text();
-            if b.get(at) == Some(&b'"') {
-                unescape(&b[at + 1..end - 1], at, &mut self.cols[v].data)?;
+            let end = if b.get(at) == Some(&b'"') {
+                copy_string(b, at, &mut self.cols[v].data)?
             } else {
+                let end = value_end(b, at)?;
                 self.cols[v].data.extend_from_slice(&b[at..end]);
-            }
+                end
+            };
             self.cols[v].end_text();
             j = skip_ws(b, end);
             match b.get(j) {

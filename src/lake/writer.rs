@@ -5,7 +5,6 @@
 //! as they are written ([`LakeWriter::take_ready`]) and its last chunk at
 //! [`LakeWriter::finish`]; the caller decides where they go.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -154,12 +153,9 @@ impl LakeWriter {
         if self.failed.is_some() {
             return Err(LakeError::Failed { line: n });
         }
-        // The pipeline writes UTF-8; anything else is made so rather than refused.
-        let line: Cow<[u8]> = match std::str::from_utf8(line) {
-            Ok(_) => Cow::Borrowed(line),
-            Err(_) => Cow::Owned(String::from_utf8_lossy(line).into_owned().into_bytes()),
-        };
-        let placed = peek(&line).map_err(|source| LakeError::Malformed { line: n, source })?;
+        // Not checked for UTF-8 here (a pass over every byte): the lines are rendered from Rust
+        // strings (`output::json`), and escapes are decoded to UTF-8 by the shredder.
+        let placed = peek(line).map_err(|source| LakeError::Malformed { line: n, source })?;
         let class = placed
             .class_uid
             .and_then(Class::from_uid)
@@ -188,7 +184,7 @@ impl LakeWriter {
             None => self.rows_for(self.objects[at].schema),
         };
         let open = &mut self.objects[at];
-        if let Err(source) = rows.push(open.schema, &line) {
+        if let Err(source) = rows.push(open.schema, line) {
             self.failed = Some(format!("line {n}: {source}"));
             return Err(LakeError::Malformed { line: n, source });
         }
