@@ -8,11 +8,14 @@
 //!   `shred.rs`: a line written straight into its class's column buffers in one pass.
 //! - `writer.rs`: lines routed by (class, region, account, day) to a Parquet writer each;
 //!   `encode.rs`: the buffered rows encoded as a row group once they fill one.
+//! - `parts.rs`: records split into parts for Firehose joined back into one row (both
+//!   destinations).
 //! - [`object_name`] and [`Partition::path`]: where an object goes, named from its input so that
 //!   a retry writes the same keys again.
 
 mod encode;
 pub mod local;
+pub mod parts;
 mod scan;
 pub mod schema;
 mod shred;
