@@ -33,7 +33,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            row_group_bytes: 16 * 1024 * 1024,
+            row_group_bytes: 8 * 1024 * 1024,
             page_bytes: 512 * 1024,
             write_batch: 256,
             zstd: encode::default_zstd(),
@@ -90,6 +90,17 @@ struct Open {
     last_time: Option<i64>,
     /// Encoded bytes not yet taken.
     ready: Vec<u8>,
+}
+
+impl Open {
+    /// Keeps encoded bytes until they are taken.
+    fn take(&mut self, bytes: Vec<u8>) {
+        if self.ready.is_empty() {
+            self.ready = bytes;
+        } else {
+            self.ready.extend_from_slice(&bytes);
+        }
+    }
 }
 
 /// Routes OCSF lines to one Parquet object per partition.
@@ -234,7 +245,7 @@ impl LakeWriter {
             match done {
                 Done::Bytes(object, bytes) => {
                     if let Some(open) = self.objects.get_mut(object) {
-                        open.ready.extend_from_slice(&bytes);
+                        open.take(bytes);
                     }
                 }
                 Done::Rows(rows) => {
@@ -325,7 +336,7 @@ impl LakeWriter {
             match done {
                 Done::Bytes(object, bytes) => {
                     if let Some(open) = self.objects.get_mut(object) {
-                        open.ready.extend_from_slice(&bytes);
+                        open.take(bytes);
                     }
                 }
                 Done::Rows(_) => {}
