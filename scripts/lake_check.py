@@ -57,8 +57,9 @@ def strip(value):
 def as_row(event: dict) -> tuple[dict, dict]:
     """An event as its row should read back: nulls dropped, and its `unmapped` apart, each value
     as the JSON its text in the lake decodes to (strings are stored as they are)."""
+    event = dict(event)
+    unmapped = event.pop("unmapped", None) or {}
     event = strip(event)
-    unmapped = event.pop("unmapped", {}) or {}
     return event, {k: unquote(v) if isinstance(v, str) else v for k, v in unmapped.items()}
 
 
@@ -136,8 +137,13 @@ def main() -> int:
         candidates = events.get((r["metadata"].get("uid"), r["time"]), [])
         if not any(row == e and unmapped == u for e, u in candidates):
             differ += 1
-            if differ <= 5:
-                errors.append(f"row {r['metadata'].get('uid')} differs from its event: {json.dumps(r)[:400]}")
+            if differ <= 5 and candidates:
+                e, u = candidates[0]
+                diff = sorted(
+                    [f"{k}: {row.get(k)!r} vs {e.get(k)!r}" for k in set(row) | set(e) if row.get(k) != e.get(k)]
+                    + [f"unmapped.{k}: {unmapped.get(k)!r} vs {u.get(k)!r}" for k in set(unmapped) | set(u) if unmapped.get(k) != u.get(k)]
+                )
+                errors.append(f"row {r['metadata'].get('uid')} differs from its event: {'; '.join(diff)[:600]}")
 
     if objects:
         con = duckdb.connect()

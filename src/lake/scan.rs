@@ -136,7 +136,7 @@ pub struct Placed {
 }
 
 /// Ends [`peek`]'s walk once it has what it reads: the members after those (the statement, the
-/// unmapped columns) are not scanned twice; [`conform`] reads the whole line anyway.
+/// unmapped columns) are not scanned twice; the shredder reads the whole line anyway.
 const FOUND: Malformed = Malformed {
     at: usize::MAX,
     what: "found",
