@@ -276,37 +276,6 @@ async fn a_run_that_failed_between_two_classes_is_rewritten_into_a_clean_runs_ob
     );
 }
 
-/// An input whose reading breaks off after some lines (a gzip stream cut in the middle) fails,
-/// and the lake keeps nothing of it: the objects of the lines read so far are aborted rather
-/// than completed, so no partial object ever sits under the keys the retry writes whole.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_input_whose_reading_breaks_off_leaves_no_object_in_the_lake() {
-    let mut world = World::new("broken-read", &[LAKE]).await;
-    let text: String = (0..4000)
-        .map(|i| format!("authenticated |Fri, 1 Mar 2024 00:01:55:177|10.0.{}.{} |5432 |{i}|dev |rdsdb |Ident |0| | |0| | |\n", i / 256, i % 256))
-        .collect();
-    let gz = common::gzip(&text);
-    let key = format!(
-        "{DAY}123456789012_redshift_us-east-1_analytics-prod_connectionlog_2024-03-01T01:53.gz"
-    );
-    put_object(&world.s3, AUDIT, &key, gz[..gz.len() / 2].to_vec()).await;
-    world.keys = vec![key];
-    let out = world
-        .invoke(&[
-            ("DESTINATIONS", "security-lake".to_string()),
-            ("SECURITY_LAKE_SOURCES", sources(LAKE)),
-        ])
-        .await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    let (_, objects) = world.download(LAKE, "broken").await;
-    assert!(
-        objects.is_empty(),
-        "{:?}",
-        objects.iter().map(|(k, _)| k).collect::<Vec<_>>()
-    );
-}
-
 /// Objects larger than a part go up as multipart uploads that moto completes, leaving no upload
 /// open; the object reads back whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
