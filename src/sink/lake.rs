@@ -10,7 +10,9 @@
 //! [`PART_BYTES`] goes up in one PutObject; a larger one as a multipart upload, its parts sent
 //! as they fill (memory stays bounded), completed at the end and aborted on any failure or stop.
 //! A crash in between leaves parts that the bucket's lifecycle rule removes
-//! (docs/SECURITY_LAKE.md).
+//! (docs/SECURITY_LAKE.md). An input whose reading broke off completes nothing
+//! ([`Sink::finish_broken`]). With both destinations, records split into parts for Firehose are
+//! joined back into one row ([`LakeSink::with_parts_joined`]).
 
 use std::future::Future;
 use std::sync::Arc;
