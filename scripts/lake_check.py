@@ -12,8 +12,10 @@ the custom source's location). Checks, each failure one line "DIR/...: reason", 
 - the same Arrow schema in every object of a class;
 - read with pyarrow and with DuckDB (`read_parquet(..., hive_partitioning = true)`): the rows
   are exactly the events of EVENTS.ndjson, no more, no fewer (same `metadata.uid` and `time`);
-- every row turned back into JSON (nulls dropped, `unmapped` a map of strings) passes
-  `scripts/ocsf_check.py` (pydantic-ocsf, OCSF 1.1.0).
+- every row turned back into JSON (nulls dropped, `unmapped` a map of strings) is its event
+  of EVENTS.ndjson, member for member, but for `unmapped`, whose values that are not strings
+  are their JSON text;
+- every such row passes `scripts/ocsf_check.py` (pydantic-ocsf, OCSF 1.1.0).
 
 Prints a JSON summary on success.
 """
@@ -50,6 +52,23 @@ def strip(value):
             return {k: v for k, v in value}
         return [strip(x) for x in value]
     return value
+
+
+def as_row(event: dict) -> tuple[dict, dict]:
+    """An event as its row should read back: nulls dropped, and its `unmapped` apart, each value
+    as the JSON its text in the lake decodes to (strings are stored as they are)."""
+    event = dict(event)
+    unmapped = event.pop("unmapped", None) or {}
+    event = strip(event)
+    return event, {k: unquote(v) if isinstance(v, str) else v for k, v in unmapped.items()}
+
+
+def unquote(text: str):
+    """A string of `unmapped` as the row's value decodes: JSON text when it is some."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def day(ms: int) -> str:
@@ -102,13 +121,29 @@ def main() -> int:
             rows.append(event)
 
     expected = collections.Counter()
+    events = collections.defaultdict(list)
     for line in events_path.read_text().splitlines():
         if line.strip():
             e = json.loads(line)
             expected[(e["metadata"].get("uid"), e["time"])] += 1
+            events[(e["metadata"].get("uid"), e["time"])].append(as_row(e))
     got = collections.Counter((r["metadata"].get("uid"), r["time"]) for r in rows)
     if got != expected:
         errors.append(f"pyarrow: {sum((got - expected).values())} rows too many, {sum((expected - got).values())} missing")
+    differ = 0
+    for r in rows:
+        row = dict(r)
+        unmapped = {k: unquote(v) for k, v in (row.pop("unmapped", None) or {}).items()}
+        candidates = events.get((r["metadata"].get("uid"), r["time"]), [])
+        if not any(row == e and unmapped == u for e, u in candidates):
+            differ += 1
+            if differ <= 5 and candidates:
+                e, u = candidates[0]
+                diff = sorted(
+                    [f"{k}: {row.get(k)!r} vs {e.get(k)!r}" for k in set(row) | set(e) if row.get(k) != e.get(k)]
+                    + [f"unmapped.{k}: {unmapped.get(k)!r} vs {u.get(k)!r}" for k in set(unmapped) | set(u) if unmapped.get(k) != u.get(k)]
+                )
+                errors.append(f"row {r['metadata'].get('uid')} differs from its event: {'; '.join(diff)[:600]}")
 
     if objects:
         con = duckdb.connect()

@@ -115,7 +115,8 @@ pub fn live_from(settings: Settings, clients: &Clients) -> Live {
             Some((buckets, locations)) => {
                 let lake = LakeSink::new(Arc::new(buckets.clone()), locations.clone());
                 if to_firehose {
-                    Destinations::Both(firehose(), lake)
+                    // Records are split for Firehose: the lake joins their parts back.
+                    Destinations::Both(firehose(), lake.with_parts_joined())
                 } else {
                     Destinations::Lake(lake)
                 }

@@ -158,7 +158,10 @@ pub async fn forward_batch<S: Sink>(
         // then the sink's error is the one reported.
         let failed = match result {
             Ok(()) | Err(Stopped::Emit) => None,
-            Err(Stopped::Read(e)) => Some(e.to_string()),
+            Err(Stopped::Read(e)) => {
+                let _ = lines_tx.blocking_send(Lines::broken());
+                Some(e.to_string())
+            }
         };
         (counts, failed, collect.map(RefCell::into_inner), data)
     });

@@ -36,6 +36,10 @@ pub use resume::{Tracking, LIVE_MARGIN_MS};
 struct Lines {
     bytes: Vec<u8>,
     buffers: Option<Buffers>,
+    /// The input's reading broke off after the lines sent before this (empty) batch: the
+    /// sink ends with [`Sink::finish_broken`], so a destination that writes whole objects
+    /// (the lake) writes none of a failed input.
+    broken: bool,
 }
 
 /// Buffers of batches the sink is done with, for the next batches of the same object: the
@@ -52,6 +56,7 @@ impl Buffers {
         Lines {
             bytes: reused.unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4)),
             buffers: Some(self.clone()),
+            broken: false,
         }
     }
 
@@ -100,6 +105,15 @@ impl Lines {
 
     fn is_empty(&self) -> bool {
         self.bytes.is_empty()
+    }
+
+    /// The batch that says reading broke off.
+    fn broken() -> Lines {
+        Lines {
+            bytes: Vec::new(),
+            buffers: None,
+            broken: true,
+        }
     }
 
     #[cfg(test)]
@@ -517,6 +531,9 @@ async fn send_all<S: Sink>(
     mut sink: S,
 ) -> Result<SinkStats, SinkError> {
     while let Some(batch) = lines.recv().await {
+        if batch.broken {
+            return Ok(sink.finish_broken().await?.0);
+        }
         let mut start = 0;
         while start < batch.bytes.len() {
             start += sink
@@ -561,13 +578,16 @@ fn parse_into(
         }
         true
     });
-    // What was parsed before a failure still goes out.
+    // What was parsed before a failure still goes out (Firehose keeps it; the lake drops it).
     if !batch.is_empty() {
         let _ = lines.blocking_send(batch);
     }
     match result {
         Ok(()) | Err(Stopped::Emit) => Ok(counts),
-        Err(Stopped::Read(e)) => Err((counts.lines, e)),
+        Err(Stopped::Read(e)) => {
+            let _ = lines.blocking_send(Lines::broken());
+            Err((counts.lines, e))
+        }
     }
 }
 

@@ -227,7 +227,12 @@ pub(crate) async fn send_resuming<S: Sink>(
     let cut = memmem::Finder::new(&pattern);
     let mut last = Accepted::default();
     let mut stopping = false;
+    let mut broken = false;
     'receive: while let Some(batch) = lines.recv().await {
+        if batch.broken {
+            broken = true;
+            break;
+        }
         let text = batch.bytes.as_slice();
         let mut start = 0;
         // Lines an earlier attempt had accepted: counted, not sent (only a retry's first
@@ -284,6 +289,12 @@ pub(crate) async fn send_resuming<S: Sink>(
         resume.update(base, accepted);
         resume.paused = true;
         resume.save(true).await;
+        return Ok(stats);
+    }
+    if broken {
+        // Reading failed: the input is retried. What the sink kept of its lines counts.
+        let (stats, accepted) = sink.finish_broken().await?;
+        resume.update(base, accepted);
         return Ok(stats);
     }
     let stats = sink.finish().await?;

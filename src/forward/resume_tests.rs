@@ -415,6 +415,49 @@ async fn the_first_cut_record_after_the_skipped_lines_is_found() {
     assert_eq!(cut_at(batches, 4).await.1.len(), 3);
 }
 
+/// A read that breaks off after some lines ends the sink with `finish_broken`: the lake keeps
+/// no object of the input (the lines so far are not a whole object) and counts none of them
+/// accepted, so the retry rewrites the objects whole; a read that ends well completes them.
+#[tokio::test]
+async fn a_read_that_breaks_off_leaves_the_lake_no_object_and_nothing_accepted() {
+    use crate::lake::Class;
+    use crate::sink::lake::{LakeSink, Location, MemoryLake};
+    let line = r#"{"metadata":{"uid":"a"},"class_uid":3002,"time":5}"#;
+    for broken in [false, true] {
+        let store = Arc::new(MemoryLake::default());
+        let locations = Class::ALL
+            .iter()
+            .map(|&class| Location {
+                class,
+                bucket: "lake".into(),
+                prefix: String::new(),
+            })
+            .collect();
+        let mut sink = LakeSink::new(store.clone(), Arc::new(locations));
+        sink.begin(&["audit", KEY, "etag"]);
+        let (tx, rx) = mpsc::channel(2);
+        let mut lines = Lines::default();
+        lines.push(line.as_bytes());
+        lines.push(line.as_bytes());
+        tx.send(lines).await.unwrap();
+        if broken {
+            tx.send(Lines::broken()).await.unwrap();
+        }
+        drop(tx);
+        let clock = ManualClock::new(NOW);
+        let mut resume = Resume::from_start(&clock);
+        let stats = send_resuming(rx, sink, &mut resume).await.unwrap();
+        assert_eq!(stats.lines, 2);
+        assert_eq!(
+            store.objects().len(),
+            usize::from(!broken),
+            "broken: {broken}"
+        );
+        assert_eq!(store.open_uploads(), 0);
+        assert_eq!(resume.accepted.lines, if broken { 0 } else { 2 });
+    }
+}
+
 #[test]
 fn a_short_invocation_keeps_a_fifth_of_its_time_a_long_one_ten_seconds() {
     assert_eq!(live_margin_ms(900_000), LIVE_MARGIN_MS);

@@ -4,18 +4,24 @@
 //! (`parse --format parquet`, [`local`]) or in S3 (the lake sink, `sink/lake.rs`).
 //!
 //! - [`Class`]: the five classes the forwarder writes, by the names `SECURITY_LAKE_SOURCES` uses.
-//! - `schema.rs`: the Arrow schema of each class; `conform.rs`: a line made to fit it.
-//! - `writer.rs`: lines routed by (class, region, account, day) to a Parquet writer each, row
-//!   groups flushed as they fill.
+//! - `schema.rs`: the fixed schema of each class; `scan.rs`: JSON scanning and [`peek`];
+//!   `shred.rs`: a line written straight into its class's column buffers in one pass.
+//! - `writer.rs`: lines routed by (class, region, account, day) to a Parquet writer each;
+//!   `encode.rs`: the buffered rows encoded as a row group once they fill one.
+//! - `parts.rs`: records split into parts for Firehose joined back into one row (both
+//!   destinations).
 //! - [`object_name`] and [`Partition::path`]: where an object goes, named from its input so that
 //!   a retry writes the same keys again.
 
-mod conform;
+mod encode;
 pub mod local;
+pub mod parts;
+mod scan;
 pub mod schema;
+mod shred;
 mod writer;
 
-pub use conform::{conform, peek, Malformed, Placed};
+pub use scan::{peek, Malformed, Placed};
 pub use writer::{Chunk, LakeError, LakeStats, LakeWriter, Limits, ObjectId};
 
 /// The OCSF classes of the `ocsf` format, one Security Lake custom source each.

@@ -1,54 +1,105 @@
-//! One fixed Arrow schema per OCSF class, the columns of that class's Parquet objects.
+//! One fixed schema per OCSF class, the columns of that class's Parquet objects.
 //!
 //! Built from what the `ocsf` format writes (`output/ocsf.rs`, `cloudtrail/ocsf.rs`) plus the
 //! OCSF 1.1.0 attributes of the same objects that it may write later, every column nullable,
 //! nested objects as structs, `time` and the other timestamps as epoch milliseconds (int64, as
 //! in the JSON), `unmapped` as a map of strings. Security Lake's crawler builds the table from
 //! the files, so a class's schema never depends on the records: what a line carries outside it
-//! goes under `unmapped` (`conform.rs`), never into a new column.
+//! goes under `unmapped` (`shred.rs`), never into a new column.
+//!
+//! The tree here is what the shredder walks; [`ClassSchema::parquet`] is the same tree as
+//! Parquet types, written as Arrow's writer wrote it (the root `arrow_schema`, strings
+//! annotated STRING, the list as `profiles (LIST) { repeated list { element } }`, the map as
+//! `unmapped (MAP) { repeated key_value { required key; value } }`), so readers see the same
+//! schema as the objects written before.
 
 use std::sync::{Arc, OnceLock};
 
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use parquet::basic::{LogicalType, Repetition, Type as Physical};
+use parquet::schema::types::{Type, TypePtr};
 
 use super::Class;
 
-fn utf8(name: &str) -> Field {
-    Field::new(name, DataType::Utf8, true)
+/// What a member holds.
+#[derive(Debug)]
+pub enum Kind {
+    Str,
+    Int,
+    Long,
+    Bool,
+    Object(Vec<Node>),
+    /// A list of strings (`metadata.profiles`).
+    Strings,
+    /// A map of strings (`unmapped`, top level only).
+    Map,
 }
-fn int(name: &str) -> Field {
-    Field::new(name, DataType::Int32, true)
+
+/// One member of an object, numbered for the shredder: its leaf columns are
+/// `first..first + leaves` in Parquet's column order, and `level` is the definition level of
+/// its values when it is present (every optional ancestor and itself defined).
+#[derive(Debug)]
+pub struct Node {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub first: usize,
+    pub leaves: usize,
+    pub level: i16,
 }
-fn long(name: &str) -> Field {
-    Field::new(name, DataType::Int64, true)
+
+/// A leaf column's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaf {
+    Str,
+    Int,
+    Long,
+    Bool,
 }
-fn boolean(name: &str) -> Field {
-    Field::new(name, DataType::Boolean, true)
+
+/// A leaf column: its values, and whether it repeats (the list's element, the map's key and
+/// value) so that it takes repetition levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub leaf: Leaf,
+    pub repeated: bool,
 }
-fn object(name: &str, fields: Vec<Field>) -> Field {
-    Field::new(name, DataType::Struct(Fields::from(fields)), true)
+
+/// A class's schema: the tree, its leaf columns in order, and its Parquet types.
+#[derive(Debug)]
+pub struct ClassSchema {
+    pub class: Class,
+    pub fields: Vec<Node>,
+    pub columns: Vec<Column>,
+    pub parquet: TypePtr,
+    /// The first leaf of `unmapped` (its key; the value follows).
+    pub unmapped: usize,
 }
-fn strings(name: &str) -> Field {
-    Field::new(
+
+fn node(name: &'static str, kind: Kind) -> Node {
+    Node {
         name,
-        DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))),
-        true,
-    )
+        kind,
+        first: 0,
+        leaves: 0,
+        level: 0,
+    }
+}
+fn utf8(name: &'static str) -> Node {
+    node(name, Kind::Str)
+}
+fn int(name: &'static str) -> Node {
+    node(name, Kind::Int)
+}
+fn long(name: &'static str) -> Node {
+    node(name, Kind::Long)
+}
+fn boolean(name: &'static str) -> Node {
+    node(name, Kind::Bool)
+}
+fn object(name: &'static str, fields: Vec<Node>) -> Node {
+    node(name, Kind::Object(fields))
 }
 
-/// `unmapped`: a map of strings (values that are not strings are JSON-encoded).
-pub fn unmapped_type() -> DataType {
-    let entries = Fields::from(vec![
-        Field::new("key", DataType::Utf8, false),
-        Field::new("value", DataType::Utf8, true),
-    ]);
-    DataType::Map(
-        Arc::new(Field::new("key_value", DataType::Struct(entries), false)),
-        false,
-    )
-}
-
-fn account() -> Field {
+fn account() -> Node {
     object(
         "account",
         vec![utf8("uid"), utf8("name"), int("type_id"), utf8("type")],
@@ -56,7 +107,7 @@ fn account() -> Field {
 }
 
 /// OCSF `user`.
-fn user(name: &str) -> Field {
+fn user(name: &'static str) -> Node {
     object(
         name,
         vec![
@@ -74,7 +125,7 @@ fn user(name: &str) -> Field {
 }
 
 /// OCSF `session`.
-fn session() -> Field {
+fn session() -> Node {
     object(
         "session",
         vec![
@@ -90,7 +141,7 @@ fn session() -> Field {
 }
 
 /// OCSF `network_endpoint`.
-fn endpoint(name: &str) -> Field {
+fn endpoint(name: &'static str) -> Node {
     object(
         name,
         vec![
@@ -107,7 +158,7 @@ fn endpoint(name: &str) -> Field {
     )
 }
 
-fn actor() -> Field {
+fn actor() -> Node {
     object(
         "actor",
         vec![
@@ -121,7 +172,7 @@ fn actor() -> Field {
 
 /// The attributes every class has (Base Event's, with `metadata` and `cloud` as the profile
 /// writes them).
-fn base() -> Vec<Field> {
+fn base() -> Vec<Node> {
     vec![
         object(
             "metadata",
@@ -136,7 +187,7 @@ fn base() -> Vec<Field> {
                         utf8("uid"),
                     ],
                 ),
-                strings("profiles"),
+                node("profiles", Kind::Strings),
                 utf8("log_name"),
                 utf8("log_provider"),
                 utf8("uid"),
@@ -175,7 +226,7 @@ fn base() -> Vec<Field> {
     ]
 }
 
-fn class_fields(class: Class) -> Vec<Field> {
+fn class_fields(class: Class) -> Vec<Node> {
     let mut fields = base();
     match class {
         Class::BaseEvent => {}
@@ -232,18 +283,194 @@ fn class_fields(class: Class) -> Vec<Field> {
             ),
         ]),
     }
-    fields.push(Field::new("unmapped", unmapped_type(), true));
+    fields.push(node("unmapped", Kind::Map));
     fields
 }
 
-/// The schema of a class's objects: built once, the same for every object.
-pub fn schema(class: Class) -> SchemaRef {
-    static SCHEMAS: OnceLock<Vec<SchemaRef>> = OnceLock::new();
-    let all = SCHEMAS.get_or_init(|| {
-        Class::ALL
-            .iter()
-            .map(|&c| Arc::new(Schema::new(class_fields(c))))
-            .collect()
-    });
-    all[class as usize].clone()
+/// Numbers `nodes` (children of an object at definition level `parent`) and appends their leaf
+/// columns to `columns`.
+fn number(nodes: &mut [Node], parent: i16, columns: &mut Vec<Column>) {
+    for n in nodes {
+        n.first = columns.len();
+        n.level = parent + 1;
+        let leaf = |leaf| Column {
+            leaf,
+            repeated: false,
+        };
+        match &mut n.kind {
+            Kind::Str => columns.push(leaf(Leaf::Str)),
+            Kind::Int => columns.push(leaf(Leaf::Int)),
+            Kind::Long => columns.push(leaf(Leaf::Long)),
+            Kind::Bool => columns.push(leaf(Leaf::Bool)),
+            Kind::Object(children) => number(children, n.level, columns),
+            Kind::Strings => columns.push(Column {
+                leaf: Leaf::Str,
+                repeated: true,
+            }),
+            Kind::Map => columns.extend([Leaf::Str, Leaf::Str].map(|leaf| Column {
+                leaf,
+                repeated: true,
+            })),
+        }
+        n.leaves = columns.len() - n.first;
+    }
+}
+
+fn primitive(
+    name: &str,
+    physical: Physical,
+    repetition: Repetition,
+) -> parquet::errors::Result<TypePtr> {
+    let logical = (physical == Physical::BYTE_ARRAY).then_some(LogicalType::String);
+    Ok(Arc::new(
+        Type::primitive_type_builder(name, physical)
+            .with_repetition(repetition)
+            .with_logical_type(logical)
+            .build()?,
+    ))
+}
+
+fn group(
+    name: &str,
+    repetition: Repetition,
+    logical: Option<LogicalType>,
+    fields: Vec<TypePtr>,
+) -> parquet::errors::Result<TypePtr> {
+    Ok(Arc::new(
+        Type::group_type_builder(name)
+            .with_repetition(repetition)
+            .with_logical_type(logical)
+            .with_fields(fields)
+            .build()?,
+    ))
+}
+
+fn parquet_type(n: &Node) -> parquet::errors::Result<TypePtr> {
+    const OPTIONAL: Repetition = Repetition::OPTIONAL;
+    const REPEATED: Repetition = Repetition::REPEATED;
+    const REQUIRED: Repetition = Repetition::REQUIRED;
+    match &n.kind {
+        Kind::Str => primitive(n.name, Physical::BYTE_ARRAY, OPTIONAL),
+        Kind::Int => primitive(n.name, Physical::INT32, OPTIONAL),
+        Kind::Long => primitive(n.name, Physical::INT64, OPTIONAL),
+        Kind::Bool => primitive(n.name, Physical::BOOLEAN, OPTIONAL),
+        Kind::Object(children) => group(n.name, OPTIONAL, None, parquet_types(children)?),
+        Kind::Strings => group(
+            n.name,
+            OPTIONAL,
+            Some(LogicalType::List),
+            vec![group(
+                "list",
+                REPEATED,
+                None,
+                vec![primitive("element", Physical::BYTE_ARRAY, OPTIONAL)?],
+            )?],
+        ),
+        Kind::Map => group(
+            n.name,
+            OPTIONAL,
+            Some(LogicalType::Map),
+            vec![group(
+                "key_value",
+                REPEATED,
+                None,
+                vec![
+                    primitive("key", Physical::BYTE_ARRAY, REQUIRED)?,
+                    primitive("value", Physical::BYTE_ARRAY, OPTIONAL)?,
+                ],
+            )?],
+        ),
+    }
+}
+
+fn parquet_types(nodes: &[Node]) -> parquet::errors::Result<Vec<TypePtr>> {
+    nodes.iter().map(parquet_type).collect()
+}
+
+fn build(class: Class) -> parquet::errors::Result<ClassSchema> {
+    let mut fields = class_fields(class);
+    let mut columns = Vec::new();
+    number(&mut fields, 0, &mut columns);
+    // The root as Arrow's writer named it.
+    let parquet = Arc::new(
+        Type::group_type_builder("arrow_schema")
+            .with_fields(parquet_types(&fields)?)
+            .build()?,
+    );
+    let unmapped = fields.last().map_or(0, |n| n.first);
+    Ok(ClassSchema {
+        class,
+        fields,
+        columns,
+        parquet,
+        unmapped,
+    })
+}
+
+/// The schema of a class's objects: built once, the same for every object. `None` only if the
+/// Parquet types above were refused by the parquet crate, which the tests rule out.
+pub fn schema(class: Class) -> Option<&'static ClassSchema> {
+    static SCHEMAS: OnceLock<Vec<Option<ClassSchema>>> = OnceLock::new();
+    SCHEMAS
+        .get_or_init(|| Class::ALL.iter().map(|&c| build(c).ok()).collect())
+        .get(class as usize)?
+        .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(nodes: &[Node], f: &mut dyn FnMut(&Node)) {
+        for n in nodes {
+            f(n);
+            if let Kind::Object(children) = &n.kind {
+                walk(children, f);
+            }
+        }
+    }
+
+    #[test]
+    fn every_class_builds_with_objects_the_shredder_can_track() {
+        for class in Class::ALL {
+            let s = schema(class).expect("schema builds");
+            let descr = parquet::schema::types::SchemaDescriptor::new(s.parquet.clone());
+            assert_eq!(descr.num_columns(), s.columns.len(), "{class:?}");
+            // The shredder tracks the members seen in a 64-bit mask.
+            assert!(s.fields.len() <= 64);
+            walk(&s.fields, &mut |n| {
+                if let Kind::Object(c) = &n.kind {
+                    assert!(c.len() <= 64);
+                }
+            });
+            for (i, c) in s.columns.iter().enumerate() {
+                let d = descr.column(i);
+                assert_eq!(c.repeated, d.max_rep_level() == 1, "{}", d.path());
+            }
+            assert_eq!(
+                descr.column(s.unmapped).path().string(),
+                "unmapped.key_value.key"
+            );
+            assert_eq!(descr.column(s.unmapped).max_def_level(), 2);
+            assert_eq!(descr.column(s.unmapped + 1).max_def_level(), 3);
+        }
+    }
+
+    #[test]
+    fn levels_follow_the_depth_of_each_member() {
+        let s = schema(Class::Authentication).unwrap();
+        let descr = parquet::schema::types::SchemaDescriptor::new(s.parquet.clone());
+        walk(&s.fields, &mut |n| {
+            if matches!(n.kind, Kind::Str | Kind::Int | Kind::Long | Kind::Bool) {
+                assert_eq!(descr.column(n.first).max_def_level(), n.level);
+            }
+            if matches!(n.kind, Kind::Strings) {
+                assert_eq!(descr.column(n.first).max_def_level(), n.level + 2);
+                assert_eq!(
+                    descr.column(n.first).path().string(),
+                    "metadata.profiles.list.element"
+                );
+            }
+        });
+    }
 }

@@ -1,42 +1,42 @@
 //! Lines to Parquet objects: each line is placed ([`super::peek`]) in its partition (class,
-//! region, account, event day), conformed to its class's schema, decoded into Arrow batches
-//! (arrow-json, the schema given) and written as row groups (zstd) that are flushed as they fill,
-//! so memory stays bounded whatever the input's size. The bytes of each object are handed out
-//! in chunks as they are written ([`LakeWriter::take_ready`]) and its last chunk at
+//! region, account, event day), shredded into its object's column buffers (`shred.rs`) and,
+//! once they hold a row group's worth, encoded as a row group (zstd, `encode.rs`), so memory
+//! stays bounded whatever the input's size. The bytes of each object are handed out in chunks
+//! as they are written ([`LakeWriter::take_ready`]) and its last chunk at
 //! [`LakeWriter::finish`]; the caller decides where they go.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use arrow_json::reader::{Decoder, ReaderBuilder};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::basic::ZstdLevel;
+use parquet::file::properties::WriterProperties;
 
-use super::{conform, event_day, partition_value, peek, schema::schema, Class, Partition};
+use super::encode::{self, Done, Encoder};
+use super::schema::{schema, ClassSchema};
+use super::shred::Rows;
+use super::{event_day, partition_value, peek, Class, Partition};
 
 /// Bounds of the objects written.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Rows decoded into one Arrow batch before it is encoded.
-    pub batch_rows: usize,
-    /// A row group is flushed once its encoded size reaches this (Security Lake: at most 256 MB
-    /// compressed; a smaller group bounds this function's memory).
+    /// A row group is encoded once the lines shredded into it reach this many bytes (Security
+    /// Lake: at most 256 MB compressed; the buffered rows are this function's memory).
     pub row_group_bytes: usize,
     /// Data pages are cut at this size uncompressed (Security Lake: at most 1 MB). The writer
     /// checks after every `write_batch` values, so the limit is this less room for them
     /// (256 statements of 2 KB).
     pub page_bytes: usize,
     pub write_batch: usize,
+    pub zstd: ZstdLevel,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            batch_rows: 1024,
             row_group_bytes: 8 * 1024 * 1024,
             page_bytes: 512 * 1024,
             write_batch: 256,
+            zstd: encode::default_zstd(),
         }
     }
 }
@@ -50,8 +50,8 @@ pub enum LakeError {
     UnknownClass { line: u64, uid: Option<i64> },
     #[error("line {line}: {class} has no source in SECURITY_LAKE_SOURCES")]
     NoSource { line: u64, class: &'static str },
-    #[error("line {line}: Arrow decoding failed: {reason}")]
-    Decode { line: u64, reason: String },
+    #[error("line {line}: an earlier line failed this input")]
+    Failed { line: u64 },
     #[error("writing Parquet failed: {0}")]
     Parquet(String),
 }
@@ -84,26 +84,40 @@ pub struct LakeStats {
 
 struct Open {
     partition: Partition,
-    decoder: Decoder,
-    writer: ArrowWriter<Vec<u8>>,
+    schema: &'static ClassSchema,
+    /// Rows not yet encoded; `None` while another object takes the lines.
+    rows: Option<Rows>,
     last_time: Option<i64>,
-    /// Lines given to the decoder and not yet flushed into a batch; the first one's number.
-    pending: usize,
-    first_pending_line: u64,
-    rows: u64,
-    /// [`Limits::row_group_bytes`].
-    row_group_bytes: usize,
+    /// Encoded bytes not yet taken.
+    ready: Vec<u8>,
+}
+
+impl Open {
+    /// Keeps encoded bytes until they are taken.
+    fn take(&mut self, bytes: Vec<u8>) {
+        if self.ready.is_empty() {
+            self.ready = bytes;
+        } else {
+            self.ready.extend_from_slice(&bytes);
+        }
+    }
 }
 
 /// Routes OCSF lines to one Parquet object per partition.
 pub struct LakeWriter {
     limits: Limits,
+    props: Arc<WriterProperties>,
     /// Classes that have somewhere to go; a line of another class is refused.
     classes: Vec<Class>,
     objects: Vec<Open>,
     by_partition: BTreeMap<Partition, usize>,
-    conformed: Vec<u8>,
+    /// Row buffers the encoder is done with, at most one per class, for the next rows.
+    spare: Vec<Rows>,
+    /// Started with the first object.
+    encoder: Option<Encoder>,
     line: u64,
+    /// Why an earlier line or row group failed: the objects are not to be completed.
+    failed: Option<String>,
     stats: LakeStats,
 }
 
@@ -112,11 +126,14 @@ impl LakeWriter {
     pub fn new(classes: &[Class], limits: Limits) -> Self {
         LakeWriter {
             limits,
+            props: encode::properties(&limits),
             classes: classes.to_vec(),
             objects: Vec::new(),
             by_partition: BTreeMap::new(),
-            conformed: Vec::with_capacity(4096),
+            spare: Vec::new(),
+            encoder: None,
             line: 0,
+            failed: None,
             stats: LakeStats::default(),
         }
     }
@@ -135,10 +152,20 @@ impl LakeWriter {
         self.stats
     }
 
+    fn fail(&mut self, reason: String) -> LakeError {
+        self.failed = Some(reason.clone());
+        LakeError::Parquet(reason)
+    }
+
     /// Writes one line (one OCSF event, no newline).
     pub fn push(&mut self, line: &[u8]) -> Result<(), LakeError> {
         self.line += 1;
         let n = self.line;
+        if self.failed.is_some() {
+            return Err(LakeError::Failed { line: n });
+        }
+        // Not checked for UTF-8 here (a pass over every byte): the lines are rendered from Rust
+        // strings (`output::json`), and escapes are decoded to UTF-8 by the shredder.
         let placed = peek(line).map_err(|source| LakeError::Malformed { line: n, source })?;
         let class = placed
             .class_uid
@@ -163,12 +190,15 @@ impl LakeWriter {
             Some(&at) => at,
             None => self.open(partition)?,
         };
-        self.conformed.clear();
-        conform(line, schema(class).fields(), &mut self.conformed)
-            .map_err(|source| LakeError::Malformed { line: n, source })?;
-        self.conformed.push(b'\n');
-        let limits = self.limits;
+        let mut rows = match self.objects[at].rows.take() {
+            Some(rows) => rows,
+            None => self.rows_for(self.objects[at].schema),
+        };
         let open = &mut self.objects[at];
+        if let Err(source) = rows.push(open.schema, line) {
+            self.failed = Some(format!("line {n}: {source}"));
+            return Err(LakeError::Malformed { line: n, source });
+        }
         if let (Some(last), Some(time)) = (open.last_time, placed.time) {
             if time < last {
                 self.stats.rows_out_of_order += 1;
@@ -177,93 +207,96 @@ impl LakeWriter {
         if placed.time.is_some() {
             open.last_time = placed.time;
         }
-        if open.pending == 0 {
-            open.first_pending_line = n;
-        }
-        let mut rest = &self.conformed[..];
-        while !rest.is_empty() {
-            let used = open.decoder.decode(rest).map_err(|e| LakeError::Decode {
-                line: n,
-                reason: e.to_string(),
-            })?;
-            rest = &rest[used..];
-            if !rest.is_empty() {
-                open.flush_batch()?;
-            }
-        }
-        open.pending += 1;
-        open.rows += 1;
         self.stats.lake_rows += 1;
-        if open.pending >= limits.batch_rows {
-            open.flush_batch()?;
+        if rows.bytes >= self.limits.row_group_bytes {
+            self.encode(at, rows)?;
+        } else {
+            self.objects[at].rows = Some(rows);
         }
         Ok(())
     }
 
+    /// Hands the rows of object `at` to the encoder (waiting while it encodes earlier ones).
+    fn encode(&mut self, at: usize, rows: Rows) -> Result<(), LakeError> {
+        let sent = match self.encoder.as_ref() {
+            Some(encoder) => encoder.rows(at, rows),
+            None => Err(parquet::errors::ParquetError::General(
+                "no encoder for the rows".into(),
+            )),
+        };
+        if let Err(e) = sent {
+            self.collect();
+            let reason = self.failed.clone().unwrap_or_else(|| e.to_string());
+            return Err(self.fail(reason));
+        }
+        self.collect();
+        match &self.failed {
+            Some(reason) => Err(LakeError::Parquet(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes in what the encoder did: bytes for the objects, buffers for the next rows.
+    fn collect(&mut self) {
+        let Some(encoder) = self.encoder.as_ref() else {
+            return;
+        };
+        for done in encoder.done() {
+            match done {
+                Done::Bytes(object, bytes) => {
+                    if let Some(open) = self.objects.get_mut(object) {
+                        open.take(bytes);
+                    }
+                }
+                Done::Rows(rows) => {
+                    if !self.spare.iter().any(|r| r.class == rows.class) {
+                        self.spare.push(rows);
+                    }
+                }
+                Done::Failed(reason) => self.failed = Some(reason),
+                Done::Finished(_) => {}
+            }
+        }
+    }
+
+    /// A row buffer for an object of `schema`'s class: a spare one, or a new one.
+    fn rows_for(&mut self, schema: &ClassSchema) -> Rows {
+        match self.spare.iter().position(|r| r.class == schema.class) {
+            Some(i) => self.spare.swap_remove(i),
+            None => Rows::new(schema),
+        }
+    }
+
     fn open(&mut self, partition: Partition) -> Result<usize, LakeError> {
         // Rows come in time order: a new partition (the next day, mostly) means the others are
-        // done with for now. Their row groups are flushed, so one object at a time holds rows
-        // in memory, however many days a file spans.
-        for open in &mut self.objects {
-            open.flush_batch()?;
-            open.writer
-                .flush()
-                .map_err(|e| LakeError::Parquet(e.to_string()))?;
+        // done with for now. Their rows are encoded, so one object at a time holds rows in
+        // memory, however many days a file spans.
+        for at in 0..self.objects.len() {
+            if let Some(rows) = self.objects[at].rows.take() {
+                self.encode(at, rows)?;
+            }
         }
         let class = partition.class;
-        let decoder = ReaderBuilder::new(schema(class))
-            .with_batch_size(self.limits.batch_rows)
-            .with_coerce_primitive(true)
-            .with_strict_mode(true)
-            .build_decoder()
-            .map_err(|e| LakeError::Parquet(e.to_string()))?;
-        // Statistics where queries filter (time, class, activity, status, partition facts); no
-        // dictionary where values rarely repeat (statements, raw text, ids, unmapped values).
-        let mut props = WriterProperties::builder().set_statistics_enabled(EnabledStatistics::None);
-        for column in [
-            "time",
-            "class_uid",
-            "activity_id",
-            "status_id",
-            "severity_id",
-        ] {
-            props = props
-                .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::Chunk);
+        let schema = schema(class)
+            .ok_or_else(|| LakeError::Parquet(format!("no schema for {}", class.name())))?;
+        if self.encoder.is_none() {
+            let encoder =
+                Encoder::start(self.props.clone()).map_err(|e| self.fail(e.to_string()))?;
+            self.encoder = Some(encoder);
         }
-        for column in [
-            &["query_info", "query_string"][..],
-            &["raw_data"],
-            &["metadata", "uid"],
-            &["unmapped", "key_value", "value"],
-        ] {
-            props = props.set_column_dictionary_enabled(
-                ColumnPath::new(column.iter().map(|c| c.to_string()).collect()),
-                false,
-            );
+        if let Some(Err(e)) = self
+            .encoder
+            .as_ref()
+            .map(|e| e.open(schema.parquet.clone()))
+        {
+            return Err(self.fail(e.to_string()));
         }
-        let props = props
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_bytes(Some(self.limits.row_group_bytes))
-            .set_max_row_group_row_count(Some(1024 * 1024))
-            .set_data_page_size_limit(self.limits.page_bytes)
-            .set_dictionary_page_size_limit(self.limits.page_bytes)
-            .set_write_batch_size(self.limits.write_batch)
-            .set_created_by(format!(
-                "redshift-audit-forwarder {}",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build();
-        let writer = ArrowWriter::try_new(Vec::new(), schema(class), Some(props))
-            .map_err(|e| LakeError::Parquet(e.to_string()))?;
         self.objects.push(Open {
             partition: partition.clone(),
-            decoder,
-            writer,
+            schema,
+            rows: None,
             last_time: None,
-            pending: 0,
-            first_pending_line: 0,
-            rows: 0,
-            row_group_bytes: self.limits.row_group_bytes,
+            ready: Vec::new(),
         });
         let at = self.objects.len() - 1;
         self.by_partition.insert(partition, at);
@@ -273,14 +306,14 @@ impl LakeWriter {
 
     /// Takes the bytes written so far of every object that has at least `min` of them.
     pub fn take_ready(&mut self, min: usize) -> Vec<Chunk> {
+        self.collect();
         let mut chunks = Vec::new();
         for (i, open) in self.objects.iter_mut().enumerate() {
-            let buffer = open.writer.inner_mut();
-            if !buffer.is_empty() && buffer.len() >= min {
-                self.stats.lake_bytes += buffer.len() as u64;
+            if !open.ready.is_empty() && open.ready.len() >= min {
+                self.stats.lake_bytes += open.ready.len() as u64;
                 chunks.push(Chunk {
                     object: ObjectId(i),
-                    bytes: std::mem::take(buffer),
+                    bytes: std::mem::take(&mut open.ready),
                     last: false,
                 });
             }
@@ -290,47 +323,47 @@ impl LakeWriter {
 
     /// Ends every object: its last rows, row group and footer, as its last chunk.
     pub fn finish(mut self) -> Result<(Vec<Chunk>, Vec<Partition>, LakeStats), LakeError> {
+        for at in 0..self.objects.len() {
+            if let Some(rows) = self.objects[at].rows.take() {
+                self.encode(at, rows)?;
+            }
+        }
+        if let Some(reason) = &self.failed {
+            return Err(LakeError::Parquet(reason.clone()));
+        }
+        let mut last = Vec::new();
+        for done in self.encoder.take().map(Encoder::finish).unwrap_or_default() {
+            match done {
+                Done::Bytes(object, bytes) => {
+                    if let Some(open) = self.objects.get_mut(object) {
+                        open.take(bytes);
+                    }
+                }
+                Done::Rows(_) => {}
+                Done::Finished(footers) => last = footers,
+                Done::Failed(reason) => return Err(LakeError::Parquet(reason)),
+            }
+        }
+        if last.len() != self.objects.len() {
+            return Err(LakeError::Parquet("an object was not finished".into()));
+        }
         let mut chunks = Vec::new();
         let mut partitions = Vec::new();
-        for (i, mut open) in std::mem::take(&mut self.objects).into_iter().enumerate() {
-            open.flush_batch()?;
-            open.writer
-                .finish()
-                .map_err(|e| LakeError::Parquet(e.to_string()))?;
-            let bytes = std::mem::take(open.writer.inner_mut());
-            self.stats.lake_bytes += bytes.len() as u64;
+        for (i, (mut open, footer)) in std::mem::take(&mut self.objects)
+            .into_iter()
+            .zip(last)
+            .enumerate()
+        {
+            open.ready.extend_from_slice(&footer);
+            self.stats.lake_bytes += open.ready.len() as u64;
             chunks.push(Chunk {
                 object: ObjectId(i),
-                bytes,
+                bytes: open.ready,
                 last: true,
             });
             partitions.push(open.partition);
         }
         Ok((chunks, partitions, self.stats))
-    }
-}
-
-impl Open {
-    /// Encodes the lines decoded so far.
-    fn flush_batch(&mut self) -> Result<(), LakeError> {
-        let batch = self.decoder.flush().map_err(|e| LakeError::Decode {
-            line: self.first_pending_line,
-            reason: e.to_string(),
-        })?;
-        self.pending = 0;
-        if let Some(batch) = batch {
-            self.writer
-                .write(&batch)
-                .map_err(|e| LakeError::Parquet(e.to_string()))?;
-            // The encoded-size estimate can run far below what the column writers hold
-            // (dictionaries, buffered values): their memory bounds the row group too.
-            if self.writer.memory_size() > self.row_group_bytes {
-                self.writer
-                    .flush()
-                    .map_err(|e| LakeError::Parquet(e.to_string()))?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -86,6 +86,21 @@ impl<F: Sink, L: Sink> Sink for Destinations<F, L> {
         }
     }
 
+    async fn finish_broken(self) -> Result<(SinkStats, Accepted), SinkError> {
+        match self {
+            Destinations::Firehose(f) => f.finish_broken().await,
+            Destinations::Lake(l) => l.finish_broken().await,
+            Destinations::Both(f, l) => {
+                // Firehose keeps what it took; the lake keeps nothing, so the retry sends the
+                // whole input again (Firehose's consumers drop the duplicates by record id).
+                let lake = l.finish_broken().await;
+                let (stats, _) = f.finish_broken().await?;
+                lake?;
+                Ok((stats, Accepted::default()))
+            }
+        }
+    }
+
     fn accepted(&self) -> Accepted {
         match self {
             Destinations::Firehose(f) => f.accepted(),

@@ -10,11 +10,14 @@
 //! [`PART_BYTES`] goes up in one PutObject; a larger one as a multipart upload, its parts sent
 //! as they fill (memory stays bounded), completed at the end and aborted on any failure or stop.
 //! A crash in between leaves parts that the bucket's lifecycle rule removes
-//! (docs/SECURITY_LAKE.md).
+//! (docs/SECURITY_LAKE.md). An input whose reading broke off completes nothing
+//! ([`Sink::finish_broken`]). With both destinations, records split into parts for Firehose are
+//! joined back into one row ([`LakeSink::with_parts_joined`]).
 
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::lake::parts::Joiner;
 use crate::lake::{object_name, Chunk, Class, LakeStats, LakeWriter, Limits, ObjectId, Partition};
 
 use super::{Accepted, Sink, SinkError, SinkStats};
@@ -104,6 +107,8 @@ pub struct LakeSink<St> {
     name: Option<String>,
     uploads: Vec<Upload>,
     part_bytes: usize,
+    /// With both destinations: parts of records split for Firehose, joined back.
+    parts: Option<Joiner>,
     stats: SinkStats,
 }
 
@@ -118,6 +123,7 @@ impl<St: LakeStore> LakeSink<St> {
             name: None,
             uploads: Vec::new(),
             part_bytes: PART_BYTES,
+            parts: None,
             stats: SinkStats::default(),
         }
     }
@@ -127,6 +133,28 @@ impl<St: LakeStore> LakeSink<St> {
     pub fn with_part_bytes(mut self, bytes: usize) -> Self {
         self.part_bytes = bytes.max(1);
         self
+    }
+
+    /// Joins the parts of records split for Firehose (`lake::parts`), for a lake that gets
+    /// the lines rendered for Firehose (both destinations).
+    pub fn with_parts_joined(mut self) -> Self {
+        self.parts = Some(Joiner::default());
+        self
+    }
+
+    /// Writes one line, or the record its parts make once the last one came.
+    fn push(&mut self, line: &[u8]) -> Result<(), SinkError> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(Self::failed("the sink was already finished", false));
+        };
+        let Some(joiner) = self.parts.as_mut() else {
+            return writer.push(line).map_err(|e| Self::failed(e, false));
+        };
+        let (joined, rest) = joiner.feed(line);
+        for line in joined.as_deref().into_iter().chain(rest) {
+            writer.push(line).map_err(|e| Self::failed(e, false))?;
+        }
+        Ok(())
     }
 
     /// Row groups and pages of other sizes (tests: many row groups from little data).
@@ -176,7 +204,11 @@ impl<St: LakeStore> LakeSink<St> {
                 .uploads
                 .get_mut(chunk.object.0)
                 .ok_or_else(|| Self::failed("a chunk of an object not opened", false))?;
-            up.pending.extend_from_slice(&chunk.bytes);
+            if up.pending.is_empty() {
+                up.pending = chunk.bytes;
+            } else {
+                up.pending.extend_from_slice(&chunk.bytes);
+            }
         }
         Ok(())
     }
@@ -255,6 +287,9 @@ impl<St: LakeStore> LakeSink<St> {
 
     /// Ends the writer and completes every object.
     async fn complete(&mut self) -> Result<(), SinkError> {
+        if let Some(held) = self.parts.as_mut().and_then(Joiner::finish) {
+            self.push(&held)?;
+        }
         let writer = self
             .writer
             .take()
@@ -316,11 +351,7 @@ impl<St: LakeStore> Sink for LakeSink<St> {
         let line = line.as_ref();
         self.stats.lines += 1;
         self.stats.payload_bytes += line.len() as u64 + 1;
-        let pushed = match self.writer.as_mut() {
-            Some(writer) => writer.push(line).map_err(|e| Self::failed(e, false)),
-            None => Err(Self::failed("the sink was already finished", false)),
-        };
-        let result = match pushed {
+        let result = match self.push(line) {
             Ok(()) => self.drain().await,
             Err(e) => Err(e),
         };
@@ -341,6 +372,11 @@ impl<St: LakeStore> Sink for LakeSink<St> {
 
     fn accepted(&self) -> Accepted {
         Accepted::default()
+    }
+
+    /// The input failed: its objects would be partial, so they are aborted, as at a stop.
+    async fn finish_broken(self) -> Result<(SinkStats, Accepted), SinkError> {
+        self.stop().await
     }
 
     async fn stop(mut self) -> Result<(SinkStats, Accepted), SinkError> {

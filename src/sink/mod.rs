@@ -116,6 +116,24 @@ pub trait Sink: Send {
     where
         Self: Sized;
 
+    /// Ends the lines of an input whose reading broke off (it fails and is retried): what the
+    /// destination keeps of the lines sent, and how many of them count as accepted. Firehose
+    /// delivers them, as `finish` does, so a retry skips them; the lake aborts its objects,
+    /// which must hold a whole input, and accepts none.
+    fn finish_broken(self) -> impl Future<Output = Result<(SinkStats, Accepted), SinkError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let stats = self.finish().await?;
+            let accepted = Accepted {
+                lines: stats.lines,
+                bytes: stats.payload_bytes,
+            };
+            Ok((stats, accepted))
+        }
+    }
+
     /// The lines (and their bytes, newlines included) accepted so far: a prefix of the lines
     /// sent, in order, every one of them taken by the destination. Known once a call ended,
     /// which the sink notices at the next `send` or at `finish`/`stop`.

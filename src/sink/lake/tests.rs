@@ -34,7 +34,6 @@ fn locations() -> Arc<Vec<Location>> {
 fn small_groups() -> Limits {
     Limits {
         row_group_bytes: 32 * 1024,
-        batch_rows: 128,
         ..Limits::default()
     }
 }
@@ -187,4 +186,46 @@ async fn with_both_destinations_a_failed_firehose_leaves_no_object_in_the_lake()
     assert!(both.finish().await.is_err());
     assert!(store.objects().is_empty(), "{:?}", store.objects().keys());
     assert_eq!(store.open_uploads(), 0);
+}
+
+/// With both destinations the lines are rendered to Firehose's limit: a record over it arrives
+/// as parts, which the lake joins back into one row holding the whole statement.
+#[tokio::test]
+async fn parts_of_a_record_split_for_firehose_are_one_row_in_the_lake() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let store = Arc::new(MemoryLake::default());
+    let mut sink = LakeSink::new(store.clone(), locations()).with_parts_joined();
+    sink.begin(&["audit", "AWSLogs/x/useractivitylog.gz", "\"etag\""]);
+    let piece = |c: char| c.to_string().repeat(600 * 1024);
+    let part = |i: u64, c: char| {
+        format!(
+            r#"{{"metadata":{{"uid":"big"}},"cloud":{{"provider":"AWS","account":{{"uid":"123456789012"}},"region":"us-east-1"}},"class_uid":6005,"time":5,"query_info":{{"query_string":"{}"}},"unmapped":{{"pid":1,"part":{i},"parts":3}}}}"#,
+            piece(c)
+        )
+    };
+    for line in [
+        part(1, 'a'),
+        part(2, 'b'),
+        part(3, 'c'),
+        r#"{"metadata":{"uid":"small"},"cloud":{"provider":"AWS","account":{"uid":"123456789012"},"region":"us-east-1"},"class_uid":6005,"time":6}"#.to_string(),
+    ] {
+        sink.send(line).await.unwrap();
+    }
+    let stats = sink.finish().await.unwrap();
+    assert_eq!(stats.lines, 4);
+    assert_eq!(stats.lake.unwrap().lake_rows, 2);
+    let objects = store.objects();
+    assert_eq!(objects.len(), 1);
+    let bytes = objects.values().next().unwrap().clone();
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
+    let rows: Vec<serde_json::Value> = reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|r| r.unwrap().to_json_value())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    let text = rows[0]["query_info"]["query_string"].as_str().unwrap();
+    assert_eq!(text, format!("{}{}{}", piece('a'), piece('b'), piece('c')));
+    assert_eq!(rows[0]["unmapped"], serde_json::json!({"pid": "1"}));
+    assert_eq!(rows[1]["metadata"]["uid"], "small");
 }
