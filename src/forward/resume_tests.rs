@@ -598,7 +598,6 @@ fn lake_forwarder(
             .with_part_bytes(16 * 1024)
             .with_limits(Limits {
                 row_group_bytes: 32 * 1024,
-                batch_rows: 128,
                 ..Limits::default()
             })
     });
