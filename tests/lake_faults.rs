@@ -27,8 +27,8 @@ const CONNECTION: &str = "authenticated |Fri, 1 Mar 2024 00:01:55:177|10.0.0.9 |
 not a connection log line\n\
 disconnecting session |Fri, 1 Mar 2024 00:09:59:999|10.0.0.9 |5432 |5108|dev |rdsdb |password |120000| | |0| | |\n";
 
-/// A user activity log whose Parquet object is over the 5 MiB part size: statements of random
-/// letters and digits, which zstd cannot shrink below ~75%.
+/// A user activity log whose Parquet object is over the 5 MiB part size (a multipart upload):
+/// statements of random letters and digits, which zstd cannot shrink below ~75%.
 fn big_activity() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut text = String::with_capacity(9_500_000);
@@ -230,7 +230,7 @@ async fn a_part_upload_cut_fails_the_run_aborts_the_upload_and_the_retry_writes_
     let world = World::new("part-cut", &["clean", "lake"]).await;
     let clean = world.clean("clean").await;
     let parts_clean = world.proxy.report().writes[&WriteOp::Part];
-    assert!(parts_clean >= 2, "{parts_clean} parts");
+    assert!(parts_clean >= 1, "a multipart upload: {parts_clean} parts");
 
     // More cuts in a row than the SDK's attempts: the part cannot go up.
     for _ in 0..8 {
