@@ -348,6 +348,9 @@ async fn cargo_lambda_runtime_loop_forwards_an_s3_event_and_a_cloudwatch_logs_ba
         ("AUDIT_BUCKET", BUCKET.to_string()),
         ("AUDIT_PREFIX", PREFIX.to_string()),
         ("PACK_RECORDS", "true".to_string()),
+        // Pinned against `parse` of each input alone; the join has its own tests
+        // (sessions_moto, sessions_cloudwatch_moto).
+        ("SESSION_JOIN", "false".to_string()),
     ];
     let function_env: Vec<(String, String)> = moto
         .aws_env()
