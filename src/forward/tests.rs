@@ -1,10 +1,11 @@
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use super::test_support::{gzip, Memory, Shared, KEY, LINE};
 use super::*;
 use crate::logs::Parser;
 use crate::output::write_record;
-use crate::sink::WriteSink;
+use crate::sink::{WriteSink, MAX_LINE_BYTES};
 
 fn object(key: &str) -> ObjectRef {
     ObjectRef {
