@@ -81,9 +81,15 @@ pub(super) fn value_end(b: &[u8], i: usize) -> Scan<usize> {
     }
 }
 
-/// The members of the object starting at `i`: calls `member(key, value)` with the key's bytes
-/// between its quotes and the value's bytes; returns the object's end.
-pub(super) fn members(b: &[u8], i: usize, member: &mut Member<'_>) -> Scan<usize> {
+/// Walks the members of the object starting at `i` (its `{`): calls `member(key, key_at, at)`
+/// with the key's bytes between its quotes, where they start and where the value starts;
+/// `member` reads the value and returns its end. Returns the object's end. [`members`] and the
+/// shredder's objects and maps all walk objects with it.
+pub(super) fn walk_members(
+    b: &[u8],
+    i: usize,
+    mut member: impl FnMut(&[u8], usize, usize) -> Scan<usize>,
+) -> Scan<usize> {
     if b.get(i) != Some(&b'{') {
         return bad(i, "object expected");
     }
@@ -97,13 +103,12 @@ pub(super) fn members(b: &[u8], i: usize, member: &mut Member<'_>) -> Scan<usize
         }
         let key_end = string_end(b, j)?;
         let key = &b[j + 1..key_end - 1];
+        let key_at = j + 1;
         j = skip_ws(b, key_end);
         if b.get(j) != Some(&b':') {
             return bad(j, "colon expected");
         }
-        let start = skip_ws(b, j + 1);
-        let end = value_end(b, start)?;
-        member(key, &b[start..end])?;
+        let end = member(key, key_at, skip_ws(b, j + 1))?;
         j = skip_ws(b, end);
         match b.get(j) {
             Some(b',') => j = skip_ws(b, j + 1),
@@ -111,6 +116,16 @@ pub(super) fn members(b: &[u8], i: usize, member: &mut Member<'_>) -> Scan<usize
             _ => return bad(j, "comma or end of object expected"),
         }
     }
+}
+
+/// The members of the object starting at `i`: calls `member(key, value)` with the key's bytes
+/// between its quotes and the value's bytes; returns the object's end.
+pub(super) fn members(b: &[u8], i: usize, member: &mut Member<'_>) -> Scan<usize> {
+    walk_members(b, i, |key, _, start| {
+        let end = value_end(b, start)?;
+        member(key, &b[start..end])?;
+        Ok(end)
+    })
 }
 
 /// The text of a JSON string value (its bytes between quotes, unescaped only when simple).

@@ -8,7 +8,9 @@
 //! buffer per column. The schema never changes with the records and nothing of a record is
 //! dropped.
 
-use super::scan::{bad, copy_string, integer, skip_ws, string_end, unescape, value_end, Scan};
+use super::scan::{
+    bad, copy_string, integer, skip_ws, string_end, unescape, value_end, walk_members, Scan,
+};
 use super::schema::{ClassSchema, Kind, Leaf, Node};
 
 /// One leaf column of the rows buffered: a definition level per entry (a value only where it
@@ -179,49 +181,25 @@ impl Shredder<'_> {
     /// Walks the object at `b[i..]` whose fields are `fields` and whose own definition level is
     /// `def`; returns its end. Fields it lacks get nulls.
     fn object(&mut self, b: &[u8], i: usize, fields: &[Node], def: i16) -> Scan<usize> {
-        if b.get(i) != Some(&b'{') {
-            return bad(i, "object expected");
-        }
         let mut seen = 0u64;
         let mut hint = 0;
-        let mut j = skip_ws(b, i + 1);
-        let end = if b.get(j) == Some(&b'}') {
-            j + 1
-        } else {
-            loop {
-                if b.get(j) != Some(&b'"') {
-                    return bad(j, "key expected");
-                }
-                let key_end = string_end(b, j)?;
-                let key = &b[j + 1..key_end - 1];
-                j = skip_ws(b, key_end);
-                if b.get(j) != Some(&b':') {
-                    return bad(j, "colon expected");
-                }
-                let at = skip_ws(b, j + 1);
-                let placed = match find(fields, key, hint) {
-                    Some(k) if seen & (1 << k) == 0 => {
-                        hint = k + 1;
-                        let end = self.member(b, at, &fields[k], def)?;
-                        if end.is_some() {
-                            seen |= 1 << k;
-                        }
-                        end
+        let end = walk_members(b, i, |key, key_at, at| {
+            let placed = match find(fields, key, hint) {
+                Some(k) if seen & (1 << k) == 0 => {
+                    hint = k + 1;
+                    let end = self.member(b, at, &fields[k], def)?;
+                    if end.is_some() {
+                        seen |= 1 << k;
                     }
-                    _ => None,
-                };
-                let value_end = match placed {
-                    Some(end) => end,
-                    None => self.aside(b, key, j + 1, at)?,
-                };
-                j = skip_ws(b, value_end);
-                match b.get(j) {
-                    Some(b',') => j = skip_ws(b, j + 1),
-                    Some(b'}') => break j + 1,
-                    _ => return bad(j, "comma or end of object expected"),
+                    end
                 }
+                _ => None,
+            };
+            match placed {
+                Some(end) => Ok(end),
+                None => self.aside(b, key, key_at, at),
             }
-        };
+        })?;
         for (k, field) in fields.iter().enumerate() {
             if seen & (1 << k) == 0 && !matches!(field.kind, Kind::Map) {
                 self.nulls(field, def);
@@ -356,23 +334,9 @@ impl Shredder<'_> {
     /// JSON text.
     fn map(&mut self, b: &[u8], i: usize) -> Scan<usize> {
         let (k, v) = (self.unmapped, self.unmapped + 1);
-        let mut j = skip_ws(b, i + 1);
-        if b.get(j) == Some(&b'}') {
-            return Ok(j + 1);
-        }
-        loop {
-            if b.get(j) != Some(&b'"') {
-                return bad(j, "key expected");
-            }
-            let key_end = string_end(b, j)?;
-            let key = &b[j + 1..key_end - 1];
-            j = skip_ws(b, key_end);
-            if b.get(j) != Some(&b':') {
-                return bad(j, "colon expected");
-            }
-            let at = skip_ws(b, j + 1);
+        walk_members(b, i, |key, key_at, at| {
             self.entry();
-            unescape(key, j, &mut self.cols[k].data)?;
+            unescape(key, key_at, &mut self.cols[k].data)?;
             self.cols[k].end_text();
             let end = if b.get(at) == Some(&b'"') {
                 copy_string(b, at, &mut self.cols[v].data)?
@@ -382,13 +346,8 @@ impl Shredder<'_> {
                 end
             };
             self.cols[v].end_text();
-            j = skip_ws(b, end);
-            match b.get(j) {
-                Some(b',') => j = skip_ws(b, j + 1),
-                Some(b'}') => return Ok(j + 1),
-                _ => return bad(j, "comma or end of object expected"),
-            }
-        }
+            Ok(end)
+        })
     }
 
     /// A member that does not fit: under `unmapped` by its dotted path, its JSON text as value.
