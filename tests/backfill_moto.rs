@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record as FirehoseRecord;
+use common::log_time::{iso_time, log_time, now_ms, today, HOUR, MINUTE};
 use common::{
     create_bucket, create_delivery_stream_to_bucket, delivered_lines, firehose_client, put_object,
     s3_client, sdk_config, Moto,
@@ -45,8 +46,6 @@ const REGION: &str = "us-east-1";
 const TREE: &str = "AWSLogs/123456789012/redshift/us-east-1/";
 const CLUSTER: &str = "analytics-prod";
 const STATE_PREFIX: &str = "redshift-audit-forwarder/";
-const HOUR: i64 = 3_600_000;
-const MINUTE: i64 = 60_000;
 
 // --- generated audit files -------------------------------------------------------------------
 
@@ -55,52 +54,6 @@ const MINUTE: i64 = 60_000;
 struct LogFile {
     key: String,
     gz: Vec<u8>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Today in UTC, as days since 1970-01-01.
-fn today() -> i64 {
-    now_ms().div_euclid(MS_PER_DAY)
-}
-
-const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// `Mon, 7 Dec 2020 20:01:55:177`, the connection and user log spelling.
-fn log_time(ms: i64) -> String {
-    let day = ms.div_euclid(MS_PER_DAY);
-    let (y, m, d) = redshift_audit_forwarder::time::date_of_day(day).unwrap();
-    let rem = ms.rem_euclid(MS_PER_DAY);
-    format!(
-        "{}, {d} {} {y} {:02}:{:02}:{:02}:{:03}",
-        WEEKDAYS[day.rem_euclid(7) as usize],
-        MONTHS[m as usize - 1],
-        rem / HOUR,
-        rem / MINUTE % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
-}
-
-/// `2020-12-08T22:00:03Z`, the user activity log spelling.
-fn iso_time(ms: i64) -> String {
-    let day = ms.div_euclid(MS_PER_DAY);
-    let rem = ms.rem_euclid(MS_PER_DAY);
-    format!(
-        "{}T{:02}:{:02}:{:02}Z",
-        day_label(day),
-        rem / HOUR,
-        rem / MINUTE % 60,
-        rem / 1000 % 60
-    )
 }
 
 /// A few records, all from the 20 minutes before the file's time (a file holds records older

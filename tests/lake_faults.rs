@@ -55,19 +55,7 @@ fn key(log_type: &str) -> String {
     format!("{DAY}123456789012_redshift_us-east-1_analytics-prod_{log_type}_2024-03-01T00:53.gz")
 }
 
-fn sources(bucket: &str) -> String {
-    [
-        "authentication",
-        "account_change",
-        "datastore_activity",
-        "api_activity",
-        "base_event",
-    ]
-    .iter()
-    .map(|c| format!("{c}=s3://{bucket}/ext/{c}/"))
-    .collect::<Vec<_>>()
-    .join(",")
-}
+use common::lake_sources as sources;
 
 struct World {
     moto: Moto,

@@ -42,19 +42,7 @@ fn trail() -> String {
     )
 }
 
-fn sources(bucket: &str) -> String {
-    [
-        "authentication",
-        "account_change",
-        "datastore_activity",
-        "api_activity",
-        "base_event",
-    ]
-    .iter()
-    .map(|c| format!("{c}=s3://{bucket}/ext/{c}/"))
-    .collect::<Vec<_>>()
-    .join(",")
-}
+use common::lake_sources as sources;
 
 struct World {
     moto: Moto,

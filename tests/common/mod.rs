@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod log_time;
 pub mod session_lines;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -511,4 +512,19 @@ pub fn isolate(command: &mut std::process::Command, moto: &Moto) {
         command.env_remove(name);
     }
     moto.configure(command);
+}
+
+/// `SECURITY_LAKE_SOURCES` with every class under `s3://<bucket>/ext/<class>/`.
+pub fn lake_sources(bucket: &str) -> String {
+    [
+        "authentication",
+        "account_change",
+        "datastore_activity",
+        "api_activity",
+        "base_event",
+    ]
+    .iter()
+    .map(|c| format!("{c}=s3://{bucket}/ext/{c}/"))
+    .collect::<Vec<_>>()
+    .join(",")
 }

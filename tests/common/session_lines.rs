@@ -15,30 +15,13 @@ pub fn rfc3339(ms: i64) -> String {
     rfc3339_ms(ms)
 }
 
-/// `ms` as the connection log writes it: `Mon, 1 Mar 2024 00:01:55:177`.
-pub fn conn_time(ms: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = rfc3339(ms);
-    let month: usize = t[5..7].parse().unwrap();
-    format!(
-        "Mon, {} {} {} {}:{}",
-        t[8..10].trim_start_matches('0'),
-        MONTHS[month - 1],
-        &t[0..4],
-        &t[11..19],
-        &t[20..23]
-    )
-}
-
 /// One connection log line (no newline) of user alice on dev, with TLS and an application;
 /// no `port` is `[local]`'s empty port.
 pub fn conn_line(event: &str, at: i64, host: &str, port: Option<i64>, pid: i64, us: i64) -> String {
     let port = port.map_or(String::new(), |p| p.to_string());
     format!(
         "{event} |{}|{host} |{port} |{pid}|dev |alice |password |{us}|TLSv1.2 |ECDHE |0| | | |psql |Linux |libpq |none |0|sid-{pid}",
-        conn_time(at)
+        super::log_time::log_time(at)
     )
 }
 

@@ -1,8 +1,6 @@
 //! Generated audit files for the fan-out and Batch Operations tests: a few unique lines each,
 //! partition days relative to today (the walk lists up to today), and what `parse` gives for them.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use redshift_audit_forwarder::backfill::{day_label, MS_PER_DAY};
 use redshift_audit_forwarder::key::parse_file_name;
 use redshift_audit_forwarder::output::Provenance;
@@ -12,8 +10,7 @@ pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 pub const TREE: &str = "AWSLogs/123456789012/redshift/us-east-1/";
 pub const CLUSTER: &str = "analytics-prod";
-pub const HOUR: i64 = 3_600_000;
-pub const MINUTE: i64 = 60_000;
+pub use crate::common::log_time::{HOUR, MINUTE};
 pub const LOG_TYPES: [&str; 3] = ["connectionlog", "userlog", "useractivitylog"];
 
 /// One generated audit log file.
@@ -23,51 +20,8 @@ pub struct LogFile {
     pub gz: Vec<u8>,
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Today in UTC, as days since 1970-01-01.
-pub fn today() -> i64 {
-    now_ms().div_euclid(MS_PER_DAY)
-}
-
-const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// `Mon, 7 Dec 2020 20:01:55:177`, the connection and user log spelling.
-fn log_time(ms: i64) -> String {
-    let day = ms.div_euclid(MS_PER_DAY);
-    let (y, m, d) = redshift_audit_forwarder::time::date_of_day(day).unwrap();
-    let rem = ms.rem_euclid(MS_PER_DAY);
-    format!(
-        "{}, {d} {} {y} {:02}:{:02}:{:02}:{:03}",
-        WEEKDAYS[day.rem_euclid(7) as usize],
-        MONTHS[m as usize - 1],
-        rem / HOUR,
-        rem / MINUTE % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
-}
-
-/// `2020-12-08T22:00:03Z`, the user activity log spelling.
-fn iso_time(ms: i64) -> String {
-    let day = ms.div_euclid(MS_PER_DAY);
-    let rem = ms.rem_euclid(MS_PER_DAY);
-    format!(
-        "{}T{:02}:{:02}:{:02}Z",
-        day_label(day),
-        rem / HOUR,
-        rem / MINUTE % 60,
-        rem / 1000 % 60
-    )
-}
+use crate::common::log_time::{iso_time, log_time};
+pub use crate::common::log_time::{now_ms, today};
 
 /// `lines` records from the 20 minutes before the file's time, each line unique to the file.
 pub fn log_text(log_type: &str, file_ms: i64, seq: u64, lines: u64) -> String {
