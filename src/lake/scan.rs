@@ -309,6 +309,7 @@ fn hex4(b: &[u8], at: usize) -> Scan<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn peek_reads_class_time_region_and_account() {
@@ -352,20 +353,20 @@ mod tests {
         }
     }
 
-    proptest::proptest! {
+    proptest! {
         /// The word-at-a-time search finds the first quote or backslash wherever it is (within
         /// the first words, past them, at the end, nowhere), as a byte-by-byte search does.
         #[test]
         fn quote_or_escape_finds_the_first_quote_or_backslash(
             text in proptest::collection::vec(
-                proptest::prop_oneof![proptest::strategy::Just(b'"'), proptest::strategy::Just(b'\\'), proptest::strategy::Just(b'a'), proptest::strategy::Just(0x80u8), proptest::strategy::Just(0u8), proptest::strategy::Just(0xffu8), proptest::num::u8::ANY],
+                prop_oneof![Just(b'"'), Just(b'\\'), Just(b'a'), Just(0), Just(0x80), Just(0xff), any::<u8>()],
                 0..80,
             ),
             from in 0usize..80,
         ) {
             let from = from.min(text.len());
             let naive = text[from..].iter().position(|&c| c == b'"' || c == b'\\').map(|n| from + n);
-            proptest::prop_assert_eq!(quote_or_escape(&text, from), naive);
+            prop_assert_eq!(quote_or_escape(&text, from), naive);
         }
     }
 }
