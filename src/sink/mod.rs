@@ -126,11 +126,7 @@ pub trait Sink: Send {
     {
         async move {
             let stats = self.finish().await?;
-            let accepted = Accepted {
-                lines: stats.lines,
-                bytes: stats.payload_bytes,
-            };
-            Ok((stats, accepted))
+            Ok((stats, Accepted::all(&stats)))
         }
     }
 
@@ -148,11 +144,7 @@ pub trait Sink: Send {
     {
         async move {
             let stats = self.finish().await?;
-            let accepted = Accepted {
-                lines: stats.lines,
-                bytes: stats.payload_bytes,
-            };
-            Ok((stats, accepted))
+            Ok((stats, Accepted::all(&stats)))
         }
     }
 }
@@ -170,6 +162,16 @@ pub struct Taken {
 pub struct Accepted {
     pub lines: u64,
     pub bytes: u64,
+}
+
+impl Accepted {
+    /// Every line a sink wrote, as accepted.
+    pub fn all(stats: &SinkStats) -> Accepted {
+        Accepted {
+            lines: stats.lines,
+            bytes: stats.payload_bytes,
+        }
+    }
 }
 
 /// What one sink did, for the receipt.

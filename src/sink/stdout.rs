@@ -49,10 +49,7 @@ impl<W: Write + Send> Sink for WriteSink<W> {
 
     /// Lines written to the buffer count: the buffer is flushed before the sink is dropped.
     fn accepted(&self) -> Accepted {
-        Accepted {
-            lines: self.stats.lines,
-            bytes: self.stats.payload_bytes,
-        }
+        Accepted::all(&self.stats)
     }
 }
 
