@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
@@ -55,12 +55,6 @@ pub fn properties(limits: &Limits) -> Arc<WriterProperties> {
             ))
             .build(),
     )
-}
-
-/// The default compression level: zstd's fastest, which keeps most of its ratio on this data
-/// (docs/SECURITY_LAKE.md, "Measurements").
-pub fn default_zstd() -> ZstdLevel {
-    ZstdLevel::default()
 }
 
 /// Writes `rows` as one row group of `file` and empties them (their memory is kept).

@@ -21,7 +21,7 @@ pub mod schema;
 mod shred;
 mod writer;
 
-pub use scan::{peek, Malformed, Placed};
+pub use scan::{peek, Malformed};
 pub use writer::{Chunk, LakeError, LakeStats, LakeWriter, Limits, ObjectId};
 
 /// The OCSF classes of the `ocsf` format, one Security Lake custom source each.

@@ -90,18 +90,21 @@ pub(super) fn value_end(b: &[u8], i: usize) -> Scan<usize> {
             }
             bad(i, "unterminated object or array")
         }
-        Some(_) => {
-            let n = b[i..]
-                .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
-                .unwrap_or(b.len() - i);
-            if n == 0 {
-                bad(i, "value expected")
-            } else {
-                Ok(i + n)
-            }
-        }
+        Some(_) => token_end(b, i),
         None => bad(i, "value expected"),
+    }
+}
+
+/// The end of the scalar (number, `true`, `false`, `null`) starting at `i`.
+pub(super) fn token_end(b: &[u8], i: usize) -> Scan<usize> {
+    let n = b[i.min(b.len())..]
+        .iter()
+        .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+        .unwrap_or(b.len().saturating_sub(i));
+    if n == 0 {
+        bad(i, "value expected")
+    } else {
+        Ok(i + n)
     }
 }
 

@@ -9,7 +9,8 @@
 //! dropped.
 
 use super::scan::{
-    bad, copy_string, integer, skip_ws, string_end, unescape, value_end, walk_members, Scan,
+    bad, copy_string, integer, skip_ws, string_end, token_end, unescape, value_end, walk_members,
+    Scan,
 };
 use super::schema::{ClassSchema, Kind, Leaf, Node};
 
@@ -132,19 +133,6 @@ struct Shredder<'a> {
     unmapped: usize,
     /// Entries of `unmapped` in this row so far.
     entries: usize,
-}
-
-/// The end of the scalar (number, `true`, `false`, `null`) starting at `i`.
-fn token_end(b: &[u8], i: usize) -> Scan<usize> {
-    let n = b[i.min(b.len())..]
-        .iter()
-        .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
-        .unwrap_or(b.len().saturating_sub(i));
-    if n == 0 {
-        bad(i, "value expected")
-    } else {
-        Ok(i + n)
-    }
 }
 
 /// The index of the field named `key`, looked for from `hint` on (members mostly come in the

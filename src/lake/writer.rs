@@ -36,7 +36,7 @@ impl Default for Limits {
             row_group_bytes: 8 * 1024 * 1024,
             page_bytes: 512 * 1024,
             write_batch: 256,
-            zstd: encode::default_zstd(),
+            zstd: ZstdLevel::default(),
         }
     }
 }
@@ -224,16 +224,25 @@ impl LakeWriter {
                 "no encoder for the rows".into(),
             )),
         };
-        if let Err(e) = sent {
-            self.collect();
-            let reason = self.failed.clone().unwrap_or_else(|| e.to_string());
-            return Err(self.fail(reason));
-        }
         self.collect();
+        if let Err(e) = sent {
+            // The thread's own reason, when it gave one, says more than the closed channel.
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
         match &self.failed {
             Some(reason) => Err(LakeError::Parquet(reason.clone())),
             None => Ok(()),
         }
+    }
+
+    /// Hands every object's buffered rows to the encoder.
+    fn encode_all(&mut self) -> Result<(), LakeError> {
+        for at in 0..self.objects.len() {
+            if let Some(rows) = self.objects[at].rows.take() {
+                self.encode(at, rows)?;
+            }
+        }
+        Ok(())
     }
 
     /// Takes in what the encoder did: bytes for the objects, buffers for the next rows.
@@ -271,11 +280,7 @@ impl LakeWriter {
         // Rows come in time order: a new partition (the next day, mostly) means the others are
         // done with for now. Their rows are encoded, so one object at a time holds rows in
         // memory, however many days a file spans.
-        for at in 0..self.objects.len() {
-            if let Some(rows) = self.objects[at].rows.take() {
-                self.encode(at, rows)?;
-            }
-        }
+        self.encode_all()?;
         let class = partition.class;
         let schema = schema(class)
             .ok_or_else(|| LakeError::Parquet(format!("no schema for {}", class.name())))?;
@@ -323,11 +328,7 @@ impl LakeWriter {
 
     /// Ends every object: its last rows, row group and footer, as its last chunk.
     pub fn finish(mut self) -> Result<(Vec<Chunk>, Vec<Partition>, LakeStats), LakeError> {
-        for at in 0..self.objects.len() {
-            if let Some(rows) = self.objects[at].rows.take() {
-                self.encode(at, rows)?;
-            }
-        }
+        self.encode_all()?;
         if let Some(reason) = &self.failed {
             return Err(LakeError::Parquet(reason.clone()));
         }
