@@ -608,16 +608,21 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
     /// Forwards an object (no ledger) and logs its receipt or its failure.
     pub async fn forward(&self, object: &ObjectRef) -> Result<Receipt, ForwardError> {
         let result = self.forward_via(object, metrics::Via::Live).await;
-        match &result {
-            Ok(receipt) => report::object_forwarded(receipt),
-            Err(e) if e.is_waiting() => {
-                tracing::info!(bucket = %object.bucket, key = %object.key, reason = %e, "waiting for the sessions of its hour")
-            }
-            Err(e) => {
-                tracing::error!(bucket = %object.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "object failed")
-            }
-        }
+        log_outcome(object, &result);
         result
+    }
+}
+
+/// Logs an object's receipt, its wait for the sessions of its hour, or its failure.
+fn log_outcome(object: &ObjectRef, result: &Result<Receipt, ForwardError>) {
+    match result {
+        Ok(receipt) => report::object_forwarded(receipt),
+        Err(e) if e.is_waiting() => {
+            tracing::info!(bucket = %object.bucket, key = %object.key, reason = %e, "waiting for the sessions of its hour")
+        }
+        Err(e) => {
+            tracing::error!(bucket = %object.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "object failed")
+        }
     }
 }
 

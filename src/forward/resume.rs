@@ -375,9 +375,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
                     Err(e) => {
                         let failed = Err(e);
                         metrics::emit_outcome(&self.metrics, object, &failed, tracking.via);
-                        if let Err(e) = &failed {
-                            tracing::error!(bucket = %object.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "object failed");
-                        }
+                        super::log_outcome(object, &failed);
                         return failed.map(Forwarded::Sent);
                     }
                 };
@@ -399,12 +397,7 @@ impl<F: Fetch, M: Fn() -> S + Send + Sync, S: Sink> Forwarder<F, M> {
             let receipt = self
                 .forward_resumed(object, tracking.via, &mut resume, opened)
                 .await;
-            match &receipt {
-                Ok(receipt) => crate::report::object_forwarded(receipt),
-                Err(e) => {
-                    tracing::error!(bucket = %object.bucket, key = %object.key, retryable = e.is_retryable(), error = %e, "object failed")
-                }
-            }
+            super::log_outcome(object, &receipt);
             return receipt.map(Forwarded::Sent);
         };
         let (bucket, key) = (&object.bucket, &object.key);
