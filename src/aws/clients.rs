@@ -201,6 +201,12 @@ pub(super) fn path_style(base: &SdkConfig) -> bool {
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty())
 }
 
+/// The timeouts of the small control calls (STS, SQS, CloudWatch): a hung call fails and is
+/// retried instead of holding the invocation or the doctor until its own deadline.
+pub(super) fn control_timeouts() -> TimeoutConfig {
+    timeouts(STS_ATTEMPT_TIMEOUT, STS_OPERATION_TIMEOUT)
+}
+
 pub(super) fn timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)

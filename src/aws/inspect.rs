@@ -6,15 +6,11 @@
 
 use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
-use super::clients::{
-    clients_from_config, ClientError, Clients, CONNECT_TIMEOUT, STS_ATTEMPT_TIMEOUT,
-    STS_OPERATION_TIMEOUT,
-};
+use super::clients::{clients_from_config, ClientError, Clients};
 use super::retry;
 use super::s3::BucketClient;
 use crate::ports::{
@@ -34,14 +30,9 @@ pub struct AwsInspect {
 impl AwsInspect {
     /// STS from `base` (the function's own credentials); S3 and Firehose as `clients` has them.
     pub fn new(base: &SdkConfig, clients: &Clients) -> AwsInspect {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .operation_attempt_timeout(STS_ATTEMPT_TIMEOUT)
-            .operation_timeout(STS_OPERATION_TIMEOUT)
-            .build();
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(base)
-                .timeout_config(timeouts)
+                .timeout_config(super::clients::control_timeouts())
                 .build(),
         );
         AwsInspect {

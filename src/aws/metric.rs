@@ -17,7 +17,8 @@ pub struct CloudWatchMetrics {
 impl CloudWatchMetrics {
     /// A client in `region` (else `base`'s): a queue's metrics live in the queue's region.
     pub fn new(base: &SdkConfig, region: Option<&str>) -> CloudWatchMetrics {
-        let mut config = aws_sdk_cloudwatch::config::Builder::from(base);
+        let mut config = aws_sdk_cloudwatch::config::Builder::from(base)
+            .timeout_config(super::clients::control_timeouts());
         if let Some(region) = region {
             config = config.region(aws_sdk_cloudwatch::config::Region::new(region.to_string()));
         }

@@ -18,7 +18,8 @@ pub struct SqsQueue {
 impl SqsQueue {
     /// A client for the queue at `url`, in the region its host names (else `base`'s).
     pub fn new(base: &SdkConfig, url: &str) -> SqsQueue {
-        let mut config = aws_sdk_sqs::config::Builder::from(base);
+        let mut config = aws_sdk_sqs::config::Builder::from(base)
+            .timeout_config(super::clients::control_timeouts());
         if let Some(region) = queue_region(url) {
             config = config.region(aws_sdk_sqs::config::Region::new(region.to_string()));
         }
