@@ -10,7 +10,7 @@
 //! backlog drained minutes ago is not reported as current. No datapoint is "no data yet", not a
 //! problem: SQS stops publishing for a queue idle for hours, and a new queue has none.
 //!
-//! The age is a warning from half the queue's message retention on ([`too_old`]). A backfill
+//! The age is a warning from half the queue's message retention on. A backfill
 //! of a year legitimately keeps messages waiting for days (the walk enqueues faster than the
 //! stream's quota lets workers drain), so a fixed day would cry wolf; but SQS deletes a message
 //! at the end of its retention without sending it to the dead-letter queue, and the walk's
@@ -27,17 +27,12 @@ const NUMBER: u8 = 10;
 const NAME: &str = "backfill_queue";
 
 /// How far back the age is looked for: a quarter of an hour of one-minute datapoints.
-pub const AGE_WINDOW_S: i64 = 15 * 60;
+const AGE_WINDOW_S: i64 = 15 * 60;
 /// SQS's default retention, for a queue that did not say its own.
 const DEFAULT_RETENTION_S: u64 = 4 * 86_400;
 
-/// The age from which the oldest message is a warning: half the retention.
-pub fn too_old(retention_s: Option<u64>) -> u64 {
-    retention_s.unwrap_or(DEFAULT_RETENTION_S) / 2
-}
-
 /// The CloudWatch query of a queue's oldest message age.
-pub fn age_query(queue_name: &str) -> MetricQuery {
+fn age_query(queue_name: &str) -> MetricQuery {
     MetricQuery {
         namespace: "AWS/SQS".into(),
         name: "ApproximateAgeOfOldestMessage".into(),
@@ -64,15 +59,14 @@ fn age_part(
         Some(Ok(Some(point))) => {
             // Seconds as CloudWatch reports them; `as` saturates (and a NaN is 0).
             let age_s = point.maximum.max(0.0) as u64;
-            let limit = too_old(retention_s);
             let retention = retention_s.unwrap_or(DEFAULT_RETENTION_S);
             let shown = age_text(i64::try_from(age_s).unwrap_or(i64::MAX));
-            if age_s >= limit {
+            // A warning from half the retention on.
+            if age_s >= retention / 2 {
+                let retention = age_text(i64::try_from(retention).unwrap_or(i64::MAX));
                 (
                     format!(
-                        "oldest message {shown} old, past half the retention of {} (SQS deletes it unread at {})",
-                        age_text(retention as i64),
-                        age_text(retention as i64)
+                        "oldest message {shown} old, past half the retention of {retention} (SQS deletes it unread at {retention})"
                     ),
                     Some("The workers drain the queue slower than it fills: raise BackfillConcurrency and the stream's quota (docs/BACKFILL_AT_SCALE.md), or lengthen the queue's MessageRetentionPeriod; an object whose message expires is found again by backfill --manifest."),
                 )
@@ -314,7 +308,12 @@ mod tests {
         );
         assert!(check.fix.unwrap().contains("BackfillConcurrency"));
         // A queue that does not say its retention: SQS's default 4 days, so 2 days warns.
-        assert_eq!(super::too_old(None), 2 * 86_400);
+        assert!(super::age_part(Some(point(2.0 * 86_400.0)), None)
+            .1
+            .is_some());
+        assert!(super::age_part(Some(point(2.0 * 86_400.0 - 1.0)), None)
+            .1
+            .is_none());
     }
 
     #[tokio::test]

@@ -52,13 +52,6 @@ pub struct Claim {
     pub released: bool,
 }
 
-impl Claim {
-    /// Whether another attempt may take the claim at `now_ms`.
-    pub fn is_free(&self, now_ms: i64) -> bool {
-        Holdable::is_free(self, now_ms)
-    }
-}
-
 impl Holdable for Claim {
     fn holder(&self) -> &str {
         &self.holder
