@@ -362,6 +362,13 @@ impl Edit<'_, '_> {
         self.copied = end;
     }
 
+    /// Whether a keyword at `at` starts a word in the output: in the text, or right after a
+    /// replaced secret, which the output ends with the marker's `]` (a key id glued to a keyword,
+    /// `AKIA…secret_access_key=…`, is one pass, not two).
+    fn starts_word(&self, text: &[u8], at: usize) -> bool {
+        starts_word(text, at) || (self.changed && self.copied == at)
+    }
+
     fn finish(self) -> bool {
         if self.changed {
             self.out.push_str(&self.text[self.copied..]);
@@ -480,7 +487,7 @@ fn quoted(text: &[u8], open: (Quote, usize), edit: &mut Edit<'_, '_>) -> usize {
 
 /// `CREDENTIALS [AS] '...'`: every `key=value` of the string but `aws_iam_role`.
 fn credentials(text: &[u8], start: usize, end: usize, edit: &mut Edit<'_, '_>) -> Option<usize> {
-    if !starts_word(text, start) {
+    if !edit.starts_word(text, start) {
         return None;
     }
     let mut at = skip_space(text, end);
@@ -523,8 +530,8 @@ fn key(
     let prefixed = pair
         && start >= 4
         && text[start - 4..start].eq_ignore_ascii_case(b"aws_")
-        && starts_word(text, start - 4);
-    if !prefixed && !starts_word(text, start) {
+        && edit.starts_word(text, start - 4);
+    if !prefixed && !edit.starts_word(text, start) {
         return None;
     }
     let at = skip_space(text, end);

@@ -133,6 +133,32 @@ fn access_key_ids_are_hidden_anywhere() {
 }
 
 #[test]
+fn a_keyword_glued_to_a_key_id_is_masked_in_the_same_pass() {
+    // The key id's replacement ends the word before the keyword: one pass masks both, and a
+    // second finds nothing (a proptest found `password` left visible by the first pass).
+    for (text, masked) in [
+        (
+            format!("{KEY_ID}secret_access_key=password"),
+            "AKIA[REDACTED]secret_access_key=[REDACTED]",
+        ),
+        (
+            format!("{KEY_ID}password 'hunter2'"),
+            "AKIA[REDACTED]password '[REDACTED]'",
+        ),
+        (
+            format!("{KEY_ID}aws_secret_access_key='{SECRET}'"),
+            "AKIA[REDACTED]aws_secret_access_key='[REDACTED]'",
+        ),
+    ] {
+        let out = red(&text);
+        assert_eq!(out, masked);
+        assert_eq!(redact(&out), None, "{out:?}");
+    }
+    // Glued to an ordinary word, the keyword is still not one.
+    assert_eq!(redact("xsecret_access_key=password"), None);
+}
+
+#[test]
 fn unquoted_pairs_are_hidden_anywhere() {
     let sql = format!("select 1; -- aws_access_key_id={KEY_ID} aws_secret_access_key={SECRET}\n");
     assert_eq!(
